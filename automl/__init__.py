@@ -1,0 +1,59 @@
+"""automl: a plugin-based AutoML engine.
+
+A YAML spec names the data, the search space, the trainer, the searcher and the
+objectives; :func:`search` runs the trials on Ray Tune and ends with the Pareto front.
+
+>>> import automl
+>>> run = automl.search("searchspaces/quickstart.yaml", trials=10)  # doctest: +SKIP
+>>> run.front()["members"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from automl.errors import AutoMLError, DataError, PluginError, SpecError, StoreError, TrialError
+from automl.hookspecs import hookimpl
+from automl.interfaces import (
+    CompressorSpec,
+    Constraint,
+    DatasetSpec,
+    Objective,
+    Searcher,
+    SearcherSpec,
+    Trainer,
+    TrainerSpec,
+    TrialContext,
+    TrialOutcome,
+)
+from automl.run import Run
+from automl.space import Choice, Float, Int, SearchSpace
+from automl.spec import Spec, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoMLError", "Choice", "CompressorSpec", "Constraint", "DataError", "DatasetSpec", "Float", "Int",
+    "Objective", "PluginError", "Run", "SearchSpace", "Searcher", "SearcherSpec", "Spec", "SpecError",
+    "StoreError", "Trainer", "TrainerSpec", "TrialContext", "TrialError", "TrialOutcome", "hookimpl",
+    "load_spec", "parse_spec", "search", "validate",
+]
+
+
+def search(spec: str | Path | Spec, **kwargs: Any) -> Run:
+    """Run a search from a spec file or :class:`Spec`; see :func:`automl.engine.search` for the options."""
+    from automl.engine import search as _search  # imports Ray only when a search runs
+
+    return _search(spec, **kwargs)
+
+
+def validate(spec: str | Path | Spec, *, disabled_plugins: tuple[str, ...] = ()) -> Any:
+    """Check a spec against the installed plugins without running anything; returns the plan."""
+    from automl.plan import build_plan
+    from automl.plugins import get_plugin_manager
+
+    loaded = spec if isinstance(spec, Spec) else load_spec(spec)
+    return build_plan(loaded, get_plugin_manager(disabled_plugins))

@@ -1,0 +1,115 @@
+"""``trainer: {name: function}``: a Python function as the objective.
+
+For synthetic benchmarks (Branin, ZDT...) and for users whose training is a plain
+function. The spec names it by import path, so the spec runs the user's code, as any
+trainer plugin does:
+
+.. code-block:: yaml
+
+    trainer:
+      name: function
+      params:
+        function: my_module:evaluate   # evaluate(config) -> {"loss": 0.3}
+        metrics: {loss: min}
+        steps: 1                       # > 1: evaluate(config, budget=step) per step
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from automl.hookspecs import hookimpl
+from automl.interfaces import Mode, Task, Trainer, TrainerSpec
+from automl.space import SearchSpace
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """Import ``module:attribute`` (or ``module.attribute``)."""
+    module, sep, attr = path.partition(":")
+    if not sep:
+        module, _, attr = path.rpartition(".")
+    if not module or not attr:
+        raise ValueError(f"{path!r} is not an import path: write module:function")
+    try:
+        target = importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module!r} for {path!r}: {exc}") from exc
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"module {module!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"{path!r} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+class FunctionTrainer(Trainer):
+    """Calls the function once per budget step; the 'model' it exports is the config and result."""
+
+    @property
+    def budget_steps(self) -> int:
+        return int(self.params.get("steps", 1))
+
+    def fit_step(self, step: int) -> None:
+        fn = resolve(str(self.params["function"]))
+        takes_budget = "budget" in inspect.signature(fn).parameters
+        result = fn(self.config, budget=step) if takes_budget else fn(self.config)
+        if isinstance(result, (int, float)):
+            result = {next(iter(self.params["metrics"])): float(result)}
+        self.result_ = {k: float(v) for k, v in dict(result).items()}
+
+    def evaluate(self, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
+        return dict(self.result_)
+
+    def export(self, directory: Path) -> Path:
+        path = directory / "result.json"
+        path.write_text(json.dumps({"config": self.config, "result": self.result_}, default=str))
+        return path
+
+    def load_predictor(self, path: Path) -> Callable[[Any], Any]:
+        stored = json.loads(path.read_text())
+        return lambda _batch: stored["result"]
+
+    def sample_input(self, batch_size: int) -> Any:
+        return None
+
+
+def _metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]:
+    metrics = params.get("metrics") or {}
+    return {str(k): v for k, v in dict(metrics).items()} if isinstance(metrics, Mapping) else {}
+
+
+def _check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
+    if "function" not in params:
+        raise ValueError("the function trainer needs params.function: module:function")
+    resolve(str(params["function"]))
+    metrics = params.get("metrics")
+    if not isinstance(metrics, Mapping) or not metrics or any(v not in ("min", "max") for v in metrics.values()):
+        raise ValueError("the function trainer needs params.metrics: {name: min|max, ...}")
+    steps = params.get("steps", 1)
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"params.steps must be a positive integer, got {steps!r}")
+
+
+@hookimpl
+def automl_register_trainers() -> list[TrainerSpec]:
+    return [
+        TrainerSpec(
+            "function",
+            FunctionTrainer,
+            tasks=("classification", "regression"),
+            metrics=_metrics,
+            check=_check,
+            description="a Python function module:function(config[, budget]) -> {metric: value}",
+            needs_data=False,
+            measurable=False,
+        )
+    ]
+
+
+__all__ = ["FunctionTrainer", "resolve"]

@@ -1,0 +1,11 @@
+"""The core's own results store: any SQLAlchemy URL (SQLite by default)."""
+
+from __future__ import annotations
+
+from automl.hookspecs import hookimpl
+from automl.store import Store
+
+
+@hookimpl(trylast=True)
+def automl_open_store(url: str) -> Store:
+    return Store(url)

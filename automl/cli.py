@@ -1,0 +1,267 @@
+"""The ``automl`` command line (click + rich).
+
+Every :class:`~automl.errors.AutoMLError` becomes one message on stderr and exit code
+2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from automl.errors import AutoMLError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Group(click.Group):
+    """Turns engine errors into a clear message and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AutoMLError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of short error messages.")
+@click.option(
+    "--disable-plugin", "disabled", multiple=True, metavar="NAME",
+    help="Do not load plugin NAME (repeatable; AUTOML_DISABLE_PLUGINS=a,b does the same).",
+)
+@click.version_option(package_name="automl")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, disabled: tuple[str, ...]) -> None:
+    """A plugin-based AutoML engine: a YAML spec in, the Pareto front of models out.
+
+    \b
+    Start with:  automl search searchspaces/quickstart.yaml
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["disabled"] = disabled
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/NAME-TIMESTAMP).")
+@click.option("--trials", type=int, help="Number of trials (overrides budget.trials).")
+@click.option("--seed", type=int, help="Seed (overrides seed).")
+@click.option("--address", help="Join the Ray cluster at ADDRESS (host:port or ray://...) instead of starting a local Ray.")
+@click.pass_context
+def search(ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None) -> None:
+    """Run the search described by SPEC and print the Pareto front."""
+    from automl.engine import search as run_search
+
+    progress = _Progress()
+    try:
+        with progress:
+            run = run_search(spec, out=out, trials=trials, seed=seed, address=address,
+                             disabled_plugins=ctx.obj["disabled"], on_progress=progress.update)
+    finally:
+        progress.close()
+    _print_summary(run)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.pass_context
+def validate(ctx: click.Context, spec: str) -> None:
+    """Check SPEC (shape, ranges, plugins, data, objectives) without running anything."""
+    from automl import validate as check
+
+    plan = check(spec, disabled_plugins=ctx.obj["disabled"])
+    objectives = ", ".join(f"{o.metric} ({o.mode})" for o in plan.objectives)
+    console.print(f"[green]ok[/] {spec}: trainer {plan.trainer.name}, searcher {plan.searcher.name}, "
+                  f"{len(plan.space)} parameters, {plan.spec.budget.trials} trials; objectives {objectives}",
+                  highlight=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List installed plugins, their packages and versions, what they provide, and load failures."""
+    from automl.plugins import get_plugin_manager
+
+    infos = get_plugin_manager(ctx.obj["disabled"]).plugins()
+    if as_json:
+        click.echo(json.dumps([vars(i) for i in infos], indent=2))
+        return
+    table = Table(title="automl plugins")
+    for col in ("plugin", "package", "version", "provides"):
+        table.add_column(col)
+    for info in infos:
+        provides = "; ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(info.provides.items()))
+        if info.error:
+            provides = f"[red]failed to load: {info.error}[/]"
+        table.add_row(info.name, info.package, info.version, provides or "-")
+    console.print(table)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--all", "show_all", is_flag=True, help="List every trial (default: the last 30).")
+@click.option("--json", "as_json", is_flag=True, help="Print trials and front as JSON.")
+def show(run_dir: str, show_all: bool, as_json: bool) -> None:
+    """Show the trials and the Pareto front of a finished or running search in RUN_DIR."""
+    from automl.run import Run
+
+    run = Run.open(run_dir)
+    trials = run.trials()
+    if as_json:
+        click.echo(json.dumps({"run": _jsonable(run.info()), "trials": trials, "front": run.front()}, indent=2, default=str))
+        return
+    info = run.info()
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    console.print(f"[bold]{info['name']}[/] ({info['status']}) in {run.dir}: "
+                  + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False)
+    objectives = run.objectives()
+    table = Table(title="trials")
+    for col in ("#", "status", "budget", *[o.metric for o in objectives], "seconds", "config / error"):
+        table.add_column(col, overflow="fold")
+    for t in trials if show_all else trials[-30:]:
+        metrics = t["metrics"] or {}
+        detail = t["error"] if t["status"] == "failed" and t["error"] else _config_text(t["config"])
+        table.add_row(str(t["number"]), t["status"], f"{t['budget'] or 0}/{t['max_budget'] or '?'}",
+                      *[_fmt(metrics.get(o.metric)) for o in objectives], _fmt(t["duration"]), detail)
+    console.print(table)
+    _print_front(run)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of a spec (for editor completion)."""
+    from automl.spec import spec_json_schema
+
+    click.echo(json.dumps(spec_json_schema(), indent=2))
+
+
+# -- output helpers -------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_fmt(v)}" for k, v in config.items())
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "spec_text"}
+
+
+def _print_front(run: Any) -> None:
+    front = run.front()
+    objectives = run.objectives()
+    title = f"Pareto front: {len(front['members'])} of {front.get('candidates', 0)} completed trials"
+    if front.get("hypervolume") is not None:
+        title += f", hypervolume {_fmt(front['hypervolume'])}"
+    if front.get("provisional"):
+        title += " (provisional: search still running)"
+    table = Table(title=title)
+    for col in ("#", *[f"{o.metric} ({o.mode})" for o in objectives], "config", "model"):
+        table.add_column(col, overflow="fold")
+    for m in front["members"]:
+        table.add_row(str(m["number"]), *[_fmt(m["metrics"].get(o.metric)) for o in objectives],
+                      _config_text(m["config"]), m.get("model") or "-")
+    console.print(table)
+    drift = front.get("latency_drift")
+    if drift and drift.get("drift") is not None and abs(drift["drift"]) > 0.2:
+        console.print(f"[yellow]warning:[/] the machine's speed drifted {drift['drift']:+.0%} while the front was "
+                      "measured; latencies are less comparable")
+
+
+def _print_summary(run: Any) -> None:
+    info = run.info()
+    summary = info.get("summary") or {}
+    counts = summary.get("trials", {})
+    console.print(f"[bold]{info['name']}[/]: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                  + f" in {summary.get('wall_s', 0):.1f}s; results in {run.dir}", highlight=False)
+    if not counts.get("completed"):
+        failed = [t for t in run.trials() if t["status"] == "failed"]
+        reasons = sorted({t["error"] for t in failed if t["error"]})
+        console.print("[red]no trial completed.[/] " + ("Reasons: " + "; ".join(reasons[:3]) if reasons else ""),
+                      highlight=False)
+        return
+    _print_front(run)
+
+
+class _Progress:
+    """Live progress: a status line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.live: Any = None
+        self.last_print = 0.0
+        self.counts: Any = None
+        self.tty = console.is_terminal
+
+    def __enter__(self) -> _Progress:
+        if self.tty:
+            from rich.live import Live
+
+            self.live = Live("starting...", console=console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        else:
+            console.print("starting...")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+            self.live = None
+
+    def text(self) -> str:
+        c = self.counts
+        best = f"best {_fmt(c.best)} (#{c.best_number})" if c.best is not None else "best -"
+        return (f"trials {c.done}/{c.total} done, {c.running} running, {c.failed} failed, "
+                f"{c.stopped} stopped, {best}, {time.time() - c.started:.0f}s")
+
+    def update(self, counts: Any) -> None:
+        self.counts = counts
+        if self.live is not None:
+            self.live.update(self.text())
+        elif time.time() - self.last_print > 5 or counts.done == counts.total:
+            self.last_print = time.time()
+            console.print(self.text(), highlight=False)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Call the CLI in-process (tests); returns the exit code."""
+    try:
+        main.main(args=list(argv or []), prog_name="automl", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

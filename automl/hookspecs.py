@@ -1,0 +1,118 @@
+"""The hooks plugins implement.
+
+A plugin is a module (or object) with functions decorated by :data:`hookimpl` and
+named like the specs below. Built-in plugins are loaded from a list in
+:mod:`automl.plugins`; others through the ``automl`` entry-point group:
+
+.. code-block:: toml
+
+    [project.entry-points.automl]
+    mysearcher = "my_package.plugin"
+
+Every hook is called with keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from automl.interfaces import CompressorSpec, DatasetSpec, SearcherSpec, TrainerSpec
+    from automl.store import Store
+
+PROJECT = "automl"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+__all__ = ["hookimpl", "hookspec"]
+
+
+@hookspec
+def automl_register_searchers() -> Sequence[SearcherSpec]:
+    """Return the searchers this plugin provides.
+
+    Called once, when the plugin manager first needs the searcher registry.
+
+    Returns:
+        :class:`~automl.interfaces.SearcherSpec` records. Names must be unique over all
+        installed plugins; a clash is an error naming both packages.
+    """
+
+
+@hookspec
+def automl_register_trainers() -> Sequence[TrainerSpec]:
+    """Return the trainers this plugin provides.
+
+    Called once, when the plugin manager first needs the trainer registry.
+
+    Returns:
+        :class:`~automl.interfaces.TrainerSpec` records with unique names.
+    """
+
+
+@hookspec
+def automl_register_compressors() -> Sequence[CompressorSpec]:
+    """Return the compressors this plugin provides.
+
+    Called once, when the plugin manager first needs the compressor registry.
+
+    Returns:
+        :class:`~automl.interfaces.CompressorSpec` records with unique names.
+    """
+
+
+@hookspec
+def automl_register_datasets() -> Sequence[DatasetSpec]:
+    """Return the named data sources this plugin provides.
+
+    Called once, when the plugin manager first needs the dataset registry.
+
+    Returns:
+        :class:`~automl.interfaces.DatasetSpec` records with unique names.
+    """
+
+
+@hookspec(firstresult=True)
+def automl_open_store(url: str) -> Store | None:
+    """Open the results store at ``url``.
+
+    Called by the driver when a search starts and by ``automl show``. The built-in SQL
+    store answers every SQLAlchemy URL with ``trylast``, so a plugin overrides it for a
+    scheme by answering first. Stops at first non-None result.
+
+    Args:
+        url: A SQLAlchemy-style URL (``sqlite:///run/automl.db``) or a plugin's own.
+
+    Returns:
+        A :class:`~automl.store.Store`, or None to let another plugin answer.
+    """
+
+
+@hookspec
+def automl_trial_result(run: Any, trial: dict[str, Any]) -> None:
+    """Be told about a trial's new state, in the driver, after the store recorded it.
+
+    Called for each intermediate report, completion, early stop and failure; use it for
+    progress displays, logging or experiment trackers. Must return quickly: it runs in
+    the driver loop.
+
+    Args:
+        run: The :class:`~automl.run.Run` being searched.
+        trial: The trial's row as the store holds it (``number``, ``status``, ``config``,
+            ``metrics``, ``budget``, ``error``...).
+    """
+
+
+@hookspec
+def automl_search_end(run: Any) -> None:
+    """Be told that a search ended and its front was written.
+
+    Called once in the driver after ``front.json`` and the models are written; use it
+    for reports and exports.
+
+    Args:
+        run: The finished :class:`~automl.run.Run`.
+    """

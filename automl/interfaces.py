@@ -1,0 +1,293 @@
+"""The strategies plugins implement and the named records they register.
+
+Plugins answer registry hooks (see :mod:`automl.hookspecs`) with the records defined
+here; a spec then picks one record by name. The strategies are small ABCs: a few
+abstract methods and no-op defaults for the optional ones.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from automl.data import Splits, Table
+    from automl.space import SearchSpace
+
+__all__ = [
+    "CompressorSpec",
+    "Constraint",
+    "DatasetSpec",
+    "Objective",
+    "Searcher",
+    "SearcherSpec",
+    "Trainer",
+    "TrainerSpec",
+    "TrialContext",
+    "TrialOutcome",
+    "Mode",
+    "Status",
+    "Task",
+]
+
+Mode = Literal["min", "max"]
+Task = Literal["classification", "regression"]
+Status = Literal["pending", "running", "completed", "stopped", "failed"]
+
+#: Objectives every trainer provides: measured on the exported model by the engine.
+ENGINE_METRICS: dict[str, Mode] = {"latency_ms": "min", "size_bytes": "min"}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One thing to optimise: a metric name and its direction."""
+
+    metric: str
+    mode: Mode
+    #: Hypervolume reference value (the worst value that still counts); None = from the data.
+    reference: float | None = None
+
+    def to_min(self, value: float) -> float:
+        """The value in minimisation form (negated for ``max``)."""
+        return -value if self.mode == "max" else value
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A bound a trial's metric must respect to be feasible (``latency_ms <= 2``)."""
+
+    metric: str
+    op: Literal["<=", "<", ">=", ">"]
+    bound: float
+
+    def violation(self, value: float | None) -> float:
+        """0 when satisfied, else how far off (inf when the metric is missing or not finite)."""
+        if value is None or not math.isfinite(value):
+            return math.inf
+        if self.op in ("<=", "<"):
+            over = value - self.bound
+            return 0.0 if (over <= 0 if self.op == "<=" else over < 0) else max(over, 1e-12)
+        under = self.bound - value
+        return 0.0 if (under <= 0 if self.op == ">=" else under < 0) else max(under, 1e-12)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a searcher is told about a finished trial.
+
+    Attributes:
+        number: The trial number the searcher suggested for.
+        config: The config the trial ran.
+        status: ``completed`` (full budget), ``stopped`` (early-stopped by the scheduler
+            at ``budget``) or ``failed``.
+        values: The last metrics the trial reported (objectives included when completed).
+        budget: Budget steps the trial reached.
+        max_budget: Budget steps of a full trial.
+    """
+
+    number: int
+    config: Mapping[str, Any]
+    status: Status
+    values: Mapping[str, float] = field(default_factory=dict)
+    budget: int = 0
+    max_budget: int = 1
+
+
+class Searcher(abc.ABC):
+    """Suggests configs and learns from outcomes (ask/tell).
+
+    Subclasses take ``space``, ``objectives`` and ``seed`` plus their own keyword
+    options; the spec's ``searcher.options`` are checked against the constructor's
+    signature, so an unknown option is reported with the valid ones.
+
+    Args:
+        space: What to search.
+        objectives: All objectives of the spec, primary first.
+        seed: Seed for every random choice; the same seed gives the same suggestions
+            for a sequential run.
+    """
+
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0) -> None:
+        self.space = space
+        self.objectives = list(objectives)
+        self.seed = seed
+
+    @abc.abstractmethod
+    def suggest(self, number: int) -> dict[str, Any] | None:
+        """Return the config for trial ``number``, or None when the search is exhausted."""
+
+    def observe(self, outcome: TrialOutcome) -> None:  # noqa: B027 - optional hook
+        """Learn from a finished, stopped or failed trial. Default: ignore."""
+
+    def primary_loss(self, outcome: TrialOutcome) -> float | None:
+        """The primary objective in minimisation form, or None when it is missing."""
+        value = outcome.values.get(self.objectives[0].metric)
+        if value is None or not math.isfinite(value):
+            return None
+        return self.objectives[0].to_min(float(value))
+
+    def losses(self, outcome: TrialOutcome) -> list[float] | None:
+        """All objectives in minimisation form, or None when one is missing."""
+        out = []
+        for objective in self.objectives:
+            value = outcome.values.get(objective.metric)
+            if value is None or not math.isfinite(value):
+                return None
+            out.append(objective.to_min(float(value)))
+        return out
+
+
+@dataclass
+class TrialContext:
+    """What a trainer gets besides its config, inside the trial's worker.
+
+    Attributes:
+        task: ``classification`` or ``regression``.
+        seed: The trial's seed (spec seed + trial number).
+        data: Train, validation and test splits.
+        trial_dir: A directory the trial may write to (checkpoints, exports).
+        cpus: CPUs the trial was given; set thread pools to this.
+        gpus: GPUs the trial was given (fractions allowed).
+    """
+
+    task: Task
+    seed: int
+    data: Splits
+    trial_dir: Path
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+
+class Trainer(abc.ABC):
+    """Builds one trial's model, fits it budget step by budget step and exports it.
+
+    Args:
+        config: The searched values for this trial (inactive parameters absent).
+        params: The spec's fixed ``trainer.params``.
+        context: Task, data, seed, directory and resources of the trial.
+    """
+
+    def __init__(self, config: Mapping[str, Any], params: Mapping[str, Any], context: TrialContext) -> None:
+        self.config = dict(config)
+        self.params = dict(params)
+        self.context = context
+
+    @property
+    def budget_steps(self) -> int:
+        """How many budget steps a full trial runs (epochs, boosting rounds...). Default 1."""
+        return 1
+
+    @abc.abstractmethod
+    def fit_step(self, step: int) -> None:
+        """Fit budget step ``step`` (1-based); called in order up to :attr:`budget_steps`."""
+
+    @abc.abstractmethod
+    def evaluate(self, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
+        """Every metric the trainer reports, on ``split`` of the data."""
+
+    @abc.abstractmethod
+    def export(self, directory: Path) -> Path:
+        """Write the fitted model to a file under ``directory`` in a format safe to load; return it."""
+
+    @abc.abstractmethod
+    def load_predictor(self, path: Path) -> Callable[[Any], Any]:
+        """Load an exported file and return a predict function over a batch of inputs.
+
+        Latency is measured on this function, so it must use the exported artifact,
+        not the in-memory model.
+        """
+
+    def sample_input(self, batch_size: int) -> Any:
+        """A batch of ``batch_size`` validation inputs, for latency measurement."""
+        return self.context.data.valid.X.iloc[:batch_size]
+
+
+@dataclass(frozen=True)
+class SearcherSpec:
+    """A searcher a plugin provides.
+
+    Attributes:
+        name: The name a spec selects it by (``searcher.name``).
+        factory: A :class:`Searcher` subclass (or a callable with its signature).
+        multi_objective: True when it optimises all objectives; otherwise it optimises
+            the primary objective and the front is still built over all trials.
+        description: One line for ``automl plugins``.
+        check_space: Raises ``ValueError`` with a reason for a space it cannot search.
+    """
+
+    name: str
+    factory: Callable[..., Searcher]
+    multi_objective: bool = False
+    description: str = ""
+    check_space: Callable[[SearchSpace], None] | None = None
+
+    def option_names(self) -> list[str]:
+        """Keyword options the factory accepts besides space, objectives and seed."""
+        target = self.factory.__init__ if inspect.isclass(self.factory) else self.factory
+        params = inspect.signature(target).parameters
+        skip = {"self", "space", "objectives", "seed"}
+        return [n for n, p in params.items() if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """A trainer a plugin provides.
+
+    Attributes:
+        name: The name a spec selects it by (``trainer.name``).
+        factory: A :class:`Trainer` subclass.
+        tasks: Tasks it can train.
+        metrics: ``metrics(task, params) -> {name: mode}``: what it reports for a task.
+        check: Optional ``check(task, params, space)`` raising ``ValueError`` for a spec
+            it cannot run (bad fixed params, unknown model names...), before any trial.
+        description: One line for ``automl plugins``.
+        needs_data: False for trainers that bring their own data (the function trainer).
+        measurable: True when its exports can be timed and sized, so ``latency_ms`` and
+            ``size_bytes`` may be objectives.
+    """
+
+    name: str
+    factory: type[Trainer]
+    tasks: tuple[Task, ...]
+    metrics: Callable[[Task, Mapping[str, Any]], Mapping[str, Mode]]
+    check: Callable[[Task, Mapping[str, Any], SearchSpace], None] | None = None
+    description: str = ""
+    needs_data: bool = True
+    measurable: bool = True
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named data source.
+
+    Attributes:
+        name: The name a spec selects it by (``data.dataset``).
+        load: ``load(options) -> Table`` with every row and the target.
+        task: The task it is made for, or None when it fits either.
+        check: Optional cheap ``check(options)`` raising ``ValueError`` before any trial
+            (a missing file or column), without loading everything.
+        description: One line for ``automl plugins``.
+    """
+
+    name: str
+    load: Callable[[Mapping[str, Any]], Table]
+    task: Task | None = None
+    check: Callable[[Mapping[str, Any]], None] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CompressorSpec:
+    """A compressor a plugin provides (applied to a trained model, in spec order)."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""

@@ -1,0 +1,208 @@
+"""From a validated spec to a plan: the space built and every name resolved to a plugin.
+
+Everything that can be checked before a trial starts is checked here, so that
+``automl validate`` and ``automl search`` refuse a bad spec with its line and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl.data import Splits, check_table, split
+from automl.errors import AutoMLError, DataError, PluginError, SpecError
+from automl.interfaces import (
+    ENGINE_METRICS,
+    Constraint,
+    DatasetSpec,
+    Mode,
+    Objective,
+    Searcher,
+    SearcherSpec,
+    TrainerSpec,
+)
+from automl.plugins import PluginManager
+from automl.space import Choice, Float, Int, Param, SearchSpace
+from automl.spec import ChoiceParam, FloatParam, IntParam, Spec
+
+__all__ = ["Plan", "build_plan", "build_space"]
+
+SCHEDULERS = ("fifo",)
+
+
+@dataclass
+class Plan:
+    """A spec with its space built and its plugins resolved; what a search runs."""
+
+    spec: Spec
+    space: SearchSpace
+    objectives: list[Objective]
+    constraints: list[Constraint]
+    trainer: TrainerSpec
+    searcher: SearcherSpec
+    dataset: DatasetSpec | None
+    dataset_options: dict[str, Any]
+    metrics: dict[str, Mode]
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        if self.spec.name:
+            return self.spec.name
+        return self.spec.source.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml") if self.spec.source else "search"
+
+    @property
+    def spec_hash(self) -> str:
+        """Identifies the search: the spec's text less the budget (which ``--trials`` may extend)."""
+        dump = self.spec.model_dump(mode="json", exclude={"budget", "name"})
+        return hashlib.sha256(repr(sorted(dump.items())).encode()).hexdigest()
+
+    @property
+    def measured(self) -> bool:
+        """Whether trials must time and size their exports."""
+        used = {o.metric for o in self.objectives} | {c.metric for c in self.constraints}
+        return bool(used & set(ENGINE_METRICS))
+
+    def make_searcher(self) -> Searcher:
+        try:
+            return self.searcher.factory(self.space, self.objectives, seed=self.spec.seed, **self.spec.searcher.options)
+        except (TypeError, ValueError) as exc:
+            raise self.spec.error(f"searcher {self.searcher.name!r} rejected its options: {exc}", "searcher") from exc
+
+    def load_data(self) -> Splits | None:
+        """Load and split the data (in the driver, once); None for trainers without data."""
+        if self.dataset is None or self.spec.data is None or self.spec.task is None:
+            return None
+        try:
+            table = self.dataset.load(self.dataset_options)
+            table.name = table.name or self.dataset.name
+            check_table(table, self.spec.task)
+        except AutoMLError:
+            raise
+        except Exception as exc:  # a loader's own error, shown with the data source
+            raise DataError(f"cannot load data {self.dataset.name!r}: {type(exc).__name__}: {exc}") from exc
+        d = self.spec.data
+        return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed)
+
+
+def build_space(spec: Spec) -> SearchSpace:
+    params: list[Param] = []
+    for name, p in spec.space.items():
+        when = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in p.when.items()}
+        if isinstance(p, FloatParam):
+            params.append(Float(name, when, p.low, p.high, p.log, p.step, tuple(p.grid) if p.grid else None))
+        elif isinstance(p, IntParam):
+            params.append(Int(name, when, p.low, p.high, p.log, p.step, tuple(p.grid) if p.grid else None))
+        elif isinstance(p, ChoiceParam):
+            params.append(Choice(name, when, tuple(p.values)))
+    try:
+        return SearchSpace(params)
+    except ValueError as exc:
+        bad = str(exc).split(":", 1)[0]
+        raise spec.error(str(exc), "space", *([bad] if bad in spec.space else [])) from exc
+
+
+def _options_check(spec: Spec, searcher: SearcherSpec) -> None:
+    valid = searcher.option_names()
+    unknown = [k for k in spec.searcher.options if k not in valid]
+    if unknown:
+        raise spec.error(
+            f"searcher {searcher.name!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}",
+            "searcher", "options", unknown[0],
+        )
+
+
+def build_plan(spec: Spec, pm: PluginManager) -> Plan:
+    """Resolve ``spec`` against the installed plugins.
+
+    Raises:
+        SpecError: For anything the plugins cannot run, pointing at the field.
+    """
+    try:
+        trainer = pm.trainers.get(spec.trainer.name)
+    except PluginError as exc:
+        raise spec.error(str(exc), "trainer", "name") from exc
+    try:
+        searcher = pm.searchers.get(spec.searcher.name)
+    except PluginError as exc:
+        raise spec.error(str(exc), "searcher", "name") from exc
+    if spec.scheduler.name not in SCHEDULERS:
+        raise spec.error(f"unknown scheduler {spec.scheduler.name!r}; available: {', '.join(SCHEDULERS)}", "scheduler", "name")
+    _options_check(spec, searcher)
+
+    dataset: DatasetSpec | None = None
+    options: dict[str, Any] = {}
+    if trainer.needs_data:
+        if spec.task is None:
+            raise spec.error("`task:` is required: classification or regression", "task")
+        if spec.data is None:
+            raise spec.error(f"trainer {trainer.name!r} needs `data:` (a dataset name or a csv file)", "data")
+        if spec.task not in trainer.tasks:
+            raise spec.error(f"trainer {trainer.name!r} does not do {spec.task}; it does {', '.join(trainer.tasks)}", "task")
+        if spec.data.csv is not None:
+            dataset = pm.datasets.get("csv")
+            path = spec.base_dir() / spec.data.csv
+            options = {"path": str(path), "target": spec.data.target, **spec.data.options}
+            where: tuple[str, ...] = ("data", "csv")
+        else:
+            try:
+                dataset = pm.datasets.get(str(spec.data.dataset))
+            except PluginError as exc:
+                raise spec.error(str(exc), "data", "dataset") from exc
+            options = dict(spec.data.options)
+            where = ("data", "dataset")
+        if dataset.task is not None and dataset.task != spec.task:
+            raise spec.error(f"data set {dataset.name!r} is for {dataset.task}, the spec says task: {spec.task}", "task")
+        if dataset.check is not None:
+            try:
+                dataset.check(options)
+            except (ValueError, DataError) as exc:
+                raise spec.error(str(exc), *where) from exc
+
+    space = build_space(spec)
+    if searcher.check_space is not None:
+        try:
+            searcher.check_space(space)
+        except ValueError as exc:
+            raise spec.error(f"searcher {searcher.name!r} cannot search this space: {exc}", "space") from exc
+    if trainer.check is not None:
+        try:
+            trainer.check(spec.task or "classification", spec.trainer.params, space)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise spec.error(str(exc), "trainer") from exc
+
+    metrics: dict[str, Mode] = dict(trainer.metrics(spec.task or "classification", spec.trainer.params))  # type: ignore[arg-type]
+    if trainer.measurable:
+        metrics.update(ENGINE_METRICS)
+    objectives = []
+    for i, o in enumerate(spec.objectives):
+        if o.metric not in metrics:
+            raise spec.error(
+                f"trainer {trainer.name!r} does not report {o.metric!r}; it reports: {', '.join(sorted(metrics))}",
+                "objectives", i, "metric",
+            )
+        objectives.append(Objective(o.metric, o.mode, o.reference))
+    constraints = spec.parsed_constraints()
+    for i, c in enumerate(constraints):
+        if c.metric not in metrics:
+            raise spec.error(
+                f"constraint on {c.metric!r}, which trainer {trainer.name!r} does not report; "
+                f"it reports: {', '.join(sorted(metrics))}",
+                "constraints", i,
+            )
+    if spec.resources.gpu > 0 and spec.resources.gpu > 1 and spec.resources.gpu != int(spec.resources.gpu):
+        raise spec.error("a fractional GPU request must be below 1 (e.g. 0.5), or a whole number", "resources", "gpu")
+    versions = {
+        "automl": pm.infos["automl.builtin.searchers"].version if "automl.builtin.searchers" in pm.infos else "?",
+        f"trainer:{trainer.name}": pm.version_of("trainer", trainer.name),
+        f"searcher:{searcher.name}": pm.version_of("searcher", searcher.name),
+    }
+    if dataset is not None:
+        versions[f"dataset:{dataset.name}"] = pm.version_of("dataset", dataset.name)
+    return Plan(spec, space, objectives, constraints, trainer, searcher, dataset, options, metrics, versions)
+
+
+def metric_modes(plan: Plan) -> Mapping[str, Mode]:
+    return plan.metrics

@@ -1,0 +1,420 @@
+"""The spec file: YAML read with ``yaml.safe_load``, validated with pydantic.
+
+Errors name the file, the line and column and the field path, and suggest the
+closest valid key for a misspelled one. This module checks the spec's shape and
+ranges; :mod:`automl.plan` then checks it against the installed plugins.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from automl.errors import SpecError
+from automl.interfaces import Constraint
+
+__all__ = ["Spec", "load_spec", "parse_spec", "spec_json_schema"]
+
+Scalar = Union[bool, int, float, str]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from a number or a string such as ``90s``, ``10m``, ``2h``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h or d (e.g. 10m)")
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[Union[float, str, None], Field(description="seconds, or a number with s, m, h or d (10m)")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _ParamBase(_Strict):
+    when: dict[str, Union[Scalar, list[Scalar]]] = Field(
+        default_factory=dict,
+        description="exists only when each named choice parameter takes the value (or one of the values) given",
+    )
+
+
+class FloatParam(_ParamBase):
+    """A real parameter in [low, high]."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = Field(False, description="sample log-uniformly (needs low > 0)")
+    step: float | None = Field(None, gt=0, description="quantise to low + k * step")
+    grid: list[float] | None = Field(None, min_length=1, description="values a grid search takes")
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatParam:
+        _check_range(self.low, self.high, self.log, self.grid)
+        return self
+
+
+class IntParam(_ParamBase):
+    """An integer parameter in [low, high], both included."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = Field(False, description="sample log-uniformly (needs low > 0)")
+    step: PositiveInt = 1
+    grid: list[int] | None = Field(None, min_length=1, description="values a grid search takes")
+
+    @model_validator(mode="after")
+    def _range(self) -> IntParam:
+        _check_range(self.low, self.high, self.log, self.grid)
+        return self
+
+
+class ChoiceParam(_ParamBase):
+    """A categorical parameter."""
+
+    type: Literal["choice"]
+    values: list[Union[Scalar, None]] = Field(min_length=1)
+
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, values: list[Any]) -> list[Any]:
+        dup = sorted({str(v) for v in values if values.count(v) > 1})
+        if dup:
+            raise ValueError(f"values must be unique; repeated: {', '.join(dup)}")
+        return values
+
+
+def _check_range(low: float, high: float, log: bool, grid: list[Any] | None) -> None:
+    if low > high:
+        raise ValueError(f"low ({low}) is greater than high ({high})")
+    if log and low <= 0:
+        raise ValueError(f"a log scale needs low > 0, got low = {low}")
+    if grid is not None:
+        outside = [v for v in grid if not low <= v <= high]
+        if outside:
+            raise ValueError(f"grid values {outside} are outside [{low}, {high}]")
+
+
+ParamSpec = Annotated[Union[FloatParam, IntParam, ChoiceParam], Field(discriminator="type")]
+
+
+class DataSpec(_Strict):
+    """Where the rows come from and how they are split."""
+
+    dataset: str | None = Field(None, description="a registered data set (automl plugins lists them), e.g. digits")
+    csv: str | None = Field(None, description="a CSV file with a header row (relative to the spec file)")
+    target: str | None = Field(None, description="the target column of a CSV file")
+    options: dict[str, Any] = Field(default_factory=dict, description="options passed to the data set's loader")
+    validation: float = Field(0.2, gt=0, lt=1, description="fraction of rows for validation (the objectives)")
+    test: float = Field(0.2, ge=0, lt=1, description="fraction of rows held out for the test score")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.dataset is None) == (self.csv is None):
+            raise ValueError("give exactly one of `dataset:` or `csv:`")
+        if self.csv is not None and not self.target:
+            raise ValueError("a CSV source needs `target:` naming its target column")
+        if self.validation + self.test >= 0.9:
+            raise ValueError("validation + test must leave at least 10% of the rows for training")
+        return self
+
+
+class TrainerModel(_Strict):
+    name: str = Field(description="a registered trainer, e.g. sklearn")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed parameters passed to every trial")
+
+
+class SearcherModel(_Strict):
+    name: str = Field("random", description="a registered searcher, e.g. random, grid")
+    options: dict[str, Any] = Field(default_factory=dict, description="the searcher's own options")
+
+
+class SchedulerModel(_Strict):
+    name: str = Field("fifo", description="trial scheduler: fifo (every trial runs its full budget)")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ObjectiveSpec(_Strict):
+    metric: str = Field(description="a metric the trainer reports, or latency_ms / size_bytes")
+    mode: Literal["min", "max"] = Field(description="min or max")
+    reference: float | None = Field(None, description="hypervolume reference value (worst value that counts)")
+
+
+class BudgetSpec(_Strict):
+    trials: PositiveInt = Field(20, description="number of trials")
+    wall_time: Duration = Field(None, description="stop starting trials after this long")
+    trial_timeout: Duration = Field(None, description="fail a trial that runs longer than this")
+
+    @field_validator("wall_time", "trial_timeout")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return parse_duration(value)
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(1.0, gt=0, description="CPUs per trial (fractions allowed)")
+    gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions allowed)")
+    max_concurrent: PositiveInt | None = Field(None, description="at most this many trials at once")
+
+
+class LatencySpec(_Strict):
+    batch_size: PositiveInt = Field(1, description="batch size of the latency measurement")
+    warmup: int = Field(10, ge=0, description="calls before timing, in trials")
+    repeats: PositiveInt = Field(50, description="timed calls in trials (median taken)")
+    final_repeats: PositiveInt = Field(200, description="timed calls when the front is measured again")
+
+
+class Spec(_Strict):
+    """A search: data, task, trainer, searcher, space, objectives and budget."""
+
+    name: str | None = Field(None, description="a name for the run (defaults to the file name)")
+    task: Literal["classification", "regression"] | None = Field(None, description="classification or regression (required with data)")
+    data: DataSpec | None = Field(None, description="the rows to learn from (not needed by the function trainer)")
+    trainer: TrainerModel
+    searcher: SearcherModel = Field(default_factory=SearcherModel)
+    scheduler: SchedulerModel = Field(default_factory=SchedulerModel)
+    space: dict[str, ParamSpec] = Field(min_length=1)
+    objectives: list[ObjectiveSpec] = Field(min_length=1, description="primary objective first")
+    constraints: list[str] = Field(default_factory=list, description="bounds such as `latency_ms <= 2`")
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    latency: LatencySpec = Field(default_factory=LatencySpec)
+    seed: int = Field(0, ge=0)
+    store: str | None = Field(None, description="SQLAlchemy URL of the results store (default: RUN_DIR/automl.db)")
+
+    _source: str | None = PrivateAttr(None)
+    _lines: dict[tuple[Any, ...], tuple[int, int]] = PrivateAttr(default_factory=dict)
+    _text: str = PrivateAttr("")
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not _CONSTRAINT.match(str(v)):
+                raise ValueError(f"{v!r} is not a constraint: write `METRIC <= NUMBER` (or <, >=, >)")
+        return values
+
+    @model_validator(mode="after")
+    def _objectives_unique(self) -> Spec:
+        names = [o.metric for o in self.objectives]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"objective(s) {dup} appear more than once")
+        return self
+
+    def parsed_constraints(self) -> list[Constraint]:
+        out = []
+        for text in self.constraints:
+            m = _CONSTRAINT.match(text)
+            assert m  # checked by the validator above
+            out.append(Constraint(m.group(1), m.group(2), float(m.group(3))))  # type: ignore[arg-type]
+        return out
+
+    @property
+    def source(self) -> str | None:
+        return self._source
+
+    @property
+    def text(self) -> str:
+        """The YAML the spec was read from (stored with the run)."""
+        return self._text
+
+    def base_dir(self) -> Path:
+        return Path(self._source).parent if self._source else Path.cwd()
+
+    def error(self, message: str, *loc: Any) -> SpecError:
+        """A :class:`SpecError` pointing at ``loc`` (a field path) in the file."""
+        line, col = _locate(self._lines, loc)
+        return SpecError(message, file=self._source, line=line, column=col, field=_dotted(loc) or None)
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+def _line_map(node: yaml.Node, path: tuple[Any, ...] = (), out: dict | None = None) -> dict:
+    """Map each field path to the (line, column) where it stands in the file, 1-based."""
+    out = {} if out is None else out
+    out.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, key.value)
+            out[sub] = (key.start_mark.line + 1, key.start_mark.column + 1)
+            _line_map(value, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, i)] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            _line_map(item, (*path, i), out)
+    return out
+
+
+def _clean_loc(lines: dict, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the parts pydantic adds (union tags) that are not keys of the file."""
+    kept: tuple[Any, ...] = ()
+    for part in loc:
+        is_tag = part in ("float", "int", "choice") or "[" in str(part) or str(part).startswith("function-")
+        if (*kept, part) in lines or not is_tag:
+            kept = (*kept, part)
+    return kept
+
+
+def _locate(lines: dict, loc: tuple[Any, ...]) -> tuple[int | None, int | None]:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None, None
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete model classes / containers a (possibly Optional, Annotated) type stands for."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [t for arg in typing.get_args(tp) for t in _unwrap(arg)]
+    return [tp]
+
+
+def _allowed_keys(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """Field names valid at ``loc`` (walking the models with the data to pick union members)."""
+    candidates: list[Any] = [Spec]
+    for part in loc:
+        data = data.get(part) if isinstance(data, dict) else (data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None)
+        nxt: list[Any] = []
+        for c in candidates:
+            if isinstance(c, type) and issubclass(c, BaseModel):
+                if part in c.model_fields:
+                    nxt += _unwrap(c.model_fields[part].annotation)
+            elif typing.get_origin(c) in (dict, list):
+                nxt += _unwrap(typing.get_args(c)[-1])
+        if isinstance(data, dict) and "type" in data:
+            typed = [c for c in nxt if isinstance(c, type) and issubclass(c, BaseModel) and "type" in c.model_fields
+                     and data["type"] in typing.get_args(c.model_fields["type"].annotation)]
+            nxt = typed or nxt
+        candidates = nxt
+    keys: list[str] = []
+    for c in candidates:
+        if isinstance(c, type) and issubclass(c, BaseModel):
+            keys += [k for k in c.model_fields if k not in keys]
+    return keys
+
+
+def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], data)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        msg = f"unknown key {loc[-1]!r}"
+        if close:
+            msg += f"; did you mean {close[0]!r}?"
+        return msg + (f" Valid keys here: {', '.join(allowed)}" if allowed else "")
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return "each parameter needs `type:` float, int or choice"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if "input" in err and kind not in ("value_error", "assertion_error") and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def parse_spec(text: str, source: str | None = None) -> Spec:
+    """Validate spec ``text``; ``source`` is the file name used in messages.
+
+    Raises:
+        SpecError: For YAML syntax errors (with line and column) and every validation
+            error (with line, column and field path; the first one is raised, all are
+            listed in its message).
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(
+            f"YAML syntax error: {problem}",
+            file=source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from exc
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a YAML mapping (key: value lines)", file=source, line=1)
+    lines = _line_map(node) if node is not None else {}
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = _clean_loc(lines, tuple(err["loc"]))
+            line, col = _locate(lines, loc)
+            errors.append(SpecError(_message(err, loc, data), file=source, line=line, column=col, field=_dotted(loc)))
+        errors.sort(key=lambda e: (e.line or 0, e.column or 0))
+        first = errors[0]
+        if len(errors) > 1:
+            first.message += "\n" + "\n".join(f"  also {e.format()}" for e in errors[1:])
+            first.args = (first.format(),)
+        raise first from None
+    spec._source = source
+    spec._lines = lines
+    spec._text = text
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file.
+
+    Raises:
+        SpecError: The file is missing or unreadable, or the spec is invalid.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"spec file {str(p)!r} does not exist" if not p.exists() else f"{str(p)!r} is not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {str(p)!r}: {exc}") from exc
+    return parse_spec(text, str(p))
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a spec, for editor completion."""
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "automl search spec"
+    return schema

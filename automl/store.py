@@ -1,0 +1,201 @@
+"""The results store: every run, trial and budget step, written by the driver on arrival.
+
+SQLAlchemy Core over any URL it accepts; SQLite (in WAL mode, so ``automl show`` can
+read while the search writes) is the default, at ``RUN_DIR/automl.db``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from automl.errors import StoreError
+
+__all__ = ["Store", "TRIAL_FIELDS", "clean"]
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("directory", sa.Text, nullable=False),
+    sa.Column("spec_text", sa.Text, nullable=False),
+    sa.Column("spec_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("objectives", sa.JSON, nullable=False),
+    sa.Column("versions", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("summary", sa.JSON),
+)
+
+trials = sa.Table(
+    "trials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("tune_id", sa.String(64)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON),
+    sa.Column("budget", sa.Integer),
+    sa.Column("max_budget", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("seed", sa.Integer),
+    sa.Column("artifact", sa.Text),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("duration", sa.Float),
+    sa.UniqueConstraint("run_id", "number", name="uq_trial_number"),
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+TRIAL_FIELDS = tuple(c.name for c in trials.columns if c.name not in ("id", "run_id"))
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(value, Mapping):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writing driver
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store:
+    """A results store over a SQLAlchemy URL.
+
+    Args:
+        url: ``sqlite:///path/automl.db``, ``postgresql://...`` or any SQLAlchemy URL.
+
+    Raises:
+        StoreError: When the URL is malformed or the database cannot be opened.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = sa.create_engine(url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot open the results store {url!r}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self, *, name: str, directory: str, spec_text: str, spec_hash: str, seed: int,
+        objectives: list[dict[str, Any]], versions: dict[str, str],
+    ) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                runs.insert().values(
+                    name=name, directory=directory, spec_text=spec_text, spec_hash=spec_hash, status="running",
+                    seed=seed, objectives=objectives, versions=versions, created_at=time.time(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, status: str, summary: Mapping[str, Any] | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs.update().where(runs.c.id == run_id).values(
+                    status=status, finished_at=time.time(), summary=clean(summary or {})
+                )
+            )
+
+    def set_run_status(self, run_id: int, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(status=status))
+
+    def get_run(self, run_id: int | None = None) -> dict[str, Any] | None:
+        """The run ``run_id``, or the newest one."""
+        query = runs.select().order_by(runs.c.id.desc()).limit(1) if run_id is None else runs.select().where(runs.c.id == run_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    # -- trials -------------------------------------------------------------------------
+
+    def save_trial(self, run_id: int, number: int, **fields: Any) -> None:
+        """Insert or update trial ``number`` of a run with ``fields`` (see :data:`TRIAL_FIELDS`)."""
+        unknown = set(fields) - set(TRIAL_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown trial fields {sorted(unknown)}")
+        values = {k: clean(v) if k in ("config", "metrics") else v for k, v in fields.items()}
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                trials.update().where((trials.c.run_id == run_id) & (trials.c.number == number)).values(**values)
+            )
+            if updated.rowcount == 0:
+                values.setdefault("config", {})
+                values.setdefault("status", "pending")
+                conn.execute(trials.insert().values(run_id=run_id, number=number, **values))
+
+    def add_step(self, run_id: int, number: int, step: int, metrics: Mapping[str, Any], *, status: str = "running") -> None:
+        """Record one budget step's report and make it the trial's latest metrics."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(steps.insert().values(run_id=run_id, number=number, step=step, metrics=clean(metrics), at=now))
+            conn.execute(
+                trials.update().where((trials.c.run_id == run_id) & (trials.c.number == number)).values(
+                    metrics=clean(metrics), budget=step, status=status
+                )
+            )
+
+    def trials(self, run_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(trials.select().where(trials.c.run_id == run_id).order_by(trials.c.number)).mappings()
+            return [{k: v for k, v in row.items() if k not in ("id", "run_id")} for row in rows]
+
+    def trial(self, run_id: int, number: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                trials.select().where((trials.c.run_id == run_id) & (trials.c.number == number))
+            ).mappings().first()
+        return {k: v for k, v in row.items() if k not in ("id", "run_id")} if row else None
+
+    def steps(self, run_id: int, number: int | None = None) -> list[dict[str, Any]]:
+        query = steps.select().where(steps.c.run_id == run_id)
+        if number is not None:
+            query = query.where(steps.c.number == number)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(steps.c.number, steps.c.step)).mappings()]

@@ -1,0 +1,36 @@
+"""The data sets that ship inside scikit-learn (nothing is downloaded)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from sklearn import datasets
+
+from automl.data import Table
+from automl.interfaces import DatasetSpec
+
+_BUNDLED: dict[str, tuple[Callable[..., Any], str, str]] = {
+    "iris": (datasets.load_iris, "classification", "3 iris species, 150 rows, 4 features"),
+    "wine": (datasets.load_wine, "classification", "3 wine cultivars, 178 rows, 13 features"),
+    "breast_cancer": (datasets.load_breast_cancer, "classification", "malignant/benign, 569 rows, 30 features"),
+    "digits": (datasets.load_digits, "classification", "8x8 handwritten digits, 1797 rows, 64 features"),
+    "diabetes": (datasets.load_diabetes, "regression", "disease progression, 442 rows, 10 features"),
+}
+
+
+def load(name: str, options: Mapping[str, Any]) -> Table:
+    loader = _BUNDLED[name][0]
+    bunch = loader(as_frame=True)
+    X = bunch.data if isinstance(bunch.data, pd.DataFrame) else pd.DataFrame(bunch.data)
+    X.columns = [str(c) for c in X.columns]
+    return Table(X, pd.Series(bunch.target, name="target"), name=name)
+
+
+def dataset_specs() -> list[DatasetSpec]:
+    return [
+        DatasetSpec(name, partial(load, name), task=task, description=f"scikit-learn bundled: {text}")  # type: ignore[arg-type]
+        for name, (_, task, text) in _BUNDLED.items()
+    ]

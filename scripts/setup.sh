@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up .venv/ at the repository root with the core and every plugin under plugins/.
+#   bash scripts/setup.sh         # to run searches
+#   bash scripts/setup.sh --dev   # also the test and lint tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-$(command -v python3.11 || command -v python3)}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+extra=""
+[ "${1:-}" = "--dev" ] && extra="[dev]"
+# The plugins install as separate distributions, exactly as third-party packages would,
+# and register through the `automl` entry-point group.
+plugins=()
+for dir in plugins/*/; do
+  [ -f "$dir/pyproject.toml" ] && plugins+=(-e "$dir")
+done
+.venv/bin/python -m pip install --quiet -c constraints.txt -e ".$extra" "${plugins[@]}"
+echo "set up: $(.venv/bin/automl --version)"
