@@ -209,6 +209,18 @@ class Trainer(abc.ABC):
         """A batch of ``batch_size`` validation inputs, for latency measurement."""
         return self.context.data.valid.X.iloc[:batch_size]
 
+    def save_checkpoint(self, directory: Path) -> bool:
+        """Save what is needed to continue after the current step under ``directory``.
+
+        Called by the engine after each budget step; return False (the default) when
+        the trainer does not checkpoint, and a restarted trial then starts over.
+        """
+        return False
+
+    def load_checkpoint(self, directory: Path) -> int:
+        """Restore from :meth:`save_checkpoint`'s files; return the last completed step."""
+        raise NotImplementedError(f"{type(self).__name__} does not restore checkpoints")
+
 
 @dataclass(frozen=True)
 class SearcherSpec:

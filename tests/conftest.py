@@ -1,0 +1,38 @@
+"""Shared fixtures: one Ray per test session, specs written to temporary files."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the whole test run (each start costs seconds); the engine reuses it."""
+    from automl.engine import _start_ray
+
+    import ray
+
+    os.environ.setdefault("AUTOML_NUM_CPUS", "2")
+    started = _start_ray(None)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a YAML spec (dedented) to a temporary file and return its path."""
+
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return write
