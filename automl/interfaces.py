@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -188,6 +188,18 @@ class Trainer(abc.ABC):
     @abc.abstractmethod
     def fit_step(self, step: int) -> None:
         """Fit budget step ``step`` (1-based); called in order up to :attr:`budget_steps`."""
+
+    def run_steps(self, start: int = 1) -> Iterator[int]:
+        """Fit the budget steps from ``start`` on, yielding each step number once it is done.
+
+        The engine evaluates and reports after each yield (so a scheduler can stop the
+        trial there). The default calls :meth:`fit_step` in order; a trainer whose
+        training runs elsewhere (distributed workers) overrides this to yield as its
+        steps finish.
+        """
+        for step in range(start, self.budget_steps + 1):
+            self.fit_step(step)
+            yield step
 
     @abc.abstractmethod
     def evaluate(self, split: Literal["valid", "test"] = "valid") -> dict[str, float]:

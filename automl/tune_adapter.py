@@ -80,11 +80,13 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     try:
         trainer = job.trainer(config, job.params, context)
         steps = int(trainer.budget_steps)
-        for step in range(1, steps + 1):
-            trainer.fit_step(step)
+        metrics: dict[str, float] = {}
+        for step in trainer.run_steps(1):
             metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
             if step < steps:
                 tune.report({**metrics, BUDGET: step})
+        if not metrics:
+            raise TrialError("the trainer ran no budget step")
         final: dict[str, Any] = dict(metrics)
         if data is not None and len(data.test):
             final.update({f"test_{k}": v for k, v in trainer.evaluate("test").items()})
