@@ -76,7 +76,8 @@ def search(ctx: click.Context, spec: str, out: str | None, trials: int | None, s
                              disabled_plugins=ctx.obj["disabled"], on_progress=progress.update)
     finally:
         progress.close()
-    _print_summary(run)
+    if not _print_summary(run):
+        ctx.exit(1)
 
 
 @main.command()
@@ -197,7 +198,8 @@ def _print_front(run: Any) -> None:
                       "measured; latencies are less comparable")
 
 
-def _print_summary(run: Any) -> None:
+def _print_summary(run: Any) -> bool:
+    """Print the outcome; False when no trial completed."""
     info = run.info()
     summary = info.get("summary") or {}
     counts = summary.get("trials", {})
@@ -208,8 +210,9 @@ def _print_summary(run: Any) -> None:
         reasons = sorted({t["error"] for t in failed if t["error"]})
         console.print("[red]no trial completed.[/] " + ("Reasons: " + "; ".join(reasons[:3]) if reasons else ""),
                       highlight=False)
-        return
+        return False
     _print_front(run)
+    return True
 
 
 class _Progress:

@@ -383,8 +383,11 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
         for err in exc.errors():
             loc = _clean_loc(lines, tuple(err["loc"]))
             line, col = _locate(lines, loc)
-            errors.append(SpecError(_message(err, loc, data), file=source, line=line, column=col, field=_dotted(loc)))
-        errors.sort(key=lambda e: (e.line or 0, e.column or 0))
+            found = SpecError(_message(err, loc, data), file=source, line=line, column=col, field=_dotted(loc))
+            # A misspelled key explains the "missing" error it causes on the same line: show it first.
+            errors.append((line or 0, err["type"] != "extra_forbidden", col or 0, found))
+        errors.sort(key=lambda e: e[:3])
+        errors = [e[3] for e in errors]
         first = errors[0]
         if len(errors) > 1:
             first.message += "\n" + "\n".join(f"  also {e.format()}" for e in errors[1:])

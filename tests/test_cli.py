@@ -1,0 +1,80 @@
+"""Bad input through the CLI: one clear message, exit code 2, no traceback (unless --debug)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from automl.cli import run as cli
+from automl.errors import SpecError
+
+GOOD = """
+task: classification
+data: {dataset: iris}
+trainer: {name: sklearn}
+space:
+  model: {type: choice, values: [knn, tree]}
+objectives: [{metric: accuracy, mode: max}]
+"""
+
+
+def automl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("task: [unclosed\n", "YAML syntax error"),
+        (GOOD.replace("trainer:", "trainr:"), "did you mean 'trainer'"),
+        (GOOD.replace("name: sklearn", "name: nope"), "unknown trainer 'nope'"),
+        (GOOD.replace("dataset: iris", "dataset: nope"), "unknown dataset 'nope'"),
+    ],
+)
+def test_bad_specs_exit_2_with_one_message(write_spec: Callable[[str], Path], text: str, words: str) -> None:
+    path = write_spec(text)
+    for command in ("validate", "search"):
+        result = automl(command, str(path))
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
+        assert str(path) in result.stderr
+
+
+def test_missing_spec_file() -> None:
+    result = automl("search", "/nonexistent.yaml")
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(write_spec: Callable[[str], Path]) -> None:
+    with pytest.raises(SpecError):
+        cli(["--debug", "validate", str(write_spec(GOOD.replace("trainer:", "trainr:")))])
+
+
+def test_validate_ok_and_negative_trials(write_spec: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_spec(GOOD)
+    assert cli(["validate", str(path)]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert cli(["search", str(path), "--trials", "-1"]) == 2
+    assert "--trials must be positive" in capsys.readouterr().err
+
+
+def test_show_on_a_directory_without_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["show", str(tmp_path)]) == 2
+    assert "holds no automl run" in capsys.readouterr().err
+
+
+def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "automl search spec"
+
+
+@pytest.mark.parametrize("command", [[], ["search"], ["validate"], ["plugins"], ["show"], ["schema"]])
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli([*command, "--help"]) == 0
+    assert "Usage:" in capsys.readouterr().out
