@@ -50,10 +50,18 @@ def search(spec: str | Path | Spec, **kwargs: Any) -> Run:
     return _search(spec, **kwargs)
 
 
-def validate(spec: str | Path | Spec, *, disabled_plugins: tuple[str, ...] = ()) -> Any:
-    """Check a spec against the installed plugins without running anything; returns the plan."""
+def validate(spec: str | Path | Spec, *, disabled_plugins: tuple[str, ...] = (), data: bool = True) -> Any:
+    """Check a spec against the installed plugins without running anything; returns the plan.
+
+    With ``data`` (the default) the rows are loaded and split as a search would, so what
+    only the data can tell (an entirely empty column, a single class, a non-numeric
+    regression target, more folds than rows of a class) is reported here too.
+    """
     from automl.plan import build_plan
     from automl.plugins import get_plugin_manager
 
     loaded = spec if isinstance(spec, Spec) else load_spec(spec)
-    return build_plan(loaded, get_plugin_manager(disabled_plugins))
+    plan = build_plan(loaded, get_plugin_manager(disabled_plugins))
+    if data:
+        plan.load_data()
+    return plan

@@ -1,8 +1,11 @@
-"""Tables, splits and the built-in CSV source.
+"""Tables, splits and the built-in CSV and Parquet sources.
 
 Data reaches trainers as pandas frames: every row of a source as a :class:`Table`, cut
 by the engine into train, validation and test parts (stratified for classification)
-with the spec's seed, so every trial and every trainer sees the same split.
+with the spec's seed, so every trial and every trainer sees the same split. With
+``data.folds: K`` the split also says that trainers able to cross-validate should do K-fold
+cross-validation over the train and validation parts together (with :attr:`Splits.seed`,
+so every trial gets the same folds); a trainer that does not still has a real hold-out.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 
 from automl.errors import DataError
 
-__all__ = ["Part", "Splits", "Table", "load_csv", "check_csv", "split"]
+__all__ = ["Part", "Splits", "Table", "check_csv", "check_parquet", "load_csv", "load_parquet", "split"]
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Splits:
     test: Part
     task: str
     name: str = ""
+    #: Cross-validation folds over train + valid (0: the hold-out ``valid`` part is the validation).
+    folds: int = 0
+    #: The seed the split was made with; the seed of the folds too.
+    seed: int = 0
 
     @property
     def classes(self) -> list[Any]:
@@ -74,12 +81,16 @@ def check_table(table: Table, task: str) -> None:
         )
 
 
-def split(table: Table, task: str, *, valid: float, test: float, seed: int) -> Splits:
+def split(table: Table, task: str, *, valid: float, test: float, seed: int, folds: int = 0) -> Splits:
     """Cut ``table`` into train / validation / test parts.
 
     Classification splits are stratified: each class is shuffled and cut in the same
     proportions, with at least one row of each class in train. Written here rather than
     taken from scikit-learn so that the core does not depend on it.
+
+    Raises:
+        DataError: When a part would be empty, or ``folds`` exceeds the rows of a class
+            (of all rows, for regression) left for cross-validation.
     """
     rng = np.random.default_rng(seed)
     n = len(table.y)
@@ -103,7 +114,25 @@ def split(table: Table, task: str, *, valid: float, test: float, seed: int) -> S
         if len(rows) == 0 and key != "test":
             raise DataError(f"the {key} split of {table.name!r} is empty: use more data or a larger fraction")
         made[key] = Part(table.X.iloc[rows].reset_index(drop=True), table.y.iloc[rows].reset_index(drop=True))
-    return Splits(made["train"], made["valid"], made["test"], task=task, name=table.name)
+    if folds:
+        _check_folds(pd.concat([made["train"].y, made["valid"].y]), task, folds, table.name)
+    return Splits(made["train"], made["valid"], made["test"], task=task, name=table.name, folds=folds, seed=seed)
+
+
+def _check_folds(y: pd.Series, task: str, folds: int, name: str) -> None:
+    """Every fold needs rows of every class (stratified K-fold needs K rows of each class)."""
+    if task == "classification":
+        counts = y.value_counts()
+        small = counts[counts < folds]
+        if len(small):
+            shown = ", ".join(f"{label!r}: {n}" for label, n in small.items())
+            raise DataError(
+                f"data.folds is {folds}, but the rows of {name!r} left for cross-validation (all but the test "
+                f"part) hold fewer than {folds} rows of class(es) {shown}; use folds <= {int(counts.min())} "
+                f"or add rows of those classes"
+            )
+    elif len(y) < folds:
+        raise DataError(f"data.folds is {folds}, but {name!r} has only {len(y)} rows left for cross-validation")
 
 
 def check_csv(options: Mapping[str, Any]) -> None:
@@ -128,5 +157,34 @@ def load_csv(options: Mapping[str, Any]) -> Table:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from exc
+    target = str(options["target"])
+    return Table(frame.drop(columns=[target]), frame[target], name=path.name)
+
+
+def check_parquet(options: Mapping[str, Any]) -> None:
+    """Check a Parquet source from its schema only: the file exists and has the target column."""
+    path = Path(str(options.get("path", "")))
+    target = options.get("target")
+    if not path.is_file():
+        raise ValueError(f"Parquet file {str(path)!r} does not exist")
+    if not target:
+        raise ValueError("a Parquet source needs `target:` naming its target column")
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ValueError("reading Parquet files needs pyarrow: pip install pyarrow") from exc
+    try:
+        columns = list(pq.read_schema(path).names)
+    except Exception as exc:  # pyarrow raises its own error types for files that are not Parquet
+        raise ValueError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+    if target not in columns:
+        raise ValueError(f"Parquet file {str(path)!r} has no column {target!r}; its columns are {columns}")
+
+
+def load_parquet(options: Mapping[str, Any]) -> Table:
+    """Read a Parquet file; ``options``: ``path``, ``target``."""
+    check_parquet(options)
+    path = Path(str(options["path"]))
+    frame = pd.read_parquet(path)
     target = str(options["target"])
     return Table(frame.drop(columns=[target]), frame[target], name=path.name)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -18,9 +19,11 @@ from automl.measure import measure_latency, reference_latency
 from automl.plan import Plan, build_plan
 from automl.plugins import get_plugin_manager
 from automl.run import FRONT_FILE, RUN_FILE, Run
-from automl.spec import Spec, load_spec
+from automl.spec import Spec, load_spec, parse_spec
 
-__all__ = ["search", "default_run_dir", "local_cpus"]
+__all__ = ["search", "resume", "default_run_dir", "local_cpus"]
+
+SEARCHER_STATE = "searcher.pkl"
 
 log = logging.getLogger("automl")
 
@@ -70,14 +73,61 @@ def _start_ray(address: str | None) -> bool:
     return True
 
 
+def _prepare_dir(out: Path) -> None:
+    if (out / RUN_FILE).exists():
+        raise AutoMLError(
+            f"{str(out)!r} already holds a run: continue it with --resume (or `automl resume {out}`), "
+            "or choose another --out directory"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def default_run_dir(plan: Plan) -> Path:
     return Path("runs") / f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _prepare_dir(out: Path) -> None:
-    if (out / RUN_FILE).exists():
-        raise AutoMLError(f"{str(out)!r} already holds a run: choose another --out directory")
-    out.mkdir(parents=True, exist_ok=True)
+def _check_address(address: str) -> None:
+    """Refuse an unreachable ``host:port`` at once (Ray itself retries for a minute)."""
+    if "://" in address or address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise AutoMLError(f"--address {address!r} is not HOST:PORT (e.g. 127.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as exc:
+        raise AutoMLError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from exc
+
+
+def _check_resources(plan: Plan) -> None:
+    """Refuse per-trial resources the cluster cannot give, saying what it has."""
+    import ray
+
+    have = ray.cluster_resources()
+    res = plan.spec.resources
+    for kind, want in (("CPU", res.cpu), ("GPU", res.gpu)):
+        total = float(have.get(kind, 0.0))
+        if want > total:
+            where = f"resources.{kind.lower()}"
+            raise plan.spec.error(
+                f"each trial asks for {want:g} {kind}(s) but the Ray cluster has {total:g} "
+                f"(CPU {have.get('CPU', 0):g}, GPU {have.get('GPU', 0):g})", *where.split("."))
+
+
+def _override(loaded: Spec, trials: int | None, seed: int | None) -> Spec:
+    if trials is None and seed is None:
+        return loaded
+    source, lines, text = loaded._source, loaded._lines, loaded._text
+    update: dict[str, Any] = {}
+    if trials is not None:
+        if trials < 1:
+            raise AutoMLError(f"--trials must be positive, got {trials}")
+        update["budget"] = loaded.budget.model_copy(update={"trials": trials})
+    if seed is not None:
+        update["seed"] = seed
+    out = loaded.model_copy(update=update)
+    out._source, out._lines, out._text = source, lines, text
+    return out
 
 
 def search(
@@ -87,59 +137,50 @@ def search(
     trials: int | None = None,
     seed: int | None = None,
     address: str | None = None,
+    resume: bool = False,
+    warm_start: str | Path | None = None,
     disabled_plugins: Iterable[str] = (),
     on_progress: Callable[[Any], None] | None = None,
 ) -> Run:
-    """Run a search and return its :class:`Run`.
+    """Run a search (or resume one) and return its :class:`Run`.
 
     Args:
         spec: A spec file path or an already loaded :class:`Spec`.
         out: The run directory (default ``runs/NAME-TIMESTAMP``).
-        trials: Overrides ``budget.trials``.
+        trials: Overrides ``budget.trials`` (on resume: extends a finished run).
         seed: Overrides ``seed``.
         address: A Ray cluster to join; by default a local Ray is started.
+        resume: Continue the run in ``out`` (after a crash, a kill, or to add trials):
+            completed trials are kept, interrupted ones run again from their checkpoints.
+        warm_start: Another run directory whose finished trials the searcher learns from first.
         disabled_plugins: Plugin names not to load.
         on_progress: Called with the progress counts after each trial event.
 
     Raises:
-        AutoMLError: For a bad spec, missing plugin, unreadable data or store.
+        AutoMLError: For a bad spec, missing plugin, unreadable data or store, or a resume
+            that does not match.
     """
     t0 = time.time()
-    loaded = spec if isinstance(spec, Spec) else load_spec(spec)
-    if trials is not None or seed is not None:
-        source, lines, text = loaded._source, loaded._lines, loaded._text
-        update: dict[str, Any] = {}
-        if trials is not None:
-            if trials < 1:
-                raise AutoMLError(f"--trials must be positive, got {trials}")
-            update["budget"] = loaded.budget.model_copy(update={"trials": trials})
-        if seed is not None:
-            update["seed"] = seed
-        loaded = loaded.model_copy(update=update)
-        loaded._source, loaded._lines, loaded._text = source, lines, text
+    loaded = _override(spec if isinstance(spec, Spec) else load_spec(spec), trials, seed)
     pm = get_plugin_manager(disabled_plugins)
     plan = build_plan(loaded, pm)
-    run_dir = Path(out) if out else default_run_dir(plan)
-    _prepare_dir(run_dir)
-    run_dir = run_dir.resolve()
+    if resume:
+        if out is None:
+            raise AutoMLError("--resume needs --out: the directory of the run to continue")
+        run = _reopen(plan, Path(out))
+    else:
+        run_dir = Path(out) if out else default_run_dir(plan)
+        _prepare_dir(run_dir)
+        run = _create(plan, run_dir.resolve(), pm)
+    warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
     data = plan.load_data()
-
-    url = loaded.store or f"sqlite:///{run_dir / 'automl.db'}"
-    store = pm.open_store(url)
-    objectives = {
-        "objectives": [asdict(o) for o in plan.objectives],
-        "constraints": [asdict(c) for c in plan.constraints],
-    }
-    run_id = store.create_run(
-        name=plan.name, directory=str(run_dir), spec_text=loaded.text, spec_hash=plan.spec_hash,
-        seed=loaded.seed, objectives=objectives, versions=plan.versions,
-    )
-    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": loaded.source}, indent=2))
-    run = Run(run_dir, store, run_id)
     try:
-        summary = _tune(plan, run, data, address, pm, on_progress, t0)
+        summary = _tune(plan, run, data, address, pm, on_progress, t0, warm)
+    except KeyboardInterrupt:
+        run.store.finish_run(run.run_id, "interrupted")
+        raise
     except BaseException:
-        store.finish_run(run_id, "failed")
+        run.store.finish_run(run.run_id, "failed")
         raise
     summary["wall_s"] = time.time() - t0
     _finish(plan, run, data, summary)
@@ -147,50 +188,141 @@ def search(
     return run
 
 
-def _tune(plan: Plan, run: Run, data: Any, address: str | None, pm: Any, on_progress: Any, t0: float) -> dict[str, Any]:
+def resume(run_dir: str | Path, *, trials: int | None = None, **kwargs: Any) -> Run:
+    """Continue the run in ``run_dir`` with the spec it was started with."""
+    existing = Run.open(run_dir)
+    info = existing.info()
+    source = json.loads((Path(run_dir) / RUN_FILE).read_text()).get("spec")
+    spec = parse_spec(info["spec_text"], source)
+    return search(spec, out=run_dir, trials=trials, resume=True, **kwargs)
+
+
+def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
+    url = plan.spec.store or f"sqlite:///{run_dir / 'automl.db'}"
+    store = pm.open_store(url)
+    objectives = {
+        "objectives": [asdict(o) for o in plan.objectives],
+        "constraints": [asdict(c) for c in plan.constraints],
+    }
+    run_id = store.create_run(
+        name=plan.name, directory=str(run_dir), spec_text=plan.spec.text, spec_hash=plan.spec_hash,
+        seed=plan.spec.seed, objectives=objectives, versions=plan.versions,
+    )
+    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": plan.spec.source}, indent=2))
+    return Run(run_dir, store, run_id)
+
+
+def _reopen(plan: Plan, run_dir: Path) -> Run:
+    if not (run_dir / RUN_FILE).is_file():
+        raise AutoMLError(f"cannot resume: {str(run_dir)!r} holds no automl run (no {RUN_FILE})")
+    run = Run.open(run_dir)
+    info = run.info()
+    if info["spec_hash"] != plan.spec_hash:
+        old = parse_spec(info["spec_text"]).model_dump(mode="json", exclude={"budget", "name"})
+        new = plan.spec.model_dump(mode="json", exclude={"budget", "name"})
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise AutoMLError(
+            f"cannot resume {str(run_dir)!r}: it holds a run of a different spec (changed: {', '.join(changed)}); "
+            "only budget may change on resume. Use a new --out for a new search."
+        )
+    run.dir = run_dir.resolve()
+    run.store.set_run_status(run.run_id, "running")
+    return run
+
+
+def _warm_rows(plan: Plan, other: Path) -> list[dict[str, Any]]:
+    """Finished trials of another run whose configs fit this space."""
+    rows = Run.open(other).trials()
+    return [r for r in rows if r["status"] in ("completed", "stopped", "failed") and plan.space.contains(r["config"])]
+
+
+def _tune(
+    plan: Plan, run: Run, data: Any, address: str | None, pm: Any, on_progress: Any, t0: float,
+    warm: list[dict[str, Any]],
+) -> dict[str, Any]:
+    spec = plan.spec
+    history = run.trials()
+    done = [t for t in history if t["status"] in ("completed", "stopped", "failed")]
+    interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < spec.budget.trials]
+    next_number = max((t["number"] + 1 for t in history), default=0)
+    to_run = len(interrupted) + max(0, spec.budget.trials - next_number)
+    if to_run == 0:
+        return {"first_trial_s": None, "exhausted": False, "resumed": bool(history)}
+
+    if address:
+        _check_address(address)
     started = _start_ray(address)
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
 
-    from automl.tune_adapter import Job, SearcherAdapter, StoreCallback, run_trial
+    from automl.interfaces import TrialOutcome
+    from automl.schedulers import RungScheduler
+    from automl.tune_adapter import Counts, Job, SearcherAdapter, StoreCallback, outcome_from_row, run_trial
 
-    spec = plan.spec
-    probe = plan.trainer.factory  # budget steps are known only to an instance; ask one lazily in the worker
-    job = Job(
-        trainer=probe, params=dict(spec.trainer.params), task=spec.task or "classification", seed=spec.seed,
-        run_dir=str(run.dir), measured=plan.measured, batch_size=spec.latency.batch_size,
-        warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu, gpus=spec.resources.gpu,
-    )
-    max_budget = _max_budget(plan, data, run.dir)
-    adapter = SearcherAdapter(plan.make_searcher(), max_budget=max_budget, limit=spec.budget.trials)
-    callback = StoreCallback(
-        run.store, run.run_id, metric_keys=set(plan.metrics), primary=plan.objectives[0], max_budget=max_budget,
-        notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
-        total=spec.budget.trials, on_progress=on_progress,
-    )
-    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), resources)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=TuneConfig(
-            search_alg=adapter,
-            num_samples=spec.budget.trials,
-            reuse_actors=True,
-            time_budget_s=spec.budget.wall_time,
-            max_concurrent_trials=spec.resources.max_concurrent,
-        ),
-        run_config=RunConfig(
-            name="tune",
-            storage_path=str(run.dir),
-            verbose=0,
-            callbacks=[callback],
-            failure_config=FailureConfig(max_failures=0),
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
-            log_to_file=True,
-        ),
-    )
     try:
+        _check_resources(plan)
+        state_path = run.dir / SEARCHER_STATE
+        state = SearcherAdapter.load_state(state_path) if history else None
+        strategy = state["strategy"] if state else plan.make_searcher()
+        adapter = SearcherAdapter(
+            strategy, max_budget=plan.max_budget, first_number=max(next_number, state["next_number"] if state else 0),
+            limit=spec.budget.trials, queue=[(t["number"], dict(t["config"])) for t in interrupted],
+            state_path=state_path,
+        )
+        if state:
+            adapter.observed = set(state["observed"])
+        for i, row in enumerate(warm):
+            outcome = outcome_from_row(row)
+            adapter.tell(TrialOutcome(-1 - i, outcome.config, outcome.status, outcome.values, outcome.budget,
+                                      outcome.max_budget))
+        for row in done:  # finished after the searcher's last saved state
+            adapter.tell(outcome_from_row(row))
+        scheduler = plan.make_scheduler()
+        if isinstance(scheduler, RungScheduler) and history:
+            scheduler.replay(sorted(run.steps(), key=lambda r: r["at"]))
+        for t in interrupted:
+            run.store.save_trial(run.run_id, t["number"], status="pending")
+
+        job = Job(
+            trainer=plan.trainer.factory, params=dict(spec.trainer.params), task=spec.task or "classification",
+            seed=spec.seed, run_dir=str(run.dir), measured=plan.measured, batch_size=spec.latency.batch_size,
+            warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu,
+            gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics), trial_timeout=spec.budget.trial_timeout,
+        )
+        counts = Counts(total=spec.budget.trials, done=len(done),
+                        failed=sum(t["status"] == "failed" for t in done),
+                        stopped=sum(t["status"] == "stopped" for t in done))
+        callback = StoreCallback(
+            run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
+            max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
+            counts=counts, adapter=adapter, on_progress=on_progress,
+        )
+        resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+        trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), resources)
+        # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
+        attempt = len(list(run.dir.glob("tune*")))
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=TuneConfig(
+                search_alg=adapter,
+                scheduler=scheduler,
+                num_samples=to_run,
+                reuse_actors=True,
+                time_budget_s=spec.budget.wall_time,
+                max_concurrent_trials=spec.resources.max_concurrent,
+            ),
+            run_config=RunConfig(
+                name="tune" if attempt == 0 else f"tune-{attempt}",
+                storage_path=str(run.dir),
+                verbose=0,
+                callbacks=[callback],
+                failure_config=FailureConfig(max_failures=spec.budget.max_failures),
+                checkpoint_config=CheckpointConfig(num_to_keep=1),
+                log_to_file=True,
+            ),
+        )
         tuner.fit()
+        adapter.flush()
     finally:
         if started:
             import ray
@@ -201,25 +333,15 @@ def _tune(plan: Plan, run: Run, data: Any, address: str | None, pm: Any, on_prog
         if row["status"] in ("running", "pending"):
             run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=time.time(),
                                  error="stopped when the wall-time budget ran out")
-    return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None, "exhausted": adapter.exhausted}
-
-
-def _max_budget(plan: Plan, data: Any, run_dir: Path) -> int:
-    """Budget steps of a full trial, asked of a trainer built with an empty config."""
-    from automl.interfaces import TrialContext
-
-    try:
-        probe = plan.trainer.factory({}, plan.spec.trainer.params, TrialContext(
-            plan.spec.task or "classification", plan.spec.seed, data, run_dir))
-        return int(probe.budget_steps)
-    except Exception:  # a trainer may need its config to know; then one step is assumed
-        return 1
+    return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
+            "exhausted": adapter.exhausted, "resumed": bool(history)}
 
 
 def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     """Front, final serial measurement of its members, models copied, front.json written."""
     trials = run.trials()
-    front = compute_front(trials, plan.objectives, plan.constraints)
+    stopped_too = not plan.spec.front.include_stopped
+    front = compute_front(trials, plan.objectives, plan.constraints, full_budget_only=stopped_too)
     by_number = {t["number"]: t for t in trials}
     drift = None
     if plan.measured and front["members"]:
@@ -244,7 +366,8 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
         drift = {"reference_ms_before": ref_before, "reference_ms_after": ref_after,
                  "drift": ref_after / ref_before - 1.0 if ref_before > 0 else None}
         # Re-measured members may now dominate each other differently: rebuild the front.
-        front = compute_front(list(by_number.values()), plan.objectives, plan.constraints)
+        front = compute_front(list(by_number.values()), plan.objectives, plan.constraints,
+                              full_budget_only=stopped_too)
     models = run.dir / "models"
     members = []
     for number in front["members"]:

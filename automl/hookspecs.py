@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from automl.interfaces import CompressorSpec, DatasetSpec, SearcherSpec, TrainerSpec
+    from automl.interfaces import CompressorSpec, DatasetSpec, SchedulerSpec, SearcherSpec, TrainerSpec
     from automl.store import Store
 
 PROJECT = "automl"
@@ -50,6 +50,17 @@ def automl_register_trainers() -> Sequence[TrainerSpec]:
 
     Returns:
         :class:`~automl.interfaces.TrainerSpec` records with unique names.
+    """
+
+
+@hookspec
+def automl_register_schedulers() -> Sequence[SchedulerSpec]:
+    """Return the trial schedulers (early stopping) this plugin provides.
+
+    Called once, when the plugin manager first needs the scheduler registry.
+
+    Returns:
+        :class:`~automl.interfaces.SchedulerSpec` records with unique names.
     """
 
 

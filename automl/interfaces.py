@@ -25,6 +25,7 @@ __all__ = [
     "DatasetSpec",
     "Objective",
     "Searcher",
+    "SchedulerSpec",
     "SearcherSpec",
     "Trainer",
     "TrainerSpec",
@@ -125,7 +126,12 @@ class Searcher(abc.ABC):
         """Return the config for trial ``number``, or None when the search is exhausted."""
 
     def observe(self, outcome: TrialOutcome) -> None:  # noqa: B027 - optional hook
-        """Learn from a finished, stopped or failed trial. Default: ignore."""
+        """Learn from a finished, stopped or failed trial. Default: ignore.
+
+        May be called for a number this searcher never suggested: a warm start from
+        another run's trials (negative numbers) or, on resume, a trial suggested just
+        before the driver died. Searchers that can should learn from it; others ignore it.
+        """
 
     def primary_loss(self, outcome: TrialOutcome) -> float | None:
         """The primary objective in minimisation form, or None when it is missing."""
@@ -182,7 +188,12 @@ class Trainer(abc.ABC):
 
     @property
     def budget_steps(self) -> int:
-        """How many budget steps a full trial runs (epochs, boosting rounds...). Default 1."""
+        """How many budget steps a full trial runs (epochs, boosting rounds...). Default 1.
+
+        Must depend only on the fixed ``params``, not on the searched config: schedulers
+        compare trials at equal budgets, and the engine asks a trainer built with an
+        empty config.
+        """
         return 1
 
     @abc.abstractmethod
@@ -255,10 +266,7 @@ class SearcherSpec:
 
     def option_names(self) -> list[str]:
         """Keyword options the factory accepts besides space, objectives and seed."""
-        target = self.factory.__init__ if inspect.isclass(self.factory) else self.factory
-        params = inspect.signature(target).parameters
-        skip = {"self", "space", "objectives", "seed"}
-        return [n for n, p in params.items() if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return _option_names(self.factory, {"self", "space", "objectives", "seed"})
 
 
 @dataclass(frozen=True)
@@ -306,6 +314,36 @@ class DatasetSpec:
     task: Task | None = None
     check: Callable[[Mapping[str, Any]], None] | None = None
     description: str = ""
+
+
+def _option_names(factory: Callable[..., Any], skip: set[str]) -> list[str]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = inspect.signature(target).parameters
+    return [n for n, p in params.items() if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """A trial scheduler a plugin provides (early stopping between budget steps).
+
+    Attributes:
+        name: The name a spec selects it by (``scheduler.name``).
+        factory: ``factory(objectives, *, max_budget, **options)`` returning a Ray Tune
+            ``TrialScheduler``; ``objectives`` are the spec's, primary first.
+        uses_steps: True when it acts between budget steps, so it is useless (and refused)
+            for a trainer that reports a single step.
+        multi_objective: True when it compares trials on all objectives.
+        description: One line for ``automl plugins``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    uses_steps: bool = True
+    multi_objective: bool = False
+    description: str = ""
+
+    def option_names(self) -> list[str]:
+        return _option_names(self.factory, {"self", "objectives", "max_budget"})
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automl.data import Splits, check_table, split
-from automl.errors import AutoMLError, DataError, PluginError, SpecError
+from automl.errors import AutoMLError, DataError, PluginError
 from automl.interfaces import (
     ENGINE_METRICS,
     Constraint,
     DatasetSpec,
     Mode,
     Objective,
+    SchedulerSpec,
     Searcher,
     SearcherSpec,
     TrainerSpec,
@@ -28,9 +29,6 @@ from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl.spec import ChoiceParam, FloatParam, IntParam, Spec
 
 __all__ = ["Plan", "build_plan", "build_space"]
-
-SCHEDULERS = ("fifo",)
-
 
 @dataclass
 class Plan:
@@ -42,6 +40,8 @@ class Plan:
     constraints: list[Constraint]
     trainer: TrainerSpec
     searcher: SearcherSpec
+    scheduler: SchedulerSpec
+    max_budget: int
     dataset: DatasetSpec | None
     dataset_options: dict[str, Any]
     metrics: dict[str, Mode]
@@ -71,6 +71,19 @@ class Plan:
         except (TypeError, ValueError) as exc:
             raise self.spec.error(f"searcher {self.searcher.name!r} rejected its options: {exc}", "searcher") from exc
 
+    def make_scheduler(self) -> Any:
+        try:
+            return self.scheduler.factory(self.objectives, max_budget=self.max_budget, **self.spec.scheduler.options)
+        except (TypeError, ValueError) as exc:
+            raise self.spec.error(f"scheduler {self.scheduler.name!r} rejected its options: {exc}", "scheduler") from exc
+
+    @property
+    def rung_metrics(self) -> list[str]:
+        """Engine metrics a multi-objective scheduler needs at intermediate steps."""
+        if not self.scheduler.multi_objective:
+            return []
+        return [o.metric for o in self.objectives if o.metric in ENGINE_METRICS]
+
     def load_data(self) -> Splits | None:
         """Load and split the data (in the driver, once); None for trainers without data."""
         if self.dataset is None or self.spec.data is None or self.spec.task is None:
@@ -84,7 +97,7 @@ class Plan:
         except Exception as exc:  # a loader's own error, shown with the data source
             raise DataError(f"cannot load data {self.dataset.name!r}: {type(exc).__name__}: {exc}") from exc
         d = self.spec.data
-        return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed)
+        return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=d.folds or 0)
 
 
 def build_space(spec: Spec) -> SearchSpace:
@@ -104,14 +117,29 @@ def build_space(spec: Spec) -> SearchSpace:
         raise spec.error(str(exc), "space", *([bad] if bad in spec.space else [])) from exc
 
 
-def _options_check(spec: Spec, searcher: SearcherSpec) -> None:
-    valid = searcher.option_names()
-    unknown = [k for k in spec.searcher.options if k not in valid]
+def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, options: Mapping[str, Any]) -> None:
+    valid = record.option_names()
+    unknown = [k for k in options if k not in valid]
     if unknown:
         raise spec.error(
-            f"searcher {searcher.name!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}",
-            "searcher", "options", unknown[0],
+            f"{kind} {record.name!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}",
+            kind, "options", unknown[0],
         )
+
+
+def _max_budget(trainer: TrainerSpec, spec: Spec) -> int:
+    """Budget steps of a full trial, asked of a trainer built with an empty config and no data."""
+    from pathlib import Path
+
+    from automl.interfaces import TrialContext
+
+    try:
+        probe = trainer.factory({}, spec.trainer.params, TrialContext(spec.task or "classification", spec.seed,
+                                                                        None, Path(".")))  # type: ignore[arg-type]
+        return max(1, int(probe.budget_steps))
+    except Exception as exc:  # a trainer that cannot say without a config is a plugin bug
+        raise spec.error(f"trainer {trainer.name!r} cannot tell its budget steps: {type(exc).__name__}: {exc}",
+                         "trainer") from exc
 
 
 def build_plan(spec: Spec, pm: PluginManager) -> Plan:
@@ -128,9 +156,12 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
         searcher = pm.searchers.get(spec.searcher.name)
     except PluginError as exc:
         raise spec.error(str(exc), "searcher", "name") from exc
-    if spec.scheduler.name not in SCHEDULERS:
-        raise spec.error(f"unknown scheduler {spec.scheduler.name!r}; available: {', '.join(SCHEDULERS)}", "scheduler", "name")
-    _options_check(spec, searcher)
+    try:
+        scheduler = pm.schedulers.get(spec.scheduler.name)
+    except PluginError as exc:
+        raise spec.error(str(exc), "scheduler", "name") from exc
+    _options_check(spec, "searcher", searcher, spec.searcher.options)
+    _options_check(spec, "scheduler", scheduler, spec.scheduler.options)
 
     dataset: DatasetSpec | None = None
     options: dict[str, Any] = {}
@@ -141,11 +172,12 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
             raise spec.error(f"trainer {trainer.name!r} needs `data:` (a dataset name or a csv file)", "data")
         if spec.task not in trainer.tasks:
             raise spec.error(f"trainer {trainer.name!r} does not do {spec.task}; it does {', '.join(trainer.tasks)}", "task")
-        if spec.data.csv is not None:
-            dataset = pm.datasets.get("csv")
-            path = spec.base_dir() / spec.data.csv
+        file_kind = "csv" if spec.data.csv is not None else "parquet" if spec.data.parquet is not None else None
+        if file_kind is not None:
+            dataset = pm.datasets.get(file_kind)
+            path = spec.base_dir() / str(getattr(spec.data, file_kind))
             options = {"path": str(path), "target": spec.data.target, **spec.data.options}
-            where: tuple[str, ...] = ("data", "csv")
+            where: tuple[str, ...] = ("data", file_kind)
         else:
             try:
                 dataset = pm.datasets.get(str(spec.data.dataset))
@@ -194,15 +226,23 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
             )
     if spec.resources.gpu > 0 and spec.resources.gpu > 1 and spec.resources.gpu != int(spec.resources.gpu):
         raise spec.error("a fractional GPU request must be below 1 (e.g. 0.5), or a whole number", "resources", "gpu")
+    max_budget = _max_budget(trainer, spec)
+    if scheduler.uses_steps and max_budget < 2:
+        raise spec.error(
+            f"scheduler {scheduler.name!r} stops trials between budget steps, but trainer {trainer.name!r} "
+            "reports one step per trial here; use scheduler fifo, or trainer params that give several steps",
+            "scheduler", "name",
+        )
     versions = {
         "automl": pm.infos["automl.builtin.searchers"].version if "automl.builtin.searchers" in pm.infos else "?",
         f"trainer:{trainer.name}": pm.version_of("trainer", trainer.name),
         f"searcher:{searcher.name}": pm.version_of("searcher", searcher.name),
+        f"scheduler:{scheduler.name}": pm.version_of("scheduler", scheduler.name),
     }
     if dataset is not None:
         versions[f"dataset:{dataset.name}"] = pm.version_of("dataset", dataset.name)
-    return Plan(spec, space, objectives, constraints, trainer, searcher, dataset, options, metrics, versions)
-
-
-def metric_modes(plan: Plan) -> Mapping[str, Mode]:
-    return plan.metrics
+    plan = Plan(spec, space, objectives, constraints, trainer, searcher, scheduler, max_budget, dataset, options,
+                metrics, versions)
+    if scheduler.uses_steps:
+        plan.make_scheduler()  # options outside their range fail here, before any trial
+    return plan

@@ -26,6 +26,7 @@ __all__ = ["BUILTIN_PLUGINS", "PluginInfo", "PluginManager", "get_plugin_manager
 #: Modules of the core's own plugins, registered through the same hooks as any other.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "automl.builtin.searchers",
+    "automl.builtin.schedulers",
     "automl.builtin.datasets",
     "automl.builtin.function_trainer",
     "automl.builtin.store",
@@ -191,6 +192,10 @@ class PluginManager:
         return self._collect("automl_register_trainers", "trainer")
 
     @property
+    def schedulers(self) -> Registry[Any]:
+        return self._collect("automl_register_schedulers", "scheduler")
+
+    @property
     def datasets(self) -> Registry[Any]:
         return self._collect("automl_register_datasets", "dataset")
 
@@ -201,14 +206,15 @@ class PluginManager:
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or not, with what it provides."""
         # Building the registries fills each plugin's ``provides``.
-        _ = (self.searchers, self.trainers, self.datasets, self.compressors)
+        _ = (self.searchers, self.schedulers, self.trainers, self.datasets, self.compressors)
         return sorted(self.infos.values(), key=lambda i: (not i.builtin, i.name))
 
     def version_of(self, kind: str, name: str) -> str:
         """``package==version`` of the plugin providing ``name``."""
         registry: Registry[Any] = self._collect(
             {"searcher": "automl_register_searchers", "trainer": "automl_register_trainers",
-             "dataset": "automl_register_datasets", "compressor": "automl_register_compressors"}[kind],
+             "dataset": "automl_register_datasets", "compressor": "automl_register_compressors",
+             "scheduler": "automl_register_schedulers"}[kind],
             kind,
         )
         info = registry.owners.get(name)

@@ -52,7 +52,7 @@ def parse_duration(value: Any) -> float | None:
     return seconds
 
 
-Duration = Annotated[Union[float, str, None], Field(description="seconds, or a number with s, m, h or d (10m)")]
+Duration = Annotated[float | str | None, Field(description="seconds, or a number with s, m, h or d (10m)")]
 
 
 class _Strict(BaseModel):
@@ -60,7 +60,7 @@ class _Strict(BaseModel):
 
 
 class _ParamBase(_Strict):
-    when: dict[str, Union[Scalar, list[Scalar]]] = Field(
+    when: dict[str, Scalar | list[Scalar]] = Field(
         default_factory=dict,
         description="exists only when each named choice parameter takes the value (or one of the values) given",
     )
@@ -102,7 +102,7 @@ class ChoiceParam(_ParamBase):
     """A categorical parameter."""
 
     type: Literal["choice"]
-    values: list[Union[Scalar, None]] = Field(min_length=1)
+    values: list[Scalar | None] = Field(min_length=1)
 
     @field_validator("values")
     @classmethod
@@ -124,7 +124,7 @@ def _check_range(low: float, high: float, log: bool, grid: list[Any] | None) -> 
             raise ValueError(f"grid values {outside} are outside [{low}, {high}]")
 
 
-ParamSpec = Annotated[Union[FloatParam, IntParam, ChoiceParam], Field(discriminator="type")]
+ParamSpec = Annotated[FloatParam | IntParam | ChoiceParam, Field(discriminator="type")]
 
 
 class DataSpec(_Strict):
@@ -132,17 +132,22 @@ class DataSpec(_Strict):
 
     dataset: str | None = Field(None, description="a registered data set (automl plugins lists them), e.g. digits")
     csv: str | None = Field(None, description="a CSV file with a header row (relative to the spec file)")
-    target: str | None = Field(None, description="the target column of a CSV file")
+    parquet: str | None = Field(None, description="a Parquet file (relative to the spec file)")
+    target: str | None = Field(None, description="the target column of a CSV or Parquet file")
     options: dict[str, Any] = Field(default_factory=dict, description="options passed to the data set's loader")
     validation: float = Field(0.2, gt=0, lt=1, description="fraction of rows for validation (the objectives)")
     test: float = Field(0.2, ge=0, lt=1, description="fraction of rows held out for the test score")
+    folds: int | None = Field(
+        None, ge=2, description="k-fold cross-validation over the train and validation rows (stratified for "
+        "classification) instead of the single validation split, for trainers that support it",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
-        if (self.dataset is None) == (self.csv is None):
-            raise ValueError("give exactly one of `dataset:` or `csv:`")
-        if self.csv is not None and not self.target:
-            raise ValueError("a CSV source needs `target:` naming its target column")
+        if sum(source is not None for source in (self.dataset, self.csv, self.parquet)) != 1:
+            raise ValueError("give exactly one of `dataset:`, `csv:` or `parquet:`")
+        if (self.csv is not None or self.parquet is not None) and not self.target:
+            raise ValueError(f"a {'CSV' if self.csv is not None else 'Parquet'} source needs `target:` naming its target column")
         if self.validation + self.test >= 0.9:
             raise ValueError("validation + test must leave at least 10% of the rows for training")
         return self
@@ -159,8 +164,14 @@ class SearcherModel(_Strict):
 
 
 class SchedulerModel(_Strict):
-    name: str = Field("fifo", description="trial scheduler: fifo (every trial runs its full budget)")
-    options: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field("fifo", description="trial scheduler: fifo, asha, moasha, median (automl plugins lists them)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the scheduler's options (grace_period...)")
+
+
+class FrontSpec(_Strict):
+    include_stopped: bool = Field(
+        False, description="also put early-stopped trials (at the budget they reached) on the front"
+    )
 
 
 class ObjectiveSpec(_Strict):
@@ -173,6 +184,7 @@ class BudgetSpec(_Strict):
     trials: PositiveInt = Field(20, description="number of trials")
     wall_time: Duration = Field(None, description="stop starting trials after this long")
     trial_timeout: Duration = Field(None, description="fail a trial that runs longer than this")
+    max_failures: int = Field(0, ge=0, description="retry a failed trial up to this many times")
 
     @field_validator("wall_time", "trial_timeout")
     @classmethod
@@ -208,6 +220,7 @@ class Spec(_Strict):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     latency: LatencySpec = Field(default_factory=LatencySpec)
+    front: FrontSpec = Field(default_factory=FrontSpec)
     seed: int = Field(0, ge=0)
     store: str | None = Field(None, description="SQLAlchemy URL of the results store (default: RUN_DIR/automl.db)")
 

@@ -6,7 +6,6 @@ read while the search writes) is the default, at ``RUN_DIR/automl.db``.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -53,6 +52,7 @@ trials = sa.Table(
     sa.Column("budget", sa.Integer),
     sa.Column("max_budget", sa.Integer),
     sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, default=1),
     sa.Column("seed", sa.Integer),
     sa.Column("artifact", sa.Text),
     sa.Column("started_at", sa.Float),

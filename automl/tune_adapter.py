@@ -7,12 +7,15 @@ records each report as it arrives.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import pickle
+import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,6 @@ __all__ = ["Job", "SearcherAdapter", "StoreCallback", "run_trial"]
 NUMBER = "_automl_number"
 FINAL = "_automl_final"
 ERROR = "_automl_error"
-TRACE = "_automl_traceback"
 ARTIFACT = "_automl_artifact"
 BUDGET = "budget"
 
@@ -51,6 +53,17 @@ class Job:
     repeats: int
     cpus: float
     gpus: float
+    #: Engine metrics to measure at intermediate steps too (for a multi-objective scheduler).
+    rung_metrics: tuple[str, ...] = ()
+    trial_timeout: float | None = None
+
+
+def trial_dir(run_dir: str | Path, number: int) -> Path:
+    return Path(run_dir) / "trials" / f"{number:05d}"
+
+
+FAILURE_FILE = "failure.txt"
+CHECKPOINT_DIR = "checkpoint"
 
 
 def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
@@ -63,88 +76,202 @@ def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
     return out
 
 
-def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | None = None) -> None:
-    """One trial inside a Ray worker: fit step by step, report, export, measure.
+def _measure(trainer: Trainer, artifact: Path, job: Job, which: Sequence[str], quick: bool) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if "size_bytes" in which:
+        out["size_bytes"] = float(file_size(artifact))
+    if "latency_ms" in which:
+        predict = trainer.load_predictor(artifact)
+        batch = trainer.sample_input(job.batch_size)
+        warmup, repeats = (2, 10) if quick else (job.warmup, job.repeats)
+        out["latency_ms"] = measure_latency(predict, batch, warmup=warmup, repeats=repeats)
+    return out
 
-    A Python error is reported as the trial's last result (``_automl_error``) instead of
-    raised, so the driver records it as failed with its reason and the search goes on;
-    a worker that dies still reaches Tune's error path.
+
+def _fail(directory: Path, reason: str) -> None:
+    """Leave the reason where the driver finds it, whatever becomes of this process."""
+    with contextlib.suppress(OSError):
+        (directory / FAILURE_FILE).write_text(reason)
+
+
+def _watchdog(directory: Path, seconds: float) -> threading.Timer:
+    """Fail the trial after ``seconds``: a step cannot be interrupted from inside, so the worker exits."""
+
+    def fire() -> None:
+        _fail(directory, f"exceeded trial_timeout of {seconds:g}s")
+        os._exit(3)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | None = None) -> None:
+    """One trial inside a Ray worker: fit step by step, report, checkpoint, export, measure.
+
+    A failure (an exception, a NaN or infinite metric, a timeout) writes its one-line reason to
+    ``failure.txt`` in the trial directory and ends the trial with an error, so Tune retries
+    it when the spec allows and the driver records the reason. A trial restarted after a
+    failure or a resume continues from its last checkpoint when the trainer saves them.
     """
     assert job is not None  # always bound by tune.with_parameters
     config = dict(config)
     number = int(config.pop(NUMBER))
-    trial_dir = Path(job.run_dir) / "trials" / f"{number:05d}"
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    context = TrialContext(job.task, job.seed + number, data, trial_dir, job.cpus, job.gpus)  # type: ignore[arg-type]
+    directory = trial_dir(job.run_dir, number)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / FAILURE_FILE).unlink(missing_ok=True)
+    context = TrialContext(job.task, job.seed + number, data, directory, job.cpus, job.gpus)  # type: ignore[arg-type]
+    timer = _watchdog(directory, job.trial_timeout) if job.trial_timeout else None
+    checkpoint = directory / CHECKPOINT_DIR
     step = 0
     try:
         trainer = job.trainer(config, job.params, context)
         steps = int(trainer.budget_steps)
+        start = 1
+        if checkpoint.is_dir():
+            with contextlib.suppress(NotImplementedError):
+                start = int(trainer.load_checkpoint(checkpoint)) + 1
         metrics: dict[str, float] = {}
-        for step in trainer.run_steps(1):
+        for step in trainer.run_steps(start):
             metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
             if step < steps:
-                tune.report({**metrics, BUDGET: step})
+                extra = {}
+                if job.rung_metrics:
+                    extra = _measure(trainer, trainer.export(directory / "rung"), job, job.rung_metrics, quick=True)
+                _save_checkpoint(trainer, checkpoint)
+                tune.report({**metrics, **extra, BUDGET: step})
         if not metrics:
             raise TrialError("the trainer ran no budget step")
         final: dict[str, Any] = dict(metrics)
         if data is not None and len(data.test):
             final.update({f"test_{k}": v for k, v in trainer.evaluate("test").items()})
-        artifact = trainer.export(trial_dir)
+        artifact = trainer.export(directory)
         if job.measured:
-            final["size_bytes"] = float(file_size(artifact))
-            predict = trainer.load_predictor(artifact)
-            batch = trainer.sample_input(job.batch_size)
-            final["latency_ms"] = measure_latency(predict, batch, warmup=job.warmup, repeats=job.repeats)
+            final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        shutil.rmtree(directory / "rung", ignore_errors=True)
         tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact)})
     except Exception as exc:  # any trial failure is data for the store, not a crash
-        message = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
-        tune.report({ERROR: message, TRACE: traceback.format_exc(limit=20), BUDGET: step})
+        reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
+        _fail(directory, reason.strip().splitlines()[0][:2000] if reason.strip() else type(exc).__name__)
+        (directory / "traceback.txt").write_text(traceback.format_exc(limit=30))
+        raise TrialError(reason) from None
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _save_checkpoint(trainer: Trainer, checkpoint: Path) -> None:
+    """Save atomically: a crash while saving leaves the previous checkpoint intact."""
+    tmp = checkpoint.with_name(CHECKPOINT_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if trainer.save_checkpoint(tmp):
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        tmp.rename(checkpoint)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class SearcherAdapter(TuneSearcher):
     """Presents one of our :class:`Searcher` objects to Tune.
 
-    Numbers trials in suggestion order, tells the searcher the truth about each end
-    (completed at full budget, stopped early by the scheduler, or failed) and saves the
-    searcher with Tune's experiment state.
+    Numbers trials in suggestion order (after re-issuing, on resume, the trials a killed
+    driver left unfinished), tells the searcher the truth about each end (completed at full
+    budget, stopped early by the scheduler, or failed) and keeps the searcher's state in a
+    file written by the engine itself (``state_path``), at most every ``save_every`` seconds
+    and at the end.
     """
 
-    def __init__(self, searcher: Searcher, *, max_budget: int, first_number: int = 0, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        searcher: Searcher,
+        *,
+        max_budget: int,
+        first_number: int = 0,
+        limit: int | None = None,
+        queue: Sequence[tuple[int, dict[str, Any]]] = (),
+        state_path: Path | None = None,
+        save_every: float = 1.0,
+    ) -> None:
         super().__init__()
         self.strategy = searcher
         self.max_budget = max_budget
         self.next_number = first_number
         self.limit = limit
+        self.queue = list(queue)
         self.live: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.observed: set[int] = set()
         self.exhausted = False
+        self.state_path = state_path
+        self.save_every = save_every
+        self._saved_at = 0.0
+        self._dirty = False
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if self.limit is not None and self.next_number >= self.limit:
-            return TuneSearcher.FINISHED
-        config = self.strategy.suggest(self.next_number)
-        if config is None:
-            self.exhausted = True
-            return TuneSearcher.FINISHED
-        number = self.next_number
-        self.next_number += 1
-        self.live[trial_id] = (number, dict(config))
+        if self.queue:
+            number, config = self.queue.pop(0)
+        else:
+            if self.limit is not None and self.next_number >= self.limit:
+                return TuneSearcher.FINISHED
+            suggested = self.strategy.suggest(self.next_number)
+            if suggested is None:
+                self.exhausted = True
+                return TuneSearcher.FINISHED
+            number, config = self.next_number, dict(suggested)
+            self.next_number += 1
+            self._changed()
+        self.live[trial_id] = (number, config)
         return {**config, NUMBER: number}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
             return
         number, config = self.live.pop(trial_id)
-        self.strategy.observe(outcome_of(number, config, result, error, self.max_budget))
+        self.tell(outcome_of(number, config, result, error, self.max_budget))
+
+    def tell(self, outcome: TrialOutcome) -> None:
+        if outcome.number in self.observed:
+            return
+        self.strategy.observe(outcome)
+        self.observed.add(outcome.number)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if self._dirty and time.monotonic() - self._saved_at >= self.save_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the searcher's state now if it changed (atomically)."""
+        if not self._dirty or self.state_path is None:
+            return
+        tmp = self.state_path.with_suffix(".tmp")
+        # Written and read only by the engine itself (see the security rule on unpickling).
+        with open(tmp, "wb") as f:
+            pickle.dump({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed}, f)
+        os.replace(tmp, self.state_path)
+        self._saved_at = time.monotonic()
+        self._dirty = False
+
+    @staticmethod
+    def load_state(path: Path) -> dict[str, Any] | None:
+        if not path.is_file():
+            return None
+        with open(path, "rb") as f:
+            return dict(pickle.load(f))
 
     def save(self, checkpoint_path: str) -> None:
-        # Written and read only by the engine itself (see the security rule on unpickling).
+        # Tune's own experiment checkpoint; our resume reads ``state_path`` instead.
         with open(checkpoint_path, "wb") as f:
-            pickle.dump((self.strategy, self.next_number, self.live), f)
+            pickle.dump((self.next_number, sorted(self.observed)), f)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.strategy, self.next_number, self.live = pickle.load(f)
+        raise NotImplementedError("automl resumes from its own store and searcher state, not from Tune's")
 
 
 def outcome_of(
@@ -152,14 +279,26 @@ def outcome_of(
 ) -> TrialOutcome:
     result = result or {}
     budget = int(result.get(BUDGET, 0) or 0)
-    if error or ERROR in result:
+    if error:
         status = "failed"
     elif result.get(FINAL):
         status = "completed"
     else:
         status = "stopped"
-    values = {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not k.startswith("_") and k != BUDGET}
+    values = {
+        k: float(v) for k, v in result.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("_") and k != BUDGET
+    }
     return TrialOutcome(number, dict(config), status, values, budget, max_budget)  # type: ignore[arg-type]
+
+
+def outcome_from_row(row: Mapping[str, Any]) -> TrialOutcome:
+    """A stored trial as the searcher is told about it (resume, warm start)."""
+    return TrialOutcome(
+        int(row["number"]), dict(row["config"]), row["status"], {k: v for k, v in (row["metrics"] or {}).items()
+                                                                 if v is not None},
+        int(row["budget"] or 0), int(row["max_budget"] or 1),
+    )
 
 
 def metrics_of(result: Mapping[str, Any], keys: set[str] | None = None) -> dict[str, float]:
@@ -189,32 +328,30 @@ class StoreCallback(tune.Callback):
     """Driver side: writes each trial event to the store as it arrives, then notifies plugins."""
 
     def __init__(
-        self, store: Any, run_id: int, *, metric_keys: set[str], primary: Objective, max_budget: int,
-        notify: Callable[[dict[str, Any]], None], total: int, on_progress: Callable[[Counts], None] | None = None,
+        self, store: Any, run_id: int, *, run_dir: Path, metric_keys: set[str], primary: Objective, max_budget: int,
+        notify: Callable[[dict[str, Any]], None], counts: Counts, adapter: SearcherAdapter,
+        on_progress: Callable[[Counts], None] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
+        self.run_dir = run_dir
         self.metric_keys = metric_keys
         self.primary = primary
         self.max_budget = max_budget
         self.notify = notify
-        self.counts = Counts(total=total)
+        self.counts = counts
+        self.adapter = adapter
         self.on_progress = on_progress
         self.first_start: float | None = None
         self.finished: set[int] = set()
-        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; the store, the plugin
-        # notifier and the progress display are live objects that a resume passes anew.
+        # notifier and the progress display are live objects (our resume builds new ones).
         state = dict(self.__dict__)
-        for key in ("store", "notify", "on_progress", "_lock"):
+        for key in ("store", "notify", "on_progress", "adapter"):
             state[key] = None
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def _number(self, trial: Any) -> int:
         return int(trial.config[NUMBER])
@@ -229,32 +366,49 @@ class StoreCallback(tune.Callback):
         if self.on_progress:
             self.on_progress(self.counts)
 
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        self.adapter.maybe_flush()
+
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         now = time.time()
         self.first_start = self.first_start or now
         number = self._number(trial)
         self.store.save_trial(
             self.run_id, number, tune_id=trial.trial_id, status="running", config=self._config(trial),
-            started_at=now, max_budget=self.max_budget,
+            started_at=now, max_budget=self.max_budget, attempts=1, error=None,
         )
         self.counts.running += 1
         self._emit(number)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
-        number = self._number(trial)
-        if ERROR in result or result.get(FINAL):
+        if result.get(FINAL):
             return  # recorded once, at completion
+        number = self._number(trial)
         self.store.add_step(self.run_id, number, int(result.get(BUDGET, 0)), metrics_of(result, self.metric_keys))
+        self._emit(number)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        number = self._number(trial)
+        row = self.store.trial(self.run_id, number) or {}
+        self.store.save_trial(self.run_id, number, attempts=int(row.get("attempts") or 1) + 1,
+                              error=f"retrying after: {self._failure(trial)}")
         self._emit(number)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
         outcome = outcome_of(self._number(trial), self._config(trial), result, False, self.max_budget)
-        error = str(result[ERROR]) if ERROR in result else None
-        self._finish(trial, outcome.status, result, error)
+        self._finish(trial, outcome.status, result, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", trial.last_result or {}, _error_text(trial))
+        self._finish(trial, "failed", trial.last_result or {}, self._failure(trial))
+
+    def _failure(self, trial: Any) -> str:
+        path = trial_dir(self.run_dir, self._number(trial)) / FAILURE_FILE
+        with contextlib.suppress(OSError):
+            text = path.read_text().strip()
+            if text:
+                return text
+        return _error_text(trial)
 
     def _finish(self, trial: Any, status: str, result: Mapping[str, Any], error: str | None) -> None:
         number = self._number(trial)
@@ -262,21 +416,23 @@ class StoreCallback(tune.Callback):
             return
         self.finished.add(number)
         now = time.time()
-        metrics = metrics_of(result, self.metric_keys)
+        metrics = metrics_of(result, self.metric_keys) if not result.get(ERROR) else {}
         budget = int(result.get(BUDGET, 0) or 0)
         if status == "completed":
             self.store.add_step(self.run_id, number, budget, metrics, status=status)
         fields: dict[str, Any] = {"status": status, "finished_at": now, "budget": budget}
         if metrics:
             fields["metrics"] = metrics
-        if error:
-            fields["error"] = error
+        fields["error"] = error
         if ARTIFACT in result:
             fields["artifact"] = str(result[ARTIFACT])
         row = self.store.trial(self.run_id, number)
         if row and row["started_at"]:
             fields["duration"] = now - row["started_at"]
         self.store.save_trial(self.run_id, number, **fields)
+        # Checkpoints only serve a restart: a finished trial's are removed (disk stays bounded).
+        shutil.rmtree(trial_dir(self.run_dir, number) / CHECKPOINT_DIR, ignore_errors=True)
+        shutil.rmtree(trial_dir(self.run_dir, number) / "rung", ignore_errors=True)
         c = self.counts
         c.running = max(0, c.running - 1)
         c.done += 1
@@ -285,20 +441,20 @@ class StoreCallback(tune.Callback):
         elif status == "stopped":
             c.stopped += 1
         value = metrics.get(self.primary.metric)
-        if status == "completed" and value is not None:
-            if c.best is None or self.primary.to_min(value) < self.primary.to_min(c.best):
-                c.best, c.best_number = value, number
+        better = c.best is None or (value is not None and self.primary.to_min(value) < self.primary.to_min(c.best))
+        if status == "completed" and value is not None and better:
+            c.best, c.best_number = value, number
         self._emit(number)
 
 
 def _error_text(trial: Any) -> str:
-    """The last line of Tune's error file for a trial whose worker failed."""
+    """The most telling line of Tune's error file for a trial whose worker failed."""
     try:
         text = Path(trial.error_file).read_text() if trial.error_file else ""
     except OSError:
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
     for line in reversed(lines):
-        if "Error" in line or "error" in line or "killed" in line.lower():
+        if "Error" in line or "error" in line or "killed" in line.lower() or "died" in line.lower():
             return line[:2000]
-    return lines[-1][:2000] if lines else "the trial's worker failed"
+    return lines[-1][:2000] if lines else "the trial's worker process failed"

@@ -90,16 +90,20 @@ def test_wrong_type_or_range_points_at_the_field(
     "old, new, field, words",
     [
         ("name: sklearn", "name: sklaern", "trainer.name", "Did you mean 'sklearn'"),
-        ("trainer: {name: sklearn}", "trainer: {name: torch}", "trainer.name", "pip install automl-torch"),
+        ("trainer: {name: sklearn}", "trainer: {name: xgboost}", "trainer.name", "pip install automl-xgboost"),
         ("dataset: iris", "dataset: mnist", "data.dataset", "available:"),
         ("metric: accuracy", "metric: auc_roc", "objectives[0].metric", "it reports:"),
         ('"latency_ms <= 5"', '"memory_mb <= 5"', "constraints[0]", "does not report"),
-        ("n_neighbors: {type", "n_neigbours: {type", "trainer", "not a parameter of any chosen model"),
+        ("n_neighbors: {type", "n_neigbours: {type", "trainer", "is not a parameter of any model"),
     ],
 )
 def test_names_the_plugins_do_not_know_are_refused(
-    write_spec: Callable[[str], Path], old: str, new: str, field: str, words: str
+    write_spec: Callable[[str], Path], old: str, new: str, field: str, words: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from automl import plugins
+
+    # A first-party name whose package is not installed here.
+    monkeypatch.setitem(plugins.KNOWN_PROVIDERS["trainer"], "xgboost", "automl-xgboost")
     err = error_of(write_spec, GOOD.replace(old, new, 1))
     assert err.field == field
     assert words in str(err)

@@ -1,0 +1,54 @@
+"""The core's own trial schedulers: fifo, asha, moasha (ours) and median (Ray Tune's)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from automl.hookspecs import hookimpl
+from automl.interfaces import Objective, SchedulerSpec
+from automl.schedulers import RungScheduler
+
+
+def fifo(objectives: Sequence[Objective], *, max_budget: int) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+def asha(
+    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3
+) -> RungScheduler:
+    """Asynchronous successive halving on the primary objective."""
+    return RungScheduler(objectives[:1], max_budget=max_budget, grace_period=grace_period,
+                         reduction_factor=reduction_factor)
+
+
+def moasha(
+    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3
+) -> RungScheduler:
+    """Multi-objective ASHA: promotion by non-dominated rank and crowding over all objectives."""
+    return RungScheduler(objectives, max_budget=max_budget, grace_period=grace_period,
+                         reduction_factor=reduction_factor)
+
+
+def median(
+    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, min_samples_required: int = 3
+) -> Any:
+    """Ray Tune's median stopping rule on the primary objective."""
+    from ray.tune.schedulers import MedianStoppingRule
+
+    primary = objectives[0]
+    return MedianStoppingRule(time_attr="budget", metric=primary.metric, mode=primary.mode,
+                              grace_period=grace_period, min_samples_required=min_samples_required)
+
+
+@hookimpl
+def automl_register_schedulers() -> list[SchedulerSpec]:
+    return [
+        SchedulerSpec("fifo", fifo, uses_steps=False, description="no early stopping: every trial runs its full budget"),
+        SchedulerSpec("asha", asha, description="asynchronous successive halving on the primary objective"),
+        SchedulerSpec("moasha", moasha, multi_objective=True,
+                      description="multi-objective ASHA: non-dominated rank + crowding at each rung"),
+        SchedulerSpec("median", median, description="Ray Tune's median stopping rule on the primary objective"),
+    ]
