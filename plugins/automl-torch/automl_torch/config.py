@@ -1,0 +1,272 @@
+"""The torch trainer's settings: what a search space may tune, what only ``trainer.params`` may fix.
+
+Settings are read from the trial's config first, then from ``trainer.params``, then from
+the defaults below, and validated by one pydantic model, so a bad value is refused with
+the same message before the run (:func:`check`) and inside a trial. This module does not
+import torch: the plugin manager loads it for every command, torch costs seconds to import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from automl.interfaces import Mode, Task
+from automl.space import Choice, Float, Int, SearchSpace
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "FIXED_ONLY",
+    "REGRESSION_METRICS",
+    "Distributed",
+    "Settings",
+    "check",
+    "import_factory",
+    "settings_from",
+    "trainer_metrics",
+]
+
+CLASSIFICATION_METRICS: dict[str, Mode] = {
+    "accuracy": "max",
+    "balanced_accuracy": "max",
+    "f1_macro": "max",
+    "loss": "min",
+}
+REGRESSION_METRICS: dict[str, Mode] = {"r2": "max", "rmse": "min", "mae": "min", "loss": "min"}
+
+BUILTIN_NETWORKS = ("mlp", "cnn")
+Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
+
+
+class Distributed(BaseModel):
+    """``trainer.params.distributed``: one trial trained by several processes with DDP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(ge=1, description="training processes (Ray Train workers) per trial")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each worker reserves; its torch thread count")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each worker reserves (> 0 trains on GPU with nccl)")
+
+
+class Settings(BaseModel):
+    """Every setting of one trial, searched or fixed (see the plugin's README for each)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # -- network ----------------------------------------------------------------------
+    network: str = Field("mlp", description="mlp, cnn, or 'package.module:function' building your nn.Module")
+    layers: int = Field(2, ge=0, le=32, description="MLP hidden layers (0: a linear model)")
+    units: int = Field(128, ge=1, description="MLP hidden units per layer; CNN units of the dense head")
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    batch_norm: bool = False
+    channels: int = Field(16, ge=1, description="CNN channels of the first block (doubled per block)")
+    conv_layers: int = Field(2, ge=1, le=8, description="CNN convolution blocks")
+    kernel_size: int = Field(3, ge=1, le=15, description="CNN kernel size (odd keeps the image size)")
+    # -- optimisation -------------------------------------------------------------------
+    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0.0)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, description="epochs of linear learning-rate warm-up")
+    step_size: int = Field(10, ge=1, description="step schedule: epochs between decays")
+    lr_decay: float = Field(0.1, gt=0.0, le=1.0, description="step schedule: factor per decay")
+    grad_clip: float = Field(0.0, ge=0.0, description="max gradient norm; 0 turns clipping off")
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
+    batch_size: int = Field(64, ge=1, description="global batch: split over the workers with distributed")
+    class_weight: Literal["none", "balanced"] = "none"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    patience: int = Field(0, ge=0, description="stop after this many epochs without a better validation loss; 0: off")
+    min_delta: float = Field(0.0, ge=0.0, description="smallest validation-loss decrease that counts as better")
+    # -- fixed only (trainer.params) ----------------------------------------------------
+    epochs: int = Field(20, ge=1, le=10_000, description="the trial budget: epochs of a full trial")
+    input_shape: tuple[int, ...] | None = Field(None, description="image shape [channels, height, width] of a row")
+    distributed: Distributed | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    runtime: Literal["onnxruntime", "torchscript"] = Field(
+        "onnxruntime", description="which export latency_ms and size_bytes are measured on"
+    )
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        # YAML `null` and the word `none` mean the same here.
+        return "none" if value is None else value
+
+    @field_validator("input_shape")
+    @classmethod
+    def _shape(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        if len(value) == 2:
+            value = (1, *value)
+        if len(value) != 3 or any(v < 1 for v in value):
+            raise ValueError(
+                f"input_shape must list 3 positive sizes, channels, height and width (or 2: height and "
+                f"width), got {list(value)}; digits is [1, 8, 8]"
+            )
+        return value
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        if value not in BUILTIN_NETWORKS and ":" not in value:
+            close = difflib.get_close_matches(value, BUILTIN_NETWORKS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"network {value!r} is neither a built-in ({', '.join(BUILTIN_NETWORKS)}) nor an import path "
+                f"'package.module:function'{hint}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cnn_shape(self) -> Settings:
+        if self.network == "cnn" and self.input_shape is None:
+            raise ValueError(
+                "network cnn needs the image shape of a row: set trainer.params.input_shape to its "
+                "channels, height and width, e.g. [1, 8, 8] for digits"
+            )
+        return self
+
+    @property
+    def workers(self) -> int:
+        return self.distributed.workers if self.distributed else 1
+
+
+#: Settings only ``trainer.params`` may give: the budget, the data's shape, where it runs.
+FIXED_ONLY: dict[str, str] = {
+    "epochs": "it is the trial budget (the steps ASHA counts), the same for every trial",
+    "input_shape": "it describes the data, not the model",
+    "distributed": "it sets the trial's processes and resources",
+    "device": "it sets where trials run",
+    "runtime": "it sets how every trial is measured",
+}
+#: Settings that only mean something for a classification task.
+CLASSIFICATION_ONLY = ("class_weight", "label_smoothing")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(err["loc"][-1]), list(Settings.model_fields), n=1)
+        msg = f"unknown setting {err['loc'][-1]!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        msg += f". Settings of the torch trainer: {', '.join(Settings.model_fields)}"
+        return msg
+    if "input" in err and not isinstance(err["input"], (dict, list, tuple)):
+        msg += f" (got {err['input']!r})"
+    return f"{where}: {msg}" if where else msg
+
+
+def settings_from(config: Mapping[str, Any], params: Mapping[str, Any]) -> Settings:
+    """The trial's settings: ``config`` over ``params`` over the defaults.
+
+    Raises:
+        ValueError: Naming the setting, what was given and what is valid.
+    """
+    merged = {**dict(params), **dict(config)}
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ValueError(_first_error(exc)) from None
+
+
+def import_factory(path: str) -> Callable[..., Any]:
+    """Import ``package.module:function`` (user code: it runs in every trial).
+
+    Raises:
+        ValueError: When the module or the attribute does not exist or is not callable.
+    """
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"network {path!r}: write an import path as 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(
+            f"network {path!r}: cannot import module {module_name!r} ({exc}); it must be importable "
+            f"(installed, or on PYTHONPATH) on every machine that runs trials"
+        ) from None
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            names = [n for n in dir(module) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=1)
+            raise ValueError(
+                f"network {path!r}: module {module_name!r} has no attribute {part!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+            )
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"network {path!r} is a {type(target).__name__}, not a function or class")
+    return target
+
+
+def trainer_metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]:
+    """What a trial reports for ``task`` (``loss`` is the validation loss)."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def _space_values(name: str, param: Any) -> list[Any]:
+    if isinstance(param, Choice):
+        return list(param.values)
+    if isinstance(param, (Float, Int)):
+        return [param.low, param.high]
+    return []
+
+
+def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
+    """Before any trial: every setting exists, every value it can take is valid.
+
+    Raises:
+        ValueError: For an unknown setting, a value out of range, a fixed-only setting in
+            the space, a CNN without ``input_shape``, a custom network that cannot be
+            imported, or a GPU asked for where torch sees none.
+    """
+    fields = Settings.model_fields
+    for name, param in space.items():
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            raise ValueError(
+                f"space parameter {name!r} is not a setting of the torch trainer"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+                + f". Settings: {', '.join(n for n in fields if n not in FIXED_ONLY)}"
+            )
+        if name in FIXED_ONLY:
+            raise ValueError(f"{name!r} cannot be searched ({FIXED_ONLY[name]}): set it in trainer.params")
+        if isinstance(param, Float) and fields[name].annotation is int:
+            raise ValueError(f"space parameter {name!r} is an integer setting: use `type: int`")
+    for name in CLASSIFICATION_ONLY:
+        if task != "classification" and (name in space or name in params):
+            raise ValueError(f"{name!r} applies to classification only; this task is {task}")
+    base = settings_from({}, params)
+    # Each value a space parameter can take must validate together with the fixed params
+    # (a cnn choice needs input_shape, an fp16 choice needs a device that is not cpu).
+    networks = {base.network}
+    for name, param in space.items():
+        for value in _space_values(name, param):
+            try:
+                settings_from({name: value}, params)
+            except ValueError as exc:
+                raise ValueError(f"space parameter {name!r} can take {value!r}, which the torch trainer refuses: {exc}") from None
+            if name == "network":
+                networks.add(str(value))
+    for network in sorted(networks):
+        if ":" in network:
+            import_factory(network)
+    gpu_workers = bool(base.distributed and base.distributed.gpus_per_worker)
+    if base.device == "cuda" or gpu_workers:
+        import torch
+
+        if not torch.cuda.is_available():
+            why = "device: cuda" if base.device == "cuda" else "distributed.gpus_per_worker > 0"
+            raise ValueError(
+                f"{why} needs a GPU, and torch {torch.__version__} sees none on this machine: use device: auto "
+                f"(the trial's GPU when Ray gives it one, else the CPU) or run the search on a GPU machine"
+            )

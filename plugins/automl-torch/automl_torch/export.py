@@ -1,0 +1,125 @@
+"""Export to ONNX (``torch.onnx.export``, dynamo) and TorchScript; predictors over the exported files.
+
+Both exports take raw float32 rows ``(batch, n_features)`` (the model imputes and
+standardises itself) and return logits or regression values. The predictors run the
+exported file, never the in-memory model: ONNX Runtime or TorchScript, each on the
+threads :func:`automl.measure.single_thread` allows (one, when latency is measured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ONNX_FILE", "TORCHSCRIPT_FILE", "decode", "export_onnx", "export_torchscript", "load_runner", "to_rows"]
+
+ONNX_FILE = "model.onnx"
+TORCHSCRIPT_FILE = "model.torchscript.pt"
+INPUT_NAME = "x"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporters' chatter (deprecations inside torch, optional torchvision ops)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated.*")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """Write ``model`` as a single ONNX file with a dynamic batch dimension.
+
+    Uses the torch.export-based exporter (the default since torch 2.9; the TorchScript-based
+    one is deprecated); weights are stored inside the file, so the file size is the model size.
+    """
+    model = model.eval().cpu()
+    with _quiet():
+        program = torch.onnx.export(
+            model, (example.cpu(),), input_names=[INPUT_NAME], dynamic_shapes=({0: "batch"},), dynamo=True,
+            external_data=False, verbose=False,
+        )
+        assert program is not None  # dynamo=True always returns the program
+        program.save(str(path), external_data=False)
+    return path
+
+
+def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> Path:
+    """Write ``model`` traced to TorchScript (no Python code needed to load it).
+
+    ``torch.jit.trace`` is deprecated in torch 2.13 in favour of torch.export, but
+    TorchScript is still what C++ (libtorch) and mobile runtimes load; tracing is exact
+    here because the networks have no data-dependent control flow.
+    """
+    model = model.eval().cpu()
+    with _quiet(), torch.inference_mode():
+        traced = torch.jit.trace(model, example.cpu(), check_trace=False)
+        traced.save(str(path))
+    return path
+
+
+def to_rows(batch: Any) -> np.ndarray:
+    """A batch (DataFrame, array or list of rows) as contiguous float32 ``(n, features)``."""
+    if hasattr(batch, "to_numpy"):
+        batch = batch.to_numpy(dtype=np.float32, na_value=np.nan)
+    rows = np.ascontiguousarray(batch, dtype=np.float32)
+    return rows.reshape(1, -1) if rows.ndim == 1 else rows
+
+
+def load_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from float32 rows to raw outputs, running the exported file at ``path``.
+
+    ``.onnx`` runs on ONNX Runtime's CPU provider with one intra- and one inter-op thread
+    (the engine's latency protocol); a TorchScript ``.pt`` runs on torch, whose thread count
+    the engine sets. Our own exports only: TorchScript files can hold code.
+
+    Raises:
+        ValueError: For a file of another kind.
+    """
+    suffix = Path(path).suffix
+    if suffix == ".onnx":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def run_onnx(rows: np.ndarray) -> np.ndarray:
+            return session.run(None, {name: rows})[0]
+
+        return run_onnx
+    if suffix == ".pt":
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+
+        def run_torchscript(rows: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.from_numpy(rows)).numpy()
+
+        return run_torchscript
+    raise ValueError(f"{path}: not an export of the torch trainer (expected {ONNX_FILE} or {TORCHSCRIPT_FILE})")
+
+
+def decode(outputs: np.ndarray, classes: Sequence[Any] | None) -> np.ndarray:
+    """Class labels from logits (argmax), or the regression values as they are."""
+    if classes is None:
+        return outputs.reshape(-1)
+    return np.asarray(classes)[outputs.argmax(axis=1)]

@@ -1,0 +1,18 @@
+"""Hook implementations of the automl-torch plugin."""
+
+from __future__ import annotations
+
+from automl.hookspecs import hookimpl
+from automl.interfaces import TrainerSpec
+from automl_torch.config import check, trainer_metrics
+from automl_torch.trainer import NeuralNetTrainer
+
+
+@hookimpl
+def automl_register_trainers() -> list[TrainerSpec]:
+    return [
+        TrainerSpec(
+            "torch", NeuralNetTrainer, tasks=("classification", "regression"), metrics=trainer_metrics, check=check,
+            description="PyTorch MLP/CNN/custom networks, epochs as budget, DDP via Ray Train, ONNX + TorchScript export",
+        )
+    ]
