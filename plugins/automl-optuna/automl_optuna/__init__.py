@@ -1,0 +1,17 @@
+"""Optuna searchers for automl (registered through the ``automl`` entry point as ``optuna``).
+
+Names: ``tpe`` (alias ``optuna-tpe``), ``gp`` (alias ``optuna-gp``), ``cmaes``, ``nsga2``,
+``nsga3``, ``qmc``.
+"""
+
+from automl_optuna.searchers import (
+    CmaEsSearcher,
+    GPSearcher,
+    NSGA2Searcher,
+    NSGA3Searcher,
+    OptunaSearcher,
+    QMCSearcher,
+    TPESearcher,
+)
+
+__all__ = ["CmaEsSearcher", "GPSearcher", "NSGA2Searcher", "NSGA3Searcher", "OptunaSearcher", "QMCSearcher", "TPESearcher"]

@@ -1,0 +1,49 @@
+"""Every Optuna searcher passes the conformance kit."""
+
+from __future__ import annotations
+
+from automl.testing import SearcherConformance
+
+
+class TestTPE(SearcherConformance):
+    searcher = "tpe"
+
+
+class TestMultivariateTPE(SearcherConformance):
+    searcher = "tpe"
+    options = {"multivariate": True, "group": True}
+
+
+class TestGP(SearcherConformance):
+    searcher = "gp"
+    # A GP fit per suggestion costs ~0.1-0.3 s here: a shorter random start and fewer trials.
+    options = {"n_startup_trials": 4}
+    n_trials = 8
+    n_improve = 20
+    improve_seeds = (0,)
+
+
+class TestCmaEs(SearcherConformance):
+    searcher = "cmaes"
+    supports_choices = False
+    supports_conditions = False
+
+
+class TestNSGA2(SearcherConformance):
+    searcher = "nsga2"
+    # A genetic algorithm needs generations: small populations, a longer bowl run, more seeds.
+    options = {"population_size": 6}
+    n_improve = 60
+    improve_seeds = (0, 1, 2, 3, 4)
+
+
+class TestNSGA3(SearcherConformance):
+    searcher = "nsga3"
+    options = {"population_size": 6}
+    n_improve = 60
+    improve_seeds = (0, 1, 2, 3, 4)
+
+
+class TestQMC(SearcherConformance):
+    searcher = "qmc"
+    improves = False  # space filling, no model
