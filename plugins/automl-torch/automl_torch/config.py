@@ -150,13 +150,42 @@ FIXED_ONLY: dict[str, str] = {
 CLASSIFICATION_ONLY = ("class_weight", "label_smoothing")
 
 
+#: Names users bring from other libraries (scikit-learn's MLP, Keras, timm) -> ours.
+ALIASES: dict[str, str] = {
+    "learning_rate": "lr",
+    "learning_rate_init": "lr",
+    "hidden_units": "units",
+    "hidden_size": "units",
+    "hidden_layers": "layers",
+    "num_layers": "layers",
+    "n_layers": "layers",
+    "max_grad_norm": "grad_clip",
+    "clip_grad_norm": "grad_clip",
+    "gradient_clipping": "grad_clip",
+    "wd": "weight_decay",
+    "lr_scheduler": "schedule",
+    "scheduler": "schedule",
+    "warmup": "warmup_epochs",
+    "amp": "precision",
+    "mixed_precision": "precision",
+    "early_stopping_patience": "patience",
+    "smoothing": "label_smoothing",
+    "max_epochs": "epochs",
+}
+
+
+def suggest(name: str) -> str:
+    """``; did you mean 'x'?`` for a misspelled or foreign setting name, or nothing."""
+    close = ALIASES.get(name) or next(iter(difflib.get_close_matches(name, list(Settings.model_fields), n=1)), None)
+    return f"; did you mean {close!r}?" if close else ""
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(str(err["loc"][-1]), list(Settings.model_fields), n=1)
-        msg = f"unknown setting {err['loc'][-1]!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        msg = f"unknown setting {err['loc'][-1]!r}" + suggest(str(err["loc"][-1]))
         msg += f". Settings of the torch trainer: {', '.join(Settings.model_fields)}"
         return msg
     if "input" in err and not isinstance(err["input"], (dict, list, tuple)):
@@ -232,11 +261,9 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
     fields = Settings.model_fields
     for name, param in space.items():
         if name not in fields:
-            close = difflib.get_close_matches(name, list(fields), n=1)
             raise ValueError(
-                f"space parameter {name!r} is not a setting of the torch trainer"
-                + (f"; did you mean {close[0]!r}?" if close else "")
-                + f". Settings: {', '.join(n for n in fields if n not in FIXED_ONLY)}"
+                f"space parameter {name!r} is not a setting of the torch trainer{suggest(name)}"
+                f". Settings: {', '.join(n for n in fields if n not in FIXED_ONLY)}"
             )
         if name in FIXED_ONLY:
             raise ValueError(f"{name!r} cannot be searched ({FIXED_ONLY[name]}): set it in trainer.params")

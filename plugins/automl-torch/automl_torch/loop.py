@@ -242,9 +242,10 @@ class Fitter:
         # Checked once per epoch: a check per batch would synchronise a GPU at every step.
         train_loss = float(total) / max(seen, 1)
         if not math.isfinite(train_loss):
+            fixes = "lower lr or set grad_clip" + (", or train in fp32" if self.dtype is not None else "")
             raise TrialError(
                 f"the training loss became {train_loss} in epoch {epoch} (lr={self.s.lr:g}, "
-                f"optimizer={self.s.optimizer}, precision={self.s.precision}): lower lr, set grad_clip, or use fp32"
+                f"optimizer={self.s.optimizer}, precision={self.s.precision}): {fixes}"
             )
         self.epoch = epoch
         valid_loss = self.valid_loss()

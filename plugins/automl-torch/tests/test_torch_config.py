@@ -1,0 +1,99 @@
+"""Spec checks of the torch trainer: what is refused before any trial, and with which message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from automl_torch.config import check, settings_from, trainer_metrics
+
+from automl.errors import SpecError
+from automl.plan import build_plan
+from automl.plugins import get_plugin_manager
+from automl.space import Choice, Float, Int, SearchSpace
+from automl.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def lr_space() -> SearchSpace:
+    return SearchSpace([Float("lr", low=1e-4, high=1e-1, log=True)])
+
+
+@pytest.mark.parametrize("name", ["torch-mlp-digits.yaml", "torch-cnn-digits-asha.yaml"])
+def test_shipped_specs_resolve_to_the_torch_trainer(name: str) -> None:
+    plan = build_plan(load_spec(REPO / "searchspaces" / name), get_plugin_manager())
+    assert plan.trainer.name == "torch"
+    assert plan.metrics["accuracy"] == "max" and plan.metrics["latency_ms"] == "min"
+
+
+def test_metrics_follow_the_task() -> None:
+    assert set(trainer_metrics("classification", {})) == {"accuracy", "balanced_accuracy", "f1_macro", "loss"}
+    assert set(trainer_metrics("regression", {})) == {"r2", "rmse", "mae", "loss"}
+
+
+def test_settings_take_config_over_params_over_defaults() -> None:
+    s = settings_from({"lr": 0.5}, {"lr": 0.1, "units": 7})
+    assert (s.lr, s.units, s.layers) == (0.5, 7, settings_from({}, {}).layers)
+
+
+@pytest.mark.parametrize(
+    ("params", "space", "message"),
+    [
+        ({"network": "cnn"}, lr_space(), "network cnn needs the image shape"),
+        ({"network": "cnn", "input_shape": [8, 8, 1, 1]}, lr_space(), "input_shape must list 3 positive sizes"),
+        ({}, SearchSpace([Float("learning_rate", low=0.1, high=1.0)]), "did you mean 'lr'"),
+        ({}, SearchSpace([Int("epochs", low=1, high=9)]), "'epochs' cannot be searched"),
+        ({}, SearchSpace([Choice("optimizer", values=("sgd", "rmsprop"))]), "can take 'rmsprop'"),
+        ({}, SearchSpace([Float("layers", low=1, high=3)]), "use `type: int`"),
+        ({}, SearchSpace([Float("dropout", low=0.0, high=1.5)]), "can take 1.5"),
+        ({"network": "resnet"}, lr_space(), "neither a built-in"),
+        ({"network": "no_such_package.nets:build"}, lr_space(), "cannot import module 'no_such_package.nets'"),
+        ({"network": "json:dumsp"}, lr_space(), "has no attribute 'dumsp'; did you mean 'dump"),
+        ({"network": "json:__doc__"}, lr_space(), "not a function or class"),
+        ({"distributed": {"workers": 0}}, lr_space(), "distributed.workers"),
+        ({"optimiser": "sgd"}, lr_space(), "did you mean 'optimizer'"),
+        ({"hidden_layers": 3}, lr_space(), "did you mean 'layers'"),
+    ],
+)
+def test_check_refuses_with_the_reason(params: dict, space: SearchSpace, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check("classification", params, space)
+    assert message in str(info.value)
+
+
+def test_classification_settings_are_refused_for_regression() -> None:
+    with pytest.raises(ValueError, match="classification only"):
+        check("regression", {"label_smoothing": 0.1}, lr_space())
+
+
+def test_a_cnn_choice_in_the_space_needs_the_image_shape() -> None:
+    space = SearchSpace([Choice("network", values=("mlp", "cnn"))])
+    with pytest.raises(ValueError, match="image shape"):
+        check("classification", {}, space)
+    check("classification", {"input_shape": [1, 8, 8]}, space)
+
+
+def test_gpu_requested_without_one_is_refused_before_the_run() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="needs a GPU"):
+        check("classification", {"device": "cuda"}, lr_space())
+    with pytest.raises(ValueError, match="gpus_per_worker"):
+        check("classification", {"distributed": {"workers": 2, "gpus_per_worker": 1}}, lr_space())
+
+
+def test_spec_error_points_at_the_trainer(write_spec: Callable[..., Path]) -> None:
+    path = write_spec("""
+        task: classification
+        data: {dataset: digits}
+        trainer: {name: torch, params: {network: cnn}}
+        space: {lr: {type: float, low: 0.001, high: 0.1}}
+        objectives: [{metric: accuracy, mode: max}]
+    """)
+    with pytest.raises(SpecError) as info:
+        build_plan(load_spec(path), get_plugin_manager())
+    assert info.value.line == 3 and "input_shape" in str(info.value)
