@@ -14,6 +14,7 @@ What is checked (each a ``test_*`` method of :class:`SearcherConformance`):
   their steps, with plain Python types of the right kind (JSON-serialisable);
 * conditional spaces are respected and more than one branch is visited;
 * failed, early-stopped and incomplete outcomes are absorbed and the search goes on;
+* outcomes of trials it never suggested (a warm start, a resume) are accepted;
 * several trials can be pending at once (suggested before any result), and their
   suggestions differ;
 * the same seed gives the same sequence for a sequential run (and another seed another);
@@ -305,13 +306,32 @@ class SearcherConformance:
                 outcome = TrialOutcome(number, config, "completed", {"loss": loss}, 9, 9)
             searcher.observe(outcome)
 
-    def test_outcome_of_unknown_trial_is_ignored(self) -> None:
-        searcher = self.make(BOWL_SPACE)
-        config = searcher.suggest(0)
-        assert config is not None
-        searcher.observe(TrialOutcome(99, dict(config), "completed", {"loss": 1.0}, 1, 1))
-        searcher.observe(TrialOutcome(0, config, "completed", {"loss": bowl(config)}, 1, 1))
-        assert_in_space(BOWL_SPACE, searcher.suggest(1) or config)
+    def test_outcomes_of_trials_it_did_not_suggest(self) -> None:
+        # A warm start tells another run's trials (negative numbers); a resume may tell a
+        # trial suggested after the last saved state. Learn from them or ignore them, and
+        # go on suggesting valid configs.
+        spaces = [BOWL_SPACE]
+        if self.supports_choices:
+            spaces.append(MIXED_SPACE)
+        if self.supports_choices and self.supports_conditions:
+            spaces.append(CONDITIONAL_SPACE)
+        for space in spaces:
+            evaluate = _loss_on(space)
+            rng = np.random.default_rng(5)
+            searcher = self.make(space)
+            kinds = ["completed"] * 8 + ["stopped", "failed", "completed"]
+            for i, status in enumerate(kinds):
+                config = space.sample(rng)
+                values = {} if status == "failed" else dict(evaluate(config))
+                budget = 3 if status == "completed" else 1
+                searcher.observe(TrialOutcome(-1 - i, config, status, values, budget, 3))  # type: ignore[arg-type]
+            history = drive(searcher, evaluate, max(self.n_trials // 2, 2))
+            assert history
+            for config, _ in history:
+                assert_in_space(space, config)
+            config = space.sample(rng)
+            searcher.observe(TrialOutcome(10_000, config, "completed", dict(evaluate(config)), 1, 1))
+            assert_in_space(space, searcher.suggest(len(history)) or history[0][0])
 
     def test_pending_trials(self) -> None:
         space = BOWL_SPACE

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -107,17 +109,30 @@ def _leaf(hp: Any, param: Param, label: str) -> Any:
     return hp.quniform(label, param.low - half, param.high + half, param.step)
 
 
-def build_expression(space: SearchSpace, hp: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Label:
+    """One hyperopt label: the parameter it stands for and the branch values it lives under."""
+
+    name: str
+    param: Param
+    context: tuple[tuple[str, Any], ...]
+
+
+def build_expression(space: SearchSpace, hp: Any, labels: dict[str, _Label] | None = None) -> dict[str, Any]:
     """The hyperopt space for ``space``: a dict of leaves and ``hp.choice`` branches.
+
+    Args:
+        space: The space to translate.
+        hp: The ``hyperopt.hp`` module.
+        labels: Filled with every hyperopt label and what it stands for, when given.
 
     Raises:
         ValueError: When the conditions multiply into more than :data:`MAX_LEAVES` leaves.
     """
     parents = {parent for param in space.values() for parent in param.when}
-    leaves = 0
+    labels = {} if labels is None else labels
 
     def build(names: list[str], start: int, context: dict[str, Any], path: str) -> dict[str, Any]:
-        nonlocal leaves
         out: dict[str, Any] = {}
         for i in range(start, len(names)):
             name = names[i]
@@ -125,6 +140,13 @@ def build_expression(space: SearchSpace, hp: Any) -> dict[str, Any]:
             if not param.is_active(context):
                 continue
             label = name + path
+            if len(labels) >= MAX_LEAVES:
+                raise ValueError(
+                    f"the conditions multiply into more than {MAX_LEAVES} hyperopt parameters "
+                    "(each branch holds its own copy of the parameters under it); "
+                    "use fewer nested conditions, or tpe (Optuna) which samples define-by-run"
+                )
+            labels[label] = _Label(name, param, tuple(context.items()))
             if isinstance(param, Choice) and name in parents:
                 # Every later parameter of the group goes inside each branch, where this
                 # choice's value is known.
@@ -134,13 +156,6 @@ def build_expression(space: SearchSpace, hp: Any) -> dict[str, Any]:
                     branches.append({name: value, **sub})
                 out[f"{_BRANCH}{label}"] = hp.choice(label, branches)
                 return out
-            leaves += 1
-            if leaves > MAX_LEAVES:
-                raise ValueError(
-                    f"the conditions multiply into more than {MAX_LEAVES} hyperopt parameters "
-                    "(each branch holds its own copy of the parameters under it); "
-                    "use fewer nested conditions, or tpe (Optuna) which samples define-by-run"
-                )
             out[name] = _leaf(hp, param, label)
         return out
 
@@ -148,6 +163,25 @@ def build_expression(space: SearchSpace, hp: Any) -> dict[str, Any]:
     for names in _components(space):
         expression.update(build(names, 0, {}, ""))
     return expression
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b and type(a) is type(b))
+
+
+def encode(labels: Mapping[str, _Label], config: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """hyperopt's ``vals`` for ``config``: the value (a choice: its index) under each label it reaches."""
+    vals: dict[str, list[Any]] = {}
+    for label, info in labels.items():
+        reached = info.name in config and all(k in config and _same(config[k], v) for k, v in info.context)
+        if not reached:
+            vals[label] = []
+        elif isinstance(info.param, Choice):
+            index = [i for i, v in enumerate(info.param.values) if _same(v, config[info.name])]
+            vals[label] = index[:1]
+        else:
+            vals[label] = [config[info.name]]
+    return vals
 
 
 def _flatten(value: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +239,8 @@ class HyperoptSearcher(Searcher):
 
     def _setup(self) -> None:
         hyperopt = _hyperopt()
-        self._domain = hyperopt.Domain(_identity, build_expression(self.space, hyperopt.hp))
+        self._labels: dict[str, _Label] = {}
+        self._domain = hyperopt.Domain(_identity, build_expression(self.space, hyperopt.hp, self._labels))
 
     def algorithm(self) -> Callable[..., Any]:
         """hyperopt's ``suggest(new_ids, domain, trials, seed)`` with this searcher's options."""
@@ -238,9 +273,39 @@ class HyperoptSearcher(Searcher):
     def observe(self, outcome: TrialOutcome) -> None:
         tid = self._tids.pop(outcome.number, None)
         if tid is None:
+            self._add_foreign(outcome)
             return
         hyperopt = _hyperopt()
         doc = self._doc(tid)
+        doc["result"] = self._result(outcome)
+        doc["state"] = hyperopt.JOB_STATE_DONE
+        doc["refresh_time"] = hyperopt.utils.coarse_utcnow()
+        self._trials.refresh()
+
+    def _add_foreign(self, outcome: TrialOutcome) -> None:
+        """Learn from a trial hyperopt never suggested (warm start, or a resume's lost trial).
+
+        Its config is encoded into the labels of the tree (as ``generate_trials_to_calculate``
+        does for fmin's ``points_to_evaluate``) and inserted as a finished document.
+        """
+        config = dict(outcome.config)
+        if not self.space.contains(config):
+            return
+        hyperopt = _hyperopt()
+        vals = encode(self._labels, config)
+        (tid,) = self._trials.new_trial_ids(1)
+        misc = {
+            "tid": tid, "cmd": self._domain.cmd, "workdir": self._domain.workdir,
+            "idxs": {label: [tid] if v else [] for label, v in vals.items()}, "vals": vals,
+        }
+        (doc,) = self._trials.new_trial_docs([tid], [None], [self._result(outcome)], [misc])
+        now = hyperopt.utils.coarse_utcnow()
+        doc.update(state=hyperopt.JOB_STATE_DONE, book_time=now, refresh_time=now)
+        self._trials.insert_trial_docs([doc])
+        self._trials.refresh()
+
+    def _result(self, outcome: TrialOutcome) -> dict[str, Any]:
+        hyperopt = _hyperopt()
         loss = self.primary_loss(outcome)
         if outcome.status == "completed" and loss is not None:
             result: dict[str, Any] = {"status": hyperopt.STATUS_OK, "loss": loss}
@@ -250,10 +315,7 @@ class HyperoptSearcher(Searcher):
                 result["partial_loss"] = loss
         else:
             result = {"status": hyperopt.STATUS_FAIL}
-        doc["result"] = result
-        doc["state"] = hyperopt.JOB_STATE_DONE
-        doc["refresh_time"] = hyperopt.utils.coarse_utcnow()
-        self._trials.refresh()
+        return result
 
     def _doc(self, tid: int) -> dict[str, Any]:
         for doc in reversed(self._trials.trials):
@@ -367,7 +429,10 @@ class ATPESearcher(HyperoptSearcher):
             np.random.seed(seed)
             # Its LightGBM models predict one row at a time: OpenMP threads only add
             # start-up cost there (about 10x slower on 2 busy cores).
-            with threadpool_limits(limits=1, user_api="openmp"):
+            with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+                # Its statistics over a handful of trials warn about constant inputs (NaN
+                # correlations, which it handles): noise for the user.
+                warnings.simplefilter("ignore", RuntimeWarning)
                 return list(algorithm(new_ids, self._domain, finished, seed))
         finally:
             random.setstate(saved_random)

@@ -138,11 +138,12 @@ class OptunaSearcher(Searcher):
     def observe(self, outcome: TrialOutcome) -> None:
         trial = self._live.pop(outcome.number, None)
         if trial is None:
-            return  # not ours (suggested before a restore that did not keep it) or told already
+            self._add_foreign(outcome)
+            return
         state = _optuna().trial.TrialState
         with _quiet():
             if outcome.status == "completed":
-                values = self.losses(outcome) if self._n_values > 1 else self.primary_loss(outcome)
+                values = self._values(outcome)
                 if values is None:
                     self._study.tell(trial, state=state.FAIL)
                 else:
@@ -154,6 +155,50 @@ class OptunaSearcher(Searcher):
                 self._study.tell(trial, state=state.PRUNED)
             else:
                 self._study.tell(trial, state=state.FAIL)
+
+    def _values(self, outcome: TrialOutcome) -> list[float] | None:
+        if self._n_values > 1:
+            return self.losses(outcome)
+        loss = self.primary_loss(outcome)
+        return None if loss is None else [loss]
+
+    def _add_foreign(self, outcome: TrialOutcome) -> None:
+        """Learn from a trial this study never asked (warm start, or a resume's lost trial).
+
+        It is added as a finished trial with the distributions :meth:`suggest` uses, told
+        the same way as our own; a config outside the space is ignored.
+        """
+        optuna = _optuna()
+        state = optuna.trial.TrialState
+        config = dict(outcome.config)
+        if not self.space.contains(config):
+            return
+        params = {name: config[name] for name in self.space.active(config)}
+        distributions = {name: _distribution(self.space[name]) for name in params}
+        kwargs: dict[str, Any] = {"state": state.FAIL}
+        loss = self.primary_loss(outcome)
+        if outcome.status == "completed" and (values := self._values(outcome)) is not None:
+            kwargs = {"state": state.COMPLETE, "values": values}
+        elif outcome.status == "stopped":
+            kwargs = {"state": state.PRUNED}
+            if self._n_values == 1 and loss is not None:
+                kwargs.update(values=[loss], intermediate_values={max(outcome.budget, 0): loss})
+        with _quiet():
+            try:
+                trial = optuna.trial.create_trial(params=params, distributions=distributions, **kwargs)
+                self._study.add_trial(trial)
+            except ValueError:
+                return  # a value Optuna refuses for this distribution: nothing to learn from
+
+
+def _distribution(param: Any) -> Any:
+    """The distribution :func:`_sample` asks for ``param`` (the same arguments as its suggest call)."""
+    d = _optuna().distributions
+    if isinstance(param, Float):
+        return d.FloatDistribution(param.low, param.high, log=param.log, step=None if param.log else param.step)
+    if isinstance(param, Int):
+        return d.IntDistribution(param.low, param.high, log=param.log, step=1 if param.log else param.step)
+    return d.CategoricalDistribution(list(param.values))
 
 
 def _sample(trial: optuna.Trial, name: str, param: Any) -> Any:
