@@ -1,34 +1,65 @@
-"""The model zoo: names a spec's ``model`` parameter chooses from, per task.
+"""The model zoo: the names a spec's ``model`` parameter chooses from, per task.
 
-A searched parameter reaches the chosen model when the model's estimator accepts it
-(``get_params``); ``<model>__<param>`` addresses one model only. Parameters that are
-not plain estimator arguments (the MLP's layer shape) are translated here.
+A searched or fixed key reaches the chosen model when the model's estimator accepts it
+(``get_params``); ``<model>__<param>`` addresses one model only (alone or as an ensemble
+member). Parameters that are not plain estimator arguments (the MLP's layer shape) are
+translated here. Models that can grow (trees of a forest, boosting iterations, MLP
+epochs) say how, so the trainer can fit them budget step by budget step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sklearn import ensemble, linear_model, neighbors, neural_network, svm, tree
 from sklearn.base import BaseEstimator
 
+__all__ = ["ENSEMBLES", "MODELS", "Growth", "Model", "estimator_params", "growth_of"]
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How a model grows over budget steps.
+
+    Attributes:
+        param: The estimator argument that sets the full size (``n_estimators``, ``max_iter``).
+        kind: ``warm_start``: refit with a larger ``param`` and ``warm_start=True`` (sklearn keeps
+            the trees or iterations already fitted); ``epochs``: one ``partial_fit`` call per epoch.
+    """
+
+    param: str
+    kind: Literal["warm_start", "epochs"]
+
 
 @dataclass(frozen=True)
 class Model:
+    """One entry of the zoo.
+
+    Attributes:
+        name: What the spec's ``model`` value says.
+        classifier: Makes the unfitted classifier, or None when the model does not classify.
+        regressor: Makes the unfitted regressor, or None when the model does not regress.
+        translate: Turns searched names that are not estimator arguments into arguments.
+        extra: Those searched names (accepted besides ``get_params``).
+        growth: How the model grows over budget steps; None when it is fitted in one go.
+        description: One line for documentation.
+    """
+
     name: str
     classifier: Callable[[], BaseEstimator] | None
     regressor: Callable[[], BaseEstimator] | None
-    #: Searched names that are not estimator arguments -> how to turn them into arguments.
     translate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     extra: tuple[str, ...] = ()
+    growth: Growth | None = None
     description: str = ""
 
     def factory(self, task: str) -> Callable[[], BaseEstimator] | None:
         return self.classifier if task == "classification" else self.regressor
 
     def accepts(self, task: str) -> set[str]:
+        """Keys this model takes for ``task`` (estimator arguments and translated extras)."""
         make = self.factory(task)
         return (set(make().get_params(deep=False)) | set(self.extra)) if make else set()
 
@@ -36,6 +67,9 @@ class Model:
 def _mlp(params: dict[str, Any]) -> dict[str, Any]:
     layers = int(params.pop("hidden_layers", 1))
     units = int(params.pop("hidden_units", 100))
+    # Checked here rather than left to MLP.fit so the spec check can reject the range before any trial.
+    if layers < 1 or units < 1:
+        raise ValueError(f"hidden_layers and hidden_units must be >= 1, got {layers} and {units}")
     params.setdefault("hidden_layer_sizes", tuple([units] * layers))
     return params
 
@@ -44,32 +78,71 @@ MODELS: dict[str, Model] = {
     m.name: m
     for m in (
         Model("linear", lambda: linear_model.LogisticRegression(max_iter=1000), linear_model.Ridge,
-              description="logistic regression / ridge regression"),
+              description="logistic regression (C, l1_ratio, solver) / ridge regression (alpha)"),
+        Model("elasticnet", None, lambda: linear_model.ElasticNet(max_iter=5000),
+              description="linear regression with L1 + L2 regularisation (alpha, l1_ratio)"),
         Model("knn", neighbors.KNeighborsClassifier, neighbors.KNeighborsRegressor, description="k nearest neighbours"),
         Model("svm", svm.SVC, svm.SVR, description="support vector machine"),
         Model("tree", tree.DecisionTreeClassifier, tree.DecisionTreeRegressor, description="decision tree"),
-        Model("forest", ensemble.RandomForestClassifier, ensemble.RandomForestRegressor, description="random forest"),
-        Model("extra_trees", ensemble.ExtraTreesClassifier, ensemble.ExtraTreesRegressor, description="extremely randomised trees"),
+        Model("forest", ensemble.RandomForestClassifier, ensemble.RandomForestRegressor,
+              growth=Growth("n_estimators", "warm_start"), description="random forest"),
+        Model("extra_trees", ensemble.ExtraTreesClassifier, ensemble.ExtraTreesRegressor,
+              growth=Growth("n_estimators", "warm_start"), description="extremely randomised trees"),
         Model("hgb", ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor,
-              description="histogram gradient boosting"),
+              growth=Growth("max_iter", "warm_start"), description="histogram gradient boosting"),
         Model("adaboost", ensemble.AdaBoostClassifier, ensemble.AdaBoostRegressor, description="AdaBoost"),
         Model("mlp", lambda: neural_network.MLPClassifier(max_iter=300), lambda: neural_network.MLPRegressor(max_iter=300),
-              translate=_mlp, extra=("hidden_layers", "hidden_units"), description="multi-layer perceptron"),
+              translate=_mlp, extra=("hidden_layers", "hidden_units"), growth=Growth("max_iter", "epochs"),
+              description="multi-layer perceptron (epochs = max_iter)"),
+    )
+}
+
+#: Ensembles, searched like any model; their members are built by :mod:`automl_sklearn.ensembles`.
+ENSEMBLES: dict[str, Model] = {
+    m.name: m
+    for m in (
+        Model("voting", lambda: ensemble.VotingClassifier([]), lambda: ensemble.VotingRegressor([]),
+              description="soft or hard voting over members, optionally weighted"),
+        Model("stacking", lambda: ensemble.StackingClassifier([]), lambda: ensemble.StackingRegressor([]),
+              description="stacking: a meta-learner (`meta`) fitted on the members' out-of-fold predictions"),
+        Model("bagging", ensemble.BaggingClassifier, ensemble.BaggingRegressor,
+              growth=Growth("n_estimators", "warm_start"), description="bagging of one base model (`base`)"),
     )
 }
 
 
-def estimator_params(model: Model, task: str, config: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments of ``model``'s estimator taken from fixed params and the config."""
+def growth_of(model: Model, estimator: BaseEstimator) -> Growth | None:
+    """The growth of ``estimator`` as configured: an MLP grows by epochs only with a stochastic solver."""
+    if model.growth is not None and model.growth.kind == "epochs" and estimator.get_params().get("solver") == "lbfgs":
+        return None  # lbfgs has no partial_fit: the MLP is fitted in one go
+    return model.growth
+
+
+def estimator_params(
+    model: Model, task: str, config: Mapping[str, Any], fixed: Mapping[str, Any], *, prefix: str | None = None,
+    plain: bool = True,
+) -> dict[str, Any]:
+    """The arguments of ``model``'s estimator taken from fixed params and the config (the config wins).
+
+    Args:
+        model: The model to build.
+        task: ``classification`` or ``regression``.
+        config: The trial's searched values.
+        fixed: The spec's fixed ``trainer.params``.
+        prefix: The ``PREFIX__`` that addresses this model (default: its name; ``meta`` for a
+            stacking meta-learner).
+        plain: Whether un-prefixed keys the estimator accepts reach it.
+    """
     accepted = model.accepts(task)
+    own = prefix or model.name
     out: dict[str, Any] = {}
     for source in (fixed, config):
         for key, value in source.items():
-            prefix, sep, name = key.partition("__")
+            head, sep, name = key.partition("__")
             if sep:
-                if prefix == model.name:
+                if head == own and name in accepted:
                     out[name] = value
-            elif key in accepted:
+            elif plain and key in accepted:
                 out[key] = value
     if model.translate:
         out = model.translate(out)

@@ -1,0 +1,150 @@
+"""Export in formats that are safe to load: skops (default) or ONNX via skl2onnx.
+
+``trainer.params.export``:
+
+- ``skops`` (default): ``model.skops``, loaded back with only scikit-learn, numpy, scipy and
+  this plugin's own types trusted (skops never runs arbitrary code, unlike pickle).
+- ``onnx``: ``model.onnx`` through skl2onnx, run with onnxruntime on one thread; a pipeline
+  skl2onnx cannot convert (HistGradientBoosting in skl2onnx 1.20) or whose ONNX predictions
+  disagree with scikit-learn's fails the trial with the reason.
+- ``auto``: ONNX where it converts and agrees, skops otherwise; the artifact's suffix in the
+  store says which one a trial got.
+
+Latency is measured on the exported file through :func:`load_predictor`, never on the
+in-memory pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import is_classifier
+
+from automl.errors import TrialError
+from automl_sklearn.preprocess import numeric_columns
+
+__all__ = ["EXPORTS", "export_model", "load_model", "load_predictor"]
+
+EXPORTS = ("skops", "onnx", "auto")
+#: Type prefixes a skops file written by this trainer may hold.
+TRUSTED = ("sklearn.", "numpy.", "scipy.", "builtins.", "automl_sklearn.")
+
+
+def export_model(pipeline: Any, X: pd.DataFrame, directory: Path, fmt: str = "skops") -> Path:
+    """Write ``pipeline`` (fitted) under ``directory``.
+
+    Args:
+        pipeline: The fitted pipeline.
+        X: Input rows: their columns define the ONNX inputs, and the ONNX model must predict
+            them as scikit-learn does.
+        directory: Where to write ``model.skops`` or ``model.onnx``.
+        fmt: ``skops``, ``onnx`` or ``auto`` (see the module docstring).
+    """
+    if fmt in ("onnx", "auto"):
+        try:
+            return _to_onnx(pipeline, X, directory)
+        except Exception as exc:  # skl2onnx raises many types; any of them means "not convertible"
+            if fmt == "onnx":
+                model = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+                raise TrialError(
+                    f"export: onnx: skl2onnx cannot convert {type(model).__name__}: {type(exc).__name__}: {exc}"[:1500]
+                    + " (use export: auto to fall back to skops)"
+                ) from exc
+    import skops.io as sio
+
+    path = directory / "model.skops"
+    sio.dump(pipeline, path)
+    return path
+
+
+def _inputs(X: pd.DataFrame) -> list[tuple[str, Any]]:
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    numeric = set(numeric_columns(X))
+    if len(numeric) == X.shape[1]:
+        return [("X", FloatTensorType([None, X.shape[1]]))]  # one matrix (columns selected by position)
+    # Mixed types: one input per column, named as the column: how skl2onnx maps a ColumnTransformer
+    # that selects by name.
+    return [(str(c), FloatTensorType([None, 1]) if c in numeric else StringTensorType([None, 1])) for c in X.columns]
+
+
+def _feeds(X: pd.DataFrame, names: list[str], float_inputs: set[str]) -> dict[str, np.ndarray]:
+    if len(names) == 1 and names[0] in float_inputs:
+        return {names[0]: X.to_numpy(dtype=np.float32, na_value=np.nan)}
+    feeds = {}
+    for name, column in zip(names, X.columns, strict=True):
+        values = X[column]
+        if name in float_inputs:
+            feeds[name] = values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+        else:
+            feeds[name] = values.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+    return feeds
+
+
+def _to_onnx(pipeline: Any, X: pd.DataFrame, directory: Path) -> Path:
+    from skl2onnx import convert_sklearn
+
+    model = pipeline.steps[-1][1]
+    options = {id(model): {"zipmap": False}} if is_classifier(model) else None
+    onx = convert_sklearn(pipeline, initial_types=_inputs(X), options=options)
+    path = directory / "model.onnx"
+    path.write_bytes(onx.SerializeToString())
+    # Float32 arithmetic may move a prediction; refuse an export that does not predict what was validated.
+    got = load_predictor(path)(X)
+    want = pipeline.predict(X)
+    if is_classifier(model):
+        # Float32 may flip a prediction that sits on a tie: allow 1% of the rows (and one row on small data).
+        wrong = int(np.sum(np.asarray(got).ravel() != np.asarray(want).ravel()))
+        ok = wrong <= max(1, len(X) // 100)
+        detail = f"the ONNX model disagrees with scikit-learn on {wrong} of {len(X)} rows"
+    else:
+        scale = float(np.std(want)) or 1.0
+        gap = float(np.max(np.abs(np.asarray(got, dtype=float).ravel() - np.asarray(want, dtype=float).ravel())))
+        ok = gap <= 1e-3 * scale
+        detail = f"the ONNX predictions differ from scikit-learn's by up to {gap:.3g} (scale {scale:.3g})"
+    if not ok:
+        path.unlink()
+        raise ValueError(detail)
+    return path
+
+
+def load_model(path: Path) -> Any:
+    """Load a skops file trusting only scikit-learn, numpy, scipy and this plugin's types.
+
+    Raises:
+        ValueError: When the file holds any other type (it was not written by this trainer).
+    """
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED)]
+    if foreign:
+        raise ValueError(f"{path} holds types this trainer does not trust: {foreign}")
+    return sio.load(path, trusted=untrusted)
+
+
+def load_predictor(path: Path) -> Callable[[pd.DataFrame], Any]:
+    """A predict function over a DataFrame batch, running the exported ``.skops`` or ``.onnx`` file itself."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        return load_model(path).predict  # type: ignore[no-any-return]
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread, as the latency protocol says (docs: field notes).
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: skl2onnx graphs carry harmless unused initializers
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    float_inputs = {i.name for i in session.get_inputs() if i.type == "tensor(float)"}
+    label = session.get_outputs()[0].name
+
+    def predict(X: pd.DataFrame) -> Any:
+        return session.run([label], _feeds(X, names, float_inputs))[0].ravel()
+
+    return predict
