@@ -64,13 +64,15 @@ class EpochRelay(UserCallback):
 
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Checkpoint | None) -> None:
         first = metrics[0]
+        samples = sum(m["samples"] for m in metrics)
         self.queue.put({
             "epoch": int(first["epoch"]),
             "stop": bool(first["stop"]),
-            "train_loss": float(first["train_loss"]),
+            # Each worker's mean over its share of the rows, weighted into the mean over all rows.
+            "train_loss": float(sum(m["train_loss"] * m["samples"] for m in metrics) / max(samples, 1)),
             "valid_loss": float(first["valid_loss"]),
             # Throughput of the whole group: every worker's rows over the slowest worker's time.
-            "samples": int(sum(m["samples"] for m in metrics)),
+            "samples": int(samples),
             "seconds": float(max(m["seconds"] for m in metrics)),
             "pids": [int(m["pid"]) for m in metrics],
             "state": _read_state(checkpoint),

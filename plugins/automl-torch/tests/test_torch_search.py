@@ -1,0 +1,71 @@
+"""End to end: ``automl.search`` with the torch trainer through Ray Tune (one process and DDP)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import automl
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
+
+
+def test_mlp_search_on_digits_exports_measures_and_records_every_epoch(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec("""
+        task: classification
+        data: {dataset: digits}
+        trainer: {name: torch, params: {epochs: 3, units: 24}}
+        searcher: {name: grid}
+        space:
+          lr: {type: float, low: 0.001, high: 0.01, grid: [0.001, 0.01]}
+        objectives:
+          - {metric: accuracy, mode: max}
+          - {metric: latency_ms, mode: min}
+          - {metric: size_bytes, mode: min}
+        latency: {repeats: 20, final_repeats: 20}
+        budget: {trials: 2}
+    """)
+    run = automl.search(spec, out=tmp_path / "run")
+    trials = run.trials()
+    assert [t["status"] for t in trials] == ["completed", "completed"]
+    for t in trials:
+        artifact = Path(t["artifact"])
+        assert artifact.name == "model.onnx" and (artifact.parent / "model.torchscript.pt").is_file()
+        assert t["metrics"]["size_bytes"] == artifact.stat().st_size
+        assert t["metrics"]["latency_ms"] > 0 and 0 <= t["metrics"]["test_accuracy"] <= 1
+        # Epochs 1 and 2 were reported as they finished (what a scheduler sees), then the final one.
+        assert [s["step"] for s in run.store.steps(run.run_id, t["number"])] == [1, 2, 3]
+    front = json.loads((tmp_path / "run" / "front.json").read_text())
+    assert all((tmp_path / "run" / m["model"]).is_file() for m in front["members"])
+
+
+def test_distributed_search_records_a_diverging_trial_as_failed_and_goes_on(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec("""
+        task: regression
+        data: {dataset: diabetes}
+        trainer:
+          name: torch
+          params:
+            epochs: 3
+            units: 16
+            optimizer: sgd
+            distributed: {workers: 2, cpus_per_worker: 0.9}
+        searcher: {name: grid}
+        space:
+          lr: {type: float, low: 0.001, high: 10.0, grid: [10.0, 0.001]}
+        objectives: [{metric: r2, mode: max}]
+        resources: {cpu: 0.1}
+        budget: {trials: 2}
+    """)
+    run = automl.search(spec, out=tmp_path / "run")
+    by_lr = {t["config"]["lr"]: t for t in run.trials()}
+    assert by_lr[10.0]["status"] == "failed"
+    assert "training loss became nan" in by_lr[10.0]["error"]
+    assert by_lr[0.001]["status"] == "completed" and "r2" in by_lr[0.001]["metrics"]
