@@ -64,16 +64,39 @@ def main(ctx: click.Context, debug: bool, disabled: tuple[str, ...]) -> None:
 @click.option("--trials", type=int, help="Number of trials (overrides budget.trials).")
 @click.option("--seed", type=int, help="Seed (overrides seed).")
 @click.option("--address", help="Join the Ray cluster at ADDRESS (host:port or ray://...) instead of starting a local Ray.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (after a crash or kill, or to add trials).")
+@click.option("--warm-start", type=click.Path(file_okay=False), help="Let the searcher learn first from this run's trials.")
 @click.pass_context
-def search(ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None) -> None:
+def search(
+    ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None,
+    resume: bool, warm_start: str | None,
+) -> None:
     """Run the search described by SPEC and print the Pareto front."""
     from automl.engine import search as run_search
 
+    _run(ctx, lambda progress: run_search(
+        spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
+        disabled_plugins=ctx.obj["disabled"], on_progress=progress.update))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--trials", type=int, help="Raise the number of trials (extends a finished run).")
+@click.option("--address", help="Join the Ray cluster at ADDRESS instead of starting a local Ray.")
+@click.pass_context
+def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None) -> None:
+    """Continue the search in RUN_DIR with the spec it started with (after a crash or kill, or to add trials)."""
+    from automl.engine import resume as run_resume
+
+    _run(ctx, lambda progress: run_resume(run_dir, trials=trials, address=address,
+                                          disabled_plugins=ctx.obj["disabled"], on_progress=progress.update))
+
+
+def _run(ctx: click.Context, start: Any) -> None:
     progress = _Progress()
     try:
         with progress:
-            run = run_search(spec, out=out, trials=trials, seed=seed, address=address,
-                             disabled_plugins=ctx.obj["disabled"], on_progress=progress.update)
+            run = start(progress)
     finally:
         progress.close()
     if not _print_summary(run):

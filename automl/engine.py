@@ -16,7 +16,7 @@ from typing import Any
 from automl.errors import AutoMLError
 from automl.front import compute_front
 from automl.measure import measure_latency, reference_latency
-from automl.plan import Plan, build_plan
+from automl.plan import Plan, build_plan, user_paths
 from automl.plugins import get_plugin_manager
 from automl.run import FRONT_FILE, RUN_FILE, Run
 from automl.spec import Spec, load_spec, parse_spec
@@ -69,7 +69,14 @@ def _start_ray(address: str | None) -> bool:
             # address="local" never attaches silently to RAY_ADDRESS or a cluster started earlier.
             ray.init(address="local", num_cpus=local_cpus(), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise AutoMLError(f"cannot {'join the Ray cluster at ' + repr(address) if address else 'start Ray'}: {exc}") from exc
+        hint = ""
+        if address and os.environ.get("RAY_AUTH_MODE") is None:
+            # Ray never sends a token to an address named explicitly unless told to.
+            hint = (" If the cluster uses token authentication (the default for clusters started by Ray 2.59+), "
+                    "set RAY_AUTH_MODE=token with its token in ~/.ray/auth_token or RAY_AUTH_TOKEN.")
+        raise AutoMLError(
+            f"cannot {'join the Ray cluster at ' + repr(address) if address else 'start Ray'}: {exc}.{hint}"
+        ) from exc
     return True
 
 
@@ -99,19 +106,27 @@ def _check_address(address: str) -> None:
         raise AutoMLError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from exc
 
 
-def _check_resources(plan: Plan) -> None:
-    """Refuse per-trial resources the cluster cannot give, saying what it has."""
+def _concurrency(plan: Plan) -> int:
+    """Trials that fit on the cluster at once; refuses per-trial resources it cannot give, saying what it has.
+
+    Tune admits one pending trial at a time for a custom searcher unless a concurrency
+    limit is set, which would run trials one by one; the limit also lets searchers batch.
+    """
     import ray
 
     have = ray.cluster_resources()
     res = plan.spec.resources
+    fits = []
     for kind, want in (("CPU", res.cpu), ("GPU", res.gpu)):
         total = float(have.get(kind, 0.0))
         if want > total:
-            where = f"resources.{kind.lower()}"
             raise plan.spec.error(
                 f"each trial asks for {want:g} {kind}(s) but the Ray cluster has {total:g} "
-                f"(CPU {have.get('CPU', 0):g}, GPU {have.get('GPU', 0):g})", *where.split("."))
+                f"(CPU {have.get('CPU', 0):g}, GPU {have.get('GPU', 0):g})", "resources", kind.lower())
+        if want > 0:
+            fits.append(int(total / want + 1e-9))
+    n = max(1, min(fits)) if fits else 1
+    return min(n, res.max_concurrent) if res.max_concurrent else n
 
 
 def _override(loaded: Spec, trials: int | None, seed: int | None) -> Spec:
@@ -260,7 +275,7 @@ def _tune(
     from automl.tune_adapter import Counts, Job, SearcherAdapter, StoreCallback, outcome_from_row, run_trial
 
     try:
-        _check_resources(plan)
+        concurrency = _concurrency(plan)
         state_path = run.dir / SEARCHER_STATE
         state = SearcherAdapter.load_state(state_path) if history else None
         strategy = state["strategy"] if state else plan.make_searcher()
@@ -288,6 +303,7 @@ def _tune(
             seed=spec.seed, run_dir=str(run.dir), measured=plan.measured, batch_size=spec.latency.batch_size,
             warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu,
             gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics), trial_timeout=spec.budget.trial_timeout,
+            sys_path=tuple(user_paths(spec)),
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
                         failed=sum(t["status"] == "failed" for t in done),
@@ -309,7 +325,7 @@ def _tune(
                 num_samples=to_run,
                 reuse_actors=True,
                 time_budget_s=spec.budget.wall_time,
-                max_concurrent_trials=spec.resources.max_concurrent,
+                max_concurrent_trials=concurrency,
             ),
             run_config=RunConfig(
                 name="tune" if attempt == 0 else f"tune-{attempt}",

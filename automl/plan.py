@@ -7,8 +7,10 @@ Everything that can be checked before a trial starts is checked here, so that
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from automl.data import Splits, check_table, split
@@ -100,6 +102,10 @@ class Plan:
         return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=d.folds or 0)
 
 
+def user_paths(spec: Spec) -> list[str]:
+    return list(dict.fromkeys([str(spec.base_dir().resolve()), str(Path.cwd())]))
+
+
 def build_space(spec: Spec) -> SearchSpace:
     params: list[Param] = []
     for name, p in spec.space.items():
@@ -129,8 +135,6 @@ def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, 
 
 def _max_budget(trainer: TrainerSpec, spec: Spec) -> int:
     """Budget steps of a full trial, asked of a trainer built with an empty config and no data."""
-    from pathlib import Path
-
     from automl.interfaces import TrialContext
 
     try:
@@ -148,6 +152,11 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     Raises:
         SpecError: For anything the plugins cannot run, pointing at the field.
     """
+    # Import paths in a spec (the function trainer, user modules) resolve like `python -m` would:
+    # from the spec's directory and the working directory. Trials get the same (Job.sys_path).
+    for entry in user_paths(spec):
+        if entry not in sys.path:
+            sys.path.append(entry)
     try:
         trainer = pm.trainers.get(spec.trainer.name)
     except PluginError as exc:

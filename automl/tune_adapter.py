@@ -12,6 +12,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import threading
 import time
 import traceback
@@ -56,6 +57,8 @@ class Job:
     #: Engine metrics to measure at intermediate steps too (for a multi-objective scheduler).
     rung_metrics: tuple[str, ...] = ()
     trial_timeout: float | None = None
+    #: Where the spec's import paths resolve from (the spec's directory, the driver's working directory).
+    sys_path: tuple[str, ...] = ()
 
 
 def trial_dir(run_dir: str | Path, number: int) -> Path:
@@ -116,6 +119,9 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     failure or a resume continues from its last checkpoint when the trainer saves them.
     """
     assert job is not None  # always bound by tune.with_parameters
+    for entry in job.sys_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
     config = dict(config)
     number = int(config.pop(NUMBER))
     directory = trial_dir(job.run_dir, number)
@@ -344,6 +350,7 @@ class StoreCallback(tune.Callback):
         self.on_progress = on_progress
         self.first_start: float | None = None
         self.finished: set[int] = set()
+        self.recovered: set[int] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; the store, the plugin
@@ -373,9 +380,14 @@ class StoreCallback(tune.Callback):
         now = time.time()
         self.first_start = self.first_start or now
         number = self._number(trial)
+        row = self.store.trial(self.run_id, number)
+        if number in self.recovered:  # a retry: counted by on_trial_recover
+            attempts = int(row["attempts"] or 1) if row else 1
+        else:  # first start, or a restart of a trial a killed driver left behind
+            attempts = int(row["attempts"] or 1) + 1 if row and row["started_at"] else 1
         self.store.save_trial(
             self.run_id, number, tune_id=trial.trial_id, status="running", config=self._config(trial),
-            started_at=now, max_budget=self.max_budget, attempts=1, error=None,
+            started_at=now, max_budget=self.max_budget, attempts=attempts,
         )
         self.counts.running += 1
         self._emit(number)
@@ -390,6 +402,7 @@ class StoreCallback(tune.Callback):
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         number = self._number(trial)
         row = self.store.trial(self.run_id, number) or {}
+        self.recovered.add(number)
         self.store.save_trial(self.run_id, number, attempts=int(row.get("attempts") or 1) + 1,
                               error=f"retrying after: {self._failure(trial)}")
         self._emit(number)

@@ -1,0 +1,227 @@
+"""Scheduling, faults and resume end to end (shared Ray session; kill -9 in a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import automl
+from automl.errors import AutoMLError, SpecError
+from automl.run import Run
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """
+trainer:
+  name: function
+  params: {{function: "tests.fixtures.objectives:{function}", metrics: {{loss: min, cost: min}}, steps: {steps}}}
+space:
+  x: {{type: float, low: 0, high: 1}}
+{extra_space}
+objectives:
+{objectives}
+scheduler: {scheduler}
+budget: {budget}
+seed: 1
+"""
+
+
+def spec(write_spec: Callable[..., Path], *, function: str = "fidelity", steps: int = 1, extra_space: str = "",
+         objectives: str = "  - {metric: loss, mode: min}", scheduler: str = "{name: fifo}",
+         budget: str = "{trials: 8}", name: str = "spec.yaml") -> Path:
+    return write_spec(SPEC.format(function=function, steps=steps, extra_space=extra_space, objectives=objectives,
+                                  scheduler=scheduler, budget=budget), name)
+
+
+def statuses(run: Run) -> Counter[str]:
+    return Counter(t["status"] for t in run.trials())
+
+
+def test_asha_stops_weak_trials_and_marks_them(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = spec(write_spec, steps=9, scheduler="{name: asha, options: {grace_period: 1, reduction_factor: 3}}",
+                budget="{trials: 18}")
+    run = automl.search(path, out=tmp_path / "run")
+    trials = run.trials()
+    stopped = [t for t in trials if t["status"] == "stopped"]
+    completed = [t for t in trials if t["status"] == "completed"]
+    assert stopped and completed and len(stopped) + len(completed) == 18
+    assert all(t["budget"] < 9 for t in stopped) and all(t["budget"] == 9 for t in completed)
+    # Stopped trials reported at each step up to where they stopped, and are not on the front.
+    for t in stopped:
+        assert [s["step"] for s in run.steps(t["number"])] == list(range(1, t["budget"] + 1))
+    assert {m["number"] for m in run.front()["members"]} <= {t["number"] for t in completed}
+    # Successive halving keeps the better configs: the best completed x beats the median stopped x.
+    stopped_x = sorted(t["config"]["x"] for t in stopped)
+    assert min(t["config"]["x"] for t in completed) < stopped_x[len(stopped_x) // 2]
+
+
+def test_moasha_on_two_objectives(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = spec(write_spec, function="two_objectives", steps=9, scheduler="{name: moasha}", budget="{trials: 12}",
+                objectives="  - {metric: loss, mode: min}\n  - {metric: cost, mode: min}")
+    run = automl.search(path, out=tmp_path / "run")
+    counts = statuses(run)
+    assert counts["stopped"] > 0 and counts["completed"] > 0
+    assert len(run.front()["members"]) >= 2  # a trade-off survives, not one winner
+
+
+def test_a_scheduler_that_needs_steps_is_refused_for_a_one_step_trainer(write_spec: Callable[..., Path]) -> None:
+    with pytest.raises(SpecError, match="one step per trial") as info:
+        automl.validate(spec(write_spec, steps=1, scheduler="{name: asha}"))
+    assert info.value.field == "scheduler.name"
+    with pytest.raises(SpecError, match="valid options: grace_period, reduction_factor"):
+        automl.validate(spec(write_spec, steps=3, scheduler="{name: asha, options: {eta: 3}}"))
+
+
+def test_worker_crash_timeout_and_retry_are_recorded(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    crash = automl.search(spec(write_spec, function="crash", budget="{trials: 10}",
+                               extra_space="  die: {type: choice, values: [true, false]}"), out=tmp_path / "crash")
+    failed = [t for t in crash.trials() if t["status"] == "failed"]
+    assert failed and all(t["config"]["die"] for t in failed)
+    assert all(t["error"] for t in failed)
+    assert statuses(crash)["completed"] == 10 - len(failed)
+
+    slow = spec(write_spec, function="sleepy", extra_space="  sleep: {type: choice, values: [0.0, 30.0]}",
+                budget="{trials: 4, trial_timeout: 3s}", name="slow.yaml")
+    run = automl.search(slow, out=tmp_path / "timeout")
+    for t in run.trials():
+        if t["config"]["sleep"] > 0:
+            assert t["status"] == "failed" and "exceeded trial_timeout of 3s" in t["error"]
+        else:
+            assert t["status"] == "completed"
+
+    token = uuid.uuid4().hex
+    retry = spec(write_spec, function="fails_once", extra_space=f"  token: {{type: choice, values: ['{token}']}}",
+                 budget="{trials: 3, max_failures: 1}", name="retry.yaml")
+    run = automl.search(retry, out=tmp_path / "retry")
+    assert statuses(run) == {"completed": 3}
+    assert all(t["attempts"] == 2 for t in run.trials())
+    no_retry = spec(write_spec, function="fails_once", extra_space=f"  token: {{type: choice, values: ['{token}x']}}",
+                    budget="{trials: 3}", name="noretry.yaml")
+    run = automl.search(no_retry, out=tmp_path / "noretry")
+    assert statuses(run) == {"failed": 3}
+    assert all(t["error"] == "RuntimeError: first attempt fails" for t in run.trials())
+
+
+def test_resources_beyond_the_cluster_are_refused(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_spec(SPEC.format(function="fidelity", steps=1, extra_space="", scheduler="{name: fifo}",
+                                  objectives="  - {metric: loss, mode: min}", budget="{trials: 2}")
+                      + "resources: {cpu: 64}\n")
+    with pytest.raises(SpecError, match="asks for 64 CPU.*cluster has") as info:
+        automl.search(path, out=tmp_path / "run")
+    assert info.value.field == "resources.cpu"
+
+
+def test_resume_refusals_extend_and_warm_start(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = spec(write_spec, budget="{trials: 4}")
+    with pytest.raises(AutoMLError, match="holds no automl run"):
+        automl.search(path, out=tmp_path / "nothing", resume=True)
+    run = automl.search(path, out=tmp_path / "run")
+    first = {t["number"]: t for t in run.trials()}
+    with pytest.raises(AutoMLError, match="already holds a run"):
+        automl.search(path, out=tmp_path / "run")
+    other = spec(write_spec, function="quadratic", budget="{trials: 4}", name="other.yaml")
+    with pytest.raises(AutoMLError, match="different spec.*trainer"):
+        automl.search(other, out=tmp_path / "run", resume=True)
+    # Extending a finished run adds trials and keeps the first ones as they were.
+    extended = automl.search(path, out=tmp_path / "run", resume=True, trials=7)
+    after = {t["number"]: t for t in extended.trials()}
+    assert sorted(after) == list(range(7))
+    assert all(after[n]["finished_at"] == first[n]["finished_at"] for n in first)
+    assert statuses(extended) == {"completed": 7}
+    # A new run warm-started from it runs its own trials.
+    warm = automl.search(path, out=tmp_path / "warm", warm_start=tmp_path / "run")
+    assert statuses(warm) == {"completed": 4}
+
+
+def _counts(run_dir: Path) -> Counter[str]:
+    try:
+        return statuses(Run.open(run_dir))
+    except Exception:
+        return Counter()
+
+
+def test_kill_9_and_resume_lose_and_double_nothing(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = spec(write_spec, function="sleepy", extra_space="  sleep: {type: choice, values: [0.3]}",
+                budget="{trials: 24}")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    kept: dict[int, dict] = {}
+    for cycle in range(2):
+        args = ["search", str(path), "--out", str(out)] + (["--resume"] if cycle else [])
+        proc = subprocess.Popen([sys.executable, "-m", "automl.cli", *args], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        target = 4 + 8 * cycle
+        deadline = time.time() + 120
+        while _counts(out)["completed"] < target and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done = {t["number"]: t for t in Run.open(out).trials() if t["status"] == "completed"}
+        assert len(done) >= target
+        for n, t in kept.items():  # nothing completed before a kill is lost or changed
+            assert done[n]["finished_at"] == t["finished_at"] and done[n]["config"] == t["config"]
+        kept = done
+    run = automl.engine.resume(out)
+    trials = run.trials()
+    assert sorted(t["number"] for t in trials) == list(range(24))
+    assert statuses(run) == {"completed": 24}
+    for n, t in kept.items():
+        assert {x["number"]: x for x in trials}[n]["finished_at"] == t["finished_at"]
+    assert run.info()["status"] == "completed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_address_joins_a_cluster_on_loopback_and_refuses_an_unreachable_one(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = spec(write_spec, budget="{trials: 3}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    bad = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(path), "--address",
+                          f"127.0.0.1:{_free_port()}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot reach the Ray cluster" in bad.stderr
+    port = _free_port()
+    ray_bin = Path(sys.executable).parent / "ray"
+    # Token authentication on both sides, as a cluster started by `ray start` has it by default;
+    # a short temp dir because Ray's socket paths must stay under 108 characters.
+    env["RAY_AUTH_MODE"] = "token"
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    head = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        ok = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(path), "--out", str(tmp_path / "r"),
+                             "--address", f"127.0.0.1:{port}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert statuses(Run.open(tmp_path / "r")) == {"completed": 3}
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)
