@@ -118,12 +118,12 @@ class _Label:
     context: tuple[tuple[str, Any], ...]
 
 
-def build_expression(space: SearchSpace, hp: Any, labels: dict[str, _Label] | None = None) -> dict[str, Any]:
+def build_expression(space: SearchSpace, hp: Any | None, labels: dict[str, _Label] | None = None) -> dict[str, Any]:
     """The hyperopt space for ``space``: a dict of leaves and ``hp.choice`` branches.
 
     Args:
         space: The space to translate.
-        hp: The ``hyperopt.hp`` module.
+        hp: The ``hyperopt.hp`` module; None only counts and labels (no hyperopt objects).
         labels: Filled with every hyperopt label and what it stands for, when given.
 
     Raises:
@@ -154,9 +154,9 @@ def build_expression(space: SearchSpace, hp: Any, labels: dict[str, _Label] | No
                 for value in param.values:
                     sub = build(names, i + 1, {**context, name: value}, f"{path}|{name}={value!r}")
                     branches.append({name: value, **sub})
-                out[f"{_BRANCH}{label}"] = hp.choice(label, branches)
+                out[f"{_BRANCH}{label}"] = hp.choice(label, branches) if hp is not None else branches
                 return out
-            out[name] = _leaf(hp, param, label)
+            out[name] = _leaf(hp, param, label) if hp is not None else None
         return out
 
     expression: dict[str, Any] = {}
@@ -212,7 +212,7 @@ def _snap(space: SearchSpace, raw: Mapping[str, Any]) -> dict[str, Any]:
 def check_hyperopt_space(space: SearchSpace) -> None:
     """hyperopt searches every parameter kind; refuse only a tree too large to build."""
     require("hyperopt")
-    build_expression(space, _hyperopt().hp)
+    build_expression(space, None)
 
 
 # -- the searchers -------------------------------------------------------------------------------

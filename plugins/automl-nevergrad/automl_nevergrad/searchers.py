@@ -48,6 +48,8 @@ __all__ = [
     "OnePlusOneSearcher",
     "PSOSearcher",
     "build_parametrization",
+    "decode",
+    "encode",
     "require",
 ]
 
@@ -94,7 +96,8 @@ def build_parametrization(space: SearchSpace, seed: int) -> Any:
     return parametrization
 
 
-def _decode(space: SearchSpace, value: Mapping[str, Any]) -> dict[str, Any]:
+def decode(space: SearchSpace, value: Mapping[str, Any]) -> dict[str, Any]:
+    """The config for a parametrization value: active parameters only, snapped onto the space."""
     config: dict[str, Any] = {}
     for name, param in space.items():
         if not param.is_active(config):
@@ -110,7 +113,7 @@ def _decode(space: SearchSpace, value: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _encode(space: SearchSpace, config: Mapping[str, Any], default: Mapping[str, Any]) -> dict[str, Any]:
+def encode(space: SearchSpace, config: Mapping[str, Any], default: Mapping[str, Any]) -> dict[str, Any]:
     """The parametrization's value for ``config`` (inactive parameters keep ``default``)."""
     value = dict(default)
     for name in space.active(config):
@@ -169,7 +172,7 @@ class NevergradSearcher(Searcher):
             warnings.simplefilter("ignore", _nevergrad().errors.NevergradRuntimeWarning)
             candidate = self._optimizer.ask()
         self._live[number] = candidate
-        return _decode(self.space, candidate.value)
+        return decode(self.space, candidate.value)
 
     def observe(self, outcome: TrialOutcome) -> None:
         candidate = self._live.pop(outcome.number, None)
@@ -180,7 +183,7 @@ class NevergradSearcher(Searcher):
             # takes a told point it did not ask as a child of the parametrization.
             if not self.space.contains(outcome.config):
                 return
-            value = _encode(self.space, outcome.config, self._default)
+            value = encode(self.space, outcome.config, self._default)
             try:
                 candidate = self._optimizer.parametrization.spawn_child(new_value=value)
             except (ValueError, TypeError):

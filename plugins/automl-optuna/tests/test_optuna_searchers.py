@@ -1,0 +1,173 @@
+"""automl-optuna beyond the conformance kit: how outcomes are told, spec errors, a missing
+library, and one search through the engine."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from automl_optuna.searchers import CmaEsSearcher, TPESearcher
+
+import automl
+from automl.errors import PluginError, SpecError
+from automl.interfaces import Objective, TrialOutcome
+from automl.plan import build_plan
+from automl.plugins import get_plugin_manager
+from automl.space import Choice, Float, Int, SearchSpace
+from automl.spec import parse_spec
+from automl.testing import BOWL_SPACE, bowl
+
+LOSS = [Objective("loss", "min")]
+
+SPEC = """
+trainer:
+  name: function
+  params: {{function: "tests.fixtures.objectives:quadratic", metrics: {{loss: min, cost: min}}}}
+searcher: {searcher}
+space:
+  x: {{type: float, low: 0.0, high: 1.0}}
+  y: {{type: int, low: 0, high: 6}}
+{extra}objectives:
+  - {{metric: loss, mode: min}}
+  - {{metric: cost, mode: min}}
+budget: {{trials: 8}}
+resources: {{max_concurrent: 2}}
+seed: 1
+"""
+
+
+def plan_for(searcher: str, extra: str = "") -> automl.plan.Plan:
+    text = SPEC.format(searcher=searcher, extra=extra)
+    return build_plan(parse_spec(text, "spec.yaml"), get_plugin_manager())
+
+
+def test_stopped_trials_are_pruned_with_their_partial_value_failed_ones_fail() -> None:
+    searcher = TPESearcher(BOWL_SPACE, LOSS, seed=0)
+    configs = [searcher.suggest(n) for n in range(4)]
+    assert all(c is not None for c in configs)
+    searcher.observe(TrialOutcome(0, configs[0], "completed", {"loss": 1.5}, 9, 9))
+    searcher.observe(TrialOutcome(1, configs[1], "stopped", {"loss": 4.0}, 3, 9))
+    searcher.observe(TrialOutcome(2, configs[2], "failed", {}, 0, 9))
+    searcher.observe(TrialOutcome(3, configs[3], "completed", {"other": 1.0}, 9, 9))
+    states = [t.state.name for t in searcher.study.trials]
+    assert states == ["COMPLETE", "PRUNED", "FAIL", "FAIL"]
+    pruned = searcher.study.trials[1]
+    assert pruned.intermediate_values == {3: 4.0}  # a partial value at the budget reached, not a full result
+    assert searcher.study.trials[0].values == [1.5]
+
+
+def test_several_objectives_are_told_in_minimisation_form() -> None:
+    objectives = [Objective("loss", "min"), Objective("acc", "max")]
+    searcher = TPESearcher(BOWL_SPACE, objectives, seed=0)
+    config = searcher.suggest(0)
+    assert config is not None
+    searcher.observe(TrialOutcome(0, config, "completed", {"loss": 0.5, "acc": 0.9}, 1, 1))
+    assert len(searcher.study.directions) == 2
+    assert searcher.study.trials[0].values == [0.5, -0.9]
+
+
+def test_single_objective_sampler_optimises_the_primary_objective() -> None:
+    objectives = [Objective("acc", "max"), Objective("loss", "min")]
+    searcher = CmaEsSearcher(BOWL_SPACE, objectives, seed=0)
+    config = searcher.suggest(0)
+    assert config is not None
+    searcher.observe(TrialOutcome(0, config, "completed", {"loss": 0.5, "acc": 0.9}, 1, 1))
+    assert searcher.study.trials[0].values == [-0.9]
+
+
+def test_pending_trials_stay_running_and_survive_a_pickle_round_trip() -> None:
+    searcher = TPESearcher(BOWL_SPACE, LOSS, seed=0)
+    pending = {n: searcher.suggest(n) for n in range(3)}
+    assert [t.state.name for t in searcher.study.trials] == ["RUNNING"] * 3
+    restored = pickle.loads(pickle.dumps(searcher))
+    for n, config in pending.items():
+        assert config is not None
+        restored.observe(TrialOutcome(n, config, "completed", {"loss": bowl(config)}, 1, 1))
+    assert [t.state.name for t in restored.study.trials] == ["COMPLETE"] * 3
+    assert [t.state.name for t in searcher.study.trials] == ["RUNNING"] * 3  # the original is untouched
+
+
+def test_warm_start_outcomes_become_finished_trials() -> None:
+    space = SearchSpace([Choice("model", values=("a", "b")), Float("lr", low=1e-3, high=1.0, log=True, when={"model": ("a",)}),
+                         Int("k", low=0, high=20, step=5)])
+    searcher = TPESearcher(space, LOSS, seed=0)
+    searcher.observe(TrialOutcome(-1, {"model": "a", "lr": 0.01, "k": 5}, "completed", {"loss": 0.2}, 1, 1))
+    searcher.observe(TrialOutcome(-2, {"model": "b", "k": 10}, "stopped", {"loss": 0.7}, 1, 3))
+    searcher.observe(TrialOutcome(-3, {"model": "b", "k": 3}, "completed", {"loss": 0.1}, 1, 1))  # k off its step
+    trials = searcher.study.trials
+    assert [(t.state.name, t.params) for t in trials] == [
+        ("COMPLETE", {"model": "a", "lr": 0.01, "k": 5}), ("PRUNED", {"model": "b", "k": 10}),
+    ]
+    assert searcher.suggest(0) is not None
+
+
+def test_unknown_option_names_the_valid_ones() -> None:
+    with pytest.raises(SpecError) as info:
+        plan_for("{name: tpe, options: {n_startup: 5}}")
+    message = str(info.value)
+    assert "has no option 'n_startup'" in message and "n_startup_trials" in message and "multivariate" in message
+
+
+def test_bad_option_value_is_a_spec_error() -> None:
+    plan = plan_for("{name: tpe, options: {group: true}}")
+    with pytest.raises(SpecError, match="group: true needs multivariate: true"):
+        plan.make_searcher()
+    plan = plan_for("{name: cmaes, options: {restart_strategy: sometimes}}")
+    with pytest.raises(SpecError, match="restart_strategy must be ipop, bipop or null"):
+        plan.make_searcher()
+
+
+def test_cmaes_refuses_a_space_with_choices_before_the_run() -> None:
+    text = SPEC.format(searcher="{name: cmaes}", extra="  act: {type: choice, values: [relu, tanh]}\n")
+    with pytest.raises(SpecError) as info:
+        build_plan(parse_spec(text, "spec.yaml"), get_plugin_manager())
+    message = str(info.value)
+    assert "cannot search this space" in message and "'act' is a choice" in message and "ng-cma" in message
+
+
+@pytest.mark.parametrize(
+    ("blocked", "searcher", "package"),
+    [("optuna", "tpe", "optuna"), ("torch", "gp", "torch"), ("cmaes", "cmaes", "cmaes")],
+)
+def test_a_missing_library_is_named_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, blocked: str, searcher: str, package: str
+) -> None:
+    monkeypatch.setitem(sys.modules, blocked, None)  # `import blocked` now raises ImportError
+    with pytest.raises(PluginError, match=f"pip install {package}"):
+        plan_for(f"{{name: {searcher}}}")
+
+
+def test_the_plugin_module_imports_without_optuna(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    for name in [m for m in sys.modules if m == "automl_optuna" or m.startswith("automl_optuna.")]:
+        monkeypatch.delitem(sys.modules, name)
+    plugin = importlib.import_module("automl_optuna.plugin")
+    specs = {s.name: s for s in plugin.searcher_specs()}
+    assert {"tpe", "gp", "cmaes", "nsga2", "nsga3", "qmc"} <= set(specs)
+    with pytest.raises(PluginError, match="pip install optuna"):
+        specs["tpe"].factory(BOWL_SPACE, LOSS, seed=0)
+
+
+def test_names_match_the_core_list_of_known_providers() -> None:
+    from automl_optuna.plugin import searcher_specs
+
+    from automl.plugins import KNOWN_PROVIDERS
+
+    ours = {s.name for s in searcher_specs()}
+    assert ours == {n for n, package in KNOWN_PROVIDERS["searcher"].items() if package == "automl-optuna"}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_search_through_the_engine(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    spec = write_spec(SPEC.format(searcher="{name: tpe, options: {n_startup_trials: 4}}", extra=""))
+    run = automl.search(spec, out=tmp_path / "run")
+    trials = run.trials()
+    assert len(trials) == 8
+    assert all(t["status"] == "completed" and "loss" in t["metrics"] for t in trials)
+    assert run.info()["status"] == "completed"
+    assert run.info()["versions"]["searcher:tpe"].startswith("automl-optuna==")
