@@ -113,8 +113,8 @@ def make_estimator(
     available = estimator.get_params(deep=False)
     if "random_state" in available:
         args.setdefault("random_state", seed)
-    if "n_jobs" in available:
-        args.setdefault("n_jobs", max(1, int(cpus)))
+    if "n_jobs" in available and int(cpus) > 1:  # None already means one job (and LogisticRegression warns on any value)
+        args.setdefault("n_jobs", int(cpus))
     estimator.set_params(**args)
     return estimator, model
 
