@@ -207,6 +207,9 @@ class PluginManager:
         """Every plugin seen, loaded or not, with what it provides."""
         # Building the registries fills each plugin's ``provides``.
         _ = (self.searchers, self.schedulers, self.trainers, self.datasets, self.compressors)
+        for impl in self.pm.hook.automl_open_store.get_hookimpls():
+            what = getattr(impl.plugin, "STORE_URLS", "results store")
+            self.infos[impl.plugin_name].provides.setdefault("store", [what])
         return sorted(self.infos.values(), key=lambda i: (not i.builtin, i.name))
 
     def version_of(self, kind: str, name: str) -> str:
