@@ -13,6 +13,7 @@ suggestions; for the in-process methods that is the time spent suggesting and ob
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib.metadata as md
 import logging
 import math
@@ -20,7 +21,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,26 @@ def check_options(owner: str, target: Callable[..., Any], options: Mapping[str, 
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise BenchmarkError(f"method {owner!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}")
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block (None: unchanged).
+
+    Optuna's GPSampler fits with torch; the automl-optuna GP searcher fits on one thread, so
+    its direct peer does too and their overheads compare like with like.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _coerce(space: SearchSpace, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,7 +305,6 @@ class OptunaPeer(Method):
 
     def run(self, problem: Problem, *, iterations: int, batch: int, seed: int, trace: Trace | None = None) -> Trace:
         import optuna
-        from optuna.trial import TrialState
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trace = trace if trace is not None else Trace()
@@ -292,9 +312,22 @@ class OptunaPeer(Method):
         t0 = time.perf_counter()
         sampler = getattr(optuna.samplers, self.sampler_name)(seed=seed, **self.options)
         study = optuna.create_study(directions=["minimize"] * problem.n_objectives, sampler=sampler)
+        with _torch_threads(1 if self.sampler_name == "GPSampler" else None):
+            self._loop(study, problem, iterations, batch, trace, evaluate)
+        trace.wall_s = time.perf_counter() - t0
+        return trace
+
+    def _loop(self, study: Any, problem: Problem, iterations: int, batch: int, trace: Trace,
+              evaluate: _Evaluator) -> None:
+        from optuna.trial import TrialState
+
         for _ in range(iterations):
-            trials = [study.ask() for _ in range(batch)]
-            configs = [self._config(trial, problem.space) for trial in trials]
+            # Ask and sample one trial after the other (as a user's loop does), so each sees
+            # the earlier ones of its batch as running (what constant_liar acts on).
+            trials, configs = [], []
+            for _ in range(batch):
+                trials.append(study.ask())
+                configs.append(self._config(trials[-1], problem.space))
             trace.suggestions += len(trials)
             results = [evaluate(config) for config in configs]
             for trial, losses in zip(trials, results, strict=True):
@@ -302,8 +335,6 @@ class OptunaPeer(Method):
                     study.tell(trial, state=TrialState.FAIL)
                 else:
                     study.tell(trial, losses if problem.n_objectives > 1 else losses[0])
-        trace.wall_s = time.perf_counter() - t0
-        return trace
 
     @staticmethod
     def _config(trial: Any, space: SearchSpace) -> dict[str, Any]:
