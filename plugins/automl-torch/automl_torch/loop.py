@@ -146,12 +146,17 @@ class Fitter:
         self.net = net.to(device)
         self.model: nn.Module = self.net
         if world > 1:
-            self.model = DistributedDataParallel(self.net, device_ids=[device.index] if device.type == "cuda" else None)
+            on_gpu = device.type == "cuda" and device.index is not None
+            self.model = DistributedDataParallel(self.net, device_ids=[device.index] if on_gpu else None)
         y_dtype = torch.long if task == "classification" else torch.float32
         self.train_set = TensorDataset(
             torch.as_tensor(train.X, dtype=torch.float32, device=device),
             torch.as_tensor(train.y, dtype=y_dtype, device=device),
         )
+        if task == "classification":
+            # A label training never saw (-1) has no output to score: left out of the loss.
+            known = valid.y >= 0
+            valid = Arrays(valid.X[known], valid.y[known])
         self.valid = valid
         self.valid_y = torch.as_tensor(valid.y, dtype=y_dtype)
         # One seeded permutation per epoch (seed + epoch), cut into `world` interleaved shares.
@@ -259,6 +264,8 @@ class Fitter:
         return self.criterion(out.float() / self.target_std, y / self.target_std)
 
     def valid_loss(self) -> float:
+        if len(self.valid.y) == 0:
+            return math.nan
         out = predict(self.net, self.valid.X, self.device)
         return float(eval_loss(out, self.valid_y, self.task, self.target_std))
 

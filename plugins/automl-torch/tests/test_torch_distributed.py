@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,17 +35,26 @@ def test_two_workers_reach_the_accuracy_of_one_process_on_the_same_data(make_tra
 
 
 @pytest.mark.usefixtures("ray_session")
-def test_a_stopped_distributed_trial_releases_its_workers(make_trainer: MakeTrainer) -> None:
+def test_workers_resume_from_a_checkpoint_and_stop_when_the_trial_stops(
+    make_trainer: MakeTrainer, tmp_path: Path
+) -> None:
     import ray
 
     # 10,000 epochs: only the stop signal can end the workers before the deadline below.
-    trainer = make_trainer({}, {"epochs": 10_000, "units": 16, "distributed": DDP}, cpus=0.5)
-    steps = trainer.run_steps(1)
-    assert next(steps) == 1
+    params = {"epochs": 10_000, "units": 16}
+    first = make_trainer({}, params, cpus=0.5)
+    next(first.run_steps(1))
+    first.save_checkpoint(tmp_path / "checkpoint")  # one process and DDP share the checkpoint layout
+
+    trainer = make_trainer({}, {**params, "distributed": DDP}, cpus=0.5)
+    start = trainer.load_checkpoint(tmp_path / "checkpoint") + 1
+    steps = trainer.run_steps(start)
+    assert next(steps) == 2  # the workers continued after epoch 1
+    assert trainer.history_[-1]["workers"] == 2
     assert ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]  # workers hold CPUs
     steps.close()  # what happens when the scheduler stops the trial after this epoch
     deadline = time.monotonic() + 120
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"] and time.monotonic() < deadline:
         time.sleep(0.5)
     assert ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"]
-    assert trainer.history_[-1]["epoch"] < 10_000
+    assert not (trainer.context.trial_dir / "ray_train").exists()
