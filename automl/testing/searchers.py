@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Every parameter kind: linear, log, stepped and log-stepped floats; linear, log and
-#: stepped ints; a choice over mixed scalar types. Grid values are given so that the grid
+#: stepped ints; a choice over mixed scalar types; a one-value float. Grid values are given so that the grid
 #: searcher can run the same checks (other searchers ignore them).
 MIXED_SPACE = SearchSpace([
     Float("x", low=-5.0, high=5.0, grid=(-5.0, 0.0, 5.0)),
@@ -59,6 +59,7 @@ MIXED_SPACE = SearchSpace([
     Int("units", low=1, high=256, log=True, grid=(1, 16, 256)),
     Int("k", low=0, high=20, step=4),
     Choice("act", values=("relu", "tanh", None, 3, False)),
+    Float("fixed", low=2.0, high=2.0, grid=(2.0,)),  # one value: some libraries refuse an empty range
 ])
 
 #: A tree: ``C`` under two models, ``depth`` under one, ``kernel`` under svm with ``degree``

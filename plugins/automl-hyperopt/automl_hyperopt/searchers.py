@@ -140,6 +140,9 @@ def build_expression(space: SearchSpace, hp: Any | None, labels: dict[str, _Labe
             if not param.is_active(context):
                 continue
             label = name + path
+            if isinstance(param, (Float, Int)) and param.low == param.high:
+                out[name] = param.low  # one value: a constant (hyperopt refuses an empty range)
+                continue
             if len(labels) >= MAX_LEAVES:
                 raise ValueError(
                     f"the conditions multiply into more than {MAX_LEAVES} hyperopt parameters "

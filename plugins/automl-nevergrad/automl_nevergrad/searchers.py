@@ -74,24 +74,29 @@ def _ng_param(ng: Any, param: Param) -> Any:
     if isinstance(param, Choice):
         return ng.p.Choice(list(param.values))
     if isinstance(param, Float):
-        if param.low == param.high:
-            return ng.p.Choice([param.low])
         if param.log:
             return ng.p.Log(lower=param.low, upper=param.high)
         return ng.p.Scalar(lower=param.low, upper=param.high)
     assert isinstance(param, Int)
-    if param.low == param.high:
-        return ng.p.Choice([param.low])
     if param.log:
         return ng.p.Log(lower=param.low, upper=param.high).set_integer_casting()
     steps = (param.high - param.low) // param.step
     return ng.p.Scalar(lower=0, upper=steps).set_integer_casting()
 
 
+def _constant(param: Param) -> tuple[bool, Any]:
+    """Whether ``param`` can take one value only, and that value (kept out of the vector:
+    nevergrad's one-option choices divide by zero in their softmax)."""
+    if isinstance(param, Choice):
+        return len(param.values) == 1, param.values[0]
+    return param.low == param.high, param.low
+
+
 def build_parametrization(space: SearchSpace, seed: int) -> Any:
-    """The ``ng.p.Dict`` for ``space``, its random state seeded with ``seed``."""
+    """The ``ng.p.Dict`` for ``space`` (one-value parameters left out), seeded with ``seed``."""
     ng = _nevergrad()
-    parametrization = ng.p.Dict(**{name: _ng_param(ng, param) for name, param in space.items()})
+    params = {name: _ng_param(ng, param) for name, param in space.items() if not _constant(param)[0]}
+    parametrization = ng.p.Dict(**params)
     parametrization.random_state = np.random.RandomState(seed)
     return parametrization
 
@@ -102,10 +107,13 @@ def decode(space: SearchSpace, value: Mapping[str, Any]) -> dict[str, Any]:
     for name, param in space.items():
         if not param.is_active(config):
             continue
-        raw = value[name]
+        constant, only = _constant(param)
+        raw = only if constant else value[name]
         if isinstance(param, Int):
             k = int(round(float(raw)))
-            config[name] = int(param.clip(k if param.log else param.low + k * param.step))
+            # A log or one-value int holds the value itself; a linear one its step index.
+            number = k if param.log or constant else param.low + k * param.step
+            config[name] = int(param.clip(number))
         elif isinstance(param, Float):
             config[name] = float(param.clip(float(raw)))
         else:
@@ -118,7 +126,9 @@ def encode(space: SearchSpace, config: Mapping[str, Any], default: Mapping[str, 
     value = dict(default)
     for name in space.active(config):
         param = space[name]
-        if isinstance(param, Int) and not param.log and param.low != param.high:
+        if _constant(param)[0]:
+            continue
+        if isinstance(param, Int) and not param.log:
             value[name] = (config[name] - param.low) // param.step
         else:
             value[name] = config[name]
