@@ -112,6 +112,12 @@ def test_unknown_option_names_the_valid_ones() -> None:
     assert "has no option 'n_startup'" in message and "n_startup_trials" in message and "multivariate" in message
 
 
+def test_an_objective_without_a_direction_is_refused() -> None:
+    text = SPEC.format(searcher="{name: tpe}", extra="").replace("  - {metric: cost, mode: min}\n", "  - {metric: cost}\n")
+    with pytest.raises(SpecError, match=r"objectives\[1\]\.mode: required field is missing"):
+        parse_spec(text, "spec.yaml")
+
+
 def test_bad_option_value_is_a_spec_error() -> None:
     plan = plan_for("{name: tpe, options: {group: true}}")
     with pytest.raises(SpecError, match="group: true needs multivariate: true"):
