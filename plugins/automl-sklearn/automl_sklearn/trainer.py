@@ -61,7 +61,9 @@ class _Fit:
             return False
         if self._Xt is None:
             self._Xt = self.prep.fit_transform(self.X, self.y) if self.prep is not None else self.X
-        if self.growth is None:
+        if self.growth is None or (self.size == 0 and target >= self.full):
+            # Fitted in one go (a single budget step included): scikit-learn's own fit, with its own
+            # stopping rules (the MLP's tol / n_iter_no_change), exactly as outside automl.
             self.model.fit(self._Xt, self.y, **self.kwargs)
         elif self.growth.kind == "warm_start":
             # scikit-learn keeps the trees / iterations already fitted and adds the rest.
