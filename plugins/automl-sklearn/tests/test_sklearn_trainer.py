@@ -112,6 +112,17 @@ def test_boosting_iterations_and_mlp_epochs_grow(make_trial: MakeTrial) -> None:
     assert epochs == [4, 8, 12]
 
 
+def test_with_one_step_a_growing_model_is_sklearns_own_fit(make_trial: MakeTrial) -> None:
+    # One budget step: the MLP keeps scikit-learn's stopping rule (tol / n_iter_no_change), no epoch loop.
+    trainer = make_trial({"model": "mlp", "hidden_units": 16, "max_iter": 1000, "learning_rate_init": 0.01})
+    run_all(trainer)
+    prep, mlp = trainer.pipeline_.named_steps["prep"], trainer.pipeline_.named_steps["model"]
+    data = trainer.context.data
+    reference = clone(mlp).fit(prep.transform(data.train.X), data.train.y)
+    assert mlp.n_iter_ == reference.n_iter_ < 1000  # stopped by its own rule, well before max_iter
+    np.testing.assert_allclose(mlp.loss_curve_, reference.loss_curve_)
+
+
 def test_a_model_that_cannot_grow_is_fitted_once(make_trial: MakeTrial) -> None:
     trainer = make_trial({"model": "svm"}, {"steps": 3})
     fitted = []
