@@ -131,7 +131,10 @@ def _parity(df: pd.DataFrame) -> list[str]:
         diff = diff[np.isfinite(diff)]
         mean, low, high = t_interval(list(diff))
         p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) and len(diff) > 1 else 1.0
-        verdict = "within noise" if low <= 0 <= high else ("ours better" if high < 0 else "ours worse")
+        if not np.any(diff != 0):
+            verdict = "identical runs"
+        else:
+            verdict = "within noise" if low <= 0 <= high else ("ours better" if high < 0 else "ours worse")
         lines.append(f"| {ours} | {peer} | {len(diff)} | {_fmt(mean, low, high, 3)} | {p:.2f} | {verdict} |")
     return lines
 
@@ -149,9 +152,11 @@ def _best_vs_tpe(df: pd.DataFrame, ranks: dict[str, float], bayesmark: dict[str,
         diff = (a[common] - b[common]).to_numpy(dtype=float)
         mean, low, high = t_interval(list(diff))
         wins, ties = int(np.sum(diff < 0)), int(np.sum(diff == 0))
+        p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) and len(diff) > 1 else 1.0
+        significant = "significant" if (high < 0 or low > 0) else "not significant"
         line += (f"; against optuna's default TPE ({DEFAULT_TPE}, rank {ranks[DEFAULT_TPE]:.2f}): score difference "
-                 f"{_fmt(mean, low, high, 3)} per (task, seed) (negative = {best} better), better in {wins}, "
-                 f"tied in {ties} of {len(diff)}")
+                 f"{_fmt(mean, low, high, 3)} per (task, seed) (negative = {best} better; {significant} at 95%, "
+                 f"Wilcoxon p {p:.2f}), better in {wins}, tied in {ties} of {len(diff)}")
         if best in bayesmark and DEFAULT_TPE in bayesmark:
             line += (f"; Bayesmark score {bayesmark[best][0]:.1f} vs {bayesmark[DEFAULT_TPE][0]:.1f}")
     return ["", line + "."]
@@ -189,7 +194,7 @@ def render_suite(df: pd.DataFrame) -> list[str]:
     header = ["method", *tasks]
     if bayes_tasks:
         header.append("Bayesmark score")
-    header += ["avg rank", "overhead ms/suggestion, median [IQR]", "failed evals", "crashed runs"]
+    header += [f"avg rank (of {len(methods)})", "overhead ms/suggestion, median [IQR]", "failed evals", "crashed runs"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in sorted(methods, key=lambda m: (math.isnan(ranks[m]), ranks[m])):
         sub = df[df["method"] == m]
