@@ -278,7 +278,7 @@ def _tune(
         concurrency = _concurrency(plan)
         state_path = run.dir / SEARCHER_STATE
         state = SearcherAdapter.load_state(state_path) if history else None
-        strategy = state["strategy"] if state else plan.make_searcher()
+        strategy = state["strategy"] if state else plan.make_searcher(workers=concurrency)
         adapter = SearcherAdapter(
             strategy, max_budget=plan.max_budget, first_number=max(next_number, state["next_number"] if state else 0),
             limit=spec.budget.trials, queue=[(t["number"], dict(t["config"])) for t in interrupted],
@@ -302,7 +302,8 @@ def _tune(
             trainer=plan.trainer.factory, params=dict(spec.trainer.params), task=spec.task or "classification",
             seed=spec.seed, run_dir=str(run.dir), measured=plan.measured, batch_size=spec.latency.batch_size,
             warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu,
-            gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics), trial_timeout=spec.budget.trial_timeout,
+            gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics),
+            trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
             sys_path=tuple(user_paths(spec)),
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
@@ -324,7 +325,7 @@ def _tune(
                 scheduler=scheduler,
                 num_samples=to_run,
                 reuse_actors=True,
-                time_budget_s=spec.budget.wall_time,
+                time_budget_s=float(spec.budget.wall_time) if spec.budget.wall_time else None,
                 max_concurrent_trials=concurrency,
             ),
             run_config=RunConfig(

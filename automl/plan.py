@@ -67,9 +67,17 @@ class Plan:
         used = {o.metric for o in self.objectives} | {c.metric for c in self.constraints}
         return bool(used & set(ENGINE_METRICS))
 
-    def make_searcher(self) -> Searcher:
+    def make_searcher(self, workers: int | None = None) -> Searcher:
+        """Build the searcher; a factory that takes ``budget`` / ``num_workers`` and was not given them in
+        the spec gets the trial count and the number of concurrent trials."""
+        options = dict(self.spec.searcher.options)
+        accepted = self.searcher.option_names()
+        if "budget" in accepted:
+            options.setdefault("budget", self.spec.budget.trials)
+        if "num_workers" in accepted and workers:
+            options.setdefault("num_workers", workers)
         try:
-            return self.searcher.factory(self.space, self.objectives, seed=self.spec.seed, **self.spec.searcher.options)
+            return self.searcher.factory(self.space, self.objectives, seed=self.spec.seed, **options)
         except (TypeError, ValueError) as exc:
             raise self.spec.error(f"searcher {self.searcher.name!r} rejected its options: {exc}", "searcher") from exc
 
@@ -254,4 +262,5 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
                 metrics, versions)
     if scheduler.uses_steps:
         plan.make_scheduler()  # options outside their range fail here, before any trial
+    plan.make_searcher()  # likewise for the searcher's option values
     return plan

@@ -27,7 +27,8 @@ NUMBER = "_automl_number"
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_budget: int) -> list[int]:
     """Budgets at which trials are compared: grace * rf^k below ``max_budget``, ascending."""
-    out, k = [], 0
+    out: list[int] = []
+    k = 0
     while True:
         m = int(round(grace_period * reduction_factor**k))
         if m >= max_budget:

@@ -118,7 +118,7 @@ class Int(_Base):
         return int(min(max(value, self.low), self.high))
 
     def contains(self, value: Any) -> bool:
-        return (
+        return bool(
             isinstance(value, (int, np.integer))
             and not isinstance(value, bool)
             and self.low <= value <= self.high

@@ -392,15 +392,15 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        errors = []
+        ranked: list[tuple[int, bool, int, SpecError]] = []
         for err in exc.errors():
             loc = _clean_loc(lines, tuple(err["loc"]))
             line, col = _locate(lines, loc)
-            found = SpecError(_message(err, loc, data), file=source, line=line, column=col, field=_dotted(loc))
+            found = SpecError(_message(dict(err), loc, data), file=source, line=line, column=col, field=_dotted(loc))
             # A misspelled key explains the "missing" error it causes on the same line: show it first.
-            errors.append((line or 0, err["type"] != "extra_forbidden", col or 0, found))
-        errors.sort(key=lambda e: e[:3])
-        errors = [e[3] for e in errors]
+            ranked.append((line or 0, err["type"] != "extra_forbidden", col or 0, found))
+        ranked.sort(key=lambda e: e[:3])
+        errors = [e[3] for e in ranked]
         first = errors[0]
         if len(errors) > 1:
             first.message += "\n" + "\n".join(f"  also {e.format()}" for e in errors[1:])

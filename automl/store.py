@@ -132,7 +132,10 @@ class Store:
                     seed=seed, objectives=objectives, versions=versions, created_at=time.time(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            if key is None:
+                raise StoreError(f"the store {self.url!r} returned no id for the new run")
+            return int(key[0])
 
     def finish_run(self, run_id: int, status: str, summary: Mapping[str, Any] | None = None) -> None:
         with self.engine.begin() as conn:
