@@ -50,6 +50,9 @@ class Distributed(BaseModel):
     workers: int = Field(ge=1, description="training processes (Ray Train workers) per trial")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each worker reserves; its torch thread count")
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each worker reserves (> 0 trains on GPU with nccl)")
+    start_timeout: float = Field(
+        600.0, gt=0, description="seconds a trial may wait for room for its workers before it fails"
+    )
 
 
 class Settings(BaseModel):

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,39 @@ def _check_resources(s: Settings, cpus: float, gpus: float) -> None:
         )
 
 
+def _wait_for_room(s: Settings, cpus: float, deadline: float) -> None:
+    """Wait until the cluster has free resources for the worker group, or fail the trial at ``deadline``.
+
+    Other trials' groups free their resources when they end, so waiting is normal; but
+    when every running trial holds its own small reservation and waits for a group that
+    no longer fits beside them, nothing ever frees: that case ends here with the fix.
+    """
+    d = s.distributed
+    assert d is not None
+    while True:
+        free = ray.available_resources()
+        if free.get("CPU", 0) + 1e-9 >= d.workers * d.cpus_per_worker and (
+            not d.gpus_per_worker or free.get("GPU", 0) + 1e-9 >= d.workers * d.gpus_per_worker
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise TrialError(_starved(s, cpus))
+        time.sleep(1.0)
+
+
+def _starved(s: Settings, cpus: float) -> str:
+    d = s.distributed
+    assert d is not None
+    total = ray.cluster_resources().get("CPU", 0)
+    fit = max(1, int(total / (cpus + d.workers * d.cpus_per_worker) + 1e-9))
+    return (
+        f"the {d.workers} DDP workers ({d.cpus_per_worker:g} CPU each) found no room on the cluster for "
+        f"{d.start_timeout:g} s: other trials hold its CPUs. Run fewer trials at once so that each one's workers "
+        f"fit beside the others: resources.max_concurrent: {fit} on this {total:g}-CPU cluster (or raise "
+        f"distributed.start_timeout when trials only wait for each other)"
+    )
+
+
 def _failure(exc: BaseException) -> str:
     """The workers' own error message, without Ray's wrapping."""
     failures = getattr(exc, "worker_failures", None)
@@ -188,9 +222,12 @@ def run_distributed(trainer: NeuralNetTrainer, start: int) -> Iterator[int]:
     assert d is not None
     ctx = trainer.context
     _check_resources(s, ctx.cpus, ctx.gpus)
+    deadline = time.monotonic() + d.start_timeout
+    _wait_for_room(s, ctx.cpus, deadline)
     reports = Queue(actor_options={"num_cpus": 0})
     control = Queue(actor_options={"num_cpus": 0})
     storage = Path(ctx.trial_dir) / "ray_train"
+    shutil.rmtree(storage, ignore_errors=True)  # left by a process that was killed mid-run
     target = trainer.target_
     config = {
         "settings": s.model_dump(mode="json"),
@@ -243,14 +280,18 @@ def run_distributed(trainer: NeuralNetTrainer, start: int) -> Iterator[int]:
 
     thread = threading.Thread(target=fit, name="automl-torch-ddp", daemon=True)
     thread.start()
+    received = 0
     try:
         while True:
             try:
                 item = reports.get(timeout=5.0)
             except Empty:
-                if thread.is_alive():
-                    continue
-                break
+                if not thread.is_alive():
+                    break
+                if not received and time.monotonic() > deadline:
+                    # Another trial took the room between the wait above and Ray Train's request.
+                    raise TrialError(_starved(s, ctx.cpus)) from None
+                continue
             if item == _DONE:
                 break
             # weights_only: tensors and plain containers, written by our own workers.
@@ -260,6 +301,7 @@ def run_distributed(trainer: NeuralNetTrainer, start: int) -> Iterator[int]:
                 "samples_per_s": item["samples"] / max(item["seconds"], 1e-9), "seconds": item["seconds"],
                 "workers": len(set(item["pids"])),
             })
+            received += 1
             yield item["epoch"]
             if item["stop"]:
                 break
@@ -270,7 +312,9 @@ def run_distributed(trainer: NeuralNetTrainer, start: int) -> Iterator[int]:
         if thread.is_alive():
             # The trial ended before the workers (stopped by the scheduler, or failed here).
             control.put(_STOP)
-            thread.join(timeout=300)
+            # Running workers finish their epoch and stop; a group that never started is
+            # ended by removing its queues below (the controller's next report fails).
+            thread.join(timeout=300 if received else 5)
         for queue in (reports, control):
             queue.shutdown()
         shutil.rmtree(storage, ignore_errors=True)

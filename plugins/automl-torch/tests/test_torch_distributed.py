@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from automl.errors import TrialError
 from conftest import MakeTrainer
 
 pytestmark = pytest.mark.slow
@@ -58,3 +59,22 @@ def test_workers_resume_from_a_checkpoint_and_stop_when_the_trial_stops(
         time.sleep(0.5)
     assert ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"]
     assert not (trainer.context.trial_dir / "ray_train").exists()
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_trial_whose_workers_never_find_room_fails_with_the_fix(make_trainer: MakeTrainer) -> None:
+    import ray
+
+    @ray.remote(num_cpus=1.5)
+    class Holder:  # another trial's reservation, as Tune would hold it
+        def ready(self) -> bool:
+            return True
+
+    holder = Holder.remote()
+    ray.get(holder.ready.remote())
+    try:
+        trainer = make_trainer({}, {"distributed": {**DDP, "start_timeout": 2}}, cpus=0.0)
+        with pytest.raises(TrialError, match=r"found no room on the cluster for 2 s.*resources.max_concurrent: 2"):
+            next(trainer.run_steps(1))
+    finally:
+        ray.kill(holder)
