@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,3 +99,9 @@ def test_spec_error_points_at_the_trainer(write_spec: Callable[..., Path]) -> No
     with pytest.raises(SpecError) as info:
         build_plan(load_spec(path), get_plugin_manager())
     assert info.value.line == 3 and "input_shape" in str(info.value)
+
+
+def test_loading_the_plugin_does_not_import_torch() -> None:
+    # Every automl command loads every plugin; torch costs seconds to import.
+    code = "import sys, automl_torch.plugin; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
