@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from automl.errors import AutoMLError, DataError, PluginError, SpecError, StoreError, TrialError
 from automl.hookspecs import hookimpl
 from automl.interfaces import (
+    Compressor,
     CompressorSpec,
     Constraint,
     DatasetSpec,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutoMLError", "Choice", "CompressorSpec", "Constraint", "DataError", "DatasetSpec", "Float", "Int",
+    "AutoMLError", "Choice", "Compressor", "CompressorSpec", "Constraint", "DataError", "DatasetSpec", "Float", "Int",
     "Objective", "PluginError", "Run", "SearchSpace", "Searcher", "SearcherSpec", "Spec", "SpecError",
     "StoreError", "Trainer", "TrainerSpec", "TrialContext", "TrialError", "TrialOutcome", "hookimpl",
     "load_spec", "parse_spec", "search", "validate",

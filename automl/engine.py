@@ -305,6 +305,7 @@ def _tune(
             gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics),
             trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
             sys_path=tuple(user_paths(spec)),
+            compressors=tuple((record.name, record.factory, params) for record, params in plan.compressors),
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
                         failed=sum(t["status"] == "failed" for t in done),
@@ -369,7 +370,7 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
             t = by_number[number]
             if not t.get("artifact"):
                 continue
-            trainer = plan.trainer.factory(t["config"], plan.spec.trainer.params, TrialContext(
+            trainer = plan.trainer.factory(plan.trainer_config(t["config"]), plan.spec.trainer.params, TrialContext(
                 plan.spec.task or "classification", plan.spec.seed + number, data, run.dir))
             predict = trainer.load_predictor(Path(t["artifact"]))
             latency = measure_latency(predict, trainer.sample_input(plan.spec.latency.batch_size),

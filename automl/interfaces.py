@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from automl.space import SearchSpace
 
 __all__ = [
+    "COMPRESSOR_SEPARATOR",
+    "UNCOMPRESSED",
+    "Compressor",
     "CompressorSpec",
     "Constraint",
     "DatasetSpec",
@@ -34,6 +37,7 @@ __all__ = [
     "Mode",
     "Status",
     "Task",
+    "split_config",
 ]
 
 Mode = Literal["min", "max"]
@@ -228,6 +232,14 @@ class Trainer(abc.ABC):
         not the in-memory model.
         """
 
+    def evaluate_artifact(self, path: Path, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
+        """Every metric :meth:`evaluate` reports, scored on the predictions of the exported file at ``path``.
+
+        Called when a compressor rewrote the export (a quantized ONNX file), so the metrics
+        describe what is deployed. Default: not supported.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot score an exported file (evaluate_artifact)")
+
     def sample_input(self, batch_size: int) -> Any:
         """A batch of ``batch_size`` validation inputs, for latency measurement."""
         return self.context.data.valid.X.iloc[:batch_size]
@@ -346,10 +358,92 @@ class SchedulerSpec:
         return _option_names(self.factory, {"self", "objectives", "max_budget"})
 
 
+#: Joins a compressor's name and its parameter in a space entry (``prune.amount``).
+COMPRESSOR_SEPARATOR = "."
+#: Suffix of a trial's metrics before compression (``accuracy_uncompressed``), kept so the loss shows.
+UNCOMPRESSED = "_uncompressed"
+
+
+class Compressor(abc.ABC):  # noqa: B024 - both steps are optional: a compressor overrides one or both
+    """Compresses one trial's trained model; the spec's ``compression`` list is applied in order.
+
+    The trial runs every compressor's :meth:`compress_model` in order on the trained
+    model, evaluates the result on the validation data, exports it, then runs every
+    :meth:`compress_artifact` in order on the exported file. When the file changed, the
+    metrics are those of the file (:meth:`Trainer.evaluate_artifact`); size and latency are
+    always measured on the final file.
+
+    Args:
+        params: The compressor's fixed ``params`` from the spec plus its searched values
+            (space entries ``<name>.<param>``, with the prefix stripped; searched values win).
+        context: Task, data, seed, directory and resources of the trial.
+    """
+
+    def __init__(self, params: Mapping[str, Any], context: TrialContext) -> None:
+        self.params = dict(params)
+        self.context = context
+
+    def compress_model(self, trainer: Trainer) -> None:  # noqa: B027 - optional step
+        """Change the trained model in memory (prune, distil, factorise...). Default: nothing.
+
+        Raise :class:`~automl.errors.TrialError` (or ``ValueError``) with the reason when this
+        model cannot be compressed as asked; the trial then fails with it.
+        """
+
+    def compress_artifact(self, trainer: Trainer, path: Path) -> Path | None:
+        """Rewrite the exported file at ``path`` (quantize an ONNX model...). Default: leave it.
+
+        Returns:
+            The new file (written next to ``path``, in a format the trainer's
+            :meth:`~Trainer.load_predictor` and :meth:`~Trainer.evaluate_artifact` read), or
+            None when the artifact is unchanged.
+        """
+        return None
+
+    def metrics(self) -> dict[str, float]:
+        """Metrics of its own this compressor reports after compressing (declared in
+        :attr:`CompressorSpec.metrics`), e.g. the sparsity it reached. Default: none."""
+        return {}
+
+
+def split_config(config: Mapping[str, Any], names: Sequence[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Split a trial's config into the trainer's part and each compressor's part.
+
+    Entries named ``<compressor>.<param>`` for a compressor in ``names`` go to that
+    compressor (prefix stripped); everything else is the trainer's.
+    """
+    trainer: dict[str, Any] = {}
+    parts: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in config.items():
+        head, sep, rest = key.partition(COMPRESSOR_SEPARATOR)
+        if sep and head in parts:
+            parts[head][rest] = value
+        else:
+            trainer[key] = value
+    return trainer, parts
+
+
 @dataclass(frozen=True)
 class CompressorSpec:
-    """A compressor a plugin provides (applied to a trained model, in spec order)."""
+    """A compressor a plugin provides (applied to a trained model, in spec order).
+
+    Attributes:
+        name: The name a spec selects it by (``compression[].name``); its searched
+            parameters are space entries ``<name>.<param>``.
+        factory: A :class:`Compressor` subclass, called as ``factory(params, context)``.
+        description: One line for ``automl plugins``.
+        trainers: Names of the trainers whose models it can compress; None: any trainer.
+        check: Optional ``check(params, space, trainer_params)`` raising ``ValueError`` for
+            values it cannot use, before any trial: ``params`` are its fixed params,
+            ``space`` its searched parameters (prefix stripped, conditions left out) and
+            ``trainer_params`` the spec's fixed ``trainer.params``.
+        metrics: Metrics of its own it reports (``{name: "min" | "max"}``), see
+            :meth:`Compressor.metrics`.
+    """
 
     name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., Compressor]
     description: str = ""
+    trainers: tuple[str, ...] | None = None
+    check: Callable[[Mapping[str, Any], SearchSpace, Mapping[str, Any]], None] | None = None
+    metrics: Mapping[str, Mode] = field(default_factory=dict)

@@ -6,9 +6,10 @@ Everything that can be checked before a trial starts is checked here, so that
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ from typing import Any
 from automl.data import Splits, check_table, split
 from automl.errors import AutoMLError, DataError, PluginError
 from automl.interfaces import (
+    COMPRESSOR_SEPARATOR,
     ENGINE_METRICS,
+    UNCOMPRESSED,
+    CompressorSpec,
     Constraint,
     DatasetSpec,
     Mode,
@@ -25,12 +29,13 @@ from automl.interfaces import (
     Searcher,
     SearcherSpec,
     TrainerSpec,
+    split_config,
 )
 from automl.plugins import PluginManager
 from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl.spec import ChoiceParam, FloatParam, IntParam, Spec
 
-__all__ = ["Plan", "build_plan", "build_space"]
+__all__ = ["Plan", "build_plan", "build_space", "trainer_space"]
 
 @dataclass
 class Plan:
@@ -48,6 +53,16 @@ class Plan:
     dataset_options: dict[str, Any]
     metrics: dict[str, Mode]
     versions: dict[str, str] = field(default_factory=dict)
+    #: The spec's compressors in order, each with its fixed params.
+    compressors: list[tuple[CompressorSpec, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def compressor_names(self) -> list[str]:
+        return [record.name for record, _ in self.compressors]
+
+    def trainer_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of a trial's config the trainer sees (compressor entries left out)."""
+        return split_config(config, self.compressor_names)[0]
 
     @property
     def name(self) -> str:
@@ -131,6 +146,75 @@ def build_space(spec: Spec) -> SearchSpace:
         raise spec.error(str(exc), "space", *([bad] if bad in spec.space else [])) from exc
 
 
+def _is_compressor_key(name: str, compressors: Sequence[str]) -> bool:
+    head, sep, _ = name.partition(COMPRESSOR_SEPARATOR)
+    return bool(sep) and head in compressors
+
+
+def trainer_space(space: SearchSpace, compressors: Sequence[str]) -> SearchSpace:
+    """``space`` without the compressors' entries: what the trainer's ``check`` is given.
+
+    A trainer parameter conditioned on a compressor's parameter keeps its values and loses
+    that condition (the trainer cannot see the parent).
+    """
+    kept = [p for name, p in space.items() if not _is_compressor_key(name, compressors)]
+    names = {p.name for p in kept}
+    return SearchSpace([dataclasses.replace(p, when={k: v for k, v in p.when.items() if k in names}) for p in kept])
+
+
+def _compressors(spec: Spec, pm: PluginManager, trainer: TrainerSpec,
+                 space: SearchSpace) -> list[tuple[CompressorSpec, dict[str, Any]]]:
+    """Resolve ``compression`` and check each compressor's fixed and searched values, before any trial."""
+    names = [step.name for step in spec.compression]
+    out: list[tuple[CompressorSpec, dict[str, Any]]] = []
+    for i, step in enumerate(spec.compression):
+        try:
+            record: CompressorSpec = pm.compressors.get(step.name)
+        except PluginError as exc:
+            raise spec.error(str(exc), "compression", i, "name") from exc
+        if record.trainers is not None and trainer.name not in record.trainers:
+            others = [n for n in pm.compressors.names()
+                      if pm.compressors.records[n].trainers is None or trainer.name in pm.compressors.records[n].trainers]
+            raise spec.error(
+                f"compressor {record.name!r} cannot compress models of trainer {trainer.name!r}: it supports "
+                f"{', '.join(record.trainers) or '(no trainer)'}. Compressors for {trainer.name!r}: "
+                f"{', '.join(others) or '(none installed)'}", "compression", i, "name",
+            )
+        out.append((record, dict(step.params)))
+    registered = set(pm.compressors.names())
+    for key in space:
+        head, sep, _ = key.partition(COMPRESSOR_SEPARATOR)
+        if not sep or head in names or not (names or head in registered):
+            continue  # a dotted trainer parameter, in a spec without compression
+        raise spec.error(
+            f"space entry {key!r} belongs to compressor {head!r}, which is not in `compression:` "
+            f"(listed: {', '.join(names) or 'none'}); add `{{name: {head}}}` to `compression:` or rename the entry",
+            "space", key,
+        )
+    if out and spec.data is not None and spec.data.folds:
+        raise spec.error(
+            "compression is scored on the exported model, which with `data.folds` is refitted on every row: no "
+            "held-out rows are left to score the compressed model on; use a validation split (remove `folds`)",
+            "data", "folds",
+        )
+    for i, (record, params) in enumerate(out):
+        prefix = record.name + COMPRESSOR_SEPARATOR
+        own = [dataclasses.replace(p, name=name.removeprefix(prefix), when={})
+               for name, p in space.items() if name.startswith(prefix)]
+        twice = sorted({p.name for p in own} & set(params))
+        if twice:
+            raise spec.error(
+                f"compressor {record.name!r}: {twice[0]!r} is both fixed in params and searched as "
+                f"{prefix + twice[0]!r} in the space; keep one", "compression", i, "params", twice[0],
+            )
+        if record.check is not None:
+            try:
+                record.check(params, SearchSpace(own), spec.trainer.params)
+            except (ValueError, PluginError) as exc:
+                raise spec.error(f"compressor {record.name!r}: {exc}", "compression", i) from exc
+    return out
+
+
 def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, options: Mapping[str, Any]) -> None:
     valid = record.option_names()
     unknown = [k for k in options if k not in valid]
@@ -211,6 +295,7 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
                 raise spec.error(str(exc), *where) from exc
 
     space = build_space(spec)
+    compressors = _compressors(spec, pm, trainer, space)
     if searcher.check_space is not None:
         try:
             searcher.check_space(space)
@@ -218,11 +303,18 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
             raise spec.error(f"searcher {searcher.name!r} cannot search this space: {exc}", "space") from exc
     if trainer.check is not None:
         try:
-            trainer.check(spec.task or "classification", spec.trainer.params, space)  # type: ignore[arg-type]
+            trainer.check(spec.task or "classification", spec.trainer.params,  # type: ignore[arg-type]
+                          trainer_space(space, [record.name for record, _ in compressors]))
         except ValueError as exc:
             raise spec.error(str(exc), "trainer") from exc
 
     metrics: dict[str, Mode] = dict(trainer.metrics(spec.task or "classification", spec.trainer.params))  # type: ignore[arg-type]
+    if compressors:
+        # The metrics of the model before compression are kept, so the loss it caused shows.
+        metrics.update({f"{name}{UNCOMPRESSED}": mode for name, mode in list(metrics.items())})
+        for record, _ in compressors:
+            for name, mode in record.metrics.items():
+                metrics.setdefault(name, mode)
     if trainer.measurable:
         metrics.update(ENGINE_METRICS)
     objectives = []
@@ -258,8 +350,10 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     }
     if dataset is not None:
         versions[f"dataset:{dataset.name}"] = pm.version_of("dataset", dataset.name)
+    for record, _ in compressors:
+        versions[f"compressor:{record.name}"] = pm.version_of("compressor", record.name)
     plan = Plan(spec, space, objectives, constraints, trainer, searcher, scheduler, max_budget, dataset, options,
-                metrics, versions)
+                metrics, versions, compressors)
     if scheduler.uses_steps:
         plan.make_scheduler()  # options outside their range fail here, before any trial
     plan.make_searcher()  # likewise for the searcher's option values

@@ -168,6 +168,15 @@ class SchedulerModel(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="the scheduler's options (grace_period...)")
 
 
+class CompressionStep(_Strict):
+    """One compressor of the ``compression`` list, applied to each trial's trained model."""
+
+    name: str = Field(description="a registered compressor (automl plugins lists them), e.g. prune, quantize")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="its fixed parameters; searched ones are space entries NAME.PARAM"
+    )
+
+
 class FrontSpec(_Strict):
     include_stopped: bool = Field(
         False, description="also put early-stopped trials (at the budget they reached) on the front"
@@ -217,6 +226,9 @@ class Spec(_Strict):
     space: dict[str, ParamSpec] = Field(min_length=1)
     objectives: list[ObjectiveSpec] = Field(min_length=1, description="primary objective first")
     constraints: list[str] = Field(default_factory=list, description="bounds such as `latency_ms <= 2`")
+    compression: list[CompressionStep] = Field(
+        default_factory=list, description="compressors applied in order to each trained model before it is measured"
+    )
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     latency: LatencySpec = Field(default_factory=LatencySpec)
@@ -243,6 +255,16 @@ class Spec(_Strict):
         if dup:
             raise ValueError(f"objective(s) {dup} appear more than once")
         return self
+
+    @field_validator("compression")
+    @classmethod
+    def _compressors_unique(cls, steps: list[CompressionStep]) -> list[CompressionStep]:
+        names = [s.name for s in steps]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            # `<name>.<param>` space entries must say which compressor they belong to.
+            raise ValueError(f"compressor(s) {dup} appear more than once: list each compressor once")
+        return steps
 
     def parsed_constraints(self) -> list[Constraint]:
         out = []

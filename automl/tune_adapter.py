@@ -26,10 +26,20 @@ from ray.tune.search import Searcher as TuneSearcher
 
 from automl.data import Splits
 from automl.errors import TrialError
-from automl.interfaces import Objective, Searcher, Task, Trainer, TrialContext, TrialOutcome
+from automl.interfaces import (
+    UNCOMPRESSED,
+    Compressor,
+    Objective,
+    Searcher,
+    Task,
+    Trainer,
+    TrialContext,
+    TrialOutcome,
+    split_config,
+)
 from automl.measure import file_size, measure_latency
 
-__all__ = ["Job", "SearcherAdapter", "StoreCallback", "run_trial"]
+__all__ = ["Job", "SearcherAdapter", "StoreCallback", "compress", "run_trial"]
 
 #: Reserved keys in the configs and results that travel through Tune.
 NUMBER = "_automl_number"
@@ -59,6 +69,8 @@ class Job:
     trial_timeout: float | None = None
     #: Where the spec's import paths resolve from (the spec's directory, the driver's working directory).
     sys_path: tuple[str, ...] = ()
+    #: The spec's compressors in order: (name, factory, fixed params).
+    compressors: tuple[tuple[str, Callable[..., Compressor], Mapping[str, Any]], ...] = ()
 
 
 def trial_dir(run_dir: str | Path, number: int) -> Path:
@@ -110,6 +122,43 @@ def _watchdog(directory: Path, seconds: float) -> threading.Timer:
     return timer
 
 
+def compress(
+    trainer: Trainer, compressors: Sequence[tuple[str, Compressor]], directory: Path, *, test: bool
+) -> tuple[Path, dict[str, float]]:
+    """Compress a trained model, export it and score what is exported.
+
+    Runs every ``compress_model`` in order, evaluates the model in memory, exports it, runs
+    every ``compress_artifact`` in order on the file; when one rewrote the file, the metrics
+    are the file's own (``trainer.evaluate_artifact``).
+
+    Returns:
+        The final artifact and its metrics: the validation metrics, ``test_<metric>`` when
+        ``test``, and each compressor's own metrics.
+
+    Raises:
+        TrialError: When a metric is NaN or infinite after compression.
+    """
+    names = ", ".join(name for name, _ in compressors)
+    for _, compressor in compressors:
+        compressor.compress_model(trainer)
+    valid = _finite(trainer.evaluate("valid"), f"after compression ({names})")
+    tested = trainer.evaluate("test") if test else {}
+    artifact = trainer.export(directory)
+    rewritten = False
+    for _, compressor in compressors:
+        new = compressor.compress_artifact(trainer, artifact)
+        if new is not None:
+            artifact, rewritten = Path(new), True
+    if rewritten:
+        valid = _finite(trainer.evaluate_artifact(artifact, "valid"), f"on the compressed file {artifact.name} ({names})")
+        if test:
+            tested = trainer.evaluate_artifact(artifact, "test")
+    out = {**valid, **{f"test_{k}": float(v) for k, v in tested.items()}}
+    for name, compressor in compressors:
+        out.update(_finite(compressor.metrics(), f"reported by compressor {name!r}"))
+    return artifact, out
+
+
 def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | None = None) -> None:
     """One trial inside a Ray worker: fit step by step, report, checkpoint, export, measure.
 
@@ -131,8 +180,10 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     timer = _watchdog(directory, job.trial_timeout) if job.trial_timeout else None
     checkpoint = directory / CHECKPOINT_DIR
     step = 0
+    # The trainer never sees the compressors' entries (`prune.amount`); each compressor gets its own.
+    trainer_config, compressor_config = split_config(config, [name for name, _, _ in job.compressors])
     try:
-        trainer = job.trainer(config, job.params, context)
+        trainer = job.trainer(trainer_config, job.params, context)
         steps = int(trainer.budget_steps)
         start = 1
         if checkpoint.is_dir():
@@ -150,9 +201,17 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
         if not metrics:
             raise TrialError("the trainer ran no budget step")
         final: dict[str, Any] = dict(metrics)
-        if data is not None and len(data.test):
+        test = data is not None and len(data.test) > 0
+        if test:
             final.update({f"test_{k}": v for k, v in trainer.evaluate("test").items()})
-        artifact = trainer.export(directory)
+        if job.compressors:
+            compressors = [(name, factory({**fixed, **compressor_config[name]}, context))
+                           for name, factory, fixed in job.compressors]
+            before = {f"{k}{UNCOMPRESSED}": v for k, v in final.items()}
+            artifact, after = compress(trainer, compressors, directory, test=test)
+            final = {**before, **after}
+        else:
+            artifact = trainer.export(directory)
         if job.measured:
             final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
         shutil.rmtree(checkpoint, ignore_errors=True)
