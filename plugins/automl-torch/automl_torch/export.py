@@ -85,8 +85,9 @@ def load_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function from float32 rows to raw outputs, running the exported file at ``path``.
 
     ``.onnx`` runs on ONNX Runtime's CPU provider with one intra- and one inter-op thread
-    (the engine's latency protocol); a TorchScript ``.pt`` runs on torch, whose thread count
-    the engine sets. Our own exports only: TorchScript files can hold code.
+    (the engine's latency protocol); a TorchScript ``.pt`` and a ``torch.export`` program
+    ``.pt2`` (what automl-compress writes for torchao and bf16 models) run on torch, whose
+    thread count the engine sets. Our own exports only: TorchScript files can hold code.
 
     Raises:
         ValueError: For a file of another kind.
@@ -115,7 +116,21 @@ def load_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
                 return module(torch.from_numpy(rows)).numpy()
 
         return run_torchscript
-    raise ValueError(f"{path}: not an export of the torch trainer (expected {ONNX_FILE} or {TORCHSCRIPT_FILE})")
+    if suffix == ".pt2":
+        # A quantized program calls torchao's operators, which exist once torchao is imported.
+        with contextlib.suppress(ImportError):
+            import torchao  # noqa: F401
+
+        program = torch.export.load(str(path)).module()
+
+        def run_exported(rows: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return program(torch.from_numpy(rows)).float().numpy()
+
+        return run_exported
+    raise ValueError(
+        f"{path}: not an export of the torch trainer (expected {ONNX_FILE}, {TORCHSCRIPT_FILE} or a torch.export .pt2)"
+    )
 
 
 def decode(outputs: np.ndarray, classes: Sequence[Any] | None) -> np.ndarray:

@@ -201,14 +201,32 @@ class NeuralNetTrainer(Trainer):
     # -- evaluation -----------------------------------------------------------------------
 
     def evaluate(self, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
+        from automl_torch.loop import predict
+
+        self._setup()
+        return self._scores(predict(self.net_, self.arrays(split).X, self.device_), split)
+
+    def evaluate_artifact(self, path: Path, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
+        """The metrics of :meth:`evaluate`, from the outputs of the exported file at ``path`` (ONNX Runtime,
+        TorchScript or a ``torch.export`` program), e.g. after a compressor quantized it."""
+        import torch
+
+        from automl_torch.export import load_runner
+
+        self._setup()
+        run = load_runner(path)
+        X = self.arrays(split).X
+        outputs = [torch.from_numpy(np.asarray(run(X[i : i + 4096]), dtype=np.float32)) for i in range(0, len(X), 4096)]
+        return self._scores(torch.cat(outputs) if outputs else torch.empty(0), split)
+
+    def _scores(self, outputs: torch.Tensor, split: str) -> dict[str, float]:
+        """Every metric from a model's raw outputs (logits, or values) for the rows of ``split``."""
         import torch
         from sklearn import metrics as skm
 
-        from automl_torch.loop import eval_loss, predict
+        from automl_torch.loop import eval_loss
 
-        self._setup()
         part = self.arrays(split)
-        outputs = predict(self.net_, part.X, self.device_)
         std = self.target_[1] if self.target_ else 1.0
         if self.classes_ is None:
             values = outputs.numpy().reshape(-1)

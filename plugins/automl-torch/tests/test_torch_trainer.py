@@ -216,6 +216,26 @@ def test_exports_predict_like_the_trained_network(make_trainer: MakeTrainer, dig
     assert accuracy == pytest.approx(trainer.evaluate("test")["accuracy"])
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_exported_file_is_scored_like_the_network_in_memory(
+    make_trainer: MakeTrainer, diabetes: Splits, task: str, tmp_path: Path
+) -> None:
+    # evaluate_artifact is what a compressed (rewritten) export is scored with: same metrics, same values.
+    trainer = make_trainer({"lr": 0.01}, {"epochs": 2}, **({"data": diabetes, "task": task} if task == "regression" else {}))
+    run(trainer)
+    artifact = trainer.export(tmp_path)
+    program = tmp_path / "model.pt2"
+    example = torch.as_tensor(trainer.sample_input(2))
+    torch.export.save(torch.export.export(trainer.net_.eval(), (example,), dynamic_shapes=({0: torch.export.Dim("batch")},)),
+                      str(program))
+    want = trainer.evaluate("test")
+    for path in (artifact, tmp_path / "model.torchscript.pt", program):
+        got = trainer.evaluate_artifact(path, "test")
+        assert set(got) == set(want)
+        for name, value in want.items():
+            assert got[name] == pytest.approx(value, rel=1e-4, abs=1e-5), (path.name, name)
+
+
 def test_the_torchscript_runtime_measures_the_torchscript_file(make_trainer: MakeTrainer, tmp_path: Path) -> None:
     trainer = make_trainer(params={"epochs": 1, "runtime": "torchscript"})
     run(trainer)
