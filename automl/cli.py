@@ -172,6 +172,45 @@ def show(run_dir: str, show_all: bool, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(), help="The HTML file to write (default RUN_DIR/report.html).")
+def report(run_dir: str, out: str | None) -> None:
+    """Write one self-contained HTML report of the run in RUN_DIR.
+
+    \b
+    Optimisation history, the Pareto front (2-D and 3-D, hover shows the config),
+    parallel coordinates, parameter importance (permutation importance of a
+    random-forest surrogate, scikit-learn), early-stopping rungs, the trial table
+    and the failures with their reasons. Opens offline: plotly.js is inside the file.
+    """
+    from automl.report import write_report
+
+    path = write_report(run_dir, out)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--trial", "number", type=int, required=True, help="A trial on the Pareto front.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "skops"]), required=True,
+              help="The model format; the trial's trainer must have written it.")
+@click.option("--out", type=click.Path(), help="File or directory to write (default RUN_DIR/exports/).")
+def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None:
+    """Copy a front member's model out of RUN_DIR in the format asked for.
+
+    \b
+    The torch trainer writes ONNX and TorchScript, the sklearn trainer skops or ONNX
+    (its `export` param); asking for a format the trial does not have names the
+    formats it has. Nothing is converted or unpickled: the file is the one measured.
+    """
+    from automl.export import export_trial
+
+    done = export_trial(run_dir, number, fmt, out)
+    console.print(f"trial {done.number} as {done.format}: {done.path} ({done.size_bytes} bytes, "
+                  f"sha256 {done.sha256[:16]}...) from {done.source}", highlight=False)
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of a spec (for editor completion)."""
     from automl.spec import spec_json_schema

@@ -18,4 +18,13 @@ for dir in plugins/*/; do
   [ -f "$dir/pyproject.toml" ] && plugins+=(-e "$dir")
 done
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".$extra" "${plugins[@]}"
+# The report tests open pages in headless Chromium (Debian's package); install it once for --dev.
+if [ -n "$extra" ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || echo "warning: could not install chromium; the browser checks of the report tests will be skipped" >&2
+  else
+    echo "note: install Debian's chromium (apt-get install chromium) to run the report tests' browser checks" >&2
+  fi
+fi
 echo "set up: $(.venv/bin/automl --version)"

@@ -1,0 +1,139 @@
+"""``automl export``: a front member's model in a format its trainer wrote; clear errors otherwise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from automl.cli import run as cli
+from automl.errors import AutoMLError
+from automl.export import available_formats, export_trial
+from automl.run import Run
+from automl.store import Store
+
+SPEC = """
+name: filled
+trainer: {name: function, params: {function: "mod:fn", metrics: {loss: min, cost: min}}}
+space:
+  x: {type: float, low: 0, high: 1}
+objectives: [{metric: loss, mode: min}, {metric: cost, mode: min}]
+"""
+
+
+def make_run(directory: Path, trials: list[dict], front: list[int] | None = None) -> Path:
+    """A run directory with a store filled directly (no search): what the engine leaves behind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{directory / 'automl.db'}"
+    store = Store(url)
+    run_id = store.create_run(
+        name="filled", directory=str(directory), spec_text=SPEC, spec_hash="x", seed=0,
+        objectives={"objectives": [{"metric": "loss", "mode": "min", "reference": None},
+                                   {"metric": "cost", "mode": "min", "reference": None}], "constraints": []},
+        versions={"automl": "test"},
+    )
+    for t in trials:
+        store.save_trial(run_id, t.pop("number"), **{"max_budget": 1, "budget": 1, **t})
+    store.finish_run(run_id, "completed", {"wall_s": 1.0})
+    (directory / "run.json").write_text(json.dumps({"store": url, "run_id": run_id, "spec": None}))
+    if front is not None:
+        rows = {t["number"]: t for t in store.trials(run_id)}
+        (directory / "front.json").write_text(json.dumps({"members": [
+            {"number": n, "config": rows[n]["config"], "metrics": rows[n]["metrics"], "model": None} for n in front
+        ]}))
+    store.close()
+    return directory
+
+
+def trial_files(run_dir: Path, number: int, files: dict[str, bytes]) -> Path:
+    d = run_dir / "trials" / f"{number:05d}"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (d / name).write_bytes(content)
+    return d
+
+
+@pytest.fixture
+def torch_like_run(tmp_path: Path) -> Path:
+    """Trial 0 and 1 on the front with ONNX and TorchScript files (as the torch trainer leaves them); 2 is not."""
+    run_dir = make_run(tmp_path / "run", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.1, "cost": 0.9}},
+        {"number": 1, "status": "completed", "config": {"x": 0.9}, "metrics": {"loss": 0.9, "cost": 0.1}},
+        {"number": 2, "status": "completed", "config": {"x": 0.5}, "metrics": {"loss": 0.95, "cost": 0.95}},
+        {"number": 3, "status": "failed", "config": {"x": 0.7}, "error": "boom"},
+    ])
+    for n in (0, 1, 2):
+        d = trial_files(run_dir, n, {"model.onnx": f"onnx-{n}".encode(), "model.torchscript.pt": f"ts-{n}".encode()})
+        Store(f"sqlite:///{run_dir / 'automl.db'}").save_trial(1, n, artifact=str(d / "model.onnx"))
+    return run_dir
+
+
+def test_a_front_member_is_copied_byte_for_byte_in_each_format_it_has(torch_like_run: Path, tmp_path: Path) -> None:
+    run = Run.open(torch_like_run)
+    assert sorted(available_formats(run, 1)) == ["onnx", "torchscript"]
+    onnx = export_trial(torch_like_run, 1, "onnx", tmp_path / "out")
+    assert onnx.path == tmp_path / "out" / "trial-00001.onnx"
+    assert onnx.path.read_bytes() == b"onnx-1"
+    assert onnx.sha256 == hashlib.sha256(b"onnx-1").hexdigest()
+    script = export_trial(torch_like_run, 1, "torchscript", tmp_path / "named.pt")
+    assert script.path == tmp_path / "named.pt" and script.path.read_bytes() == b"ts-1"
+    default = export_trial(torch_like_run, 0, "onnx")
+    assert default.path == torch_like_run / "exports" / "trial-00000.onnx" and default.path.read_bytes() == b"onnx-0"
+
+
+def test_the_copy_in_models_is_preferred_to_the_trial_directory(torch_like_run: Path, tmp_path: Path) -> None:
+    (torch_like_run / "models").mkdir()
+    (torch_like_run / "models" / "trial-00000-model.onnx").write_bytes(b"measured")
+    assert export_trial(torch_like_run, 0, "onnx", tmp_path).path.read_bytes() == b"measured"
+
+
+def test_errors_name_the_front_members_and_the_available_formats(torch_like_run: Path) -> None:
+    with pytest.raises(AutoMLError, match=r"trial 2 \(completed\) is not on the Pareto front.*front members: 0, 1"):
+        export_trial(torch_like_run, 2, "onnx")
+    with pytest.raises(AutoMLError, match=r"trial 1 has no skops export; formats available for this trial: onnx, torchscript"):
+        export_trial(torch_like_run, 1, "skops")
+    with pytest.raises(AutoMLError, match=r"has no trial 42 \(it has trials 0\.\.3\)"):
+        export_trial(torch_like_run, 42, "onnx")
+    with pytest.raises(AutoMLError, match="unknown export format 'pdf'"):
+        export_trial(torch_like_run, 0, "pdf")
+
+
+def test_a_trainer_that_wrote_no_model_file_is_named_as_such(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path / "fn", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.1, "cost": 0.9}},
+    ], front=[0])
+    d = trial_files(run_dir, 0, {"result.json": b"{}"})
+    Store(f"sqlite:///{run_dir / 'automl.db'}").save_trial(1, 0, artifact=str(d / "result.json"))
+    with pytest.raises(AutoMLError, match=r"no onnx export; formats available for this trial: none"):
+        export_trial(run_dir, 0, "onnx")
+
+
+def test_cli_export_and_its_bad_input(torch_like_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["export", str(torch_like_run), "--trial", "0", "--format", "torchscript", "--out", str(tmp_path)]) == 0
+    assert "trial 0 as torchscript" in capsys.readouterr().out
+    assert (tmp_path / "trial-00000.torchscript.pt").read_bytes() == b"ts-0"
+    assert cli(["export", str(torch_like_run), "--trial", "2", "--format", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "not on the Pareto front" in err and "Traceback" not in err
+    assert cli(["export", str(tmp_path / "nowhere"), "--trial", "0", "--format", "onnx"]) == 2
+    assert "holds no automl run" in capsys.readouterr().err
+    assert cli(["export", str(torch_like_run), "--trial", "0", "--format", "pickle"]) == 2
+
+
+def test_an_exported_torchscript_model_loads_and_predicts(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    run_dir = make_run(tmp_path / "torch", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.1, "cost": 0.9}},
+    ], front=[0])
+    d = run_dir / "trials" / "00000"
+    d.mkdir(parents=True)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    example = torch.randn(5, 4)
+    torch.jit.trace(net, example).save(str(d / "model.torchscript.pt"))
+    done = export_trial(run_dir, 0, "torchscript", tmp_path / "out")
+    loaded = torch.jit.load(str(done.path), map_location="cpu")
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(example), net(example))
