@@ -121,14 +121,10 @@ def _parity(df: pd.DataFrame) -> list[str]:
               "", "| ours | library directly | pairs | mean difference [95% CI] | Wilcoxon p | verdict |",
               "|---|---|---|---|---|---|"]
     for ours, peer in pairs:
-        a = df[df["method"] == ours].set_index(["task", "seed"])["score"]
-        b = df[df["method"] == peer].set_index(["task", "seed"])["score"]
-        common = a.index.intersection(b.index)
-        if ours not in set(df["method"]) or len(common) == 0:
+        diff = _paired(df, ours, peer)
+        if len(diff) == 0:
             lines.append(f"| {ours} | {peer} | 0 | not run | | |")
             continue
-        diff = (a[common] - b[common]).to_numpy(dtype=float)
-        diff = diff[np.isfinite(diff)]
         mean, low, high = t_interval(list(diff))
         p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) and len(diff) > 1 else 1.0
         if not np.any(diff != 0):
@@ -139,6 +135,33 @@ def _parity(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _paired(df: pd.DataFrame, a: str, b: str) -> np.ndarray:
+    """Score of ``a`` minus score of ``b`` over the (task, seed) both ran (finite ones)."""
+    x = df[df["method"] == a].set_index(["task", "seed"])["score"]
+    y = df[df["method"] == b].set_index(["task", "seed"])["score"]
+    common = x.index.intersection(y.index)
+    diff = (x[common] - y[common]).to_numpy(dtype=float)
+    return diff[np.isfinite(diff)]
+
+
+def _vs_default_tpe(df: pd.DataFrame, ranks: dict[str, float]) -> list[str]:
+    """Every automl searcher against optuna's default TPE, paired by (task, seed)."""
+    ours = sorted((m for m in ranks if m.startswith("automl:")), key=lambda m: (math.isnan(ranks[m]), ranks[m]))
+    if DEFAULT_TPE not in ranks or not ours:
+        return []
+    lines = ["", f"Each automl searcher against optuna's default TPE (`{DEFAULT_TPE}`): score difference per "
+             "(task, seed), negative = ours better.", "",
+             "| ours | pairs | mean difference [95% CI] | better / tied / worse | Wilcoxon p |", "|---|---|---|---|---|"]
+    for m in ours:
+        diff = _paired(df, m, DEFAULT_TPE)
+        if len(diff) == 0:
+            continue
+        p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) and len(diff) > 1 else 1.0
+        counts = f"{int(np.sum(diff < 0))} / {int(np.sum(diff == 0))} / {int(np.sum(diff > 0))}"
+        lines.append(f"| `{m}` | {len(diff)} | {_fmt(*t_interval(list(diff)), digits=3)} | {counts} | {p:.2g} |")
+    return lines
+
+
 def _best_vs_tpe(df: pd.DataFrame, ranks: dict[str, float], bayesmark: dict[str, tuple[float, float, float]]) -> list[str]:
     ours = {m: r for m, r in ranks.items() if m.startswith("automl:") and not math.isnan(r)}
     if not ours:
@@ -146,10 +169,7 @@ def _best_vs_tpe(df: pd.DataFrame, ranks: dict[str, float], bayesmark: dict[str,
     best = min(ours, key=lambda m: ours[m])
     line = f"Best automl searcher by average rank: **{best}** ({ours[best]:.2f})"
     if DEFAULT_TPE in ranks and not math.isnan(ranks[DEFAULT_TPE]):
-        a = df[df["method"] == best].set_index(["task", "seed"])["score"]
-        b = df[df["method"] == DEFAULT_TPE].set_index(["task", "seed"])["score"]
-        common = a.index.intersection(b.index)
-        diff = (a[common] - b[common]).to_numpy(dtype=float)
+        diff = _paired(df, best, DEFAULT_TPE)
         mean, low, high = t_interval(list(diff))
         wins, ties = int(np.sum(diff < 0)), int(np.sum(diff == 0))
         p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) and len(diff) > 1 else 1.0
@@ -224,6 +244,7 @@ def render_suite(df: pd.DataFrame) -> list[str]:
             cells.append(f"{column.mean():.3f}" if len(column) else "n/a")
         lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
     lines += _parity(df)
+    lines += _vs_default_tpe(df, ranks)
     lines += _best_vs_tpe(df, ranks, bayesmark)
     errors = df[df["error"].notna()]
     if len(errors):
