@@ -27,7 +27,7 @@ from sklearn.base import is_classifier
 from automl.errors import TrialError
 from automl_sklearn.preprocess import numeric_columns
 
-__all__ = ["EXPORTS", "export_model", "load_model", "load_predictor"]
+__all__ = ["EXPORTS", "export_model", "load_model", "load_predictor", "load_scorable"]
 
 EXPORTS = ("skops", "onnx", "auto")
 #: Type prefixes a skops file written by this trainer may hold.
@@ -127,11 +127,7 @@ def load_model(path: Path) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
-def load_predictor(path: Path) -> Callable[[pd.DataFrame], Any]:
-    """A predict function over a DataFrame batch, running the exported ``.skops`` or ``.onnx`` file itself."""
-    path = Path(path)
-    if path.suffix != ".onnx":
-        return load_model(path).predict  # type: ignore[no-any-return]
+def _session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -139,7 +135,52 @@ def load_predictor(path: Path) -> Callable[[pd.DataFrame], Any]:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: skl2onnx graphs carry harmless unused initializers
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class _OnnxModel:
+    """An ONNX export with the surface :func:`automl_sklearn.metrics.scores` uses: ``predict``,
+    ``classes_`` and, when the fitted pipeline has them, ``predict_proba`` (skl2onnx's second output)."""
+
+    def __init__(self, path: Path, fitted: Any) -> None:
+        self.session = _session(path)
+        inputs = self.session.get_inputs()
+        self.names = [i.name for i in inputs]
+        self.floats = {i.name for i in inputs if i.type == "tensor(float)"}
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        if hasattr(fitted, "classes_"):
+            self.classes_ = fitted.classes_
+        # An SVC without probability=True has no predict_proba; its ONNX second output holds scores, not probabilities.
+        if hasattr(fitted, "predict_proba") and len(self.outputs) > 1:
+            self.predict_proba = self._proba
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.session.run(self.outputs[:1], _feeds(X, self.names, self.floats))[0]).ravel()
+
+    def _proba(self, X: pd.DataFrame) -> np.ndarray:
+        proba = np.asarray(self.session.run(self.outputs[1:2], _feeds(X, self.names, self.floats))[0], dtype=np.float64)
+        # Float32 sums overshoot 1 in the 7th digit, which scikit-learn's log_loss refuses: renormalise.
+        proba = np.clip(proba, 0.0, 1.0)
+        return proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-12)
+
+
+def load_scorable(path: Path, fitted: Any) -> Any:
+    """The exported model at ``path`` as an object the metrics can score (predict / predict_proba).
+
+    Args:
+        path: A ``.skops`` or ``.onnx`` file written by this trainer (or rewritten by a compressor).
+        fitted: The fitted pipeline it was exported from (its classes and which scores it has).
+    """
+    path = Path(path)
+    return _OnnxModel(path, fitted) if path.suffix == ".onnx" else load_model(path)
+
+
+def load_predictor(path: Path) -> Callable[[pd.DataFrame], Any]:
+    """A predict function over a DataFrame batch, running the exported ``.skops`` or ``.onnx`` file itself."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        return load_model(path).predict  # type: ignore[no-any-return]
+    session = _session(path)
     names = [i.name for i in session.get_inputs()]
     float_inputs = {i.name for i in session.get_inputs() if i.type == "tensor(float)"}
     label = session.get_outputs()[0].name

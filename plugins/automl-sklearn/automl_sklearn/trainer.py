@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from automl.interfaces import Trainer
 from automl_sklearn.build import Recipe, build_recipe, model_name
-from automl_sklearn.export import export_model, load_predictor
+from automl_sklearn.export import export_model, load_predictor, load_scorable
 from automl_sklearn.metrics import mean_scores, scores
 from automl_sklearn.pool import write_record
 
@@ -160,6 +160,20 @@ class SklearnTrainer(Trainer):
             return mean_scores([scores(self.context.task, f.pipeline, X, y) for f, X, y in self._parts])
         part = self.context.data.test
         return scores(self.context.task, self.pipeline_, part.X, part.y)
+
+    def evaluate_artifact(self, path: Path, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
+        """Every metric of :meth:`evaluate`, from the predictions of the exported ``.skops`` or ``.onnx`` file.
+
+        Raises:
+            ValueError: For ``valid`` under k-fold cross-validation: the exported model was
+                fitted on those rows.
+        """
+        if split == "valid" and self._final is not self._parts[0][0]:
+            raise ValueError("with data.folds the exported model is fitted on the validation rows: it cannot be "
+                             "scored on them")
+        part = getattr(self.context.data, split)
+        with self._threads():
+            return scores(self.context.task, load_scorable(Path(path), self.pipeline_), part.X, part.y)
 
     def export(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

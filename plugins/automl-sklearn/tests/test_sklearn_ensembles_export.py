@@ -110,6 +110,41 @@ def test_onnx_export_that_cannot_convert_fails_or_falls_back(make_trial: MakeTri
     assert auto.export(auto.context.trial_dir).suffix == ".skops"
 
 
+@pytest.mark.parametrize(("config", "export", "like_pipeline"), [
+    # Trees compare float32 inputs with float32 thresholds in ONNX: rows near a split may go the other
+    # way (2 of iris' 30 test rows here), so the file's scores are its own, not the pipeline's.
+    ({"model": "forest", "n_estimators": 10}, "onnx", False),
+    ({"model": "svm"}, "onnx", True),  # no predict_proba: no log_loss, from the file either
+    ({"model": "linear"}, "onnx", True),
+    ({"model": "linear"}, "skops", True),
+])
+def test_an_exported_file_is_scored_on_its_own_predictions(
+    make_trial: MakeTrial, config: dict, export: str, like_pipeline: bool
+) -> None:
+    trainer = make_trial(config, {"export": export})
+    run_all(trainer)
+    path = trainer.export(trainer.context.trial_dir)
+    assert path.suffix == f".{export}"
+    for split in ("valid", "test"):
+        part = getattr(trainer.context.data, split)
+        want, got = trainer.evaluate(split), trainer.evaluate_artifact(path, split)
+        assert set(got) == set(want)
+        # Scored from the file's own predictions...
+        assert got["accuracy"] == np.mean(trainer.load_predictor(path)(part.X) == part.y.to_numpy())
+        for name, value in want.items() if like_pipeline else ():
+            # ...which match the pipeline's up to float32 ties (a flipped row moves a macro score by ~3/n).
+            assert got[name] == pytest.approx(value, abs=3 / len(part)), (split, name)
+
+
+def test_a_cross_validated_export_is_not_scored_on_the_rows_it_was_fitted_on(make_trial: MakeTrial) -> None:
+    trainer = make_trial({"model": "linear"}, data=splits("iris", "classification", folds=3))
+    run_all(trainer)
+    path = trainer.export(trainer.context.trial_dir)
+    assert set(trainer.evaluate_artifact(path, "test")) == set(trainer.evaluate("test"))
+    with pytest.raises(ValueError, match="fitted on the validation rows"):
+        trainer.evaluate_artifact(path, "valid")
+
+
 class Foreign:
     """A type no sklearn trainer writes."""
 
