@@ -210,6 +210,134 @@ def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None
                   f"sha256 {done.sha256[:16]}...) from {done.source}", highlight=False)
 
 
+def _repo_module(name: str, command: str) -> Any:
+    """Import ``name`` from the repository's ``benchmarks/`` package, which is not installed with automl.
+
+    Found on the import path (running from the repository root), else beside the ``automl``
+    package of an editable install (``pip install -e .``).
+    """
+    import importlib
+    from pathlib import Path
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not name.startswith(exc.name):
+            raise
+    import automl
+
+    root = Path(automl.__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "hpo" / "__init__.py").is_file():
+        raise AutoMLError(
+            f"automl {command} needs the benchmarks/ directory of an automl repository checkout (it is not part of "
+            f"the installed package); install automl from a checkout with pip install -e . or run it from there")
+    sys.path.insert(0, str(root))
+    return importlib.import_module(name)
+
+
+def _int_list(value: str | None, what: str) -> list[int] | None:
+    """``0,1,2`` or ``0-4`` (or a mix) as a list of integers."""
+    if value is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in value.split(","):
+            lo, dash, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if dash and lo else [int(part)])
+    except ValueError:
+        raise click.BadParameter(f"give integers like 0,1,2 or a range 0-4, got {value!r}", param_hint=what) from None
+    return out
+
+
+def _name_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@main.command()
+@click.argument("target", metavar="SUITE|PLAN", required=False)
+@click.option("--store", help="SQLAlchemy URL of the results store (default: sqlite at benchmarks/results/hpo.db "
+                              "in the checkout; a shared PostgreSQL holds a nightly history).")
+@click.option("--seeds", help="Seeds instead of the suite's: 0,1,2 or 0-4.")
+@click.option("--tasks", help="Only these task labels (comma-separated).")
+@click.option("--methods", help="Only these method labels (comma-separated).")
+@click.option("--iterations", type=click.IntRange(min=1), help="Override the suites' budget.iterations.")
+@click.option("--batch", type=click.IntRange(min=1), help="Override the suites' budget.batch.")
+@click.option("--skip-missing", is_flag=True, help="Leave out automl: methods whose plugin is not installed.")
+@click.option("--dry-run", is_flag=True, help="Check and list what would run, run nothing.")
+@click.option("--list", "show_list", is_flag=True, help="List the plans, suites and methods available now.")
+def bench(target: str | None, store: str | None, seeds: str | None, tasks: str | None, methods: str | None,
+          iterations: int | None, batch: int | None, skip_missing: bool, dry_run: bool, show_list: bool) -> None:
+    """Run a benchmark suite or plan and append the results to a store.
+
+    \b
+    SUITE is a file or a name under benchmarks/hpo/suites/ (s1, s1-gp, s3, r1, smoke);
+    PLAN a name in benchmarks/nightly.yaml: `nightly` (about 45 minutes on 2 cores)
+    or `weekly` (every suite in full). Methods are automl:NAME for every installed
+    searcher (third-party plugins too) and the peers used directly (optuna:, hyperopt:,
+    nevergrad:, raytune:, random). Every row carries the date, commit, suite version,
+    seed and budget; each invocation stores its environment (CPU, threads, package
+    versions). Rows already stored today at this commit are skipped, so an interrupted
+    plan resumes. Then: automl leaderboard STORE --out DIR.
+
+    \b
+    Runs the benchmarks/ package of the repository checkout automl is installed from
+    (pip install -e .): it is not part of the installed package.
+    """
+    nightly = _repo_module("benchmarks.nightly", "bench")
+    if show_list or not target:
+        if not show_list:
+            raise click.UsageError("give a SUITE or PLAN (automl bench --list shows them)")
+        info = nightly.describe()
+        for name, plan in info["plans"].items():
+            console.print(f"plan {name}: {plan['description']} ({', '.join(plan['suites'])})", highlight=False,
+                          soft_wrap=True)
+        console.print("suites: " + ", ".join(info["suites"]), highlight=False, soft_wrap=True)
+        console.print("methods: " + ", ".join(info["methods"]), highlight=False, soft_wrap=True)
+        return
+    suites = nightly.resolve(target, seeds=_int_list(seeds, "--seeds"), tasks=_name_list(tasks),
+                             methods=_name_list(methods), iterations=iterations, batch=batch,
+                             skip_missing=skip_missing)
+    for s in suites:
+        if s.missing:
+            err_console.print(f"{s.name}: skipped (plugin not installed): {', '.join(s.missing)}", highlight=False)
+    url = store or _repo_module("benchmarks.hpo.store", "bench").DEFAULT_STORE
+    if dry_run:
+        for s in suites:
+            n = sum(1 for _ in s.runs())
+            console.print(f"{s.name} v{s.version}: {n} runs; tasks {', '.join(t.label for t in s.tasks)}; "
+                          f"methods {', '.join(m.label for m in s.methods)}; seeds {s.seeds}; "
+                          f"{s.iterations} x batch {s.batch}", highlight=False)
+        return
+    command = " ".join(["automl bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else "automl bench " + target
+    result = nightly.run_bench(suites, url, command=command,
+                               echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    skipped = sum(s.skipped for s in result.summaries)
+    crashed = sum(s.crashed for s in result.summaries)
+    console.print(f"stored {result.stored} rows ({skipped} already stored, {crashed} crashed) in "
+                  f"{result.wall_s:.0f} s -> {url}", highlight=False)
+
+
+@main.command()
+@click.argument("store")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for index.html and leaderboard.md.")
+@click.option("--suite", "suites", multiple=True, help="Only this suite (repeatable).")
+def leaderboard(store: str, out: str, suites: tuple[str, ...]) -> None:
+    """Write the searcher leaderboard of the benchmark results in STORE.
+
+    \b
+    STORE is the SQLAlchemy URL (or SQLite file) automl bench wrote. DIR gets a static
+    HTML page (index.html, plotly.js inline) and a Markdown table (leaderboard.md):
+    per method the normalised score with 95% intervals, average rank, a critical-
+    difference diagram, wins, hypervolume regret, failures and optimizer overhead;
+    anytime curves and Pareto fronts per task; trends across nights, flagged where a
+    score leaves its previous interval. Suite versions and budgets are kept apart.
+    Reads the benchmarks/ package of the repository checkout, like automl bench.
+    """
+    board = _repo_module("benchmarks.leaderboard", "leaderboard")
+    page, md = board.write_leaderboard(store, out, suites)
+    console.print(f"wrote {page} and {md}", highlight=False)
+
+
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of a spec (for editor completion)."""
