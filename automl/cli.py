@@ -314,7 +314,7 @@ def bench(target: str | None, store: str | None, seeds: str | None, tasks: str |
     skipped = sum(s.skipped for s in result.summaries)
     crashed = sum(s.crashed for s in result.summaries)
     console.print(f"stored {result.stored} rows ({skipped} already stored, {crashed} crashed) in "
-                  f"{result.wall_s:.0f} s -> {url}", highlight=False)
+                  f"{result.wall_s:.0f} s -> {url}", highlight=False, soft_wrap=True)
 
 
 @main.command()

@@ -75,7 +75,7 @@ def _cd_text(g: Group) -> str:
 def _flag_text(p: Any) -> str:
     assert p.previous is not None
     date, (_, low, high) = p.previous
-    return (f"{p.date} `{p.method}`: {p.score[0]:.1f} left its previous interval [{low:.1f}, {high:.1f}] "
+    return (f"{p.date} {p.method}: {p.score[0]:.1f} left its previous interval [{low:.1f}, {high:.1f}] "
             f"({date})")
 
 
@@ -95,14 +95,12 @@ def render_markdown(groups: Sequence[Group], notes: Sequence[str], environment: 
         lines += [f"## {g.title}", "", _describe(g), ""]
         lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         for r in g.methods:
-            cells = _cells(g, r)
-            cells[0] = f"`{cells[0]}`"
-            lines.append("| " + " | ".join(_md_escape(c) if i else c for i, c in enumerate(cells)) + " |")
-        lines += ["", _cd_text(g), ""]
+            lines.append("| " + " | ".join(_md_escape(c) for c in _cells(g, r)) + " |")
+        lines += ["", _md_escape(_cd_text(g)), ""]
         flags = g.flags
         if flags:
             lines += [f"{FLAG} Scores that left their previous night's interval:", ""]
-            lines += [f"- {_flag_text(p)}" for p in flags]
+            lines += [f"- {_md_escape(_flag_text(p))}" for p in flags]
             lines.append("")
         elif len(g.dates) > 1:
             lines += ["No score left its previous night's interval.", ""]
@@ -310,7 +308,7 @@ def render_html(groups: Sequence[Group], notes: Sequence[str], environment: dict
         sections.append({
             "anchor": f"group-{i}", "group": g, "describe": _describe(g), "rows": [_cells(g, r) for r in g.methods],
             "cd_text": _cd_text(g), "cd_plot": plot(cd_figure(g)), "trend_plot": plot(trend_figure(g)),
-            "flags": [_flag_text(p).replace("`", "") for p in g.flags], "task_plots": task_plots,
+            "flags": [_flag_text(p) for p in g.flags], "task_plots": task_plots,
         })
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
