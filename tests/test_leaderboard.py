@@ -263,3 +263,26 @@ def test_the_leaderboard_page_renders_in_chromium(tmp_path: Path) -> None:
     page = tmp_path / "lb" / "index.html"
     dom = assert_rendered(page, tmp_path, ["plot-0", "plot-1", "plot-2"])
     assert "Critical difference" in dom and "Trend across nights" in dom
+
+
+@pytest.mark.slow
+def test_the_documentation_site_builds_strict_with_the_leaderboard(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs_gen_files")
+    pytest.importorskip("mkdocs_click")
+    url = fill(f"sqlite:///{tmp_path / 'docs.db'}", toy_rows())
+    env = {**os.environ, "AUTOML_LEADERBOARD_STORE": url, "DISABLE_MKDOCS_2_WARNING": "true"}
+    site = tmp_path / "site"
+    result = subprocess.run([str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "--site-dir", str(site)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    board = (site / "benchmarks" / "leaderboard" / "index.html").read_text()
+    assert re.search(r"<td>automl:good</td>\s*<td>automl==1.0</td>\s*<td>90.0</td>", board)
+    cli_page = (site / "reference" / "cli" / "index.html").read_text()
+    from automl.cli import main
+
+    for name in main.commands:
+        assert f"automl {name}" in cli_page
+    schema_page = (site / "reference" / "spec-schema" / "index.html").read_text()
+    assert "max_failures" in schema_page and "BudgetSpec" in schema_page
+    hooks_page = (site / "reference" / "hooks" / "index.html").read_text()
+    assert "automl_search_end" in hooks_page and "automl_register_searchers" in hooks_page
