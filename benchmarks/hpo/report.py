@@ -182,6 +182,11 @@ def _best_vs_tpe(df: pd.DataFrame, ranks: dict[str, float], bayesmark: dict[str,
     return ["", line + "."]
 
 
+def _shared_blocks(df: pd.DataFrame, methods: Sequence[str]) -> int:
+    blocks = [set(zip(df[df["method"] == m]["task"], df[df["method"] == m]["seed"], strict=True)) for m in methods]
+    return len(set.intersection(*blocks)) if blocks else 0
+
+
 def render_suite(df: pd.DataFrame) -> list[str]:
     """The Markdown section of one suite at one budget."""
     df, kinds = score_rows(df)
@@ -208,7 +213,8 @@ def render_suite(df: pd.DataFrame) -> list[str]:
         f"{first['budget']} evaluations ({first['budget'] // first['batch']} x batch {first['batch']}), "
         f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), {len(tasks)} tasks, dates {dates[0]}..{dates[-1]}, "
         f"commits {', '.join(c[:8] for c in commits[:4])}{' ...' if len(commits) > 4 else ''}. "
-        f"Per-task score: {', '.join(score_names)} (lower is better), mean over seeds [95% t-interval].",
+        f"Per-task score: {', '.join(score_names)} (lower is better), mean over seeds [95% t-interval]. "
+        f"Ranks over the {_shared_blocks(df, methods)} (task, seed) pairs every method ran.",
         "",
     ]
     header = ["method", *tasks]
