@@ -137,3 +137,31 @@ def test_an_exported_torchscript_model_loads_and_predicts(tmp_path: Path) -> Non
     loaded = torch.jit.load(str(done.path), map_location="cpu")
     with torch.inference_mode():
         torch.testing.assert_close(loaded(example), net(example))
+
+
+def test_a_real_sklearn_export_is_copied_and_predicts(tmp_path: Path) -> None:
+    """The sklearn trainer's own export (skops, and ONNX where skl2onnx converts) through automl export."""
+    pytest.importorskip("automl_sklearn")
+    import pandas as pd
+    from automl_sklearn.export import export_model, load_model, load_predictor
+    from sklearn.datasets import load_iris
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    pipeline = make_pipeline(StandardScaler(), DecisionTreeClassifier(max_depth=3, random_state=0)).fit(X, y)
+    run_dir = make_run(tmp_path / "sk", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.1, "cost": 0.9}},
+    ], front=[0])
+    trial = run_dir / "trials" / "00000"
+    trial.mkdir(parents=True)
+    export_model(pipeline, X, trial, "skops")
+    export_model(pipeline, X, trial, "onnx")
+    want = pipeline.predict(X)
+    skops = export_trial(run_dir, 0, "skops", tmp_path / "out")
+    assert (load_model(skops.path).predict(X) == want).all()
+    onnx = export_trial(run_dir, 0, "onnx", tmp_path / "out")
+    assert (load_predictor(onnx.path)(pd.DataFrame(X)) == want).mean() > 0.99
+    with pytest.raises(AutoMLError, match="formats available for this trial: onnx, skops"):
+        export_trial(run_dir, 0, "torchscript")

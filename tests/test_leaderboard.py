@@ -255,6 +255,7 @@ def test_the_nightly_command_on_a_tiny_budget_with_a_third_party_searcher(tmp_pa
     assert envs[-1]["cpus"] >= 1 and "automl" in envs[-1]["packages"]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_the_leaderboard_page_renders_in_chromium(tmp_path: Path) -> None:
     rows = toy_rows("2026-11-01") + toy_rows("2026-11-02", good_final=0.3)

@@ -198,25 +198,6 @@ budget: {trials: 10}
 seed: 3
 """
 
-SKLEARN_SPEC = """
-name: report-sklearn
-task: classification
-data: {dataset: iris}
-trainer: {name: sklearn, params: {export: skops}}
-space:
-  model: {type: choice, values: [linear, knn, tree]}
-  C: {type: float, low: 0.01, high: 100, log: true, when: {model: linear}}
-  n_neighbors: {type: int, low: 1, high: 20, when: {model: knn}}
-  max_depth: {type: int, low: 1, high: 8, when: {model: tree}}
-objectives:
-  - {metric: accuracy, mode: max}
-  - {metric: latency_ms, mode: min}
-  - {metric: size_bytes, mode: min}
-budget: {trials: 6}
-latency: {warmup: 2, repeats: 5, final_repeats: 10}
-"""
-
-
 @pytest.fixture(scope="module")
 def function_run(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from automl.engine import search
@@ -224,16 +205,6 @@ def function_run(ray_session: None, tmp_path_factory: pytest.TempPathFactory) ->
     d = tmp_path_factory.mktemp("report-fn")
     (d / "report_objective.py").write_text(textwrap.dedent(OBJECTIVE))
     (d / "spec.yaml").write_text(textwrap.dedent(FUNCTION_SPEC))
-    return search(d / "spec.yaml", out=d / "run").dir
-
-
-@pytest.fixture(scope="module")
-def sklearn_run(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("automl_sklearn")
-    from automl.engine import search
-
-    d = tmp_path_factory.mktemp("report-sk")
-    (d / "spec.yaml").write_text(textwrap.dedent(SKLEARN_SPEC))
     return search(d / "spec.yaml", out=d / "run").dir
 
 
@@ -263,31 +234,11 @@ def test_report_of_a_search_with_rungs_and_failures(function_run: Path, tmp_path
 
 @pytest.mark.slow
 @needs_chromium
-def test_the_report_renders_in_chromium(function_run: Path, sklearn_run: Path, tmp_path: Path) -> None:
-    fn_page = write_report(function_run, tmp_path / "fn.html")
+def test_the_report_renders_in_chromium(function_run: Path, tmp_path: Path) -> None:
+    page = write_report(function_run, tmp_path / "fn.html")
+    text = page.read_text()
     # Self-contained: plotly.js is inline, nothing is fetched (no script or stylesheet by URL).
-    assert not re.search(r"<script[^>]+src=|<link[^>]+href=", fn_page.read_text())
-    assert_rendered(fn_page, tmp_path, ["plot-history", "plot-pareto-0", "plot-pareto-1", "plot-pareto-2",
-                                        "plot-pareto-3", "plot-parallel", "plot-rungs"])
-    sk_page = write_report(sklearn_run, tmp_path / "sk.html")
-    text = sk_page.read_text()
-    assert "Pareto front: accuracy vs latency_ms" in text and "accuracy, latency_ms, size_bytes" in text
-    assert_rendered(sk_page, tmp_path, ["plot-history", "plot-pareto-0", "plot-pareto-3", "plot-parallel"])
-
-
-@pytest.mark.slow
-def test_a_real_sklearn_front_member_exports_to_a_skops_file_that_predicts(sklearn_run: Path, tmp_path: Path) -> None:
-    from automl_sklearn.export import load_model
-
-    from automl.export import export_trial
-
-    run = Run.open(sklearn_run)
-    member = run.front()["members"][0]
-    done = export_trial(sklearn_run, member["number"], "skops", tmp_path)
-    model = load_model(done.path)
-    from sklearn.datasets import load_iris
-
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    assert (model.predict(X) == y).mean() > 0.6
-    with pytest.raises(Exception, match=r"formats available for this trial: skops"):
-        export_trial(sklearn_run, member["number"], "onnx", tmp_path)
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=", text)
+    assert "Pareto front: loss vs cost" in text and "Pareto front in 3-D: loss, cost, size" in text
+    assert_rendered(page, tmp_path, ["plot-history", "plot-pareto-0", "plot-pareto-1", "plot-pareto-2",
+                                     "plot-pareto-3", "plot-parallel", "plot-rungs"])
