@@ -44,7 +44,7 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
         n: "automl-sklearn"
         for n in ("iris", "digits", "wine", "breast_cancer", "diabetes", "california_housing", "linnerud")
     },
-    "compressor": {n: "automl-compress" for n in ("prune", "quantize", "distill", "lowrank")},
+    "compressor": {n: "automl-compress" for n in ("prune", "quantize", "distill", "lowrank", "onnx")},
 }
 
 DISABLE_ENV = "AUTOML_DISABLE_PLUGINS"

@@ -1,0 +1,94 @@
+"""``quantize``: int8 through ONNX Runtime or torchao, fp16 / bf16 where the deployment runs them.
+
+Every mode rewrites the export (``compress_artifact``); size, latency and the metrics come from
+the rewritten file.
+
+- ``int8_dynamic``: ONNX Runtime ``quantize_dynamic`` on the ONNX export (int8 weights,
+  activations quantized per call). Linear layers only by default: ONNX Runtime's int8
+  convolutions (ConvInteger) were 3-30x slower than float ones on the x86 CPUs measured.
+- ``fp16``: ONNX Runtime's float16 converter (inputs and outputs stay float32). ONNX Runtime's
+  CPU provider has few float16 kernels and computes the others in float32 behind casts it
+  inserts, so on a CPU this halves the file without running faster.
+- ``torchao_int8_weight_only`` / ``torchao_int8_dynamic``: torchao ``quantize_``
+  (``Int8WeightOnlyConfig`` / ``Int8DynamicActivationInt8WeightConfig``) on a copy of the
+  network, saved as a ``torch.export`` program (``.pt2``) and run by torch. torchao's tensor
+  subclasses cannot go through the trainer's ONNX or TorchScript exporters ("Couldn't swap
+  Linear.weight"), which is why torchao runs here, after the export, and not in memory
+  before it.
+- ``bf16``: the network in bfloat16 as a ``torch.export`` program (inputs cast in, outputs
+  cast back to float32); worth it only on CPUs with native bf16 (AVX512-BF16, AMX).
+
+``targets`` lists what the deployment runs (runtimes and number formats); the plan refuses a
+mode outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from automl.errors import TrialError
+from automl.interfaces import Compressor, Trainer
+from automl_compress.params import QuantizeParams, parse
+from automl_compress.torch_tools import example_rows, torch_trainer
+
+__all__ = ["QuantizeCompressor", "save_program"]
+
+
+class QuantizeCompressor(Compressor):
+    """Quantizes the trial's exported torch model (see the module docstring for the modes)."""
+
+    def compress_artifact(self, trainer: Trainer, path: Path) -> Path | None:
+        p: QuantizeParams = parse(QuantizeParams, self.params)
+        if p.mode == "none":
+            return None
+        t = torch_trainer(trainer, "quantize")
+        if p.mode in ("int8_dynamic", "fp16"):
+            if path.suffix != ".onnx":
+                raise TrialError(f"quantize.mode {p.mode} rewrites an ONNX export; this trial exported {path.name}")
+            from automl_compress.onnx_tools import quantize_int8_dynamic, to_float16
+
+            base = path.name.removesuffix(".onnx")
+            if p.mode == "fp16":
+                return to_float16(path, path.with_name(f"{base}.fp16.onnx"))
+            return quantize_int8_dynamic(path, path.with_name(f"{base}.int8.onnx"), ops=p.ops, per_channel=p.per_channel)
+        import torch
+
+        net = copy.deepcopy(t.net_).cpu().eval()
+        if p.mode == "bf16":
+            from automl_compress.modules import CastTo
+
+            program: Any = CastTo(net, torch.bfloat16)
+        else:
+            with _quiet_torchao():
+                from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+            config = Int8WeightOnlyConfig() if p.mode == "torchao_int8_weight_only" else Int8DynamicActivationInt8WeightConfig()
+            quantize_(net, config)
+            program = net
+        return save_program(program, example_rows(t).cpu(), path.with_name(f"model.{p.mode}.pt2"))
+
+
+@contextlib.contextmanager
+def _quiet_torchao() -> Iterator[None]:
+    # torchao logs a warning for each optional GPU kernel library it cannot load on a CPU machine.
+    logger = logging.getLogger("torchao")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def save_program(net: Any, example: Any, out: Path) -> Path:
+    """``torch.export`` ``net`` with a dynamic batch dimension and save it to ``out`` (``.pt2``)."""
+    import torch
+
+    with torch.inference_mode(False), torch.no_grad():
+        program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(out))
+    return out
