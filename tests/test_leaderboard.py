@@ -149,6 +149,20 @@ def test_names_from_the_store_are_escaped(tmp_path: Path) -> None:
     assert evil not in render_markdown(groups, notes)
 
 
+def test_a_store_written_by_an_older_runner_is_read_without_changing_it(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = fill(f"sqlite:///{tmp_path / 'old.db'}", toy_rows())
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # an older store: a nullable column added since is missing
+        conn.exec_driver_sql("ALTER TABLE hpo_results DROP COLUMN peer_of")
+    assert cli(["leaderboard", url, "--out", str(tmp_path / "lb")]) == 0
+    assert "automl:good" in (tmp_path / "lb" / "leaderboard.md").read_text()
+    with engine.connect() as conn:
+        assert "peer_of" not in {c["name"] for c in sa.inspect(conn).get_columns("hpo_results")}
+    engine.dispose()
+
+
 def test_leaderboard_bad_stores_exit_2_with_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "out")
     assert cli(["leaderboard", str(tmp_path / "missing.db"), "--out", out]) == 2

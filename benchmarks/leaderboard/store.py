@@ -15,6 +15,13 @@ from benchmarks.hpo.store import environments, results
 __all__ = ["open_results"]
 
 
+def _present(conn: sa.Connection, table: sa.Table) -> list[sa.Column[Any]]:
+    """The columns of ``table`` that the store has: an older store lacks columns added since, and
+    reading must not add them (the runner's store does that when it next writes)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    return [c for c in table.columns if c.name in have]
+
+
 def open_results(url: str, suites: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every result row (of ``suites`` when given), oldest first, and every environment record.
 
@@ -39,12 +46,13 @@ def open_results(url: str, suites: Sequence[str] = ()) -> tuple[list[dict[str, A
             if results.name not in tables:
                 raise BenchmarkError(f"{url!r} is not a benchmark results store: it has no {results.name} table "
                                      f"(tables: {', '.join(sorted(tables)) or 'none'})")
-            query = results.select().order_by(results.c.id)
+            query = sa.select(*_present(conn, results)).order_by(results.c.id)
             if suites:
                 query = query.where(results.c.suite.in_(list(suites)))
             rows = [dict(r) for r in conn.execute(query).mappings()]
-            envs = ([dict(r) for r in conn.execute(environments.select().order_by(environments.c.id)).mappings()]
-                    if environments.name in tables else [])
+            envs = ([dict(r) for r in conn.execute(
+                sa.select(*_present(conn, environments)).order_by(environments.c.id)).mappings()]
+                if environments.name in tables else [])
     except (SQLAlchemyError, ArgumentError, ImportError, ValueError) as exc:
         raise BenchmarkError(f"cannot open the results store {url!r}: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0]}") from exc
