@@ -119,12 +119,11 @@ def test_an_objective_without_a_direction_is_refused() -> None:
 
 
 def test_bad_option_value_is_a_spec_error() -> None:
-    plan = plan_for("{name: tpe, options: {group: true}}")
+    # The plan builds the searcher, so `automl validate` refuses a bad option value before any run.
     with pytest.raises(SpecError, match="group: true needs multivariate: true"):
-        plan.make_searcher()
-    plan = plan_for("{name: cmaes, options: {restart_strategy: sometimes}}")
+        plan_for("{name: tpe, options: {group: true}}")
     with pytest.raises(SpecError, match="restart_strategy must be ipop, bipop or null"):
-        plan.make_searcher()
+        plan_for("{name: cmaes, options: {restart_strategy: sometimes}}")
 
 
 def test_cmaes_refuses_a_space_with_choices_before_the_run() -> None:
