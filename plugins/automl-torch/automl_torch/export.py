@@ -117,9 +117,16 @@ def load_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 
         return run_torchscript
     if suffix == ".pt2":
-        # A quantized program calls torchao's operators, which exist once torchao is imported.
-        with contextlib.suppress(ImportError):
-            import torchao  # noqa: F401
+        # A quantized program calls torchao's operators, which exist once torchao is imported (it logs a
+        # warning for each GPU kernel library it cannot load on a CPU machine: not ours to show).
+        torchao_log = logging.getLogger("torchao")
+        level = torchao_log.level
+        torchao_log.setLevel(logging.ERROR)
+        try:
+            with contextlib.suppress(ImportError):
+                import torchao  # noqa: F401
+        finally:
+            torchao_log.setLevel(level)
 
         program = torch.export.load(str(path)).module()
 
