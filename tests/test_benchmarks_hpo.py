@@ -176,7 +176,10 @@ def test_raytune_peer_runs_through_tuner(ray_session: None) -> None:
 # -- runner, store, report -------------------------------------------------------------------------
 
 
-def test_smoke_suite_appends_rows_skips_stored_ones_and_reports(tmp_path: Path) -> None:
+def test_smoke_suite_appends_rows_skips_stored_ones_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Others commit in the same tree: pin the commit, or HEAD may move between the two runs
+    # (and a new commit rightly gets rows of its own).
+    monkeypatch.setattr("benchmarks.hpo.runner.git_commit", lambda: ("0" * 40, False))
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     runner = CliRunner()
     suite = load_suite("smoke", seeds=[0])
@@ -224,6 +227,17 @@ def test_store_is_append_only_per_key(tmp_path: Path) -> None:
         store.add_result(row)
     store.add_result({**row, "date": "2026-01-02"})  # the next night's row sits beside it
     assert len(store.results()) == 2
+
+
+def test_an_older_store_gains_the_new_columns(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    HpoStore(url).close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # a store written before eval_errors existed
+        conn.execute(sa.text("ALTER TABLE hpo_results DROP COLUMN eval_errors"))
+    assert "eval_errors" not in {c["name"] for c in sa.inspect(engine).get_columns("hpo_results")}
+    HpoStore(url).close()
+    assert "eval_errors" in {c["name"] for c in sa.inspect(sa.create_engine(url)).get_columns("hpo_results")}
 
 
 @pytest.mark.parametrize("url", ["not a url", "sqlite:////no/such/directory/hpo.db", "nosuchdialect://x"])

@@ -257,6 +257,12 @@ def render_suite(df: pd.DataFrame) -> list[str]:
         lines += ["", "Crashed runs (figures are those reached before the error):", ""]
         for (m, err), group in errors.groupby(["method", "error"]):
             lines.append(f"- `{m}` x{len(group)}: {str(err)[:300]}")
+    if "eval_errors" in df:
+        failed = df[df["eval_errors"].apply(lambda e: isinstance(e, list) and len(e) > 0)]
+        if len(failed):
+            lines += ["", "Failed evaluations (first message of each run):", ""]
+            for (m, first), group in failed.groupby([failed["method"], failed["eval_errors"].str[0]]):
+                lines.append(f"- `{m}` x{len(group)}: {str(first)[:300]}")
     versions = sorted({f"{r['method']}: {r['method_version']}" for _, r in df.iterrows()})
     lines += ["", "<details><summary>versions</summary>", "", *[f"- {v}" for v in versions], "", "</details>", ""]
     return lines

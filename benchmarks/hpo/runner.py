@@ -110,6 +110,7 @@ def run_suite(
                 "wall_s": trace.wall_s,
                 "eval_s": trace.eval_s,
                 "error": error,
+                "eval_errors": trace.errors or None,
             }
             store.add_result(row)
             summary.stored += 1

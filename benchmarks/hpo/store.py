@@ -87,6 +87,8 @@ results = sa.Table(
     sa.Column("eval_s", sa.Float, nullable=False),
     #: A library error that ended the run early (its figures are those reached before).
     sa.Column("error", sa.Text),
+    #: The first few evaluation errors (failed configs), when any.
+    sa.Column("eval_errors", sa.JSON),
     sa.UniqueConstraint("date", "commit", "suite", "suite_version", "task", "seed", "method", "budget",
                         name="uq_hpo_result"),
 )
@@ -113,6 +115,7 @@ class HpoStore:
         try:
             self.engine = sa.create_engine(url)
             metadata.create_all(self.engine)
+            self._add_missing_columns()
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             hint = ""
             if url.startswith("sqlite:///"):
@@ -121,6 +124,22 @@ class HpoStore:
                 f"cannot open the results store {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}{hint}. "
                 f"Give --store a SQLAlchemy URL such as sqlite:///benchmarks/results/hpo.db"
             ) from exc
+
+    def _add_missing_columns(self) -> None:
+        """Add nullable columns a newer version of this module defines to an older store.
+
+        The only schema change so far is new nullable columns, so an ``ALTER TABLE ... ADD
+        COLUMN`` per missing one keeps old rows and old stores usable; a change beyond that
+        would call for a migration tool (Alembic).
+        """
+        inspector = sa.inspect(self.engine)
+        for table in (environments, results):
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def close(self) -> None:
         self.engine.dispose()
