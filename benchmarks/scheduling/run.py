@@ -27,7 +27,7 @@ import numpy as np
 from benchmarks.scheduling.problems import BRANIN_MIN, HARTMANN3_MIN, STEPS
 
 S2_SPEC = """
-name: s2-{problem}-{scheduler}
+name: s2-{problem}
 trainer:
   name: function
   params: {{function: "benchmarks.scheduling.problems:{function}", metrics: {metrics}, steps: {steps}}}
@@ -35,7 +35,7 @@ space:
 {space}
 objectives:
 {objectives}
-scheduler: {{name: {scheduler}, options: {{grace_period: 1, reduction_factor: 3}}}}
+scheduler: {scheduler}
 budget: {{trials: {trials}}}
 seed: {seed}
 """
@@ -44,6 +44,12 @@ PROBLEMS = {
     "branin": ("augmented_branin", 2, BRANIN_MIN),
     "hartmann3": ("mf_hartmann3", 3, HARTMANN3_MIN),
 }
+
+
+def _scheduler(name: str) -> str:
+    if name == "fifo":
+        return "{name: fifo}"
+    return f"{{name: {name}, options: {{grace_period: 1, reduction_factor: 3}}}}"
 
 
 def _space(n: int) -> str:
@@ -83,7 +89,7 @@ def s2(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             trials = budgets[-1] // STEPS if scheduler == "fifo" else budgets[-1] // 3
             curves = []
             for seed in range(args.seeds):
-                text = S2_SPEC.format(problem=problem, scheduler=scheduler, function=function, metrics="{loss: min}",
+                text = S2_SPEC.format(problem=problem, scheduler=_scheduler(scheduler), function=function, metrics="{loss: min}",
                                       steps=STEPS, space=_space(dims), objectives="  - {metric: loss, mode: min}",
                                       trials=trials, seed=seed)
                 curves.append(regret_curve(_search(text, work), optimum, budgets))
@@ -132,7 +138,7 @@ def hv(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for scheduler in ("asha", "moasha"):
         rows = []
         for seed in range(args.seeds):
-            text = S2_SPEC.format(problem="zdt1", scheduler=scheduler, function="mf_zdt1",
+            text = S2_SPEC.format(problem="zdt1", scheduler=_scheduler(scheduler), function="mf_zdt1",
                                   metrics="{f1: min, f2: min}", steps=STEPS, space=_space(3),
                                   objectives="  - {metric: f2, mode: min, reference: 11}\n"
                                              "  - {metric: f1, mode: min, reference: 1.1}",
