@@ -135,6 +135,10 @@ def run_automl(name: str, task: str, seed: int, trials: int, ensembles: bool, wo
         # Time inside trials (fit, score, export), summed over trials: the rest of the wall time on the
         # 2 workers is the engine's own (Ray scheduling, store, front).
         "trial_s": sum(t["duration"] or 0.0 for t in rows),
+        "seconds_by_model": {
+            m: round(sum(t["duration"] or 0.0 for t in rows if t["config"]["model"] == m), 1)
+            for m in sorted({t["config"]["model"] for t in rows})
+        },
     }
 
 
