@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from automl.errors import AutoMLError
@@ -32,7 +33,8 @@ class _Group(click.Group):
         except AutoMLError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # Messages quote user input (`[channels, height, width]`): never read them as rich markup.
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -271,7 +273,7 @@ def bench(target: str | None, store: str | None, seeds: str | None, tasks: str |
 
     \b
     SUITE is a file or a name under benchmarks/hpo/suites/ (s1, s1-gp, s3, r1, smoke);
-    PLAN a name in benchmarks/nightly.yaml: `nightly` (about 45 minutes on 2 cores)
+    PLAN a name in benchmarks/nightly.yaml: `nightly` (39 minutes measured on 2 busy cores)
     or `weekly` (every suite in full). Methods are automl:NAME for every installed
     searcher (third-party plugins too) and the peers used directly (optuna:, hyperopt:,
     nevergrad:, raytune:, random). Every row carries the date, commit, suite version,
