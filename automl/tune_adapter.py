@@ -190,14 +190,22 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             with contextlib.suppress(NotImplementedError):
                 start = int(trainer.load_checkpoint(checkpoint)) + 1
         metrics: dict[str, float] = {}
-        for step in trainer.run_steps(start):
-            metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
-            if step < steps:
-                extra = {}
-                if job.rung_metrics:
-                    extra = _measure(trainer, trainer.export(directory / "rung"), job, job.rung_metrics, quick=True)
-                _save_checkpoint(trainer, checkpoint)
-                tune.report({**metrics, **extra, BUDGET: step})
+        # Closed explicitly: a trainer whose steps run elsewhere (DDP workers) stops them as soon as
+        # anything here raises, not when the generator happens to be collected.
+        steps_iter = trainer.run_steps(start)
+        try:
+            for step in steps_iter:
+                metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
+                if step < steps:
+                    extra = {}
+                    if job.rung_metrics:
+                        extra = _measure(trainer, trainer.export(directory / "rung"), job, job.rung_metrics, quick=True)
+                    _save_checkpoint(trainer, checkpoint)
+                    tune.report({**metrics, **extra, BUDGET: step})
+        finally:
+            close = getattr(steps_iter, "close", None)
+            if close is not None:
+                close()
         if not metrics:
             raise TrialError("the trainer ran no budget step")
         final: dict[str, Any] = dict(metrics)
