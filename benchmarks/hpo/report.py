@@ -118,8 +118,9 @@ def _parity(df: pd.DataFrame) -> list[str]:
         return lines
     lines += ["", "Wrapper parity: our searcher minus its library used directly, paired by (task, seed); "
               "negative = ours better. Within noise when the 95% interval holds 0 (Wilcoxon signed-rank p beside).",
-              "", "| ours | library directly | pairs | mean difference [95% CI] | Wilcoxon p | verdict |",
-              "|---|---|---|---|---|---|"]
+              "The last column: our overhead per suggestion over the library's, median of the per-run ratios [IQR].",
+              "", "| ours | library directly | pairs | mean difference [95% CI] | Wilcoxon p | verdict | overhead ratio |",
+              "|---|---|---|---|---|---|---|"]
     for ours, peer in pairs:
         diff = _paired(df, ours, peer)
         if len(diff) == 0:
@@ -131,7 +132,14 @@ def _parity(df: pd.DataFrame) -> list[str]:
             verdict = "identical runs"
         else:
             verdict = "within noise" if low <= 0 <= high else ("ours better" if high < 0 else "ours worse")
-        lines.append(f"| {ours} | {peer} | {len(diff)} | {_fmt(mean, low, high, 3)} | {p:.2f} | {verdict} |")
+        x = df[df["method"] == ours].set_index(["task", "seed"])["overhead_s"]
+        y = df[df["method"] == peer].set_index(["task", "seed"])["overhead_s"]
+        common = x.index.intersection(y.index)
+        ratio = (x[common] / y[common]).to_numpy(dtype=float)
+        ratio = ratio[np.isfinite(ratio)]
+        overhead = (f"{np.median(ratio):.2f} [{np.percentile(ratio, 25):.2f}, {np.percentile(ratio, 75):.2f}]"
+                    if len(ratio) else "n/a")
+        lines.append(f"| {ours} | {peer} | {len(diff)} | {_fmt(mean, low, high, 3)} | {p:.2f} | {verdict} | {overhead} |")
     return lines
 
 
