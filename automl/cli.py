@@ -301,14 +301,15 @@ def bench(target: str | None, store: str | None, seeds: str | None, tasks: str |
                              skip_missing=skip_missing)
     for s in suites:
         if s.missing:
-            err_console.print(f"{s.name}: skipped (plugin not installed): {', '.join(s.missing)}", highlight=False)
+            err_console.print(f"{s.name}: skipped (plugin not installed): {', '.join(s.missing)}", highlight=False,
+                              soft_wrap=True)
     url = store or _repo_module("benchmarks.hpo.store", "bench").DEFAULT_STORE
     if dry_run:
         for s in suites:
             n = sum(1 for _ in s.runs())
             console.print(f"{s.name} v{s.version}: {n} runs; tasks {', '.join(t.label for t in s.tasks)}; "
                           f"methods {', '.join(m.label for m in s.methods)}; seeds {s.seeds}; "
-                          f"{s.iterations} x batch {s.batch}", highlight=False)
+                          f"{s.iterations} x batch {s.batch}", highlight=False, soft_wrap=True)
         return
     command = " ".join(["automl bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else "automl bench " + target
     result = nightly.run_bench(suites, url, command=command,

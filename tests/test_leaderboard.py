@@ -252,7 +252,10 @@ def test_the_nightly_command_on_a_tiny_budget_with_a_third_party_searcher(tmp_pa
     nightly = automl("bench", "nightly", *tiny, "--methods", "random,automl:random", "--tasks",
                      "branin,dtlz2,kNN-wine-nll")
     assert nightly.returncode == 0, nightly.stderr[-3000:]
-    assert re.search(r"^\[6/6 +\d+s\] kNN-wine-nll", nightly.stdout, re.M)  # progress counts every run
+    # Progress numbers every run of the plan's suites: [1/N] .. [N/N], N the runs the suite headers announce.
+    total = sum(int(n) for n in re.findall(r"^suite \S+ v\d+: .* = (\d+) runs", nightly.stdout, re.M))
+    progress = [(int(k), int(n)) for k, n in re.findall(r"^\[(\d+)/(\d+) +\d+s\]", nightly.stdout, re.M)]
+    assert total >= 3 and progress == [(k, total) for k in range(1, total + 1)]
     third = automl("bench", str(suite), "--store", store)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "automl:halton" in third.stdout
