@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from automl.cli import main
 from automl.cli import run as cli
 from automl.errors import SpecError
 
@@ -74,7 +75,7 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out)["title"] == "automl search spec"
 
 
-@pytest.mark.parametrize("command", [[], ["search"], ["validate"], ["plugins"], ["show"], ["schema"]])
+@pytest.mark.parametrize("command", [[], *[[name] for name in sorted(main.commands)]])
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli([*command, "--help"]) == 0
     assert "Usage:" in capsys.readouterr().out
