@@ -50,7 +50,7 @@ class PruneParams(_Params):
         "layer", description="the same fraction in every layer, or the smallest over the whole network"
     )
     finetune_epochs: int = Field(2, ge=0, le=1000, description="epochs of training after pruning")
-    finetune_lr: float = Field(0.1, gt=0.0, le=10.0, description="fine-tuning learning rate, as a fraction of the trial's lr")
+    finetune_lr: float = Field(1.0, gt=0.0, le=10.0, description="fine-tuning learning rate, as a fraction of the trial's lr")
 
     @model_validator(mode="after")
     def _amount(self) -> PruneParams:
@@ -132,7 +132,7 @@ class LowRankParams(_Params):
     ratio: float = Field(0.25, gt=0.0, le=1.0, description="rank as a fraction of min(in, out) of each layer")
     rank: int | None = Field(None, ge=1, description="the same rank for every layer (overrides ratio)")
     finetune_epochs: int = Field(2, ge=0, le=1000, description="epochs of training after factorising")
-    finetune_lr: float = Field(0.1, gt=0.0, le=10.0, description="fine-tuning learning rate, as a fraction of the trial's lr")
+    finetune_lr: float = Field(1.0, gt=0.0, le=10.0, description="fine-tuning learning rate, as a fraction of the trial's lr")
 
 
 class OnnxParams(_Params):

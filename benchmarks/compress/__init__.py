@@ -1,0 +1,1 @@
+"""The compression benchmark (issue 7): see :mod:`benchmarks.compress.run`."""

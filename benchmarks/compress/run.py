@@ -1,0 +1,475 @@
+"""Compression benchmark (issue 7): digits MLP and CNN per technique, searched fronts with and without
+compression, scikit-learn models on ONNX Runtime.
+
+    nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network mlp --seeds 0 1 2
+    nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network cnn --seeds 0 1 2
+    nice -n 10 .venv/bin/python -m benchmarks.compress sklearn
+    nice -n 10 .venv/bin/python -m benchmarks.compress search --network mlp --variant plain --seed 0
+    nice -n 10 .venv/bin/python -m benchmarks.compress search --network mlp --variant compressed --seed 0
+    nice -n 10 .venv/bin/python -m benchmarks.compress fronts --network mlp --seed 0
+    .venv/bin/python -m benchmarks.compress report          # only rewrite RESULTS.md
+
+``techniques``: one reference network per seed (the trial seed; the data split is the engine's
+with seed 0), trained as a trial trains it, then each technique applied to a copy through the
+trial's own compress step (:func:`automl.tune_adapter.compress`, compressors from the plugin
+registry): size = bytes of the final file, accuracy = the file's (validation and test),
+latency = the engine's protocol (:func:`automl.measure.measure_latency`: one thread, warm-up,
+median of timed calls) on the file loaded back by the trainer, at batch 1 (20 warm-up, 200
+calls) and 256 (5 warm-up, 50 calls). Latencies are measured after every file of a seed is
+written, in ``--rounds`` interleaved rounds (the order rotated each round), so drift of this
+shared 2-core machine hits every technique alike; tables give the median and the min-max over
+seeds x rounds.
+
+``search``: ``automl.search`` over the same training space with or without the compression
+entries (prune -> distill -> quantize), MOTPE, the same trials and seed. ``fronts``: the two
+runs' front members measured again side by side (interleaved, batch 1 and 256), the front and its
+hypervolume recomputed from those measurements with one fixed reference point, and the goal
+checked: the most accurate uncompressed member against the compressed members within 1 point of
+its validation accuracy (>= 4x smaller and >= 2x faster at batch 1).
+
+``sklearn``: each zoo model fitted on digits, its skops file against its skl2onnx file (through
+the ``onnx`` compressor with ``keep: always``), both timed the same way.
+
+Results are kept as JSON under ``benchmarks/results/compress/`` (not versioned); ``RESULTS.md``
+is rebuilt from every result found there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = ROOT / "benchmarks" / "results" / "compress"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+#: The reference networks of the technique tables (trainer settings, fixed params).
+NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "mlp": ({"network": "mlp", "layers": 2, "units": 256, "lr": 0.001, "batch_size": 64},
+            {"epochs": 20, "optimizer": "adamw", "schedule": "cosine"}),
+    "cnn": ({"network": "cnn", "channels": 16, "conv_layers": 2, "units": 128, "lr": 0.003, "batch_size": 64},
+            {"epochs": 15, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 8, 8]}),
+}
+
+Step = tuple[str, dict[str, Any]]
+#: Not a compressor: the float32 network saved as a torch.export program, the baseline of the torch-runtime rows.
+TORCH_FP32 = "torch.export float32"
+#: name -> compressors in order (an empty list: the uncompressed reference).
+TECHNIQUES: dict[str, dict[str, list[Step] | str]] = {
+    "mlp": {
+        "uncompressed (ONNX fp32)": [],
+        "prune structured 50%": [("prune", {"amount": 0.5, "finetune_epochs": 3})],
+        "prune structured 75%": [("prune", {"amount": 0.75, "finetune_epochs": 3})],
+        "prune unstructured 80% (sparse ONNX)": [("prune", {"method": "unstructured", "amount": 0.8, "finetune_epochs": 3})],
+        "prune unstructured 95% (sparse ONNX)": [("prune", {"method": "unstructured", "amount": 0.95, "finetune_epochs": 3})],
+        "lowrank ratio 0.25": [("lowrank", {"ratio": 0.25, "finetune_epochs": 3})],
+        "int8 dynamic (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic"})],
+        "fp16 (ONNX Runtime)": [("quantize", {"mode": "fp16", "targets": ["onnxruntime", "fp16"]})],
+        "torch.export fp32 (torch)": TORCH_FP32,
+        "torchao int8 weight-only (torch)": [("quantize", {"mode": "torchao_int8_weight_only"})],
+        "torchao int8 dynamic (torch)": [("quantize", {"mode": "torchao_int8_dynamic"})],
+        "bf16 (torch)": [("quantize", {"mode": "bf16", "targets": ["torch", "bf16"]})],
+        "student 1/4 width, labels only (no teacher)": [("distill", {"width": 0.25, "alpha": 0.0})],
+        "distill 1/4 width": [("distill", {"width": 0.25})],
+        "distill 1/4 width, label-smoothed teacher": [("distill", {"width": 0.25, "teacher_smoothing": 0.1})],
+        "student 1/16 width, labels only (no teacher)": [("distill", {"width": 0.0625, "alpha": 0.0})],
+        "distill 1/16 width": [("distill", {"width": 0.0625})],
+        "distill 1/16 width, label-smoothed teacher": [("distill", {"width": 0.0625, "teacher_smoothing": 0.1})],
+        "prune structured 75% + int8": [("prune", {"amount": 0.75, "finetune_epochs": 3}), ("quantize", {})],
+        "distill 1/4 width + int8": [("distill", {"width": 0.25}), ("quantize", {})],
+    },
+    "cnn": {
+        "uncompressed (ONNX fp32)": [],
+        "prune structured 50%": [("prune", {"amount": 0.5, "finetune_epochs": 3})],
+        "prune structured 75%": [("prune", {"amount": 0.75, "finetune_epochs": 3})],
+        "prune unstructured 80% (sparse ONNX)": [("prune", {"method": "unstructured", "amount": 0.8, "finetune_epochs": 3})],
+        "lowrank ratio 0.25 (dense layers)": [("lowrank", {"ratio": 0.25, "finetune_epochs": 3})],
+        "int8 dynamic, linear layers (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic", "ops": "linear"})],
+        "int8 dynamic, convolutions too (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic", "ops": "all"})],
+        "fp16 (ONNX Runtime)": [("quantize", {"mode": "fp16", "targets": ["onnxruntime", "fp16"]})],
+        "torch.export fp32 (torch)": TORCH_FP32,
+        "torchao int8 weight-only (torch)": [("quantize", {"mode": "torchao_int8_weight_only"})],
+        "student 1/2 width, labels only (no teacher)": [("distill", {"width": 0.5, "alpha": 0.0})],
+        "distill 1/2 width": [("distill", {"width": 0.5})],
+        "distill 1/2 width, label-smoothed teacher": [("distill", {"width": 0.5, "teacher_smoothing": 0.1})],
+        "prune structured 50% + int8 linear": [("prune", {"amount": 0.5, "finetune_epochs": 3}), ("quantize", {})],
+    },
+}
+
+
+def environment() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": commit, "cpus": len(os.sched_getaffinity(0)),
+            "load_average": os.getloadavg(), "machine": platform.processor() or platform.machine(),
+            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def _save(name: str, result: dict[str, Any]) -> Path:
+    RAW.mkdir(parents=True, exist_ok=True)
+    path = RAW / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+
+
+def _digits() -> Any:
+    from automl_sklearn.datasets import load
+
+    from automl.data import split
+
+    return split(load("digits", {}), "classification", valid=0.2, test=0.2, seed=0)
+
+
+def _timed(entries: Sequence[tuple[str, Callable[[Any], Any], Any, Any]], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Latency of each predictor at batch 1 and 256, ``rounds`` interleaved rounds, the order rotated each round."""
+    from automl.measure import measure_latency
+
+    out: dict[str, dict[str, list[float]]] = {name: {"b1": [], "b256": []} for name, *_ in entries}
+    for r in range(rounds):
+        order = list(entries[r % len(entries):]) + list(entries[: r % len(entries)])
+        for name, predict, one, many in order:
+            out[name]["b1"].append(measure_latency(predict, one, warmup=20, repeats=200))
+            out[name]["b256"].append(measure_latency(predict, many, warmup=5, repeats=50))
+    return out
+
+
+# -- techniques ----------------------------------------------------------------------------
+
+
+def run_techniques(network: str, seeds: Sequence[int], rounds: int, only: Sequence[str] | None) -> None:
+    import tempfile
+
+    from automl_compress.quantize import save_program
+    from automl_compress.torch_tools import example_rows
+    from automl_torch import NeuralNetTrainer
+
+    from automl.interfaces import TrialContext
+    from automl.plugins import get_plugin_manager
+    from automl.tune_adapter import compress
+
+    registry = get_plugin_manager().compressors
+    data = _digits()
+    config, params = NETWORKS[network]
+    techniques = {k: v for k, v in TECHNIQUES[network].items() if not only or k in only or not v}
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            reference = NeuralNetTrainer(config, params, TrialContext("classification", seed, data, Path(tmp), 1.0, 0.0))
+            for _ in reference.run_steps(1):
+                pass
+            train_s = time.perf_counter() - start
+            rows: list[dict[str, Any]] = []
+            timed: list[tuple[str, Callable[[Any], Any], Any, Any]] = []
+            for name, steps in techniques.items():
+                trainer = copy.deepcopy(reference)
+                directory = Path(tmp) / f"t{len(rows):02d}"
+                trainer.context = dataclasses.replace(trainer.context, trial_dir=directory)
+                begin = time.perf_counter()
+                if steps == TORCH_FP32:
+                    directory.mkdir(parents=True)
+                    artifact = save_program(copy.deepcopy(trainer.net_).cpu().eval(), example_rows(trainer).cpu(),
+                                            directory / "model.fp32.pt2")
+                    metrics = {**trainer.evaluate_artifact(artifact, "valid"),
+                               **{f"test_{k}": v for k, v in trainer.evaluate_artifact(artifact, "test").items()}}
+                else:
+                    assert isinstance(steps, list)
+                    compressors = [(n, registry.get(n).factory(p, trainer.context)) for n, p in steps]
+                    artifact, metrics = compress(trainer, compressors, directory, test=True)
+                seconds = time.perf_counter() - begin
+                rows.append({"technique": name, "steps": steps, "file": artifact.name,
+                             "size_bytes": artifact.stat().st_size, "accuracy": metrics["accuracy"],
+                             "test_accuracy": metrics["test_accuracy"], "sparsity": metrics.get("sparsity"),
+                             "compress_s": seconds})
+                timed.append((name, trainer.load_predictor(artifact), trainer.sample_input(1), trainer.sample_input(256)))
+                print(f"[{network} seed {seed}] {name}: {artifact.name} {artifact.stat().st_size} B, accuracy "
+                      f"{metrics['accuracy']:.4f} / test {metrics['test_accuracy']:.4f} ({seconds:.1f}s)", flush=True)
+            latencies = _timed(timed, rounds)
+            for row in rows:
+                row.update(latency_b1=latencies[row["technique"]]["b1"], latency_b256=latencies[row["technique"]]["b256"])
+                print(f"[{network} seed {seed}] {row['technique']}: b1 {statistics.median(row['latency_b1']):.4f} ms, "
+                      f"b256 {statistics.median(row['latency_b256']):.4f} ms", flush=True)
+        suffix = "" if not only else "-partial"
+        _save(f"techniques-{network}-{seed}{suffix}", {
+            "kind": "techniques", "network": network, "seed": seed, "config": config, "params": params,
+            "train_s": train_s, "rounds": rounds, "rows": rows, "environment": environment(),
+        })
+
+
+# -- searches --------------------------------------------------------------------------------
+
+TRAINING_SPACE: dict[str, dict[str, dict[str, Any]]] = {
+    "mlp": {
+        "lr": {"type": "float", "low": 0.0005, "high": 0.01, "log": True},
+        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
+        "layers": {"type": "int", "low": 1, "high": 3},
+        "units": {"type": "int", "low": 16, "high": 512, "log": True},
+        "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
+    },
+    "cnn": {
+        "lr": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
+        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
+        "channels": {"type": "int", "low": 4, "high": 32, "log": True},
+        "conv_layers": {"type": "int", "low": 1, "high": 2},
+        "units": {"type": "int", "low": 16, "high": 256, "log": True},
+    },
+}
+COMPRESSION: dict[str, tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] = {
+    "mlp": (
+        [{"name": "prune", "params": {"method": "structured"}}, {"name": "distill"}, {"name": "quantize"}],
+        {
+            "prune.amount": {"type": "float", "low": 0.0, "high": 0.9},
+            "prune.finetune_epochs": {"type": "int", "low": 0, "high": 4},
+            "distill.enabled": {"type": "choice", "values": [False, True]},
+            "distill.width": {"type": "float", "low": 0.05, "high": 0.5, "log": True, "when": {"distill.enabled": True}},
+            "quantize.mode": {"type": "choice", "values": ["none", "int8_dynamic"]},
+        },
+    ),
+    "cnn": (
+        [{"name": "prune", "params": {"method": "structured"}}, {"name": "quantize", "params": {"ops": "linear"}}],
+        {
+            "prune.amount": {"type": "float", "low": 0.0, "high": 0.8},
+            "prune.finetune_epochs": {"type": "int", "low": 0, "high": 4},
+            "quantize.mode": {"type": "choice", "values": ["none", "int8_dynamic"]},
+        },
+    ),
+}
+#: Hypervolume reference point (the worst values that count), the same for both variants.
+REFERENCE = {"accuracy": 0.85, "latency_ms": 0.2, "size_bytes": 2.5e6}
+
+
+def search_spec(network: str, variant: str, seed: int, trials: int) -> dict[str, Any]:
+    _, params = NETWORKS[network]
+    spec: dict[str, Any] = {
+        "name": f"compress-{network}-{variant}",
+        "task": "classification",
+        "data": {"dataset": "digits", "validation": 0.2, "test": 0.2},
+        "trainer": {"name": "torch", "params": {**params, "network": network, "epochs": 10}},
+        "searcher": {"name": "tpe", "options": {"n_startup_trials": 8}},
+        "space": dict(TRAINING_SPACE[network]),
+        "objectives": [{"metric": m, "mode": "max" if m == "accuracy" else "min", "reference": r}
+                       for m, r in REFERENCE.items()],
+        "budget": {"trials": trials},
+        "resources": {"cpu": 1},
+        "latency": {"batch_size": 1, "repeats": 50, "final_repeats": 200},
+        "seed": seed,
+    }
+    if variant == "compressed":
+        steps, entries = COMPRESSION[network]
+        spec["compression"] = steps
+        spec["space"].update(entries)
+    return spec
+
+
+def run_search(network: str, variant: str, seed: int, trials: int) -> None:
+    import shutil
+
+    import automl
+
+    out = RAW / f"run-{network}-{variant}-{seed}"
+    shutil.rmtree(out, ignore_errors=True)
+    RAW.mkdir(parents=True, exist_ok=True)
+    spec_path = RAW / f"spec-{network}-{variant}-{seed}.yaml"
+    spec_path.write_text(yaml.safe_dump(search_spec(network, variant, seed, trials), sort_keys=False))
+    start = time.perf_counter()
+    run = automl.search(spec_path, out=out)
+    wall = time.perf_counter() - start
+    trials_rows = run.trials()
+    print(f"{network}/{variant} seed {seed}: {len(trials_rows)} trials in {wall:.0f}s", flush=True)
+    _save(f"search-{network}-{variant}-{seed}", {
+        "kind": "search", "network": network, "variant": variant, "seed": seed, "trials": trials, "wall_s": wall,
+        "run_dir": str(out), "spec": str(spec_path),
+        "statuses": {s: sum(t["status"] == s for t in trials_rows) for s in {t["status"] for t in trials_rows}},
+        "failures": [t["error"] for t in trials_rows if t["status"] == "failed"], "environment": environment(),
+    })
+
+
+def _front_points(members: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([[-m["accuracy"], m["latency_b1"], m["size_bytes"]] for m in members], dtype=float)
+
+
+def run_fronts(network: str, seed: int, rounds: int) -> None:
+    """Both runs' front members measured again side by side; fronts, hypervolumes and the goal from those figures."""
+    from automl.interfaces import TrialContext
+    from automl.measure import reference_latency
+    from automl.pareto import hypervolume, pareto_front
+    from automl.plan import build_plan
+    from automl.plugins import get_plugin_manager
+    from automl.run import Run
+    from automl.spec import load_spec
+
+    members: dict[str, list[dict[str, Any]]] = {}
+    timed: list[tuple[str, Callable[[Any], Any], Any, Any]] = []
+    for variant in ("plain", "compressed"):
+        run_dir = RAW / f"run-{network}-{variant}-{seed}"
+        plan = build_plan(load_spec(RAW / f"spec-{network}-{variant}-{seed}.yaml"), get_plugin_manager())
+        data = plan.load_data()
+        front = json.loads((run_dir / "front.json").read_text())
+        rows = {t["number"]: t for t in Run.open(run_dir).trials()}
+        members[variant] = []
+        for m in front["members"]:
+            trainer = plan.trainer.factory(plan.trainer_config(m["config"]), plan.spec.trainer.params,
+                                           TrialContext("classification", seed + m["number"], data, run_dir))
+            path = run_dir / m["model"]
+            key = f"{variant}#{m['number']}"
+            timed.append((key, trainer.load_predictor(path), trainer.sample_input(1), trainer.sample_input(256)))
+            metrics = rows[m["number"]]["metrics"]
+            members[variant].append({
+                "key": key, "number": m["number"], "config": m["config"], "file": path.name,
+                "size_bytes": path.stat().st_size, "accuracy": metrics["accuracy"],
+                "test_accuracy": metrics.get("test_accuracy"), "accuracy_uncompressed": metrics.get("accuracy_uncompressed"),
+            })
+    before = reference_latency()
+    latencies = _timed(timed, rounds)
+    after = reference_latency()
+    result: dict[str, Any] = {"kind": "fronts", "network": network, "seed": seed, "rounds": rounds,
+                              "reference": REFERENCE, "drift": {"before_ms": before, "after_ms": after}}
+    ref = [-REFERENCE["accuracy"], REFERENCE["latency_ms"], REFERENCE["size_bytes"]]
+    for variant, rows_ in members.items():
+        for m in rows_:
+            m["latency_b1"] = statistics.median(latencies[m["key"]]["b1"])
+            m["latency_b256"] = statistics.median(latencies[m["key"]]["b256"])
+            m["latency_b1_range"] = [min(latencies[m["key"]]["b1"]), max(latencies[m["key"]]["b1"])]
+        kept = [rows_[i] for i in pareto_front(_front_points(rows_))] if rows_ else []
+        result[variant] = {"members": rows_, "front": [m["key"] for m in kept],
+                           "hypervolume": hypervolume(_front_points(kept), ref) if kept else 0.0}
+    union = members["plain"] + members["compressed"]
+    result["union_front"] = [union[i]["key"] for i in pareto_front(_front_points(union))]
+    result["goal"] = _goal(members["plain"], members["compressed"])
+    result["environment"] = environment()
+    _save(f"fronts-{network}-{seed}", result)
+    print(json.dumps({k: result[k] for k in ("goal",)}, indent=2), flush=True)
+    for variant in ("plain", "compressed"):
+        print(f"{variant}: hypervolume {result[variant]['hypervolume']:.4g}, front {result[variant]['front']}")
+
+
+def _goal(plain: list[dict[str, Any]], compressed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The most accurate uncompressed member against compressed members within 1 point of its accuracy."""
+    if not plain or not compressed:
+        return {}
+    reference = max(plain, key=lambda m: (m["accuracy"], -m["size_bytes"]))
+    close = [m for m in compressed if m["accuracy"] >= reference["accuracy"] - 0.01]
+
+    def ratios(m: dict[str, Any]) -> dict[str, float]:
+        return {"smaller": reference["size_bytes"] / m["size_bytes"], "faster_b1": reference["latency_b1"] / m["latency_b1"],
+                "faster_b256": reference["latency_b256"] / m["latency_b256"],
+                "accuracy_points": 100 * (m["accuracy"] - reference["accuracy"])}
+
+    scored = [(min(ratios(m)["smaller"] / 4, ratios(m)["faster_b1"] / 2), m) for m in close]
+    best = max(scored, key=lambda s: s[0])[1] if scored else None
+    return {
+        "reference": reference["key"], "candidates": len(close),
+        "best": best["key"] if best else None, **({"ratios": ratios(best)} if best else {}),
+        "met": bool(best and ratios(best)["smaller"] >= 4 and ratios(best)["faster_b1"] >= 2),
+    }
+
+
+# -- scikit-learn ------------------------------------------------------------------------------
+
+SKLEARN_MODELS: dict[str, dict[str, Any]] = {
+    "linear": {"model": "linear"},
+    "knn": {"model": "knn", "n_neighbors": 3},
+    "svm": {"model": "svm"},
+    "tree": {"model": "tree", "max_depth": 12},
+    "forest (100 trees)": {"model": "forest", "n_estimators": 100},
+    "forest (100 trees), 25 kept": {"model": "forest", "n_estimators": 100, "onnx.trees": 0.25},
+    "extra_trees (100 trees)": {"model": "extra_trees", "n_estimators": 100},
+    "mlp": {"model": "mlp", "hidden_units": 128},
+    "adaboost": {"model": "adaboost"},
+    "hgb": {"model": "hgb", "max_iter": 50},
+}
+
+
+def run_sklearn(rounds: int) -> None:
+    import tempfile
+
+    from automl_compress import OnnxCompressor
+    from automl_sklearn.trainer import SklearnTrainer
+
+    from automl.interfaces import TrialContext, split_config
+
+    data = _digits()
+    rows: list[dict[str, Any]] = []
+    timed: list[tuple[str, Callable[[Any], Any], Any, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, full) in enumerate(SKLEARN_MODELS.items()):
+            config, parts = split_config(full, ["onnx"])
+            directory = Path(tmp) / f"m{i:02d}"
+            directory.mkdir()
+            trainer = SklearnTrainer(config, {}, TrialContext("classification", 0, data, directory))
+            start = time.perf_counter()
+            trainer.fit_step(1)
+            fit_s = time.perf_counter() - start
+            skops = trainer.export(directory)
+            compressor = OnnxCompressor({"keep": "always", **parts["onnx"]}, trainer.context)
+            onnx_file = compressor.compress_artifact(trainer, skops)
+            row: dict[str, Any] = {"model": name, "fit_s": fit_s, "skops_bytes": skops.stat().st_size,
+                                   "skops_accuracy": trainer.evaluate_artifact(skops)["accuracy"],
+                                   "onnx": onnx_file is not None and onnx_file.suffix == ".onnx"}
+            timed.append((f"{name}|skops", trainer.load_predictor(skops), trainer.sample_input(1), trainer.sample_input(256)))
+            if row["onnx"]:
+                assert onnx_file is not None
+                row.update(onnx_bytes=onnx_file.stat().st_size, onnx_accuracy=trainer.evaluate_artifact(onnx_file)["accuracy"])
+                timed.append((f"{name}|onnx", trainer.load_predictor(onnx_file), trainer.sample_input(1),
+                              trainer.sample_input(256)))
+            rows.append(row)
+            print(f"{name}: skops {row['skops_bytes']} B, onnx {row.get('onnx_bytes', '-')}", flush=True)
+        latencies = _timed(timed, rounds)
+    for row in rows:
+        for kind in ("skops", "onnx"):
+            key = f"{row['model']}|{kind}"
+            if key in latencies:
+                row[f"{kind}_b1"], row[f"{kind}_b256"] = latencies[key]["b1"], latencies[key]["b256"]
+    _save("sklearn", {"kind": "sklearn", "rounds": rounds, "rows": rows, "environment": environment()})
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compress", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("techniques", help="one table per network: each technique against the uncompressed model")
+    t.add_argument("--network", choices=sorted(NETWORKS), required=True)
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    t.add_argument("--rounds", type=int, default=3)
+    t.add_argument("--only", nargs="*", help="technique names to run (with the uncompressed reference)")
+    s = sub.add_parser("search", help="one automl search, with or without compression")
+    s.add_argument("--network", choices=sorted(NETWORKS), required=True)
+    s.add_argument("--variant", choices=["plain", "compressed"], required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--trials", type=int, default=40)
+    f = sub.add_parser("fronts", help="both searches' front members measured side by side; hypervolumes; the goal")
+    f.add_argument("--network", choices=sorted(NETWORKS), required=True)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--rounds", type=int, default=3)
+    k = sub.add_parser("sklearn", help="scikit-learn models: skops against ONNX Runtime")
+    k.add_argument("--rounds", type=int, default=3)
+    sub.add_parser("report", help="rewrite RESULTS.md from the kept results")
+    args = parser.parse_args(argv)
+    if args.command == "techniques":
+        run_techniques(args.network, args.seeds, args.rounds, args.only)
+    elif args.command == "search":
+        run_search(args.network, args.variant, args.seed, args.trials)
+    elif args.command == "fronts":
+        run_fronts(args.network, args.seed, args.rounds)
+    elif args.command == "sklearn":
+        run_sklearn(args.rounds)
+    from benchmarks.compress.report import write_report
+
+    write_report()
