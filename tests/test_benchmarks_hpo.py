@@ -223,6 +223,9 @@ def test_store_is_append_only_per_key(tmp_path: Path) -> None:
     assert not store.has_result(key)
     store.add_result(row)
     assert store.has_result(key)
+    # Resuming skips what ran today even after HEAD moved; --rerun asks about this commit only.
+    assert store.has_result({**key, "commit": "later"}, ignore=("commit",))
+    assert not store.has_result({**key, "commit": "later"})
     with pytest.raises(sa.exc.IntegrityError):
         store.add_result(row)
     store.add_result({**row, "date": "2026-01-02"})  # the next night's row sits beside it

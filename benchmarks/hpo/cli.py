@@ -76,8 +76,9 @@ def list_command() -> None:
 @click.option("--iterations", type=click.IntRange(min=1), help="Override budget.iterations.")
 @click.option("--batch", type=click.IntRange(min=1), help="Override budget.batch.")
 @click.option("--skip-missing", is_flag=True, help="Leave out automl: methods whose plugin is not installed.")
+@click.option("--rerun", is_flag=True, help="Run again what was stored today at another commit (default: skip it).")
 def run(suite: str, store: str, seeds: str | None, tasks: str | None, methods: str | None,
-        iterations: int | None, batch: int | None, skip_missing: bool) -> None:
+        iterations: int | None, batch: int | None, skip_missing: bool, rerun: bool) -> None:
     """Run SUITE (a name under benchmarks/hpo/suites/ or a file) and append its results to the store."""
     from benchmarks.hpo.runner import run_suite
     from benchmarks.hpo.store import HpoStore
@@ -93,7 +94,7 @@ def run(suite: str, store: str, seeds: str | None, tasks: str | None, methods: s
                f"{len(loaded.seeds)} seeds = {n_runs} runs of {loaded.evaluations} evaluations "
                f"({loaded.iterations} x batch {loaded.batch}) -> {store}")
     summary = run_suite(loaded, results, command=" ".join(["python -m benchmarks.hpo", *sys.argv[1:]]),
-                        echo=lambda line: click.echo(line))
+                        echo=lambda line: click.echo(line), rerun=rerun)
     click.echo(f"stored {summary.stored} rows, skipped {summary.skipped} already stored, "
                f"{summary.crashed} crashed, {summary.wall_s:.0f} s")
 

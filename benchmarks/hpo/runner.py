@@ -65,11 +65,13 @@ def run_suite(
     *,
     command: str = "",
     echo: Callable[[str], None] = print,
+    rerun: bool = False,
 ) -> RunSummary:
-    """Run every (task, seed, method) of ``suite`` not yet stored today at this commit.
+    """Run every (task, seed, method) of ``suite`` not yet stored today.
 
     Rows are appended as runs end, so an interrupted suite keeps what it did and a second
-    invocation continues where it stopped.
+    invocation continues where it stopped. With ``rerun``, runs stored today at another
+    commit run again (a new row beside the old one).
     """
     summary = RunSummary()
     t_start = time.perf_counter()
@@ -82,7 +84,7 @@ def run_suite(
             commit, _ = git_commit()
             key = {"date": date, "commit": commit, "suite": suite.name, "suite_version": suite.version,
                    "task": task.label, "seed": seed, "method": method.label, "budget": suite.evaluations}
-            if store.has_result(key):
+            if store.has_result(key, ignore=() if rerun else ("commit",)):
                 summary.skipped += 1
                 continue
             if env_id is None:

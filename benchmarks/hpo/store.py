@@ -1,8 +1,8 @@
 """The append-only results store of the searcher benchmarks (SQLAlchemy Core, any URL).
 
-One row per (date, commit, suite, suite version, task, seed, method, budget): a run that
-finds its row already stored skips it (so an interrupted suite resumes, and a re-run on the
-same day and commit adds nothing). Rows are only ever inserted: the class has no update or
+One row per (date, commit, suite, suite version, task, seed, method, budget). A run that
+was already stored today skips it, whatever the commit then (so an interrupted suite resumes
+although others commit meanwhile); ``run --rerun`` stores a fresh row when the commit moved. Rows are only ever inserted: the class has no update or
 delete, which is what a nightly leaderboard needs (every night's figures stay). Each
 invocation of ``run`` also records its environment (CPU, threads, package versions).
 """
@@ -149,9 +149,10 @@ class HpoStore:
             result = conn.execute(environments.insert().values(**clean(dict(record))))
             return int(result.inserted_primary_key[0])
 
-    def has_result(self, key: Mapping[str, Any]) -> bool:
-        """Whether the row identified by ``key`` (the :data:`RESULT_KEY` columns) is stored."""
-        query = sa.select(results.c.id).where(*(results.c[k] == key[k] for k in RESULT_KEY)).limit(1)
+    def has_result(self, key: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
+        """Whether a row matching ``key`` (the :data:`RESULT_KEY` columns but ``ignore``) is stored."""
+        columns = [k for k in RESULT_KEY if k not in ignore]
+        query = sa.select(results.c.id).where(*(results.c[k] == key[k] for k in columns)).limit(1)
         with self.engine.connect() as conn:
             return conn.execute(query).first() is not None
 
