@@ -207,11 +207,18 @@ def _compressors(spec: Spec, pm: PluginManager, trainer: TrainerSpec,
                 f"compressor {record.name!r}: {twice[0]!r} is both fixed in params and searched as "
                 f"{prefix + twice[0]!r} in the space; keep one", "compression", i, "params", twice[0],
             )
-        if record.check is not None:
+        if record.check is None:
+            continue
+        # Fixed params alone, then each searched entry with them, then all together: the error points
+        # at the field that brought the bad value (compression[i].params, or space.NAME.PARAM).
+        attempts: list[tuple[list[Param], tuple[Any, ...]]] = [([], ("compression", i, "params"))]
+        attempts += [([p], ("space", prefix + p.name)) for p in own]
+        attempts.append((own, ("compression", i)))
+        for subset, where in attempts:
             try:
-                record.check(params, SearchSpace(own), spec.trainer.params)
+                record.check(params, SearchSpace(subset), spec.trainer.params)
             except (ValueError, PluginError) as exc:
-                raise spec.error(f"compressor {record.name!r}: {exc}", "compression", i) from exc
+                raise spec.error(f"compressor {record.name!r}: {exc}", *where) from exc
     return out
 
 

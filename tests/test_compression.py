@@ -91,9 +91,9 @@ def test_without_compression_nothing_changes(plan_of: Callable[..., Plan]) -> No
     ("compression", "space", "trainer_params", "field", "words"),
     [
         ("[{name: rnd}]", "", "{}", "compression[0].name", ["unknown compressor 'rnd'", "round", "Did you mean"]),
-        ("[{name: round}]", "round.decimals: {type: int, low: -1, high: 2}", "{}", "compression[0]",
+        ("[{name: round}]", "round.decimals: {type: int, low: -1, high: 2}", "{}", "space.round.decimals",
          ["compressor 'round'", "decimals must be an integer >= 0, got -1"]),
-        ("[{name: round, params: {decimals: 1.5}}]", "", "{}", "compression[0]", ["got 1.5"]),
+        ("[{name: round, params: {decimals: 1.5}}]", "", "{}", "compression[0].params", ["got 1.5"]),
         ("[{name: round, params: {decimals: 1}}]", "round.decimals: {type: int, low: 0, high: 2}", "{}",
          "compression[0].params.decimals", ["both fixed in params and searched as 'round.decimals'"]),
         ("[{name: round}]", "half.enabled: {type: choice, values: [true, false]}", "{}", "space.half.enabled",

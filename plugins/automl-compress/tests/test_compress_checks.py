@@ -53,25 +53,26 @@ def plan(pm: PluginManager, template: str, compression: str, space: str = "", pa
 
 
 @pytest.mark.parametrize(("template", "compression", "space", "params", "field", "words"), [
-    (TORCH, "[{name: prune}]", "prune.amount: {type: float, low: 0.2, high: 1.0}", "", "compression[0]",
+    (TORCH, "[{name: prune}]", "prune.amount: {type: float, low: 0.2, high: 1.0}", "", "space.prune.amount",
      ["the space lets 'amount' take 1.0", "leaves no unit in any layer"]),
-    (TORCH, "[{name: prune}]", "prune.amout: {type: float, low: 0.2, high: 0.5}", "", "compression[0]",
+    (TORCH, "[{name: prune}]", "prune.amout: {type: float, low: 0.2, high: 0.5}", "", "space.prune.amout",
      ["no such parameter", "did you mean 'amount'"]),
-    (TORCH, "[{name: prune}]", "prune.finetune_epochs: {type: float, low: 0, high: 3}", "", "compression[0]",
-     ["'finetune_epochs' is an integer: use `type: int`"]),
+    (TORCH, "[{name: prune}]", "prune.finetune_epochs: {type: float, low: 0, high: 3}", "",
+     "space.prune.finetune_epochs", ["'finetune_epochs' is an integer: use `type: int`"]),
     (TORCH, "[{name: quantize}]", "quantize.mode: {type: choice, values: [none, int8_dynamic, fp16]}", "",
-     "compression[0]", ["'fp16'", "targets", "lacks fp16"]),
-    (TORCH, "[{name: quantize, params: {mode: int8_dynamic}}]", "", ", runtime: torchscript", "compression[0]",
+     "space.quantize.mode", ["'fp16'", "targets", "lacks fp16"]),
+    (TORCH, "[{name: quantize, params: {mode: int8_dynamic}}]", "", ", runtime: torchscript", "compression[0].params",
      ["runtime is 'torchscript'", "torchao_int8_weight_only"]),
-    (TORCH, "[{name: distill}]", "", ", network: 'tests.nets:build'", "compression[0]", ["needs network mlp or cnn"]),
-    (TORCH, "[{name: lowrank, params: {ratio: 0}}]", "", "", "compression[0]", ["ratio", "greater than 0"]),
+    (TORCH, "[{name: distill}]", "", ", network: 'tests.nets:build'", "compression[0].params",
+     ["needs network mlp or cnn"]),
+    (TORCH, "[{name: lowrank, params: {ratio: 0}}]", "", "", "compression[0].params", ["ratio", "greater than 0"]),
     (TORCH, "[{name: prune}]", "quantize.mode: {type: choice, values: [none, int8_dynamic]}", "", "space.quantize.mode",
      ["belongs to compressor 'quantize', which is not in `compression:`"]),
     # Quantizing a scikit-learn tree: the error names what quantize supports and what fits sklearn.
     (SKLEARN, "[{name: quantize}]", "", "", "compression[0].name",
      ["cannot compress models of trainer 'sklearn': it supports torch", "Compressors for 'sklearn': onnx"]),
-    (SKLEARN, "[{name: onnx}]", "", "export: onnx", "compression[0]", ["leave export at skops"]),
-    (SKLEARN, "[{name: onnx}]", "onnx.trees: {type: float, low: 0.0, high: 1.0}", "", "compression[0]",
+    (SKLEARN, "[{name: onnx}]", "", "export: onnx", "compression[0].params", ["leave export at skops"]),
+    (SKLEARN, "[{name: onnx}]", "onnx.trees: {type: float, low: 0.0, high: 1.0}", "", "space.onnx.trees",
      ["'trees' take 0.0", "greater than 0"]),
 ])
 def test_bad_compression_is_a_spec_error_at_the_field(
