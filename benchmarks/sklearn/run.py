@@ -163,7 +163,11 @@ def _load_raw() -> dict[tuple[str, int, str], dict[str, Any]]:
 
 def report() -> str:
     raw = _load_raw()
-    envs = sorted({json.dumps(d["env"], sort_keys=True) for d in raw.values()})
+    versions = sorted({json.dumps({k: v for k, v in d["env"].items() if k not in ("commit", "date")}, sort_keys=True)
+                       for d in raw.values()})
+    commits = sorted({d["env"]["commit"] for d in raw.values()})
+    dates = sorted({d["env"]["date"] for d in raw.values()})
+    loads = [x for d in raw.values() for x in d.get("load_before_after", [])]
     lines = [
         "# Tabular benchmark: automl (sklearn trainer) vs RandomizedSearchCV",
         "",
@@ -223,7 +227,13 @@ def report() -> str:
         "",
         "## Environment",
         "",
-        *[f"- `{e}`" for e in envs],
+        *[f"- `{e}`" for e in versions],
+        f"- dates {', '.join(dates)}; HEAD of the shared working tree when each call started: {', '.join(commits)}",
+        f"- 1-minute load average at the start and end of each run: {min(loads, default=0):.1f} to "
+        f"{max(loads, default=0):.1f} on 2 cores shared with other users (kept in each result). Seconds are comparable",
+        "  only between the methods of one data set and seed (run back to back): read the ratio column (median over",
+        "  seeds of automl / rscv of the same seed). Per configuration automl also refits on all CV rows, scores the",
+        "  test rows and all ten metrics, and exports the model (skops); RandomizedSearchCV refits only the winner.",
         "",
     ]
     return "\n".join(lines)
