@@ -398,6 +398,9 @@ def _print_summary(run: Any) -> bool:
     counts = summary.get("trials", {})
     console.print(f"[bold]{info['name']}[/]: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                   + f" in {summary.get('wall_s', 0):.1f}s; results in {run.dir}", highlight=False)
+    if summary.get("target_reached_by") is not None:
+        console.print(f"budget.target reached by trial {summary['target_reached_by']}: the search ended there",
+                      highlight=False)
     if not counts.get("completed"):
         failed = [t for t in run.trials() if t["status"] == "failed"]
         reasons = sorted({t["error"] for t in failed if t["error"]})

@@ -179,16 +179,17 @@ def search(
     loaded = _override(spec if isinstance(spec, Spec) else load_spec(spec), trials, seed)
     pm = get_plugin_manager(disabled_plugins)
     plan = build_plan(loaded, pm)
+    if resume and out is None:
+        raise AutoMLError("--resume needs --out: the directory of the run to continue")
+    # Data and warm-start rows first: bad data or a bad --warm-start leaves no half-made run directory.
+    data = plan.load_data()
+    warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
     if resume:
-        if out is None:
-            raise AutoMLError("--resume needs --out: the directory of the run to continue")
         run = _reopen(plan, Path(out))
     else:
         run_dir = Path(out) if out else default_run_dir(plan)
         _prepare_dir(run_dir)
         run = _create(plan, run_dir.resolve(), pm)
-    warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
-    data = plan.load_data()
     try:
         summary = _tune(plan, run, data, address, pm, on_progress, t0, warm)
     except KeyboardInterrupt:
@@ -261,8 +262,9 @@ def _tune(
     interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < spec.budget.trials]
     next_number = max((t["number"] + 1 for t in history), default=0)
     to_run = len(interrupted) + max(0, spec.budget.trials - next_number)
-    if to_run == 0:
-        return {"first_trial_s": None, "exhausted": False, "resumed": bool(history)}
+    reached = _target_reached(plan, history)
+    if to_run == 0 or reached is not None:
+        return {"first_trial_s": None, "exhausted": False, "resumed": bool(history), "target_reached_by": reached}
 
     if address:
         _check_address(address)
@@ -272,7 +274,15 @@ def _tune(
 
     from automl.interfaces import TrialOutcome
     from automl.schedulers import RungScheduler
-    from automl.tune_adapter import Counts, Job, SearcherAdapter, StoreCallback, outcome_from_row, run_trial
+    from automl.tune_adapter import (
+        Counts,
+        Job,
+        SearcherAdapter,
+        StoreCallback,
+        TargetStopper,
+        outcome_from_row,
+        run_trial,
+    )
 
     try:
         concurrency = _concurrency(plan)
@@ -334,6 +344,8 @@ def _tune(
                 storage_path=str(run.dir),
                 verbose=0,
                 callbacks=[callback],
+                stop=TargetStopper(counts, plan.objectives[0], spec.budget.target) if spec.budget.target is not None
+                else None,
                 failure_config=FailureConfig(max_failures=spec.budget.max_failures),
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
                 log_to_file=True,
@@ -346,13 +358,27 @@ def _tune(
             import ray
 
             ray.shutdown()
-    # Trials Tune ended without a completion event (wall-time budget reached) are stopped.
+    # Trials Tune ended without a completion event (wall-time budget or target reached) are stopped.
+    reached = _target_reached(plan, run.trials())
+    why = (f"stopped when trial {reached} reached budget.target" if reached is not None
+           else "stopped when the wall-time budget ran out")
     for row in run.trials():
         if row["status"] in ("running", "pending"):
-            run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=time.time(),
-                                 error="stopped when the wall-time budget ran out")
+            run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=time.time(), error=why)
     return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
-            "exhausted": adapter.exhausted, "resumed": bool(history)}
+            "exhausted": adapter.exhausted, "resumed": bool(history), "target_reached_by": reached}
+
+
+def _target_reached(plan: Plan, trials: list[dict[str, Any]]) -> int | None:
+    """The first completed trial whose first objective reached ``budget.target``, if any."""
+    target = plan.spec.budget.target
+    if target is None:
+        return None
+    primary = plan.objectives[0]
+    hits = [t for t in trials if t["status"] == "completed"
+            and (t["metrics"] or {}).get(primary.metric) is not None
+            and primary.to_min(float(t["metrics"][primary.metric])) <= primary.to_min(target)]
+    return min(hits, key=lambda t: t["finished_at"] or 0)["number"] if hits else None
 
 
 def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:

@@ -194,6 +194,9 @@ class BudgetSpec(_Strict):
     wall_time: Duration = Field(None, description="stop starting trials after this long")
     trial_timeout: Duration = Field(None, description="fail a trial that runs longer than this")
     max_failures: int = Field(0, ge=0, description="retry a failed trial up to this many times")
+    target: float | None = Field(
+        None, description="end the search once a full-budget trial reaches this value of the first objective"
+    )
 
     @field_validator("wall_time", "trial_timeout")
     @classmethod

@@ -397,6 +397,26 @@ class Counts:
     started: float = field(default_factory=time.time)
 
 
+class TargetStopper(tune.Stopper):
+    """Ends the whole search once a completed trial reaches ``budget.target`` (read from :class:`Counts`)."""
+
+    def __init__(self, counts: Counts, primary: Objective, target: float) -> None:
+        self.counts = counts
+        self.primary = primary
+        self.target = target
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves its stopper with the experiment state; the live counts are rebuilt on resume.
+        return {**self.__dict__, "counts": Counts(total=self.counts.total)}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False  # single trials end by their budget or the scheduler
+
+    def stop_all(self) -> bool:
+        best = self.counts.best
+        return best is not None and self.primary.to_min(best) <= self.primary.to_min(self.target)
+
+
 class StoreCallback(tune.Callback):
     """Driver side: writes each trial event to the store as it arrives, then notifies plugins."""
 

@@ -79,3 +79,14 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli([*command, "--help"]) == 0
     assert "Usage:" in capsys.readouterr().out
+
+
+def test_a_data_error_leaves_no_run_directory(tmp_path: Path) -> None:
+    rows = "\n".join(f"{i},{i * 2},same" for i in range(20))
+    (tmp_path / "one-class.csv").write_text("a,b,label\n" + rows + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GOOD.replace("dataset: iris", "csv: one-class.csv, target: label"))
+    out = tmp_path / "run"
+    result = automl("search", str(spec), "--out", str(out))
+    assert result.returncode == 2 and "single class" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()

@@ -225,3 +225,19 @@ def test_address_joins_a_cluster_on_loopback_and_refuses_an_unreachable_one(
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_budget_target_ends_the_search_and_a_resume_runs_nothing_more(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = spec(write_spec, budget="{trials: 60, target: 1.3}")  # fidelity at 1 step: loss = x + 1
+    run = automl.search(path, out=tmp_path / "run")
+    trials = run.trials()
+    reached = run.info()["summary"]["target_reached_by"]
+    hit = next(t for t in trials if t["number"] == reached)
+    assert hit["status"] == "completed" and hit["metrics"]["loss"] <= 1.3
+    assert len(trials) < 60  # ended early, not by exhausting the trials
+    # Every trial that started after the hit was recorded, none left running.
+    assert not [t for t in trials if t["status"] in ("running", "pending")]
+    resumed = automl.search(path, out=tmp_path / "run", resume=True, trials=80)
+    assert len(resumed.trials()) == len(trials)
