@@ -91,7 +91,9 @@ class PruneCompressor(Compressor):
         finetune(t, net, p.finetune_epochs, p.finetune_lr)
         for module, name in layers:
             prune.remove(module, name)
-        dead = [name for name, m in weight_layers(net) if not bool((m.weight != 0).any())]
+        import torch
+
+        dead = [name for name, m in weight_layers(net) if int(torch.count_nonzero(m.weight)) == 0]
         if dead:
             raise TrialError(
                 f"prune.amount {p.amount:g} ({p.scope}) zeroed every weight of layer(s) {', '.join(dead)}: the "

@@ -12,12 +12,20 @@ from typing import TYPE_CHECKING, Any
 from automl.errors import TrialError
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
     from automl_torch.trainer import NeuralNetTrainer
     from torch import nn
 
-__all__ = ["PRUNABLE", "example_rows", "finetune", "output_layer", "torch_trainer", "weight_layers"]
+__all__ = [
+    "PRUNABLE",
+    "example_rows",
+    "finetune",
+    "nonzero_weights",
+    "output_layer",
+    "torch_trainer",
+    "weight_count",
+    "weight_layers",
+]
 
 
 def torch_trainer(trainer: Any, compressor: str) -> NeuralNetTrainer:
@@ -71,7 +79,9 @@ def weight_count(net: nn.Module) -> int:
 
 
 def nonzero_weights(net: nn.Module) -> int:
-    return sum(int((m.weight != 0).sum()) for _, m in weight_layers(net))
+    import torch
+
+    return sum(int(torch.count_nonzero(m.weight)) for _, m in weight_layers(net))
 
 
 def finetune(trainer: NeuralNetTrainer, net: nn.Module, epochs: int, lr_fraction: float, **settings: Any) -> None:
@@ -98,7 +108,3 @@ def finetune(trainer: NeuralNetTrainer, net: nn.Module, epochs: int, lr_fraction
     for epoch in range(1, epochs + 1):
         fitter.train_epoch(epoch)
     net.eval()
-
-
-def as_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
