@@ -66,7 +66,14 @@ NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # A wide MLP (the top of torch-mlp-digits.yaml's LCBench space): compute-bound at batch 1, unlike the others.
     "mlp-wide": ({"network": "mlp", "layers": 3, "units": 1024, "lr": 0.0005, "batch_size": 64},
                  {"epochs": 20, "optimizer": "adamw", "schedule": "cosine"}),
+    # A deep, wide CNN (the top of torch-cnn-digits-asha.yaml's space at kernel 3: 32-64-128 channels, 256 units).
+    "cnn-wide": ({"network": "cnn", "channels": 32, "conv_layers": 3, "units": 256, "lr": 0.003, "batch_size": 64},
+                 {"epochs": 15, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 8, 8]}),
 }
+#: The per-call floor: the smallest network of the searches (one layer of 16 units), untrained (its weights do not
+#: change its latency), timed in the same interleaved rounds as the models of a table or front.
+FLOOR = ({"network": "mlp", "layers": 1, "units": 16, "lr": 0.001, "batch_size": 64}, {"epochs": 1})
+FLOOR_KEY = "floor: MLP 1x16 (ONNX fp32)"
 
 Step = tuple[str, dict[str, Any]]
 #: Not a compressor: the float32 network saved as a torch.export program, the baseline of the torch-runtime rows.
@@ -105,6 +112,19 @@ TECHNIQUES: dict[str, dict[str, list[Step] | str]] = {
         "distill 1/16 width": [("distill", {"width": 0.0625})],
         "distill 1/16 width, label-smoothed teacher": [("distill", {"width": 0.0625, "teacher_smoothing": 0.1})],
         "distill 1/16 width + int8": [("distill", {"width": 0.0625}), ("quantize", {})],
+        "distill 1/4 width": [("distill", {"width": 0.25})],
+    },
+    "cnn-wide": {
+        "uncompressed (ONNX fp32)": [],
+        "prune structured 50%": [("prune", {"amount": 0.5, "finetune_epochs": 3})],
+        "prune structured 75%": [("prune", {"amount": 0.75, "finetune_epochs": 3})],
+        "int8 dynamic, linear layers (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic", "ops": "linear"})],
+        "student 1/4 width, labels only (no teacher)": [("distill", {"width": 0.25, "alpha": 0.0})],
+        "distill 1/4 width": [("distill", {"width": 0.25})],
+        "distill 1/4 width, label-smoothed teacher": [("distill", {"width": 0.25, "teacher_smoothing": 0.1})],
+        "distill 1/2 width": [("distill", {"width": 0.5})],
+        "prune structured 50% + int8 linear": [("prune", {"amount": 0.5, "finetune_epochs": 3}), ("quantize", {})],
+        "distill 1/4 width + int8 linear": [("distill", {"width": 0.25}), ("quantize", {})],
     },
     "cnn": {
         "uncompressed (ONNX fp32)": [],
@@ -149,6 +169,20 @@ def _digits() -> Any:
     from automl.data import split
 
     return split(load("digits", {}), "classification", valid=0.2, test=0.2, seed=0)
+
+
+def _floor_entry(data: Any, directory: Path) -> tuple[str, Callable[[Any], Any], Any, Any]:
+    """The per-call floor's timing entry (see :data:`FLOOR`)."""
+    from automl_torch import NeuralNetTrainer
+
+    from automl.interfaces import TrialContext
+
+    directory.mkdir(parents=True, exist_ok=True)
+    trainer = NeuralNetTrainer(*FLOOR, TrialContext("classification", 0, data, directory, 1.0, 0.0))
+    for _ in trainer.run_steps(1):
+        pass
+    artifact = trainer.export(directory)
+    return FLOOR_KEY, trainer.load_predictor(artifact), trainer.sample_input(1), trainer.sample_input(256)
 
 
 def _timed(entries: Sequence[tuple[str, Callable[[Any], Any], Any, Any]], rounds: int) -> dict[str, dict[str, list[float]]]:
@@ -214,7 +248,10 @@ def run_techniques(network: str, seeds: Sequence[int], rounds: int, only: Sequen
                 timed.append((name, trainer.load_predictor(artifact), trainer.sample_input(1), trainer.sample_input(256)))
                 print(f"[{network} seed {seed}] {name}: {artifact.name} {artifact.stat().st_size} B, accuracy "
                       f"{metrics['accuracy']:.4f} / test {metrics['test_accuracy']:.4f} ({seconds:.1f}s)", flush=True)
+            timed.append(_floor_entry(data, Path(tmp) / "floor"))
             latencies = _timed(timed, rounds)
+            floor = latencies[FLOOR_KEY]
+            print(f"[{network} seed {seed}] {FLOOR_KEY}: b1 {statistics.median(floor['b1']):.4f} ms", flush=True)
             for row in rows:
                 row.update(latency_b1=latencies[row["technique"]]["b1"], latency_b256=latencies[row["technique"]]["b256"])
                 print(f"[{network} seed {seed}] {row['technique']}: b1 {statistics.median(row['latency_b1']):.4f} ms, "
@@ -222,7 +259,7 @@ def run_techniques(network: str, seeds: Sequence[int], rounds: int, only: Sequen
         suffix = "" if not only else "-partial"
         _save(f"techniques-{network}-{seed}{suffix}", {
             "kind": "techniques", "network": network, "seed": seed, "config": config, "params": params,
-            "train_s": train_s, "rounds": rounds, "rows": rows, "environment": environment(),
+            "train_s": train_s, "rounds": rounds, "rows": rows, "floor": floor, "environment": environment(),
         })
 
 
@@ -241,6 +278,22 @@ TRAINING_SPACE: dict[str, dict[str, dict[str, Any]]] = {
         "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
         "channels": {"type": "int", "low": 4, "high": 32, "log": True},
         "conv_layers": {"type": "int", "low": 1, "high": 2},
+        "units": {"type": "int", "low": 16, "high": 256, "log": True},
+    },
+    # The wide end is compute-bound at batch 1: torch-mlp-digits.yaml's LCBench units (64-1024), up to 3 layers.
+    "mlp-wide": {
+        "lr": {"type": "float", "low": 0.0005, "high": 0.01, "log": True},
+        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
+        "layers": {"type": "int", "low": 1, "high": 3},
+        "units": {"type": "int", "low": 64, "high": 1024, "log": True},
+        "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
+    },
+    # torch-cnn-digits-asha.yaml's sizes (channels 4-32 doubled per block, 1-3 blocks, 16-256 units).
+    "cnn-wide": {
+        "lr": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
+        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
+        "channels": {"type": "int", "low": 4, "high": 32, "log": True},
+        "conv_layers": {"type": "int", "low": 1, "high": 3},
         "units": {"type": "int", "low": 16, "high": 256, "log": True},
     },
 }
@@ -264,21 +317,39 @@ COMPRESSION: dict[str, tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] =
         },
     ),
 }
-#: Hypervolume reference point (the worst values that count), the same for both variants.
-REFERENCE = {"accuracy": 0.85, "latency_ms": 0.2, "size_bytes": 2.5e6}
+COMPRESSION["mlp-wide"] = COMPRESSION["mlp"]
+COMPRESSION["cnn-wide"] = (
+    [{"name": "prune", "params": {"method": "structured"}}, {"name": "distill"},
+     {"name": "quantize", "params": {"ops": "linear"}}],
+    {
+        "prune.amount": {"type": "float", "low": 0.0, "high": 0.8},
+        "prune.finetune_epochs": {"type": "int", "low": 0, "high": 4},
+        "distill.enabled": {"type": "choice", "values": [False, True]},
+        "distill.width": {"type": "float", "low": 0.1, "high": 0.5, "log": True, "when": {"distill.enabled": True}},
+        "quantize.mode": {"type": "choice", "values": ["none", "int8_dynamic"]},
+    },
+)
+#: Hypervolume reference point (the worst values that count), the same for both variants of a network; the wide
+#: spaces' largest networks (3x1024 MLP: 8.7 MB, about 0.11 ms) must count.
+REFERENCES: dict[str, dict[str, float]] = {
+    "mlp": {"accuracy": 0.85, "latency_ms": 0.2, "size_bytes": 2.5e6},
+    "cnn": {"accuracy": 0.85, "latency_ms": 0.2, "size_bytes": 2.5e6},
+    "mlp-wide": {"accuracy": 0.85, "latency_ms": 0.5, "size_bytes": 1.0e7},
+    "cnn-wide": {"accuracy": 0.85, "latency_ms": 0.2, "size_bytes": 2.5e6},
+}
 
 
 def search_spec(network: str, variant: str, seed: int, trials: int) -> dict[str, Any]:
-    _, params = NETWORKS[network]
+    config, params = NETWORKS[network]
     spec: dict[str, Any] = {
         "name": f"compress-{network}-{variant}",
         "task": "classification",
         "data": {"dataset": "digits", "validation": 0.2, "test": 0.2},
-        "trainer": {"name": "torch", "params": {**params, "network": network, "epochs": 10}},
+        "trainer": {"name": "torch", "params": {**params, "network": config["network"], "epochs": 10}},
         "searcher": {"name": "tpe", "options": {"n_startup_trials": 8}},
         "space": dict(TRAINING_SPACE[network]),
         "objectives": [{"metric": m, "mode": "max" if m == "accuracy" else "min", "reference": r}
-                       for m, r in REFERENCE.items()],
+                       for m, r in REFERENCES[network].items()],
         "budget": {"trials": trials},
         "resources": {"cpu": 1},
         "latency": {"batch_size": 1, "repeats": 50, "final_repeats": 200},
@@ -320,6 +391,8 @@ def _front_points(members: list[dict[str, Any]]) -> np.ndarray:
 
 def run_fronts(network: str, seed: int, rounds: int) -> None:
     """Both runs' front members measured again side by side; fronts, hypervolumes and the goal from those figures."""
+    import tempfile
+
     from automl.interfaces import TrialContext
     from automl.measure import reference_latency
     from automl.pareto import hypervolume, pareto_front
@@ -330,6 +403,8 @@ def run_fronts(network: str, seed: int, rounds: int) -> None:
 
     members: dict[str, list[dict[str, Any]]] = {}
     timed: list[tuple[str, Callable[[Any], Any], Any, Any]] = []
+    floor_dir = Path(tempfile.mkdtemp())
+    timed.append(_floor_entry(_digits(), floor_dir))
     for variant in ("plain", "compressed"):
         run_dir = RAW / f"run-{network}-{variant}-{seed}"
         plan = build_plan(load_spec(RAW / f"spec-{network}-{variant}-{seed}.yaml"), get_plugin_manager())
@@ -352,9 +427,14 @@ def run_fronts(network: str, seed: int, rounds: int) -> None:
     before = reference_latency()
     latencies = _timed(timed, rounds)
     after = reference_latency()
+    import shutil
+
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    reference_point = REFERENCES[network]
     result: dict[str, Any] = {"kind": "fronts", "network": network, "seed": seed, "rounds": rounds,
-                              "reference": REFERENCE, "drift": {"before_ms": before, "after_ms": after}}
-    ref = [-REFERENCE["accuracy"], REFERENCE["latency_ms"], REFERENCE["size_bytes"]]
+                              "reference": reference_point, "drift": {"before_ms": before, "after_ms": after},
+                              "floor": latencies[FLOOR_KEY]}
+    ref = [-reference_point["accuracy"], reference_point["latency_ms"], reference_point["size_bytes"]]
     for variant, rows_ in members.items():
         for m in rows_:
             m["latency_b1"] = statistics.median(latencies[m["key"]]["b1"])
