@@ -195,21 +195,26 @@ def report(run_dir: str, out: str | None) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--trial", "number", type=int, required=True, help="A trial on the Pareto front.")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "skops"]), required=True,
-              help="The model format; the trial's trainer must have written it.")
+              help="The model format: one the trial's trainer wrote, or one it can convert to.")
 @click.option("--out", type=click.Path(), help="File or directory to write (default RUN_DIR/exports/).")
 def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None:
-    """Copy a front member's model out of RUN_DIR in the format asked for.
+    """Write a front member's model out of RUN_DIR in the format asked for.
 
     \b
-    The torch trainer writes ONNX and TorchScript, the sklearn trainer skops or ONNX
-    (its `export` param); asking for a format the trial does not have names the
-    formats it has. Nothing is converted or unpickled: the file is the one measured.
+    A format the trial has is copied byte for byte (the file that was measured):
+    the torch trainer writes ONNX and TorchScript, the sklearn trainer skops or
+    ONNX (its `export` param). Another format is converted by the trial's trainer
+    from a file the trial has, and checked to predict the same: sklearn skops ->
+    ONNX (skl2onnx; the skops file loaded with the trainer's trusted types only),
+    torch TorchScript -> ONNX. Nothing else is loaded or unpickled. A format
+    neither written nor convertible is an error that lists those available.
     """
     from automl.export import export_trial
 
     done = export_trial(run_dir, number, fmt, out)
+    how = f"converted from {done.converted_from} " if done.converted_from else ""
     console.print(f"trial {done.number} as {done.format}: {done.path} ({done.size_bytes} bytes, "
-                  f"sha256 {done.sha256[:16]}...) from {done.source}", highlight=False)
+                  f"sha256 {done.sha256[:16]}...) {how}from {done.source}", highlight=False)
 
 
 def _repo_module(name: str, command: str) -> Any:
@@ -272,12 +277,14 @@ def bench(target: str | None, store: str | None, seeds: str | None, tasks: str |
     """Run a benchmark suite or plan and append the results to a store.
 
     \b
-    SUITE is a file or a name under benchmarks/hpo/suites/ (s1, s1-gp, s3, r1, smoke);
-    PLAN a name in benchmarks/nightly.yaml: `nightly` (39 minutes measured on 2 busy cores)
-    or `weekly` (every suite in full). Methods are automl:NAME for every installed
-    searcher (third-party plugins too) and the peers used directly (optuna:, hyperopt:,
-    nevergrad:, raytune:, random). Every row carries the date, commit, suite version,
-    seed and budget; each invocation stores its environment (CPU, threads, package
+    SUITE is a file or a name under benchmarks/hpo/suites/ (s1, s1-gp, s2, s3, r1, r2,
+    r3, smoke); PLAN a name in benchmarks/nightly.yaml: `nightly` (S1, S2, S3, R1 and a
+    small R2; under an hour on 2 cores) or `weekly` (every suite in full, R3 included).
+    Methods are automl:NAME for every installed searcher (third-party plugins too) and
+    the peers used directly (optuna:, hyperopt:, nevergrad:, raytune:, random); on the
+    engine suites (S2, R2, R3) automl:SEARCHER+SCHEDULER runs a whole automl search
+    (automl:tpe+asha), and optuna:SAMPLER+PRUNER is S2's peer. Every row carries the
+    date, commit, suite version, seed and budget; each invocation stores its environment (CPU, threads, package
     versions). Rows already stored today at this commit are skipped, so an interrupted
     plan resumes. Then: automl leaderboard STORE --out DIR.
 

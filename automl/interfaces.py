@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from automl.data import Splits, Table
@@ -231,6 +231,27 @@ class Trainer(abc.ABC):
         Latency is measured on this function, so it must use the exported artifact,
         not the in-memory model.
         """
+
+    #: Export formats :meth:`convert` can write, each with the formats it converts from
+    #: (``{"onnx": ("skops",)}``); ``automl export`` offers them beside the files a trial has.
+    conversions: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    def convert(self, source: Path, fmt: str, directory: Path) -> Path:
+        """Write the model in ``source`` in format ``fmt`` under ``directory``; return the new file.
+
+        Called by ``automl export`` when a trial has no file in ``fmt`` but one in a format
+        :attr:`conversions` lists for it. ``source`` is a file this trainer exported for this
+        trial (found in the run directory); the trainer is built with the trial's config,
+        params and context (data included) but not fitted: convert the file, never retrain.
+        Load ``source`` only as safely as :meth:`load_predictor` does (no unpickling of
+        anything the engine did not write), and check that the new file predicts what the
+        source predicts. Default: not supported.
+
+        Raises:
+            NotImplementedError: The trainer converts nothing (the default).
+            ValueError: This model cannot be converted; the message says why.
+        """
+        raise NotImplementedError(f"{type(self).__name__} converts no export format")
 
     def evaluate_artifact(self, path: Path, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
         """Every metric :meth:`evaluate` reports, scored on the predictions of the exported file at ``path``.

@@ -23,13 +23,13 @@ objectives: [{metric: loss, mode: min}, {metric: cost, mode: min}]
 """
 
 
-def make_run(directory: Path, trials: list[dict], front: list[int] | None = None) -> Path:
+def make_run(directory: Path, trials: list[dict], front: list[int] | None = None, spec: str = SPEC) -> Path:
     """A run directory with a store filled directly (no search): what the engine leaves behind."""
     directory.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{directory / 'automl.db'}"
     store = Store(url)
     run_id = store.create_run(
-        name="filled", directory=str(directory), spec_text=SPEC, spec_hash="x", seed=0,
+        name="filled", directory=str(directory), spec_text=spec, spec_hash="x", seed=0,
         objectives={"objectives": [{"metric": "loss", "mode": "min", "reference": None},
                                    {"metric": "cost", "mode": "min", "reference": None}], "constraints": []},
         versions={"automl": "test"},
@@ -164,4 +164,125 @@ def test_a_real_sklearn_export_is_copied_and_predicts(tmp_path: Path) -> None:
     onnx = export_trial(run_dir, 0, "onnx", tmp_path / "out")
     assert (load_predictor(onnx.path)(pd.DataFrame(X)) == want).mean() > 0.99
     with pytest.raises(AutoMLError, match="formats available for this trial: onnx, skops"):
+        export_trial(run_dir, 0, "torchscript")
+
+
+SKLEARN_SPEC = """
+name: sk
+task: classification
+data: {dataset: iris, validation: 0.2, test: 0.2}
+trainer: {name: sklearn, params: {export: skops, model: tree}}
+space:
+  max_depth: {type: int, low: 2, high: 5}
+objectives: [{metric: accuracy, mode: max}, {metric: size_bytes, mode: min}]
+seed: 0
+"""
+
+
+def _sklearn_run(tmp_path: Path, model: object) -> tuple[Path, object]:
+    """A run of the sklearn trainer on iris whose trial 0 (on the front) wrote only ``model.skops``."""
+    pytest.importorskip("automl_sklearn")
+    from automl_sklearn.export import export_model
+    from sklearn.datasets import load_iris
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    pipeline = make_pipeline(StandardScaler(), model).fit(X, y)
+    run_dir = make_run(tmp_path / "sk", [
+        {"number": 0, "status": "completed", "config": {"max_depth": 3}, "metrics": {"accuracy": 0.9, "size_bytes": 9}},
+    ], front=[0], spec=SKLEARN_SPEC)
+    trial = run_dir / "trials" / "00000"
+    trial.mkdir(parents=True)
+    export_model(pipeline, X, trial, "skops")
+    return run_dir, pipeline
+
+
+def test_a_skops_trial_is_converted_to_onnx_that_predicts_the_same(tmp_path: Path) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    from automl.export import convertible_formats
+
+    run_dir, pipeline = _sklearn_run(tmp_path, DecisionTreeClassifier(max_depth=3, random_state=0))
+    from automl_sklearn.export import load_predictor
+
+    assert convertible_formats(Run.open(run_dir), 0) == {"onnx": "skops"}
+    skops = export_trial(run_dir, 0, "skops", tmp_path / "out")
+    assert skops.converted_from is None  # a format the trial has is still the byte-exact copy
+    assert skops.path.read_bytes() == (run_dir / "trials" / "00000" / "model.skops").read_bytes()
+    done = export_trial(run_dir, 0, "onnx", tmp_path / "out")
+    assert done.converted_from == "skops" and done.path == tmp_path / "out" / "trial-00000.onnx"
+    assert done.source == run_dir / "trials" / "00000" / "model.skops"
+    X, _ = load_iris(return_X_y=True, as_frame=True)
+    assert (load_predictor(done.path)(X) == pipeline.predict(X)).mean() > 0.99
+    assert not (run_dir / "trials" / "00000" / "model.onnx").exists()  # the trial directory is left as it was
+    with pytest.raises(AutoMLError, match=r"no torchscript export; formats available for this trial: skops, "
+                                          r"onnx \(converted from skops\) \(the 'sklearn' trainer cannot convert"):
+        export_trial(run_dir, 0, "torchscript")
+
+
+def test_a_skops_file_with_untrusted_types_is_never_loaded_for_conversion(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    run_dir, _ = _sklearn_run(tmp_path, DecisionTreeClassifier(max_depth=3, random_state=0))
+    # A file that holds a type outside the trainer's trusted prefixes.
+    from fractions import Fraction
+
+    import skops.io as sio
+
+    sio.dump(Fraction(1, 3), run_dir / "trials" / "00000" / "model.skops")
+    assert cli(["export", str(run_dir), "--trial", "0", "--format", "onnx", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot convert model.skops (skops) to onnx" in err and "does not trust" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_a_pipeline_skl2onnx_cannot_convert_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    run_dir, _ = _sklearn_run(tmp_path, HistGradientBoostingClassifier(max_iter=5, random_state=0))
+    code = cli(["export", str(run_dir), "--trial", "0", "--format", "onnx"])
+    err = capsys.readouterr().err
+    if code == 0:  # a newer skl2onnx converts it: then it must predict the same (checked inside)
+        return
+    assert code == 2 and "skl2onnx cannot convert" in err and "Traceback" not in err
+
+
+TORCH_SPEC = """
+name: tt
+task: classification
+data: {dataset: iris, validation: 0.2, test: 0.2}
+trainer: {name: torch, params: {network: mlp, epochs: 2}}
+space:
+  lr: {type: float, low: 0.001, high: 0.1, log: true}
+objectives: [{metric: accuracy, mode: max}, {metric: size_bytes, mode: min}]
+seed: 0
+"""
+
+
+def test_a_torchscript_trial_is_converted_to_onnx_with_the_same_outputs(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("automl_torch")
+    import numpy as np
+    from automl_torch.export import load_runner
+
+    run_dir = make_run(tmp_path / "torch", [
+        {"number": 0, "status": "completed", "config": {"lr": 0.01}, "metrics": {"accuracy": 0.9, "size_bytes": 9}},
+    ], front=[0], spec=TORCH_SPEC)
+    d = run_dir / "trials" / "00000"
+    d.mkdir(parents=True)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    torch.jit.trace(net, torch.randn(2, 4)).save(str(d / "model.torchscript.pt"))
+    done = export_trial(run_dir, 0, "onnx", tmp_path / "out")
+    assert done.converted_from == "torchscript" and done.path.name == "trial-00000.onnx"
+    rows = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    with torch.inference_mode():
+        want = net(torch.from_numpy(rows)).numpy()
+    np.testing.assert_allclose(load_runner(done.path)(rows), want, rtol=1e-4, atol=1e-5)
+    (d / "model.torchscript.pt").unlink()
+    (d / "model.onnx").write_bytes(done.path.read_bytes())
+    with pytest.raises(AutoMLError, match=r"no torchscript export; formats available for this trial: onnx "
+                                          r"\(the 'torch' trainer cannot convert onnx to torchscript\)"):
         export_trial(run_dir, 0, "torchscript")

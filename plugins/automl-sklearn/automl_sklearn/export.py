@@ -27,7 +27,7 @@ from sklearn.base import is_classifier
 from automl.errors import TrialError
 from automl_sklearn.preprocess import numeric_columns
 
-__all__ = ["EXPORTS", "export_model", "load_model", "load_predictor", "load_scorable"]
+__all__ = ["EXPORTS", "convert_skops_to_onnx", "export_model", "load_model", "load_predictor", "load_scorable"]
 
 EXPORTS = ("skops", "onnx", "auto")
 #: Type prefixes a skops file written by this trainer may hold.
@@ -110,6 +110,24 @@ def _to_onnx(pipeline: Any, X: pd.DataFrame, directory: Path) -> Path:
         path.unlink()
         raise ValueError(detail)
     return path
+
+
+def convert_skops_to_onnx(source: Path, X: pd.DataFrame, directory: Path) -> Path:
+    """``directory/model.onnx`` from the skops file ``source`` (what ``automl export --format onnx`` runs).
+
+    Loads ``source`` with :func:`load_model`'s trusted types only; the ONNX model must predict
+    ``X`` as the loaded pipeline does (the same check as an ONNX export at training time).
+
+    Raises:
+        ValueError: When the file holds untrusted types, or skl2onnx cannot convert the
+            pipeline, or the ONNX predictions disagree.
+    """
+    pipeline = load_model(source)
+    try:
+        return _to_onnx(pipeline, X, directory)
+    except Exception as exc:  # skl2onnx raises many types; any of them means "not convertible"
+        model = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+        raise ValueError(f"skl2onnx cannot convert {type(model).__name__}: {type(exc).__name__}: {exc}"[:1500]) from exc
 
 
 def load_model(path: Path) -> Any:

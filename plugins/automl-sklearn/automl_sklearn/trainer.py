@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from automl.interfaces import Trainer
 from automl_sklearn.build import Recipe, build_recipe, model_name
-from automl_sklearn.export import export_model, load_predictor, load_scorable
+from automl_sklearn.export import convert_skops_to_onnx, export_model, load_predictor, load_scorable
 from automl_sklearn.metrics import mean_scores, scores
 from automl_sklearn.pool import write_record
 
@@ -192,6 +192,27 @@ class SklearnTrainer(Trainer):
 
     def load_predictor(self, path: Path) -> Callable[[Any], Any]:
         return load_predictor(path)
+
+    #: ``automl export --format onnx`` of a trial exported as skops.
+    conversions = {"onnx": ("skops",)}
+
+    def convert(self, source: Path, fmt: str, directory: Path) -> Path:
+        """skops to ONNX with skl2onnx, checked against the skops model's predictions.
+
+        The skops file is loaded with the trusted-type policy of :func:`~automl_sklearn.export.load_model`;
+        the ONNX inputs follow the training and validation rows, as in :meth:`export`.
+
+        Raises:
+            ValueError: For another conversion, a file this trainer did not write, or a
+                pipeline skl2onnx cannot convert or whose ONNX predictions disagree.
+        """
+        if fmt != "onnx" or Path(source).suffix != ".skops":
+            raise ValueError(f"the sklearn trainer converts skops to onnx only, not {Path(source).name} to {fmt}")
+        data = self.context.data
+        rows = pd.concat([data.train.X, data.valid.X], ignore_index=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._threads():
+            return convert_skops_to_onnx(Path(source), rows, directory)
 
     @property
     def members(self) -> list[int]:

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ONNX_FILE", "TORCHSCRIPT_FILE", "decode", "export_onnx", "export_torchscript", "load_runner", "to_rows"]
+__all__ = ["ONNX_FILE", "TORCHSCRIPT_FILE", "convert_torchscript_to_onnx", "decode", "export_onnx", "export_torchscript",
+           "load_runner", "to_rows"]
 
 ONNX_FILE = "model.onnx"
 TORCHSCRIPT_FILE = "model.torchscript.pt"
@@ -70,6 +71,36 @@ def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> P
     with _quiet(), torch.inference_mode():
         traced = torch.jit.trace(model, example.cpu(), check_trace=False)
         traced.save(str(path))
+    return path
+
+
+def convert_torchscript_to_onnx(source: Path, rows: np.ndarray, path: Path) -> Path:
+    """Write the TorchScript model at ``source`` as ONNX at ``path`` (dynamic batch dimension).
+
+    ``source`` must be this trainer's own export (``torch.jit.load`` runs the code a TorchScript
+    file holds): ``automl export`` only passes files it found in the run directory. A scripted
+    module cannot go through torch.export, so this uses torch's TorchScript-based exporter. The
+    ONNX outputs must match TorchScript's on ``rows`` (float32 tolerance).
+
+    Raises:
+        ValueError: When the export fails or its outputs differ.
+    """
+    module = torch.jit.load(str(source), map_location="cpu").eval()
+    sample = torch.from_numpy(np.ascontiguousarray(rows[:256], dtype=np.float32))
+    try:
+        with _quiet(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (sample[:2],), str(path), input_names=[INPUT_NAME],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}}, dynamo=False)
+    except Exception as exc:  # the exporter raises many types; any of them means "not convertible"
+        raise ValueError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}"[:1500]) from exc
+    with torch.no_grad():
+        want = module(sample).float().numpy()
+    got = np.asarray(load_runner(path)(sample.numpy()), dtype=np.float32)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-3, atol=1e-4):
+        gap = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+        path.unlink(missing_ok=True)
+        raise ValueError(f"the ONNX outputs differ from the TorchScript model's by up to {gap:.3g}")
     return path
 
 

@@ -281,6 +281,39 @@ class NeuralNetTrainer(Trainer):
 
         return predict
 
+    #: ``automl export --format onnx`` of a trial that has only its TorchScript file.
+    conversions = {"onnx": ("torchscript",)}
+
+    def convert(self, source: Path, fmt: str, directory: Path) -> Path:
+        """TorchScript to ONNX: the traced model (this trainer's own export) through torch's
+        TorchScript-based ONNX exporter, checked against the TorchScript outputs on validation rows.
+
+        ONNX to TorchScript is not offered: it would need the trained weights, and a finished
+        trial keeps only its exports (its checkpoint is removed).
+
+        Raises:
+            ValueError: For another conversion, or an ONNX file whose outputs differ.
+        """
+        from automl_torch.export import ONNX_FILE, convert_torchscript_to_onnx
+
+        if fmt != "onnx" or not Path(source).name.endswith(".pt"):
+            raise ValueError(f"the torch trainer converts torchscript to onnx only, not {Path(source).name} to {fmt}")
+        self._setup_arrays_only()
+        rows = self.arrays("valid").X
+        if not len(rows):
+            rows = self.arrays("train").X
+        directory.mkdir(parents=True, exist_ok=True)
+        return convert_torchscript_to_onnx(Path(source), rows, directory / ONNX_FILE)
+
+    def _setup_arrays_only(self) -> None:
+        """The classes and the validation rows, without building a network or touching torch threads."""
+        if not hasattr(self, "arrays_"):
+            data = self.context.data
+            if data is None:
+                raise ValueError("the torch trainer needs the run's data to check a conversion")
+            self.classes_ = list(data.classes) if self.context.task == "classification" else None
+            self.arrays_ = {}
+
     def sample_input(self, batch_size: int) -> np.ndarray:
         """Validation rows as float32, the form the exported model takes (no DataFrame cost in the timing)."""
         from automl_torch.export import to_rows
