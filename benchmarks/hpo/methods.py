@@ -48,6 +48,9 @@ class Trace:
         suggestions: Configs the method suggested.
         workers: Evaluations that ran at the same time (1 in-process, Ray's CPUs for Ray).
         errors: The first few evaluation errors, for the store.
+        curve: Set by methods that measure their own anytime curve (the engine tasks: best value
+            against cumulative cost); None: one point per batch of evaluations.
+        extra: Figures a method adds to its row (cost spent, trials stopped, time to target).
     """
 
     losses: list[list[float] | None] = field(default_factory=list)
@@ -56,6 +59,8 @@ class Trace:
     suggestions: int = 0
     workers: int = 1
     errors: list[str] = field(default_factory=list)
+    curve: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
     @property
     def failures(self) -> int:
@@ -111,6 +116,11 @@ class Method(abc.ABC):
 
     def check(self, problem: Problem) -> None:
         """Raise :class:`BenchmarkError` when this method cannot run ``problem``."""
+        if getattr(problem, "engine", False):
+            raise BenchmarkError(
+                f"task {problem.name!r} runs through the whole engine: its methods are automl:SEARCHER+SCHEDULER "
+                f"(e.g. automl:tpe+asha) or optuna:SAMPLER+PRUNER on S2, not {self.name!r}"
+            )
         if problem.n_objectives > 1 and not self.multi_objective:
             raise BenchmarkError(
                 f"method {self.name!r} is single-objective and task {problem.name!r} has {problem.n_objectives} "
@@ -653,6 +663,10 @@ def make_method(name: str, options: Mapping[str, Any] | None = None) -> Method:
     Raises:
         BenchmarkError: For an unknown method (naming the valid ones) or options it rejects.
     """
+    if "+" in name and name.startswith(("automl:", "optuna:")):
+        from benchmarks.hpo.engine_tasks import make_engine_method
+
+        return make_engine_method(name, options)
     if name.startswith("automl:"):
         return AutomlMethod(name, options)
     if name in PEERS:

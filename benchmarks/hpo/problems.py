@@ -228,8 +228,9 @@ SYNTHETIC: dict[str, tuple[Callable[[Mapping[str, Any]], SyntheticProblem], tupl
 def task_names() -> list[str]:
     """Every task name a suite may use (synthetic ones and the Bayesmark grid)."""
     from benchmarks.hpo.bayesmark import bayesmark_task_names
+    from benchmarks.hpo.engine_tasks import engine_task_names
 
-    return sorted(SYNTHETIC) + bayesmark_task_names()
+    return sorted(SYNTHETIC) + engine_task_names() + bayesmark_task_names()
 
 
 def make_problem(name: str, options: Mapping[str, Any] | None = None) -> Problem:
@@ -251,12 +252,17 @@ def make_problem(name: str, options: Mapping[str, Any] | None = None) -> Problem
         return build(options)
     if parse_bayesmark(name) is not None:
         return make_bayesmark(name, options)
+    from benchmarks.hpo.engine_tasks import ENGINE_TASKS, make_engine_task
+
+    if name in ENGINE_TASKS:
+        return make_engine_task(name, options)
     import difflib
 
     names = task_names()
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise BenchmarkError(
-        f"unknown task {name!r}.{hint} Synthetic tasks: {', '.join(sorted(SYNTHETIC))}; Bayesmark tasks are "
+        f"unknown task {name!r}.{hint} Synthetic tasks: {', '.join(sorted(SYNTHETIC))}; engine tasks (S2, R2, R3): "
+        f"{', '.join(sorted(ENGINE_TASKS))}; Bayesmark tasks are "
         f"MODEL-DATASET-METRIC, e.g. DT-breast_cancer-nll (`python -m benchmarks.hpo list` shows them all)"
     )

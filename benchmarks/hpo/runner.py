@@ -89,7 +89,7 @@ def run_suite(
                 continue
             if env_id is None:
                 env_id = store.add_environment(environment_record(command or " ".join(sys.argv)))
-            if isinstance(method.method, RayTunePeer) and not ray_started:
+            if (isinstance(method.method, RayTunePeer) or getattr(method.method, "needs_ray", False)) and not ray_started:
                 from benchmarks.hpo.methods import ensure_ray
 
                 ray_started = ensure_ray()
@@ -106,13 +106,17 @@ def run_suite(
                 "task_info": {"name": task.name, "options": task.options, **task.problem.describe()},
                 "n_objectives": task.problem.n_objectives,
                 "evaluations": len(trace.losses),
-                "failures": trace.failures + max(0, suite.evaluations - len(trace.losses)),
+                # An engine task's evaluations are the trials that completed within the cost budget: fewer
+                # is what early stopping does, not a failure.
+                "failures": trace.failures + (0 if getattr(task.problem, "engine", False)
+                                              else max(0, suite.evaluations - len(trace.losses))),
                 **run_figures(task.problem, trace, suite.batch),
                 "overhead_s": trace.overhead_s,
                 "wall_s": trace.wall_s,
                 "eval_s": trace.eval_s,
                 "error": error,
                 "eval_errors": trace.errors or None,
+                "extra": trace.extra,
             }
             store.add_result(row)
             summary.stored += 1

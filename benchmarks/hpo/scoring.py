@@ -66,7 +66,8 @@ def run_figures(problem: Problem, trace: Trace, batch: int) -> dict[str, Any]:
         "final_value": final,
         "regret": regret,
         "hv_regret": hv_regret,
-        "curve": {"evals": evals, "best": best},
+        # A method that measures its own curve (an engine task's best value against cumulative cost) keeps it.
+        "curve": trace.curve if trace.curve is not None else {"evals": evals, "best": best},
         "losses": trace.losses,
     }
 

@@ -89,6 +89,8 @@ results = sa.Table(
     sa.Column("error", sa.Text),
     #: The first few evaluation errors (failed configs), when any.
     sa.Column("eval_errors", sa.JSON),
+    #: Figures of the engine suites (S2, R2, R3): cost spent, trials completed and stopped, time to target.
+    sa.Column("extra", sa.JSON),
     sa.UniqueConstraint("date", "commit", "suite", "suite_version", "task", "seed", "method", "budget",
                         name="uq_hpo_result"),
 )

@@ -40,10 +40,11 @@ from scipy import stats
 from benchmarks.hpo import BenchmarkError
 from benchmarks.hpo.scoring import REGRET_FLOOR, average_ranks, t_interval
 
-__all__ = ["Group", "MethodRow", "TrendPoint", "build_groups", "critical_difference", "latest_rows"]
+__all__ = ["CostRow", "Group", "MethodRow", "TrendPoint", "build_groups", "critical_difference", "latest_rows"]
 
-#: Methods whose evaluations are random draws (Bayesmark's clip is their median loss).
-RANDOM_METHODS = ("random", "automl:random")
+#: Methods whose evaluations are random draws (Bayesmark's clip is their median loss): for the engine
+#: suites, random search with every trial run to full fidelity (early-stopped survivors are no random draw).
+RANDOM_METHODS = ("random", "automl:random", "automl:random+fifo", "optuna:random+nop")
 ALPHA = 0.05
 
 
@@ -61,6 +62,29 @@ class MethodRow:
     crashed_runs: int
     runs: int
     overhead_ms: tuple[float, float, float] | None
+
+
+@dataclass
+class CostRow:
+    """A method's line of the cost table of an engine suite (S2, R2, R3): what it spent and stopped.
+
+    Medians over the method's runs; ``to_target`` only for tasks with a target (R3).
+    """
+
+    method: str
+    runs: int
+    final: float | None
+    final_label: str
+    cost_unit: str
+    cost_budget: float
+    cost_run: float
+    trials: float
+    completed: float
+    stopped: float
+    to_target_s: float | None = None
+    to_target_cost: float | None = None
+    reached: str = ""
+    speedup: float | None = None
 
 
 @dataclass
@@ -93,9 +117,13 @@ class Group:
     trend: list[TrendPoint]
     dates: list[str]
     notes: list[str] = field(default_factory=list)
+    #: Engine suites only: cost spent, trials completed and stopped, time and cost to the target.
+    costs: list[CostRow] = field(default_factory=list)
 
     @property
     def title(self) -> str:
+        if self.costs:
+            return f"{self.suite} v{self.version}, {self.budget} full-trial equivalents of cost"
         return f"{self.suite} v{self.version}, {self.budget} evaluations"
 
     @property
@@ -281,12 +309,71 @@ def build_group(rows: pd.DataFrame) -> Group:
             crashed_runs=int(sub["error"].notna().sum()), runs=len(sub), overhead_ms=_overhead(sub)))
     table.sort(key=lambda r: (math.isnan(r.score[0]), -r.score[0] if not math.isnan(r.score[0]) else 0, r.rank))
     first = rows.iloc[0]
+    costs = cost_rows(current, kinds)
+    if costs:
+        notes.append("engine suite: the budget is a cost (full-trial equivalents of budget steps); an evaluation is a "
+                     "trial that reached full fidelity within it; overhead is the engine's wall time per trial not "
+                     "spent in trials")
     return Group(
         suite=str(first["suite"]), version=int(first["suite_version"]), budget=int(first["budget"]),
         batch=int(first["batch"]), rows=current, kinds=kinds, methods=table, blocks=len(common),
         friedman_p=friedman_p, cd=cd, cliques=groups, trend=_trend(rows, kinds, norm),
-        dates=sorted(rows["date"].unique()), notes=notes,
+        dates=sorted(rows["date"].unique()), notes=notes, costs=costs,
     )
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    x = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return float(np.median(x)) if x else None
+
+
+def cost_rows(current: pd.DataFrame, kinds: Mapping[str, str]) -> list[CostRow]:
+    """The cost table of an engine suite (rows with ``extra`` figures); empty for the other suites."""
+    if "extra" not in current.columns:
+        return []
+    engine = current[current["extra"].map(lambda e: isinstance(e, dict) and "cost_budget" in e)]
+    if engine.empty:
+        return []
+    out: list[CostRow] = []
+    fifo: dict[tuple[str, int], float] = {}
+    for _, r in engine.iterrows():
+        e = r["extra"]
+        if r["method"] == "automl:random+fifo" and e.get("time_to_target_s") is not None:
+            fifo[(str(r["task"]), int(r["seed"]))] = float(e["time_to_target_s"])
+    for method, sub in engine.groupby("method"):
+        extras = list(sub["extra"])
+        kind = kinds[str(sub.iloc[0]["task"])]
+        finals = []
+        for _, r in sub.iterrows():
+            final = r["final_value"]
+            if final is None or (isinstance(final, float) and math.isnan(final)):
+                continue
+            if kind == "log10 regret":
+                finals.append(log10(float(final) - float((r["task_info"] or {})["optimum"])))
+            elif kind == "bayesmark":
+                finals.append(1.0 - float(final))  # R3: the loss is the validation error
+            else:
+                finals.append(float(final))
+        label = {"log10 regret": "log10 regret", "bayesmark": "best accuracy"}.get(kind, "hypervolume")
+        row = CostRow(
+            method=str(method), runs=len(sub), final=_median(finals), final_label=label,
+            cost_unit=str(extras[0].get("cost_unit", "budget steps")),
+            cost_budget=float(np.median([e["cost_budget"] for e in extras])),
+            cost_run=float(np.median([e.get("cost_run", e["cost_budget"]) for e in extras])),
+            trials=float(np.median([e.get("trials", 0) for e in extras])),
+            completed=float(np.median([e.get("completed", 0) for e in extras])),
+            stopped=float(np.median([e.get("stopped", 0) for e in extras])))
+        if any("target" in e for e in extras):
+            reached = [e for e in extras if e.get("time_to_target_s") is not None]
+            row.reached = f"{len(reached)}/{len(extras)}"
+            row.to_target_s = _median([e["time_to_target_s"] for e in reached])
+            row.to_target_cost = _median([e.get("cost_to_target") for e in reached])
+            ratios = [fifo[(str(r["task"]), int(r["seed"]))] / float(r["extra"]["time_to_target_s"])
+                      for _, r in sub.iterrows()
+                      if r["extra"].get("time_to_target_s") and (str(r["task"]), int(r["seed"])) in fifo]
+            row.speedup = _median(ratios)
+        out.append(row)
+    return out
 
 
 def build_groups(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Group], list[str]]:

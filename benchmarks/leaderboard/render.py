@@ -51,6 +51,24 @@ HEADER = ["method", "provider", "normalised score [95% CI]", "avg rank", "wins",
           "failed evals", "crashed runs", "overhead ms/suggestion, median [IQR]"]
 
 
+COST_HEADER = ["method", "runs", "final figure, median", "cost budget", "cost the run spent", "trials (completed / stopped)",
+               "to target: seconds, median", "to target: cost, median", "reached", "speedup vs random+fifo"]
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _cost_cells(c: Any) -> list[str]:
+    target = c.reached != ""
+    return [
+        c.method, str(c.runs), f"{_num(c.final, 3)} ({c.final_label})", f"{c.cost_budget:.0f} {c.cost_unit}",
+        f"{c.cost_run:.0f}", f"{c.trials:.0f} ({c.completed:.0f} / {c.stopped:.0f})",
+        _num(c.to_target_s) if target else "-", _num(c.to_target_cost, 0) if target else "-",
+        c.reached or "-", (f"{c.speedup:.2f}x" if c.speedup is not None else "-") if target else "-",
+    ]
+
+
 def _md_escape(text: str) -> str:
     return html.escape(text).replace("|", "\\|")
 
@@ -59,7 +77,9 @@ def _describe(g: Group) -> str:
     seeds = sorted(g.rows["seed"].unique())
     tasks = sorted(g.rows["task"].unique())
     kinds = ", ".join(f"{t} ({g.kinds[t]})" for t in tasks)
-    return (f"{g.budget} evaluations ({g.budget // max(g.batch, 1)} x batch {g.batch}), {len(seeds)} seeds, "
+    budget = (f"a cost of {g.budget} full-trial equivalents, {g.batch} trials at once, through the whole engine"
+              if g.costs else f"{g.budget} evaluations ({g.budget // max(g.batch, 1)} x batch {g.batch})")
+    return (f"{budget}, {len(seeds)} seeds, "
             f"nights {g.dates[0]}..{g.dates[-1]} ({len(g.dates)}); tasks: {kinds}.")
 
 
@@ -97,6 +117,12 @@ def render_markdown(groups: Sequence[Group], notes: Sequence[str], environment: 
         for r in g.methods:
             lines.append("| " + " | ".join(_md_escape(c) for c in _cells(g, r)) + " |")
         lines += ["", _md_escape(_cd_text(g)), ""]
+        if g.costs:
+            lines += ["Cost and early stopping (medians over runs; a run is cut at the cost budget, and "
+                      "\"cost the run spent\" is what the search ran before that cut was applied):", ""]
+            lines += ["| " + " | ".join(COST_HEADER) + " |", "|" + "---|" * len(COST_HEADER)]
+            lines += ["| " + " | ".join(_md_escape(x) for x in _cost_cells(c)) + " |" for c in g.costs]
+            lines.append("")
         flags = g.flags
         if flags:
             lines += [f"{FLAG} Scores that left their previous night's interval:", ""]
@@ -193,9 +219,10 @@ def anytime_figure(g: Group, task: str) -> Any:
                     by_eval.setdefault(int(n), []).append(_task_figure_value(kind, info, float(best)))
         xs = sorted(by_eval)
         fig.add_trace(go.Scatter(x=xs, y=[float(np.mean(by_eval[x])) for x in xs], mode="lines", name=str(method),
-                                 hovertemplate=f"{html.escape(str(method))}<br>%{{x}} evaluations: %{{y:.4g}}"
+                                 hovertemplate=f"{html.escape(str(method))}<br>%{{x}}: %{{y:.4g}}"
                                                "<extra></extra>"))
-    fig.update_xaxes(title="evaluations")
+    x_title = next((str(r["curve"]["x"]) for _, r in rows.iterrows() if (r["curve"] or {}).get("x")), "evaluations")
+    fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=f"{label}, mean over seeds")
     return _layout(fig, f"Anytime: {task} ({g.title})")
 
@@ -225,11 +252,14 @@ def pareto_figure(g: Group, task: str) -> Any | None:
         else:
             fig.add_trace(go.Scatter3d(x=front[:, 0], y=front[:, 1], z=front[:, 2], mode="markers",
                                        name=str(r["method"]), marker={"size": 3}))
+    names = [str(n) for n in ((rows.iloc[0]["task_info"] or {}).get("objectives") or [])]
+    if len(names) != m:
+        names = [f"f{i + 1}" for i in range(m)]
     if m == 2:
-        fig.update_xaxes(title="f1")
-        fig.update_yaxes(title="f2")
+        fig.update_xaxes(title=names[0])
+        fig.update_yaxes(title=names[1])
     else:
-        fig.update_layout(scene={"xaxis_title": "f1", "yaxis_title": "f2", "zaxis_title": "f3"})
+        fig.update_layout(scene={"xaxis_title": names[0], "yaxis_title": names[1], "zaxis_title": names[2]})
     return _layout(fig, f"Pareto fronts found: {task}, seed {seed} ({g.title})", height=480 if m == 2 else 560)
 
 
@@ -268,6 +298,13 @@ Average rank within each (task, seed) block, lower is better; wins = blocks in w
  {% endfor %}
 </table>
 <p>{{ s.cd_text }}</p>
+{% if s.costs %}<h3>Cost and early stopping</h3>
+<p class="note">Medians over runs. A run is cut at the cost budget; "cost the run spent" is what the search ran before the cut.</p>
+<table>
+ <tr>{% for h in cost_header %}<th>{{ h }}</th>{% endfor %}</tr>
+ {% for row in s.costs %}<tr>{% for c in row %}<td{% if not loop.first %} class="num"{% endif %}>{% if loop.first %}<code>{{ c }}</code>{% else %}{{ c }}{% endif %}</td>{% endfor %}</tr>
+ {% endfor %}
+</table>{% endif %}
 {% for n in s.group.notes %}<p class="note">{{ n }}</p>{% endfor %}
 {{ s.cd_plot }}
 <h3>Trend across nights</h3>
@@ -309,10 +346,12 @@ def render_html(groups: Sequence[Group], notes: Sequence[str], environment: dict
             "anchor": f"group-{i}", "group": g, "describe": _describe(g), "rows": [_cells(g, r) for r in g.methods],
             "cd_text": _cd_text(g), "cd_plot": plot(cd_figure(g)), "trend_plot": plot(trend_figure(g)),
             "flags": [_flag_text(p) for p in g.flags], "task_plots": task_plots,
+            "costs": [_cost_cells(c) for c in g.costs],
         })
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
-        sections=sections, notes=notes, env=environment, header=HEADER, flag=FLAG, n_rows=n_rows,
+        sections=sections, notes=notes, env=environment, header=HEADER, cost_header=COST_HEADER, flag=FLAG,
+        n_rows=n_rows,
         written=time.strftime("%Y-%m-%d %H:%M:%S"), plotly_js=Markup(get_plotlyjs()))
 
 
