@@ -116,12 +116,16 @@ def _concurrency(plan: Plan) -> int:
 
     have = ray.cluster_resources()
     res = plan.spec.resources
+    extra_of = plan.trainer.extra_resources
+    extra = dict(extra_of(plan.spec.trainer.params)) if extra_of else {}
     fits = []
-    for kind, want in (("CPU", res.cpu), ("GPU", res.gpu)):
+    for kind, own in (("CPU", res.cpu), ("GPU", res.gpu)):
         total = float(have.get(kind, 0.0))
+        want = own + float(extra.get(kind, 0.0))
         if want > total:
+            besides = f" ({own:g} for the trial, {want - own:g} for its trainer's workers)" if want != own else ""
             raise plan.spec.error(
-                f"each trial asks for {want:g} {kind}(s) but the Ray cluster has {total:g} "
+                f"each trial asks for {want:g} {kind}(s){besides} but the Ray cluster has {total:g} "
                 f"(CPU {have.get('CPU', 0):g}, GPU {have.get('GPU', 0):g})", "resources", kind.lower())
         if want > 0:
             fits.append(int(total / want + 1e-9))
@@ -364,7 +368,9 @@ def _tune(
            else "stopped when the wall-time budget ran out")
     for row in run.trials():
         if row["status"] in ("running", "pending"):
-            run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=time.time(), error=why)
+            now = time.time()
+            run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=now, error=why,
+                                 duration=now - row["started_at"] if row["started_at"] else None)
     return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
             "exhausted": adapter.exhausted, "resumed": bool(history), "target_reached_by": reached}
 

@@ -317,6 +317,9 @@ class TrainerSpec:
         needs_data: False for trainers that bring their own data (the function trainer).
         measurable: True when its exports can be timed and sized, so ``latency_ms`` and
             ``size_bytes`` may be objectives.
+        extra_resources: Optional ``extra_resources(params) -> {"CPU": n, "GPU": m}``: what a
+            trial reserves on the cluster besides its own ``resources`` (e.g. DDP worker
+            processes), so the engine runs only as many trials at once as fit whole.
     """
 
     name: str
@@ -327,6 +330,7 @@ class TrainerSpec:
     description: str = ""
     needs_data: bool = True
     measurable: bool = True
+    extra_resources: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None
 
 
 @dataclass(frozen=True)

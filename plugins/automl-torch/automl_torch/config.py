@@ -245,6 +245,18 @@ def trainer_metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]
     return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
 
 
+def extra_resources(params: Mapping[str, Any]) -> dict[str, float]:
+    """What a trial's DDP workers reserve besides the trial's own resources (none without ``distributed``)."""
+    raw = params.get("distributed")
+    if not raw:
+        return {}
+    try:
+        d = Distributed.model_validate(raw)
+    except ValueError:
+        return {}  # the plan's check reports the bad setting with its field
+    return {"CPU": d.workers * d.cpus_per_worker, "GPU": d.workers * d.gpus_per_worker}
+
+
 def _space_values(name: str, param: Any) -> list[Any]:
     if isinstance(param, Choice):
         return list(param.values)

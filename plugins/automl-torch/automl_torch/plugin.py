@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from automl.hookspecs import hookimpl
 from automl.interfaces import TrainerSpec
-from automl_torch.config import check, trainer_metrics
+from automl_torch.config import check, extra_resources, trainer_metrics
 from automl_torch.trainer import NeuralNetTrainer
 
 
@@ -13,6 +13,6 @@ def automl_register_trainers() -> list[TrainerSpec]:
     return [
         TrainerSpec(
             "torch", NeuralNetTrainer, tasks=("classification", "regression"), metrics=trainer_metrics, check=check,
-            description="PyTorch MLP/CNN/custom networks, epochs as budget, DDP via Ray Train, ONNX + TorchScript export",
+            extra_resources=extra_resources, description="PyTorch MLP/CNN/custom networks, epochs as budget, DDP via Ray Train, ONNX + TorchScript export",
         )
     ]

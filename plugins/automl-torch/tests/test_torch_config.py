@@ -105,3 +105,24 @@ def test_loading_the_plugin_does_not_import_torch() -> None:
     # Every automl command loads every plugin; torch costs seconds to import.
     code = "import sys, automl_torch.plugin; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_concurrency_counts_the_ddp_workers_cpus(write_spec: Callable[[str], Path]) -> None:
+    from automl.engine import _concurrency
+
+    text = """
+    task: classification
+    data: {dataset: digits}
+    trainer: {name: torch, params: {network: mlp, epochs: 1, distributed: {workers: 2, cpus_per_worker: %s}}}
+    space: {lr: {type: float, low: 0.001, high: 0.1, log: true}}
+    objectives: [{metric: accuracy, mode: max}]
+    resources: {cpu: 0.1}
+    """
+    plan = build_plan(load_spec(write_spec(text % "0.4")), get_plugin_manager())
+    assert _concurrency(plan) == 2  # 0.1 + 2 x 0.4 = 0.9 CPU per trial on 2 CPUs
+    plan = build_plan(load_spec(write_spec(text % "0.9")), get_plugin_manager())
+    assert _concurrency(plan) == 1  # 1.9 CPU per trial: one at a time, not two that starve each other
+    plan = build_plan(load_spec(write_spec(text % "1.5")), get_plugin_manager())
+    with pytest.raises(SpecError, match=r"3\.1 CPU\(s\) \(0\.1 for the trial, 3 for its trainer's workers\)"):
+        _concurrency(plan)
