@@ -227,9 +227,10 @@ class TPESearcher(OptunaSearcher):
     Args:
         n_startup_trials: Random trials before the model is used.
         n_ei_candidates: Candidates scored per suggestion.
-        multivariate: Model the parameters jointly instead of one by one.
-        group: With ``multivariate``, model each conditional branch as its own group
-            (the right choice for conditional spaces).
+        multivariate: Model the parameters jointly instead of one by one. Unset, optuna's
+            own default: jointly with one objective, one by one with several.
+        group: Model each conditional branch as its own group (the right choice for
+            conditional spaces); implies ``multivariate``.
         constant_liar: Treat trials still running as bad, so concurrent suggestions
             spread out instead of piling onto one point.
     """
@@ -238,10 +239,10 @@ class TPESearcher(OptunaSearcher):
 
     def __init__(
         self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, n_startup_trials: int = 10,
-        n_ei_candidates: int = 24, multivariate: bool = False, group: bool = False, constant_liar: bool = True,
+        n_ei_candidates: int = 24, multivariate: bool | None = None, group: bool = False, constant_liar: bool = True,
     ) -> None:
-        if group and not multivariate:
-            raise ValueError("group: true needs multivariate: true (groups are modelled jointly)")
+        if group and multivariate is False:
+            raise ValueError("group: true needs multivariate: true (groups are modelled jointly); leave multivariate unset or true")
         _positive(n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, minimum=0)
         self.n_startup_trials = n_startup_trials
         self.n_ei_candidates = n_ei_candidates
@@ -253,7 +254,8 @@ class TPESearcher(OptunaSearcher):
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         return _optuna().samplers.TPESampler(
             seed=self.seed, n_startup_trials=self.n_startup_trials, n_ei_candidates=self.n_ei_candidates,
-            multivariate=self.multivariate, group=self.group, constant_liar=self.constant_liar,
+            multivariate=True if self.group else self.multivariate, group=self.group,
+            constant_liar=self.constant_liar,
         )
 
 

@@ -121,7 +121,8 @@ def test_an_objective_without_a_direction_is_refused() -> None:
 def test_bad_option_value_is_a_spec_error() -> None:
     # The plan builds the searcher, so `automl validate` refuses a bad option value before any run.
     with pytest.raises(SpecError, match="group: true needs multivariate: true"):
-        plan_for("{name: tpe, options: {group: true}}")
+        plan_for("{name: tpe, options: {group: true, multivariate: false}}")
+    plan_for("{name: tpe, options: {group: true}}")  # group implies multivariate, as in optuna
     with pytest.raises(SpecError, match="restart_strategy must be ipop, bipop or null"):
         plan_for("{name: cmaes, options: {restart_strategy: sometimes}}")
 
@@ -176,3 +177,11 @@ def test_search_through_the_engine(write_spec: Callable[..., Path], tmp_path: Pa
     assert all(t["status"] == "completed" and "loss" in t["metrics"] for t in trials)
     assert run.info()["status"] == "completed"
     assert run.info()["versions"]["searcher:tpe"].startswith("automl-optuna==")
+
+
+def test_tpe_leaves_multivariate_to_optuna_unless_asked() -> None:
+    space = SearchSpace([Float("x", low=0, high=1)])
+    one = [Objective("loss", "min")]
+    assert TPESearcher(space, one).make_sampler()._multivariate is None  # optuna: joint with one objective
+    assert TPESearcher(space, one, multivariate=False).make_sampler()._multivariate is False
+    assert TPESearcher(space, one, group=True).make_sampler()._multivariate is True
