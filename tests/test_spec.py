@@ -150,3 +150,14 @@ def test_json_schema_describes_every_top_level_field() -> None:
     schema = spec_json_schema()
     json.dumps(schema)
     assert {"task", "data", "trainer", "searcher", "space", "objectives", "budget", "resources"} <= set(schema["properties"])
+
+
+def test_import_paths_resolve_with_one_clear_message() -> None:
+    from automl.importpath import import_callable
+
+    assert import_callable("json:dumps") is import_callable("json.dumps")
+    assert import_callable("os.path:join").__name__ == "join"
+    for path, words in [("nodots", "write an import path"), ("no_such_mod_xyz:f", "cannot import module"),
+                        ("json:lods", "did you mean 'loads'"), ("math:pi", "is a float, not a function")]:
+        with pytest.raises(ValueError, match=words):
+            import_callable(path, what="function")

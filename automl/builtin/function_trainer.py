@@ -16,7 +16,6 @@ trainer plugin does:
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -24,28 +23,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from automl.hookspecs import hookimpl
+from automl.importpath import import_callable
 from automl.interfaces import Mode, Task, Trainer, TrainerSpec
 from automl.space import SearchSpace
 
 
 def resolve(path: str) -> Callable[..., Any]:
-    """Import ``module:attribute`` (or ``module.attribute``)."""
-    module, sep, attr = path.partition(":")
-    if not sep:
-        module, _, attr = path.rpartition(".")
-    if not module or not attr:
-        raise ValueError(f"{path!r} is not an import path: write module:function")
-    try:
-        target = importlib.import_module(module)
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module!r} for {path!r}: {exc}") from exc
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ValueError(f"module {module!r} has no attribute {attr!r}")
-        target = getattr(target, part)
-    if not callable(target):
-        raise ValueError(f"{path!r} is not callable")
-    return target  # type: ignore[no-any-return]
+    """The objective function at ``module:function``."""
+    return import_callable(path, what="function")
 
 
 class FunctionTrainer(Trainer):

@@ -9,12 +9,12 @@ import torch: the plugin manager loads it for every command, torch costs seconds
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from automl.importpath import import_callable
 from automl.interfaces import Mode, Task
 from automl.space import Choice, Float, Int, SearchSpace
 
@@ -210,34 +210,12 @@ def settings_from(config: Mapping[str, Any], params: Mapping[str, Any]) -> Setti
 
 
 def import_factory(path: str) -> Callable[..., Any]:
-    """Import ``package.module:function`` (user code: it runs in every trial).
+    """Import the custom network factory ``package.module:function`` (user code: it runs in every trial).
 
     Raises:
         ValueError: When the module or the attribute does not exist or is not callable.
     """
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"network {path!r}: write an import path as 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(
-            f"network {path!r}: cannot import module {module_name!r} ({exc}); it must be importable "
-            f"(installed, or on PYTHONPATH) on every machine that runs trials"
-        ) from None
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            names = [n for n in dir(module) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            raise ValueError(
-                f"network {path!r}: module {module_name!r} has no attribute {part!r}"
-                + (f"; did you mean {close[0]!r}?" if close else "")
-            )
-        target = getattr(target, part)
-    if not callable(target):
-        raise ValueError(f"network {path!r} is a {type(target).__name__}, not a function or class")
-    return target
+    return import_callable(path, what="network")
 
 
 def trainer_metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]:
