@@ -188,7 +188,7 @@ def search(
     # Data and warm-start rows first: bad data or a bad --warm-start leaves no half-made run directory.
     data = plan.load_data()
     warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
-    if resume:
+    if resume and out is not None:
         run = _reopen(plan, Path(out))
     else:
         run_dir = Path(out) if out else default_run_dir(plan)

@@ -222,6 +222,20 @@ def _compressors(spec: Spec, pm: PluginManager, trainer: TrainerSpec,
     return out
 
 
+def _trainer_fault(trainer: TrainerSpec, spec: Spec, space: SearchSpace) -> tuple[Any, ...]:
+    """Where a failed trainer check points: the space entry without which it passes, else `trainer`."""
+    assert trainer.check is not None
+    for name in list(space):
+        kept = [dataclasses.replace(p, when={k: v for k, v in p.when.items() if k != name})
+                for other, p in space.items() if other != name]
+        try:
+            trainer.check(spec.task or "classification", spec.trainer.params, SearchSpace(kept))  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        return ("space", name)
+    return ("trainer",)
+
+
 def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, options: Mapping[str, Any]) -> None:
     valid = record.option_names()
     unknown = [k for k in options if k not in valid]
@@ -309,11 +323,11 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
         except ValueError as exc:
             raise spec.error(f"searcher {searcher.name!r} cannot search this space: {exc}", "space") from exc
     if trainer.check is not None:
+        tspace = trainer_space(space, [record.name for record, _ in compressors])
         try:
-            trainer.check(spec.task or "classification", spec.trainer.params,  # type: ignore[arg-type]
-                          trainer_space(space, [record.name for record, _ in compressors]))
+            trainer.check(spec.task or "classification", spec.trainer.params, tspace)  # type: ignore[arg-type]
         except ValueError as exc:
-            raise spec.error(str(exc), "trainer") from exc
+            raise spec.error(str(exc), *_trainer_fault(trainer, spec, tspace)) from exc
 
     metrics: dict[str, Mode] = dict(trainer.metrics(spec.task or "classification", spec.trainer.params))  # type: ignore[arg-type]
     if compressors:

@@ -94,7 +94,7 @@ def test_wrong_type_or_range_points_at_the_field(
         ("dataset: iris", "dataset: mnist", "data.dataset", "available:"),
         ("metric: accuracy", "metric: auc_roc", "objectives[0].metric", "it reports:"),
         ('"latency_ms <= 5"', '"memory_mb <= 5"', "constraints[0]", "does not report"),
-        ("n_neighbors: {type", "n_neigbours: {type", "trainer", "is not a parameter of any model"),
+        ("n_neighbors: {type", "n_neigbours: {type", "space.n_neigbours", "is not a parameter of any model"),
     ],
 )
 def test_names_the_plugins_do_not_know_are_refused(
