@@ -1,8 +1,9 @@
 """Scheduling figures (issue 5): what early stopping buys, and the engine's own costs.
 
     .venv/bin/python -m benchmarks.scheduling.run s2 --seeds 5          # regret vs cumulative budget
-    .venv/bin/python -m benchmarks.scheduling.run speedup --spec searchspaces/torch-mlp-digits.yaml --target 0.97
+    .venv/bin/python -m benchmarks.scheduling.run speedup --spec searchspaces/torch-mlp-digits.yaml --target 0.975 --seeds 6 --trials 1000 --wall 6m [--epochs 81]
     .venv/bin/python -m benchmarks.scheduling.run hv --seeds 3          # MO-ASHA vs ASHA, hypervolume per CPU-second
+    .venv/bin/python -m benchmarks.scheduling.run hv --spec searchspaces/torch-mlp-digits.yaml --references 0.8 2 20000000 --trials 60
     .venv/bin/python -m benchmarks.scheduling.run cpu --spec searchspaces/quickstart.yaml
 
 All searches go through ``automl.search`` (the whole engine on one local Ray); figures are printed
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -102,69 +104,181 @@ def s2(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return figures
 
 
-def _time_to_target(run: Any, target: float, metric: str) -> float | None:
+def _to_target(run: Any, metric: str) -> dict[str, Any]:
+    """When and at what cost a run's first full-budget trial reached ``budget.target`` (None: never)."""
     info = run.info()
-    hits = [t["finished_at"] for t in run.trials()
-            if t["status"] == "completed" and (t["metrics"] or {}).get(metric, -1) >= target]
-    return (min(hits) - info["created_at"]) if hits else None
+    trials = run.trials()
+    steps = run.steps()
+    first = min((t["started_at"] for t in trials if t["started_at"]), default=None)
+    number = (info.get("summary") or {}).get("target_reached_by")
+    hit = next((t for t in trials if t["number"] == number), None)
+    out: dict[str, Any] = {
+        "trials_started": sum(1 for t in trials if t["started_at"]),
+        "completed": sum(t["status"] == "completed" for t in trials),
+        "stopped": sum(t["status"] == "stopped" for t in trials),
+        "epochs_trained": len(steps),
+        "cpu_s": sum(t["duration"] or 0 for t in trials),
+        "first_trial_after_s": first - info["created_at"] if first else None,
+        "span_s": max((t["finished_at"] or 0 for t in trials), default=0) - first if first else None,
+        "reached": hit is not None,
+        "best": max(((t["metrics"] or {}).get(metric, float("-inf")) for t in trials if t["status"] == "completed"),
+                    default=None),
+    }
+    if hit:
+        out.update({
+            "trial": number,
+            "value": hit["metrics"][metric],
+            "s_from_first_trial": hit["finished_at"] - first,
+            "s_from_search_start": hit["finished_at"] - info["created_at"],
+            "epochs_to_target": sum(1 for s in steps if s["at"] <= hit["finished_at"]),
+        })
+    return out
 
 
 def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Time-to-target of full-budget random search vs the same searcher with ASHA, per seed."""
+    """Time-to-target of full-budget random search (fifo) vs the same random searcher with ASHA.
+
+    Both use the spec's random searcher with the same seed, so they draw the same configurations in
+    the same order; ASHA (grace 1, reduction factor 3) stops the weak ones at rungs. Each search ends
+    when a full-budget trial reaches ``--target`` (``budget.target``) or after ``--wall``. Time counts
+    from the first trial's start (Ray's start-up, the same for both, is reported apart); epochs to
+    target (every trial's epochs until the hit) are the machine-independent cost. The order of the
+    two runs alternates with the seed so drift of a shared machine hits both.
+    """
     import yaml
 
     base = yaml.safe_load(Path(args.spec).read_text())
     metric = base["objectives"][0]["metric"]
-    results: dict[str, list[float | None]] = {"fifo": [], "asha": []}
-    for seed in range(args.seeds):
-        for scheduler in ("fifo", "asha"):
+    runs: dict[str, list[dict[str, Any]]] = {"fifo": [], "asha": []}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        order = ("fifo", "asha") if seed % 2 == 0 else ("asha", "fifo")
+        for scheduler in order:
             spec = dict(base, seed=seed, name=f"speedup-{scheduler}")
+            spec["searcher"] = {"name": "random"}
             spec["scheduler"] = {"name": scheduler} if scheduler == "fifo" else {
                 "name": "asha", "options": {"grace_period": 1, "reduction_factor": 3}}
-            spec["budget"] = {"trials": args.trials, "wall_time": args.wall}
+            spec["budget"] = {"trials": args.trials, "wall_time": args.wall, "target": args.target}
+            if args.epochs:
+                spec["trainer"] = {**spec["trainer"], "params": {**spec["trainer"]["params"], "epochs": args.epochs}}
             if "data" in spec and "csv" in spec["data"]:
                 spec["data"]["csv"] = str((Path(args.spec).parent / spec["data"]["csv"]).resolve())
-            run = _search(yaml.safe_dump(spec), work)
-            results[scheduler].append(_time_to_target(run, args.target, metric))
-            print(seed, scheduler, results[scheduler][-1], flush=True)
-    ratios = [f / a for f, a in zip(results["fifo"], results["asha"], strict=True) if f and a]
-    return {"target": args.target, "metric": metric, "time_to_target_s": results, "speedup": ratios,
-            "median_speedup": statistics.median(ratios) if ratios else None}
+            row = {"seed": seed, **_to_target(_search(yaml.safe_dump(spec), work), metric)}
+            runs[scheduler].append(row)
+            print(scheduler, json.dumps(row), flush=True)
+    ratios: dict[str, list[float]] = {"time": [], "epochs": []}
+    bounds: list[dict[str, float]] = []
+    for f, a in zip(runs["fifo"], runs["asha"], strict=True):
+        if f["reached"] and a["reached"]:
+            ratios["time"].append(f["s_from_first_trial"] / a["s_from_first_trial"])
+            ratios["epochs"].append(f["epochs_to_target"] / a["epochs_to_target"])
+        elif a["reached"]:  # fifo never got there: its whole search is a lower bound
+            bounds.append({"time": f["span_s"] / a["s_from_first_trial"], "epochs": f["epochs_trained"] / a["epochs_to_target"]})
+    return {
+        "spec": args.spec, "epochs": args.epochs, "target": args.target, "metric": metric, "wall": args.wall,
+        "runs": runs,
+        "speedup_time": ratios["time"], "speedup_epochs": ratios["epochs"],
+        "median_speedup_time": statistics.median(ratios["time"]) if ratios["time"] else None,
+        "median_speedup_epochs": statistics.median(ratios["epochs"]) if ratios["epochs"] else None,
+        "lower_bounds_where_fifo_missed": bounds,
+    }
+
+
+def _hv_spec(args: argparse.Namespace, scheduler: str, seed: int) -> str:
+    """ZDT1 with a fidelity (synthetic), or ``--spec`` with fixed ``--references`` for its objectives."""
+    import yaml
+
+    if not args.references:
+        return S2_SPEC.format(problem="zdt1", scheduler=_scheduler(scheduler), function="mf_zdt1",
+                              metrics="{f1: min, f2: min}", steps=STEPS, space=_space(3),
+                              objectives="  - {metric: f2, mode: min, reference: 11}\n"
+                                         "  - {metric: f1, mode: min, reference: 1.1}",
+                              trials=args.trials, seed=seed)
+    spec = yaml.safe_load(Path(args.spec).read_text())
+    if len(args.references) != len(spec["objectives"]):
+        raise SystemExit(f"--references needs one value per objective of {args.spec}: {len(spec['objectives'])}")
+    # A fixed reference point: hypervolumes of different runs are comparable only against the same one.
+    spec["objectives"] = [dict(o, reference=r) for o, r in zip(spec["objectives"], args.references, strict=True)]
+    spec.update(seed=seed, name=f"hv-{scheduler}", searcher={"name": "random"}, budget={"trials": args.trials},
+                scheduler={"name": scheduler, "options": {"grace_period": 1, "reduction_factor": 3}})
+    return yaml.safe_dump(spec)
 
 
 def hv(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """MO-ASHA vs ASHA on the primary objective: hypervolume of the final front per CPU-second."""
-    figures: dict[str, Any] = {}
-    for scheduler in ("asha", "moasha"):
-        rows = []
-        for seed in range(args.seeds):
-            text = S2_SPEC.format(problem="zdt1", scheduler=_scheduler(scheduler), function="mf_zdt1",
-                                  metrics="{f1: min, f2: min}", steps=STEPS, space=_space(3),
-                                  objectives="  - {metric: f2, mode: min, reference: 11}\n"
-                                             "  - {metric: f1, mode: min, reference: 1.1}",
-                                  trials=args.trials, seed=seed)
+    """MO-ASHA vs ASHA on the primary objective: hypervolume of the final front per CPU-second.
+
+    The same random searcher and seeds for both; CPU-seconds = the trials' wall time x their CPUs
+    (what they held). Synthetic ZDT1 by default; ``--spec`` with ``--references`` for a real task.
+    """
+    import yaml
+
+    figures: dict[str, Any] = {"spec": args.spec if args.references else "zdt1", "references": args.references}
+    per_seed: dict[str, list[dict[str, Any]]] = {}
+    for seed in range(args.seeds):
+        for scheduler in (("asha", "moasha") if seed % 2 == 0 else ("moasha", "asha")):
+            text = _hv_spec(args, scheduler, seed)
+            cpus = float((yaml.safe_load(text).get("resources") or {}).get("cpu", 1))
             run = _search(text, work)
             trials = run.trials()
-            cpu_s = sum(t["duration"] or 0 for t in trials)
-            rows.append({"hypervolume": run.front()["hypervolume"], "cpu_s": cpu_s,
-                         "hv_per_cpu_s": run.front()["hypervolume"] / cpu_s if cpu_s else None,
-                         "steps": len(run.steps())})
-        figures[scheduler] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        print(scheduler, figures[scheduler], flush=True)
+            cpu_s = sum(t["duration"] or 0 for t in trials) * cpus
+            front = run.front()
+            row = {"seed": seed, "hypervolume": front["hypervolume"], "cpu_s": cpu_s,
+                   "hv_per_cpu_s": front["hypervolume"] / cpu_s if cpu_s else None, "steps": len(run.steps()),
+                   "front_size": len(front["members"]),
+                   "completed": sum(t["status"] == "completed" for t in trials)}
+            per_seed.setdefault(scheduler, []).append(row)
+            print(scheduler, json.dumps(row), flush=True)
+    for scheduler, rows in per_seed.items():
+        figures[scheduler] = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "seed"}
+    figures["runs"] = per_seed
+    ratios = [m["hv_per_cpu_s"] / a["hv_per_cpu_s"] for a, m in zip(per_seed["asha"], per_seed["moasha"], strict=True)
+              if a["hv_per_cpu_s"] and m["hv_per_cpu_s"]]
+    figures["moasha_over_asha_hv_per_cpu_s"] = ratios
     return figures
 
 
+def _process_tree_cpu(root: int) -> dict[tuple[int, int], float]:
+    """CPU seconds (user + system) of ``root`` and every descendant, keyed by (pid, start time).
+
+    Read from /proc by hand: psutil is not a dependency, and two fields of /proc/PID/stat are all
+    this needs (Linux only, like the benchmark machines).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, int, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+        ppid, utime, stime, started = int(fields[1]), int(fields[11]), int(fields[12]), int(fields[19])
+        stats[int(entry.name)] = (ppid, started, (utime + stime) / tick)
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _, _) in stats.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return {(pid, stats[pid][1]): stats[pid][2] for pid in tree if pid in stats}
+
+
 def cpu(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Share of both cores busy while a real search runs its trials (from /proc/stat)."""
+    """Share of the machine's cores the search's own processes keep busy while trials run.
+
+    Samples the CPU time of this process and all its descendants (Ray's raylet, workers, ...) every
+    0.5 s; busy = CPU seconds they used between the first trial's start and the last trial's end,
+    over (cores x that time). Other processes on the machine do not count, in either direction.
+    """
     import automl
 
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, dict[tuple[int, int], float]]] = []
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-            samples.append((time.time(), sum(fields) - fields[3] - fields[4], sum(fields)))
+            samples.append((time.time(), _process_tree_cpu(os.getpid())))
             time.sleep(0.5)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -172,23 +286,38 @@ def cpu(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     run = automl.search(args.spec, out=work / "cpu-run")
     stop.set()
     thread.join()
-    trials = run.trials()
+    trials = [t for t in run.trials() if t["started_at"] and t["finished_at"]]
     start = min(t["started_at"] for t in trials)
     end = max(t["finished_at"] for t in trials)
     inside = [s for s in samples if start <= s[0] <= end]
-    busy = (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2]) if len(inside) > 1 else None
-    return {"spec": args.spec, "trial_phase_s": end - start, "cpu_busy_fraction": busy,
-            "note": "whole machine, all cores; other processes count too"}
+    if len(inside) < 2:
+        return {"spec": args.spec, "error": "the trial phase was too short to sample"}
+    first = inside[0][1]
+    used = 0.0
+    seen: dict[tuple[int, int], float] = {}
+    for _, snapshot in inside:  # a process that ended mid-way keeps the last CPU time it was seen with
+        seen.update(snapshot)
+    for key, value in seen.items():
+        used += value - first.get(key, 0.0)
+    cores = len(os.sched_getaffinity(0))
+    elapsed = inside[-1][0] - inside[0][0]
+    return {"spec": args.spec, "trials": len(trials), "trial_phase_s": end - start, "sampled_s": elapsed,
+            "cores": cores, "cpu_s_used": used, "cpu_busy_fraction": used / (cores * elapsed),
+            "load_average": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", choices=["s2", "speedup", "hv", "cpu"])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="speedup: override the torch trainer's epochs (the full budget)")
+    parser.add_argument("--trials", type=int, default=40, help="trials per search (speedup: the most, it ends at the target)")
     parser.add_argument("--spec", default="searchspaces/torch-mlp-digits.yaml")
     parser.add_argument("--target", type=float, default=0.97)
     parser.add_argument("--wall", default="10m", help="wall-time budget per search in `speedup`")
+    parser.add_argument("--references", type=float, nargs="+",
+                        help="hv: a reference value per objective of --spec (a real task instead of ZDT1)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     from automl.engine import _start_ray
