@@ -317,6 +317,7 @@ def _tune(
             seed=spec.seed, run_dir=str(run.dir), measured=plan.measured, batch_size=spec.latency.batch_size,
             warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu,
             gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics),
+            rung_steps=tuple(scheduler.milestones) if isinstance(scheduler, RungScheduler) else (),
             trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
             sys_path=tuple(user_paths(spec)),
             compressors=tuple((record.name, record.factory, params) for record, params in plan.compressors),

@@ -66,6 +66,8 @@ class Job:
     gpus: float
     #: Engine metrics to measure at intermediate steps too (for a multi-objective scheduler).
     rung_metrics: tuple[str, ...] = ()
+    #: Steps where the scheduler compares trials (empty: every step): the only ones that need rung_metrics.
+    rung_steps: tuple[int, ...] = ()
     trial_timeout: float | None = None
     #: Where the spec's import paths resolve from (the spec's directory, the driver's working directory).
     sys_path: tuple[str, ...] = ()
@@ -198,7 +200,9 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
                 metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
                 if step < steps:
                     extra = {}
-                    if job.rung_metrics:
+                    # Exporting and timing the model costs more than an epoch of a small network: only
+                    # where the scheduler decides (and at the first step after a restart, which may be one).
+                    if job.rung_metrics and (not job.rung_steps or step in job.rung_steps or step == start):
                         extra = _measure(trainer, trainer.export(directory / "rung"), job, job.rung_metrics, quick=True)
                     _save_checkpoint(trainer, checkpoint)
                     tune.report({**metrics, **extra, BUDGET: step})

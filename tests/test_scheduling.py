@@ -241,3 +241,27 @@ def test_budget_target_ends_the_search_and_a_resume_runs_nothing_more(
     assert not [t for t in trials if t["status"] in ("running", "pending")]
     resumed = automl.search(path, out=tmp_path / "run", resume=True, trials=80)
     assert len(resumed.trials()) == len(trials)
+
+
+def test_moasha_measures_the_model_only_where_it_decides(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    # A forest grows its trees over 9 budget steps; its size is an objective, so MO-ASHA needs it at rungs.
+    path = write_spec("""
+        task: classification
+        data: {dataset: iris}
+        trainer: {name: sklearn, params: {model: forest, steps: 9}}
+        space:
+          n_estimators: {type: int, low: 9, high: 36}
+          max_depth: {type: int, low: 1, high: 6}
+        objectives:
+          - {metric: accuracy, mode: max}
+          - {metric: size_bytes, mode: min}
+        scheduler: {name: moasha, options: {grace_period: 1, reduction_factor: 3}}
+        budget: {trials: 6}
+        seed: 2
+        """, "moasha.yaml")
+    run = automl.search(path, out=tmp_path / "run")
+    assert statuses(run)["completed"] > 0
+    for t in run.trials():
+        for s in run.steps(t["number"]):
+            if s["step"] < 9:  # intermediate: measured at the rungs (1 and 3) only
+                assert ("size_bytes" in s["metrics"]) == (s["step"] in (1, 3)), (t["number"], s)
