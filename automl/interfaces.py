@@ -232,6 +232,17 @@ class Trainer(abc.ABC):
         not the in-memory model.
         """
 
+    def rung_estimates(self, which: Sequence[str]) -> dict[str, float]:
+        """Cheap estimates of engine metrics (``latency_ms``, ``size_bytes``) of the model as trained so far.
+
+        A multi-objective scheduler compares trials on them at its rungs, before any export
+        exists. Whatever this leaves out, the engine measures on a quick export of the current
+        model (2 warm-up and 10 timed calls), which can cost more than a training step of a
+        small model. Estimates only need to rank models like the final measurement would:
+        every trial at a rung is estimated the same way. Default: none.
+        """
+        return {}
+
     #: Export formats :meth:`convert` can write, each with the formats it converts from
     #: (``{"onnx": ("skops",)}``); ``automl export`` offers them beside the files a trial has.
     conversions: ClassVar[Mapping[str, tuple[str, ...]]] = {}

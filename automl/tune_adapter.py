@@ -105,6 +105,15 @@ def _measure(trainer: Trainer, artifact: Path, job: Job, which: Sequence[str], q
     return out
 
 
+def _rung_metrics(trainer: Trainer, directory: Path, job: Job) -> dict[str, float]:
+    """Latency/size at a rung: the trainer's own cheap estimates, else a quick export measured."""
+    out = {k: float(v) for k, v in trainer.rung_estimates(job.rung_metrics).items() if k in job.rung_metrics}
+    missing = [m for m in job.rung_metrics if m not in out]
+    if missing:
+        out.update(_measure(trainer, trainer.export(directory), job, missing, quick=True))
+    return out
+
+
 def _fail(directory: Path, reason: str) -> None:
     """Leave the reason where the driver finds it, whatever becomes of this process."""
     with contextlib.suppress(OSError):
@@ -203,7 +212,7 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
                     # Exporting and timing the model costs more than an epoch of a small network: only
                     # where the scheduler decides (and at the first step after a restart, which may be one).
                     if job.rung_metrics and (not job.rung_steps or step in job.rung_steps or step == start):
-                        extra = _measure(trainer, trainer.export(directory / "rung"), job, job.rung_metrics, quick=True)
+                        extra = _rung_metrics(trainer, directory / "rung", job)
                     _save_checkpoint(trainer, checkpoint)
                     tune.report({**metrics, **extra, BUDGET: step})
         finally:

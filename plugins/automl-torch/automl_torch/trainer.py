@@ -12,7 +12,7 @@ torch is imported when a trial first needs it, not when the plugin is loaded: ev
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -268,6 +268,39 @@ class NeuralNetTrainer(Trainer):
         script_path = export_torchscript(self.net_, example, directory / TORCHSCRIPT_FILE)
         self.net_.to(self.device_)  # the exporters work on the CPU copy
         return script_path if self.settings.runtime == "torchscript" else onnx_path
+
+    def rung_estimates(self, which: Sequence[str]) -> dict[str, float]:
+        """MO-ASHA's rung values without exporting: an ONNX or TorchScript export per rung costs
+        more than an epoch of a small network.
+
+        ``size_bytes``: the bytes of the parameters and buffers (what the float32 export holds,
+        less its graph, a few kB). ``latency_ms``: the network itself in torch at the latency
+        batch size, one thread, median of 10 calls after 2, so every trial at a rung is timed
+        the same way (the final figure is ONNX Runtime's, and lower). Not for DDP trials (the
+        network trains in the workers) or GPU devices: there the engine exports and measures.
+        """
+        import torch
+
+        from automl.measure import measure_latency
+
+        self._setup()
+        if self.settings.distributed is not None or self.device_.type != "cpu":
+            return {}
+        out: dict[str, float] = {}
+        tensors = [*self.net_.parameters(), *self.net_.buffers()]
+        if "size_bytes" in which:
+            out["size_bytes"] = float(sum(t.numel() * t.element_size() for t in tensors))
+        if "latency_ms" in which:
+            rows = torch.as_tensor(self.arrays("valid").X[:1] if len(self.arrays("valid").X) else
+                                   self.arrays("train").X[:1])
+            was_training = self.net_.training
+            self.net_.eval()
+            try:
+                with torch.inference_mode():
+                    out["latency_ms"] = measure_latency(self.net_, rows, warmup=2, repeats=10)
+            finally:
+                self.net_.train(was_training)
+        return out
 
     def load_predictor(self, path: Path) -> Callable[[Any], Any]:
         """Predict labels (or values) with the exported file: ONNX Runtime for ``.onnx``, torch for ``.pt``."""

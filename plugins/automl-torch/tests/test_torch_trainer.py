@@ -243,3 +243,18 @@ def test_the_torchscript_runtime_measures_the_torchscript_file(make_trainer: Mak
     assert artifact.name == "model.torchscript.pt" and (tmp_path / "model.onnx").is_file()
     with pytest.raises(ValueError, match="not an export of the torch trainer"):
         trainer.load_predictor(tmp_path / "elsewhere.bin")
+
+
+def test_rung_estimates_rank_sizes_like_the_export_without_exporting(make_trainer: MakeTrainer, tmp_path: Path) -> None:
+    small, large = make_trainer({"units": 16}), make_trainer({"units": 128, "layers": 3})
+    sizes = {}
+    for name, trainer in (("small", small), ("large", large)):
+        trainer.fit_step(1)
+        estimate = trainer.rung_estimates(["size_bytes", "latency_ms"])
+        assert estimate["latency_ms"] > 0
+        onnx = trainer.export(tmp_path / name)
+        # The parameters are the file, less the ONNX graph's few kilobytes.
+        assert 0 < onnx.stat().st_size - estimate["size_bytes"] < 16_000
+        sizes[name] = estimate["size_bytes"]
+        assert trainer.rung_estimates(["size_bytes"]).keys() == {"size_bytes"}
+    assert sizes["small"] < sizes["large"]
