@@ -4,10 +4,13 @@ compression, scikit-learn models on ONNX Runtime.
     nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network mlp --seeds 0 1 2
     nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network cnn --seeds 0 1 2
     nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network mlp-wide --seeds 0 1 2
+    nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network cnn-wide --seeds 0 1 2
+    nice -n 10 .venv/bin/python -m benchmarks.compress techniques --network cnn-xl --seeds 0 1 2
     nice -n 10 .venv/bin/python -m benchmarks.compress sklearn
     nice -n 10 .venv/bin/python -m benchmarks.compress search --network mlp --variant plain --seed 0
     nice -n 10 .venv/bin/python -m benchmarks.compress search --network mlp --variant compressed --seed 0
     nice -n 10 .venv/bin/python -m benchmarks.compress fronts --network mlp --seed 0
+    (search and fronts also for --network cnn, mlp-wide and cnn-wide: the wide spaces reach compute-bound sizes)
     .venv/bin/python -m benchmarks.compress report          # only rewrite RESULTS.md
 
 ``techniques``: one reference network per seed (the trial seed; the data split is the engine's
@@ -19,7 +22,8 @@ median of timed calls) on the file loaded back by the trainer, at batch 1 (20 wa
 calls) and 256 (5 warm-up, 50 calls). Latencies are measured after every file of a seed is
 written, in ``--rounds`` interleaved rounds (the order rotated each round), so drift of this
 shared 2-core machine hits every technique alike; tables give the median and the min-max over
-seeds x rounds.
+seeds x rounds. Every table and front also times the per-call floor (:data:`FLOOR`, a 1x16 MLP) in
+the same rounds: no model of digits runs at batch 1 in less than that.
 
 ``search``: ``automl.search`` over the same training space with or without the compression
 entries (prune -> distill -> quantize), MOTPE, the same trials and seed. ``fronts``: the two
@@ -69,6 +73,10 @@ NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # A deep, wide CNN (the top of torch-cnn-digits-asha.yaml's space at kernel 3: 32-64-128 channels, 256 units).
     "cnn-wide": ({"network": "cnn", "channels": 32, "conv_layers": 3, "units": 256, "lr": 0.003, "batch_size": 64},
                  {"epochs": 15, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 8, 8]}),
+    # Twice as wide (64-128 channels, 512 units), beyond every CNN space of searchspaces/: the cnn-wide reference
+    # takes only about 2.5x the per-call floor at batch 1, this one about 5x.
+    "cnn-xl": ({"network": "cnn", "channels": 64, "conv_layers": 2, "units": 512, "lr": 0.003, "batch_size": 64},
+               {"epochs": 15, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 8, 8]}),
 }
 #: The per-call floor: the smallest network of the searches (one layer of 16 units), untrained (its weights do not
 #: change its latency), timed in the same interleaved rounds as the models of a table or front.
@@ -124,6 +132,17 @@ TECHNIQUES: dict[str, dict[str, list[Step] | str]] = {
         "distill 1/4 width, label-smoothed teacher": [("distill", {"width": 0.25, "teacher_smoothing": 0.1})],
         "distill 1/2 width": [("distill", {"width": 0.5})],
         "prune structured 50% + int8 linear": [("prune", {"amount": 0.5, "finetune_epochs": 3}), ("quantize", {})],
+        "distill 1/4 width + int8 linear": [("distill", {"width": 0.25}), ("quantize", {})],
+    },
+    "cnn-xl": {
+        "uncompressed (ONNX fp32)": [],
+        "prune structured 50%": [("prune", {"amount": 0.5, "finetune_epochs": 3})],
+        "prune structured 75%": [("prune", {"amount": 0.75, "finetune_epochs": 3})],
+        "int8 dynamic, linear layers (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic", "ops": "linear"})],
+        "student 1/4 width, labels only (no teacher)": [("distill", {"width": 0.25, "alpha": 0.0})],
+        "distill 1/4 width": [("distill", {"width": 0.25})],
+        "distill 1/4 width, label-smoothed teacher": [("distill", {"width": 0.25, "teacher_smoothing": 0.1})],
+        "distill 1/2 width": [("distill", {"width": 0.5})],
         "distill 1/4 width + int8 linear": [("distill", {"width": 0.25}), ("quantize", {})],
     },
     "cnn": {
@@ -409,6 +428,7 @@ def run_fronts(network: str, seed: int, rounds: int) -> None:
         run_dir = RAW / f"run-{network}-{variant}-{seed}"
         plan = build_plan(load_spec(RAW / f"spec-{network}-{variant}-{seed}.yaml"), get_plugin_manager())
         data = plan.load_data()
+        assert data is not None, "a search spec with a data set"
         front = json.loads((run_dir / "front.json").read_text())
         rows = {t["number"]: t for t in Run.open(run_dir).trials()}
         members[variant] = []

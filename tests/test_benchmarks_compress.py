@@ -1,0 +1,88 @@
+"""The compression benchmark (benchmarks/compress): search specs of every network, the report's goal verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.spec import parse_spec
+from benchmarks.compress.report import _summary_lines, technique_stats
+from benchmarks.compress.run import COMPRESSION, NETWORKS, REFERENCES, TRAINING_SPACE, search_spec
+
+
+def test_every_searched_network_gives_a_valid_spec_for_both_variants() -> None:
+    for network in TRAINING_SPACE:
+        assert network in NETWORKS and network in COMPRESSION and network in REFERENCES
+        for variant in ("plain", "compressed"):
+            spec = parse_spec(yaml.safe_dump(search_spec(network, variant, 0, 4), sort_keys=False))
+            # The trainer gets the built-in network's name, never the benchmark's label (mlp-wide is an mlp).
+            assert spec.trainer.params["network"] == NETWORKS[network][0]["network"]
+            assert {o.metric: o.reference for o in spec.objectives} == REFERENCES[network]
+            assert bool(spec.compression) == (variant == "compressed")
+            # Both variants search the same training space; compression only adds its own entries.
+            training = {k for k in spec.space if "." not in k}
+            assert training == set(TRAINING_SPACE[network])
+
+
+def test_the_wide_space_reaches_the_top_of_the_lcbench_like_space() -> None:
+    text = (Path(__file__).resolve().parents[1] / "searchspaces" / "torch-mlp-digits.yaml").read_text()
+    lcbench = yaml.safe_load(text)["space"]["units"]
+    assert TRAINING_SPACE["mlp-wide"]["units"]["high"] == lcbench["high"] == NETWORKS["mlp-wide"][0]["units"]
+
+
+def _row(name: str, size: float, b1: float, b256: float, accuracy: float) -> dict[str, Any]:
+    return {"technique": name, "size_bytes": size, "latency_b1": [b1], "latency_b256": [b256], "accuracy": accuracy,
+            "test_accuracy": accuracy}
+
+
+def _doc(network: str, rows: list[dict[str, Any]], floor_b1: float) -> dict[str, Any]:
+    return {"kind": "techniques", "network": network, "seed": 0, "rounds": 1, "rows": rows,
+            "floor": {"b1": [floor_b1], "b256": [floor_b1]}}
+
+
+def test_technique_ratios_are_against_the_uncompressed_row() -> None:
+    stats = technique_stats([_doc("mlp-wide", [_row("uncompressed (ONNX fp32)", 800, 0.1, 5.0, 0.98),
+                                               _row("distill 1/4 width", 100, 0.02, 0.5, 0.975)], 0.007)])
+    d = stats["distill 1/4 width"]
+    assert (d["smaller"], d["faster_b1"], d["faster_b256"]) == (8.0, 5.0, 10.0)
+    assert abs(d["points"] - (-0.5)) < 1e-9
+
+
+def test_summary_says_whether_the_goal_is_met_and_by_what_and_leaves_controls_out() -> None:
+    wide = _doc("mlp-wide", [
+        _row("uncompressed (ONNX fp32)", 800, 0.1, 5.0, 0.98),
+        _row("distill 1/4 width", 100, 0.02, 0.5, 0.975),  # 8x smaller, 5x faster, -0.5 points: meets
+        _row("prune structured 90%", 10, 0.01, 0.1, 0.90),  # far too inaccurate
+        _row("student 1/4 width, labels only (no teacher)", 100, 0.02, 0.5, 0.98),  # a control, not compression
+    ], 0.01)
+    small = _doc("mlp", [
+        _row("uncompressed (ONNX fp32)", 400, 0.011, 0.2, 0.98),
+        _row("int8 dynamic (ONNX Runtime)", 100, 0.010, 0.1, 0.98),  # 4x smaller but 1.1x faster: does not
+    ], 0.0075)
+    lines = "\n".join(_summary_lines([wide, small], [], []))
+    wide_line = next(line for line in lines.splitlines() if "MLP-WIDE techniques" in line)
+    assert "**goal met** by distill 1/4 width (8.0x smaller, 5.00x faster" in wide_line
+    assert "prune structured 90%" not in wide_line
+    assert "control" in wide_line and wide_line.index("control") < wide_line.index("labels only")
+    assert "no model can be more than 10.0x faster" in wide_line
+    small_line = next(line for line in lines.splitlines() if "- **MLP techniques" in line)
+    assert "**goal not met**; closest within 1 point: int8 dynamic" in small_line
+    assert "per-call floor of 7.5 us" in small_line and "more than 1.5x faster" in small_line
+
+
+def test_summary_of_a_search_names_the_reference_member_and_its_ceiling() -> None:
+    def member(key: str, config: dict[str, Any], accuracy: float, size: float, b1: float) -> dict[str, Any]:
+        return {"key": key, "config": config, "accuracy": accuracy, "size_bytes": size, "latency_b1": b1,
+                "latency_b256": b1 * 10}
+
+    doc = {"kind": "fronts", "network": "mlp-wide", "seed": 0, "floor": {"b1": [0.008]},
+           "plain": {"hypervolume": 2.0, "members": [member("plain#1", {"layers": 1, "units": 600}, 0.99, 1e5, 0.01)]},
+           "compressed": {"hypervolume": 1.0, "members": []},
+           "goal": {"reference": "plain#1", "candidates": 0, "best": None, "met": False}}
+    line = _summary_lines([], [doc], [])[-2]
+    assert "hypervolume without compression 2, with 1 (0.50x)" in line
+    assert "**goal not met**: no compressed member within 1 point of the most accurate uncompressed member " \
+           "(MLP 1x600, 0.9900)" in line
+    assert "more than 1.2x faster" in line
