@@ -262,6 +262,9 @@ def report(targets: list[float]) -> str:
             "from the start of `automl.search` (Ray start-up included) to the end of the first completed trial at "
             "or above the target. Stopped trials: by ASHA at a rung, or (fifo too) by the end of the wall budget.",
             "",
+            "Superseded for the speedup figure by `python -m benchmarks.scheduling.run speedup` (searches end at the "
+            "target, times from the first trial, 6 seeds, a quiet machine: benchmarks/README.md, Scheduling).",
+            "",
             "| scheduler | seeds | best validation accuracy | completed trials | stopped trials | epochs trained "
             + "".join(f"| time to {t:g} s " for t in targets) + "|",
             "|---|---|---|---|---|---|" + "---|" * len(targets),
