@@ -39,12 +39,17 @@ def _env(docs: list[dict[str, Any]]) -> str:
     return "; ".join(sorted(set(lines)))
 
 
-def technique_stats(docs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per technique: size and latency ratios against the uncompressed model, accuracy change in points."""
+def _rows_by_technique(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in docs:
         for r in d["rows"]:
             rows[r["technique"]].append(r)
+    return rows
+
+
+def technique_stats(docs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per technique: size and latency ratios against the uncompressed model, accuracy change in points."""
+    rows = _rows_by_technique(docs)
     base = rows.get("uncompressed (ONNX fp32)")
     if not base:
         return {}
@@ -157,10 +162,7 @@ def _summary_lines(techniques: list[dict[str, Any]], fronts: list[dict[str, Any]
 
 def _techniques(network: str, docs: list[dict[str, Any]]) -> list[str]:
     config, params = NETWORKS[network]
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for d in docs:
-        for r in d["rows"]:
-            rows[r["technique"]].append(r)
+    rows = _rows_by_technique(docs)
     base = rows.get("uncompressed (ONNX fp32)")
     if not base:
         return []

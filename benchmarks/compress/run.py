@@ -284,37 +284,27 @@ def run_techniques(network: str, seeds: Sequence[int], rounds: int, only: Sequen
 
 # -- searches --------------------------------------------------------------------------------
 
+_MLP_SPACE: dict[str, dict[str, Any]] = {
+    "lr": {"type": "float", "low": 0.0005, "high": 0.01, "log": True},
+    "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
+    "layers": {"type": "int", "low": 1, "high": 3},
+    "units": {"type": "int", "low": 16, "high": 512, "log": True},
+    "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
+}
+_CNN_SPACE: dict[str, dict[str, Any]] = {
+    "lr": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
+    "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
+    "channels": {"type": "int", "low": 4, "high": 32, "log": True},
+    "conv_layers": {"type": "int", "low": 1, "high": 2},
+    "units": {"type": "int", "low": 16, "high": 256, "log": True},
+}
 TRAINING_SPACE: dict[str, dict[str, dict[str, Any]]] = {
-    "mlp": {
-        "lr": {"type": "float", "low": 0.0005, "high": 0.01, "log": True},
-        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
-        "layers": {"type": "int", "low": 1, "high": 3},
-        "units": {"type": "int", "low": 16, "high": 512, "log": True},
-        "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
-    },
-    "cnn": {
-        "lr": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
-        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
-        "channels": {"type": "int", "low": 4, "high": 32, "log": True},
-        "conv_layers": {"type": "int", "low": 1, "high": 2},
-        "units": {"type": "int", "low": 16, "high": 256, "log": True},
-    },
+    "mlp": _MLP_SPACE,
+    "cnn": _CNN_SPACE,
     # The wide end is compute-bound at batch 1: torch-mlp-digits.yaml's LCBench units (64-1024), up to 3 layers.
-    "mlp-wide": {
-        "lr": {"type": "float", "low": 0.0005, "high": 0.01, "log": True},
-        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
-        "layers": {"type": "int", "low": 1, "high": 3},
-        "units": {"type": "int", "low": 64, "high": 1024, "log": True},
-        "label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
-    },
+    "mlp-wide": {**_MLP_SPACE, "units": {"type": "int", "low": 64, "high": 1024, "log": True}},
     # torch-cnn-digits-asha.yaml's sizes (channels 4-32 doubled per block, 1-3 blocks, 16-256 units).
-    "cnn-wide": {
-        "lr": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
-        "batch_size": {"type": "int", "low": 32, "high": 256, "log": True},
-        "channels": {"type": "int", "low": 4, "high": 32, "log": True},
-        "conv_layers": {"type": "int", "low": 1, "high": 3},
-        "units": {"type": "int", "low": 16, "high": 256, "log": True},
-    },
+    "cnn-wide": {**_CNN_SPACE, "conv_layers": {"type": "int", "low": 1, "high": 3}},
 }
 COMPRESSION: dict[str, tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] = {
     "mlp": (
