@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from automl.cli import _int_list, _name_list  # one parser for `automl bench` and this runner
 from automl.errors import AutoMLError
 from benchmarks.hpo.store import DEFAULT_STORE
 
@@ -26,27 +27,6 @@ class _Group(click.Group):
         except AutoMLError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-
-
-def _ints(value: str | None, what: str) -> list[int] | None:
-    """``0,1,2`` or ``0-9`` (or a mix) as a list of integers."""
-    if value is None:
-        return None
-    out: list[int] = []
-    try:
-        for part in value.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise click.BadParameter(f"{what}: give integers like 0,1,2 or a range 0-9, got {value!r}") from None
-    return out
-
-
-def _names(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,8 +64,8 @@ def run(suite: str, store: str, seeds: str | None, tasks: str | None, methods: s
     from benchmarks.hpo.store import HpoStore
     from benchmarks.hpo.suite import load_suite
 
-    loaded = load_suite(suite, iterations=iterations, batch=batch, seeds=_ints(seeds, "--seeds"),
-                        tasks=_names(tasks), methods=_names(methods), skip_missing=skip_missing)
+    loaded = load_suite(suite, iterations=iterations, batch=batch, seeds=_int_list(seeds, "--seeds"),
+                        tasks=_name_list(tasks), methods=_name_list(methods), skip_missing=skip_missing)
     if loaded.missing:
         click.echo(f"skipped (plugin not installed): {', '.join(loaded.missing)}", err=True)
     results = HpoStore(store)
