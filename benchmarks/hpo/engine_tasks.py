@@ -45,6 +45,7 @@ from automl.interfaces import Objective
 from benchmarks.hpo import BenchmarkError
 from benchmarks.hpo.methods import Method, Trace, _version
 from benchmarks.hpo.problems import Problem, unit_space
+from benchmarks.hpo.scoring import best_so_far
 
 __all__ = [
     "ENGINE_TASKS",
@@ -387,15 +388,10 @@ def fill_trace(task: EngineTask, run: Any, cost_budget: int, trace: Trace) -> di
             trace.errors.append(f"trial {t['number']}: {t['error']}"[:500])
         if isinstance(task, R3Task) and losses is not None and target_s is None and 1 - losses[0] >= task.target:
             target_s, target_cost = moment - float(info["created_at"]), spent
-        ok = [v for v in trace.losses if v is not None]
         xs.append(spent)
         if multi:
-            from benchmarks.hpo.scoring import _hv
-
             assert task.reference is not None
-            bests.append(_hv(ok, task.reference))
-        else:
-            bests.append(min(v[0] for v in ok) if ok else None)
+        bests.append(best_so_far(trace.losses, task.reference if multi else None))
     if not xs or xs[-1] < min(cost_budget, len(step_times)):  # the curve runs to the cost actually spent
         xs.append(min(cost_budget, len(step_times)))
         bests.append(bests[-1] if bests else (0.0 if multi else None))

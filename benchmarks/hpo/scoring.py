@@ -29,6 +29,15 @@ def _hv(points: list[list[float]], reference: Sequence[float]) -> float:
     return hypervolume(np.asarray(points, dtype=float), reference) if points else 0.0
 
 
+def best_so_far(losses: Sequence[list[float] | None], reference: Sequence[float] | None) -> float | None:
+    """The anytime figure of some evaluations: the hypervolume at ``reference`` with several objectives,
+    else the best (lowest) loss; failed evaluations (None) do not count."""
+    seen = [v for v in losses if v is not None]
+    if reference is not None:
+        return _hv(seen, reference)
+    return min(v[0] for v in seen) if seen else None
+
+
 def run_figures(problem: Problem, trace: Trace, batch: int) -> dict[str, Any]:
     """What the store keeps about one run: final value, regret or hypervolume regret, curve.
 
@@ -44,13 +53,8 @@ def run_figures(problem: Problem, trace: Trace, batch: int) -> dict[str, Any]:
     for end in [*range(batch, len(trace.losses), batch), len(trace.losses)]:
         if evals and evals[-1] == end:
             continue
-        seen = [v for v in trace.losses[:end] if v is not None]
         evals.append(end)
-        if multi:
-            assert problem.reference is not None
-            best.append(_hv(seen, problem.reference))
-        else:
-            best.append(min(v[0] for v in seen) if seen else None)
+        best.append(best_so_far(trace.losses[:end], problem.reference if multi else None))
     final: float | None
     regret = hv_regret = None
     if multi:

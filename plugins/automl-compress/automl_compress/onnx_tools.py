@@ -70,15 +70,15 @@ def densify(model: object) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_quantizer() -> Iterator[None]:
-    # ONNX Runtime's quantizer logs "consider pre-processing" on the root logger for every model.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+def quiet_logger(name: str | None) -> Iterator[None]:
+    """Only errors from logger ``name`` (None: the root logger) inside the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        root.setLevel(level)
+        logger.setLevel(level)
 
 
 def quantize_int8_dynamic(path: Path, out: Path, *, ops: str = "linear", per_channel: bool = False) -> Path:
@@ -102,7 +102,8 @@ def quantize_int8_dynamic(path: Path, out: Path, *, ops: str = "linear", per_cha
     with tempfile.TemporaryDirectory() as tmp:
         clean = Path(tmp) / "clean.onnx"
         onnx.save(model, str(clean))
-        with _quiet_quantizer():
+        # ONNX Runtime's quantizer logs "consider pre-processing" on the root logger for every model.
+        with quiet_logger(None):
             quantize_dynamic(
                 str(clean), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
                 op_types_to_quantize=["MatMul", "Gemm"] if ops == "linear" else None,

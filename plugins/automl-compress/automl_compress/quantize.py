@@ -24,15 +24,13 @@ mode outside it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from automl.errors import TrialError
 from automl.interfaces import Compressor, Trainer
+from automl_compress.onnx_tools import quiet_logger
 from automl_compress.params import QuantizeParams, parse
 from automl_compress.torch_tools import example_rows, torch_trainer
 
@@ -64,7 +62,8 @@ class QuantizeCompressor(Compressor):
 
             program: Any = CastTo(net, torch.bfloat16)
         else:
-            with _quiet_torchao():
+            # torchao logs a warning for each optional GPU kernel library it cannot load on a CPU machine.
+            with quiet_logger("torchao"):
                 from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
             config = Int8WeightOnlyConfig() if p.mode == "torchao_int8_weight_only" else Int8DynamicActivationInt8WeightConfig()
             quantize_(net, config)
@@ -72,16 +71,6 @@ class QuantizeCompressor(Compressor):
         return save_program(program, example_rows(t).cpu(), path.with_name(f"model.{p.mode}.pt2"))
 
 
-@contextlib.contextmanager
-def _quiet_torchao() -> Iterator[None]:
-    # torchao logs a warning for each optional GPU kernel library it cannot load on a CPU machine.
-    logger = logging.getLogger("torchao")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def save_program(net: Any, example: Any, out: Path) -> Path:
