@@ -448,7 +448,8 @@ class _Progress:
     def text(self) -> str:
         c = self.counts
         best = f"best {_fmt(c.best)} (#{c.best_number})" if c.best is not None else "best -"
-        return (f"trials {c.done}/{c.total} done, {c.running} running, {c.failed} failed, "
+        paused = f"{c.paused} paused, " if c.paused else ""
+        return (f"trials {c.done}/{c.total} done, {c.running} running, {paused}{c.failed} failed, "
                 f"{c.stopped} stopped, {best}, {time.time() - c.started:.0f}s")
 
     def update(self, counts: Any) -> None:

@@ -264,10 +264,13 @@ def _tune(
     history = run.trials()
     done = [t for t in history if t["status"] in ("completed", "stopped", "failed")]
     interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < spec.budget.trials]
+    paused = {t["number"]: int(t["budget"] or 0) for t in history if t["status"] == "paused"}
     next_number = max((t["number"] + 1 for t in history), default=0)
     to_run = len(interrupted) + max(0, spec.budget.trials - next_number)
     reached = _target_reached(plan, history)
-    if to_run == 0 or reached is not None:
+    scheduler, rungs = _scheduler(plan, run, paused)
+    if (to_run == 0 and not (rungs and rungs.has_promotion())) or reached is not None:
+        _end_paused(run, "paused when the search ended: not promoted")
         return {"first_trial_s": None, "exhausted": False, "resumed": bool(history), "target_reached_by": reached}
 
     if address:
@@ -296,7 +299,8 @@ def _tune(
         adapter = SearcherAdapter(
             strategy, max_budget=plan.max_budget, first_number=max(next_number, state["next_number"] if state else 0),
             limit=spec.budget.trials, queue=[(t["number"], dict(t["config"])) for t in interrupted],
-            state_path=state_path,
+            state_path=state_path, promote=rungs.next_promotion if rungs else None,
+            configs={t["number"]: t["config"] for t in history if t["number"] in paused},
         )
         if state:
             adapter.observed = set(state["observed"])
@@ -306,9 +310,6 @@ def _tune(
                                       outcome.max_budget))
         for row in done:  # finished after the searcher's last saved state
             adapter.tell(outcome_from_row(row))
-        scheduler = plan.make_scheduler()
-        if isinstance(scheduler, RungScheduler) and history:
-            scheduler.replay(sorted(run.steps(), key=lambda r: r["at"]))
         for t in interrupted:
             run.store.save_trial(run.run_id, t["number"], status="pending")
 
@@ -324,11 +325,11 @@ def _tune(
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
                         failed=sum(t["status"] == "failed" for t in done),
-                        stopped=sum(t["status"] == "stopped" for t in done))
+                        stopped=sum(t["status"] == "stopped" for t in done), paused=len(paused))
         callback = StoreCallback(
             run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
             max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
-            counts=counts, adapter=adapter, on_progress=on_progress,
+            counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs,
         )
         resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
         trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), resources)
@@ -339,7 +340,8 @@ def _tune(
             tune_config=TuneConfig(
                 search_alg=adapter,
                 scheduler=scheduler,
-                num_samples=to_run,
+                # Tune counts each re-issue of a promoted trial as a sample; the adapter ends the search.
+                num_samples=to_run if rungs is None else (to_run + len(paused)) * (len(rungs.milestones) + 1),
                 reuse_actors=True,
                 time_budget_s=float(spec.budget.wall_time) if spec.budget.wall_time else None,
                 max_concurrent_trials=concurrency,
@@ -372,8 +374,34 @@ def _tune(
             now = time.time()
             run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=now, error=why,
                                  duration=now - row["started_at"] if row["started_at"] else None)
+    _end_paused(run, "paused when the search ended: not promoted"
+                + (f" (trial {reached} reached budget.target)" if reached is not None else ""))
     return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
             "exhausted": adapter.exhausted, "resumed": bool(history), "target_reached_by": reached}
+
+
+def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:
+    """The spec's scheduler, its rungs rebuilt from the store (resume, extend); also the scheduler
+    again when it is of the promotion type (it pauses trials and re-issues them), else None."""
+    from automl.schedulers import RungScheduler
+
+    scheduler = plan.make_scheduler()
+    if not isinstance(scheduler, RungScheduler):
+        return scheduler, None
+    steps = run.steps()
+    if steps:
+        scheduler.replay(sorted(steps, key=lambda r: r["at"]), paused=paused)
+    return scheduler, scheduler if scheduler.promotes else None
+
+
+def _end_paused(run: Run, why: str) -> None:
+    """A finished search keeps no paused trial: each is stopped at its budget, its checkpoint removed."""
+    from automl.tune_adapter import CHECKPOINT_DIR, trial_dir
+
+    for row in run.trials():
+        if row["status"] == "paused":
+            run.store.save_trial(run.run_id, row["number"], status="stopped", error=why)
+            shutil.rmtree(trial_dir(run.dir, row["number"]) / CHECKPOINT_DIR, ignore_errors=True)
 
 
 def _target_reached(plan: Plan, trials: list[dict[str, Any]]) -> int | None:

@@ -42,7 +42,7 @@ __all__ = [
 
 Mode = Literal["min", "max"]
 Task = Literal["classification", "regression"]
-Status = Literal["pending", "running", "completed", "stopped", "failed"]
+Status = Literal["pending", "running", "paused", "completed", "stopped", "failed"]
 
 #: Objectives every trainer provides: measured on the exported model by the engine.
 ENGINE_METRICS: dict[str, Mode] = {"latency_ms": "min", "size_bytes": "min"}
@@ -92,7 +92,7 @@ class TrialOutcome:
         number: The trial number the searcher suggested for.
         config: The config the trial ran.
         status: ``completed`` (full budget), ``stopped`` (early-stopped by the scheduler
-            at ``budget``) or ``failed``.
+            at ``budget``, or paused there by a promotion-type one) or ``failed``.
         values: The last metrics the trial reported (objectives included when completed).
         budget: Budget steps the trial reached.
         max_budget: Budget steps of a full trial.

@@ -92,7 +92,8 @@ class Plan:
         if "num_workers" in accepted and workers:
             options.setdefault("num_workers", workers)
         try:
-            return self.searcher.factory(self.space, self.objectives, seed=self.spec.seed, **options)
+            seed = self.spec.seed if self.spec.searcher.seed is None else self.spec.searcher.seed
+            return self.searcher.factory(self.space, self.objectives, seed=seed, **options)
         except (TypeError, ValueError) as exc:
             raise self.spec.error(f"searcher {self.searcher.name!r} rejected its options: {exc}", "searcher") from exc
 

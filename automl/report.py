@@ -37,7 +37,7 @@ __all__ = ["ReportData", "build_report", "parameter_importance", "write_report"]
 
 #: Colours by trial status (also used for the status cells of the table).
 STATUS_COLOURS = {"completed": "#1f77b4", "stopped": "#ff7f0e", "failed": "#d62728", "running": "#7f7f7f",
-                  "pending": "#bbbbbb"}
+                  "paused": "#9467bd", "pending": "#bbbbbb"}
 FRONT_COLOUR = "#e41a1c"
 #: Completed trials needed before a surrogate's importances mean anything.
 MIN_IMPORTANCE_TRIALS = 5

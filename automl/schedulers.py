@@ -2,17 +2,28 @@
 (MO-ASHA), presented to Ray Tune as ``TrialScheduler`` objects.
 
 Why our own rung bookkeeping rather than Ray's ``AsyncHyperBandScheduler``: MO-ASHA needs the
-same rungs with a multi-objective ranking, and a resumed search must rebuild the rungs from the
-store (Ray's scheduler keys its rungs by Tune trial ids of the killed process). For one
-objective the promotion rule is Ray's own (stop when below the ``1 - 1/rf`` percentile of the
-results recorded at the rung); a test checks the decisions against Ray's scheduler.
+same rungs with a multi-objective ranking, a resumed search must rebuild the rungs from the
+store (Ray's scheduler keys its rungs by Tune trial ids of the killed process), and Ray has no
+promotion-type ASHA. Two types, as in Syne Tune's ``HyperbandScheduler``:
+
+- ``stopping`` (Ray's ASHA): a trial reaching a rung goes on unless it is below the
+  ``1 - 1/rf`` percentile of the results recorded there so far; a test checks the decisions
+  against Ray's scheduler. Generous while rungs are nearly empty: the first trial at a rung
+  always goes on.
+- ``promotion`` (Li et al. 2020, Algorithm 2): a trial reaching a rung goes on only when it is
+  among the top ``floor(n/rf)`` of the ``n`` recorded there and not promoted yet; otherwise it
+  is *paused*: Tune stops it, its checkpoint stays, and it is re-issued (the engine's searcher
+  adapter asks :meth:`RungScheduler.next_promotion` before drawing a new configuration) once
+  enough later trials rank below it. Pausing through Tune's own ``PAUSE`` would keep every paused
+  trial counted against ``max_concurrent_trials``; a stop plus a re-issue of the same trial
+  number, restarted from its checkpoint by the engine, keeps Tune's view plain.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -20,9 +31,11 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from automl.interfaces import Objective
 from automl.pareto import crowding_distance, non_dominated_sort
 
-__all__ = ["RungScheduler", "rung_milestones"]
+__all__ = ["ASHA_TYPES", "RungScheduler", "rung_milestones"]
 
 NUMBER = "_automl_number"
+AshaType = Literal["stopping", "promotion"]
+ASHA_TYPES: tuple[str, ...] = ("stopping", "promotion")
 
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_budget: int) -> list[int]:
@@ -39,7 +52,7 @@ def rung_milestones(grace_period: int, reduction_factor: float, max_budget: int)
 
 
 class RungScheduler(FIFOScheduler):
-    """ASHA / MO-ASHA: stop a trial at a rung unless it is in the top ``1/reduction_factor``.
+    """ASHA / MO-ASHA: successive halving at rungs ``grace * rf^k``, stopping or promotion type.
 
     Args:
         objectives: What to compare; one objective gives ASHA, several give MO-ASHA
@@ -49,6 +62,11 @@ class RungScheduler(FIFOScheduler):
         grace_period: First rung: no trial is stopped before this many steps.
         reduction_factor: Keep about one trial in ``reduction_factor`` at each rung.
         budget_attr: The result key holding the budget reached.
+        type: ``stopping`` (decide once, on arrival at a rung) or ``promotion`` (pause at a
+            rung until promotable; see the module's docstring).
+        max_paused: Promotion type: the most paused trials kept resumable (each keeps a
+            checkpoint). Beyond it, the paused trial least likely to be promoted (the lowest
+            rank quantile at its rung) is stopped for good (:meth:`take_dropped`).
     """
 
     def __init__(
@@ -59,21 +77,40 @@ class RungScheduler(FIFOScheduler):
         grace_period: int = 1,
         reduction_factor: float = 3,
         budget_attr: str = "budget",
+        type: AshaType = "stopping",  # noqa: A002 - Syne Tune's name for the same choice
+        max_paused: int = 64,
     ) -> None:
         super().__init__()
         if reduction_factor <= 1:
             raise ValueError(f"reduction_factor must be above 1, got {reduction_factor}")
         if not 1 <= grace_period <= max_budget:
             raise ValueError(f"grace_period must be between 1 and the trainer's {max_budget} budget steps, got {grace_period}")
+        if type not in ASHA_TYPES:
+            raise ValueError(f"type must be one of {', '.join(ASHA_TYPES)}, got {type!r}")
+        if max_paused < 1:
+            raise ValueError(f"max_paused must be at least 1, got {max_paused}")
         self.objectives = list(objectives)
         self.max_budget = max_budget
         self.grace_period = grace_period
         self.reduction_factor = reduction_factor
         self.budget_attr = budget_attr
+        self.type = type
+        self.max_paused = max_paused
         self.milestones = rung_milestones(grace_period, reduction_factor, max_budget)
         #: milestone -> {trial number: objective vector in minimisation form}
         self.recorded: dict[int, dict[int, list[float]]] = {m: {} for m in self.milestones}
         self.stopped: set[int] = set()
+        #: Promotion type: milestone -> trials that went on from it (promoted).
+        self.promoted: dict[int, set[int]] = {m: set() for m in self.milestones}
+        #: Promotion type: paused trial number -> the milestone it waits at.
+        self.paused: dict[int, int] = {}
+        self._dropped: list[int] = []
+        self._order: dict[int, list[int]] = {}
+
+    @property
+    def promotes(self) -> bool:
+        """True for the promotion type: stopped trials may be re-issued (see :meth:`next_promotion`)."""
+        return self.type == "promotion"
 
     @property
     def metric(self) -> str | None:
@@ -93,7 +130,10 @@ class RungScheduler(FIFOScheduler):
         return out
 
     def decide(self, number: int, budget: int, values: Mapping[str, Any]) -> str:
-        """Record trial ``number`` at the highest rung it newly reached and say whether it goes on."""
+        """Record trial ``number`` at the highest rung it newly reached and say whether it goes on.
+
+        ``STOP`` from the promotion type pauses the trial (:attr:`paused`) rather than ending it.
+        """
         vector = self._vector(values)
         if vector is None:
             return TrialScheduler.CONTINUE
@@ -103,6 +143,14 @@ class RungScheduler(FIFOScheduler):
             recorded = self.recorded[milestone]
             if number in recorded:
                 break  # decided at this rung already
+            if self.promotes:
+                recorded[number] = vector
+                self._order.pop(milestone, None)
+                if number in self._promotable(milestone):
+                    self.promoted[milestone].add(number)
+                    break
+                self._pause(number, milestone)
+                return TrialScheduler.STOP
             keep = self._keep(vector, recorded)
             recorded[number] = vector
             if not keep:
@@ -121,12 +169,60 @@ class RungScheduler(FIFOScheduler):
             return vector[0] <= cutoff
         points = np.asarray([*recorded.values(), vector], dtype=float)
         me = len(points) - 1
-        order: list[int] = []
-        for front in non_dominated_sort(points):
-            crowd = crowding_distance(points[front])
-            order += [front[i] for i in np.argsort(-crowd, kind="stable")]
         keep = max(1, math.ceil(len(points) / self.reduction_factor))
-        return order.index(me) < keep
+        return _ranking(points).index(me) < keep
+
+    # -- promotion type ---------------------------------------------------------------------
+
+    def _ranked(self, milestone: int) -> list[int]:
+        """Trial numbers at ``milestone``, best first (cached until the rung changes)."""
+        if milestone not in self._order:
+            numbers = list(self.recorded[milestone])
+            points = np.asarray([self.recorded[milestone][n] for n in numbers], dtype=float)
+            self._order[milestone] = [numbers[i] for i in _ranking(points)] if numbers else []
+        return self._order[milestone]
+
+    def _promotable(self, milestone: int) -> list[int]:
+        """Li et al.'s candidates: the top ``floor(n/rf)`` at the rung not promoted yet, best first."""
+        ranked = self._ranked(milestone)
+        top = ranked[: int(len(ranked) / self.reduction_factor + 1e-9)]
+        return [n for n in top if n not in self.promoted[milestone]]
+
+    def _pause(self, number: int, milestone: int) -> None:
+        self.paused[number] = milestone
+        while len(self.paused) > self.max_paused:
+            # Least likely to be promoted: the worst rank quantile at its rung (lower rungs first on ties).
+            def quantile(n: int) -> tuple[float, int]:
+                m = self.paused[n]
+                ranked = self._ranked(m)
+                return ranked.index(n) / len(ranked), -m
+
+            worst = max(self.paused, key=quantile)
+            del self.paused[worst]
+            self.stopped.add(worst)
+            self._dropped.append(worst)
+
+    def next_promotion(self) -> int | None:
+        """A paused trial to resume now, from the highest rung first (Li et al.'s ``get_job``), or None.
+
+        The trial counts as promoted from here on: the caller must re-issue it.
+        """
+        for milestone in reversed(self.milestones):
+            for number in self._promotable(milestone):
+                if self.paused.get(number) == milestone:
+                    del self.paused[number]
+                    self.promoted[milestone].add(number)
+                    return number
+        return None
+
+    def has_promotion(self) -> bool:
+        """True when :meth:`next_promotion` would return a trial now (without promoting it)."""
+        return any(self.paused.get(n) == m for m in self.milestones for n in self._promotable(m))
+
+    def take_dropped(self) -> list[int]:
+        """Paused trials stopped for good since the last call (their checkpoints can go)."""
+        out, self._dropped = self._dropped, []
+        return out
 
     # -- Tune's TrialScheduler interface ----------------------------------------------------
 
@@ -144,12 +240,46 @@ class RungScheduler(FIFOScheduler):
             if budget < self.max_budget:
                 self.decide(int(trial.config[NUMBER]), budget, result)
 
-    def replay(self, steps: Sequence[Mapping[str, Any]]) -> None:
-        """Rebuild the rungs from stored step rows (``number``, ``step``, ``metrics``) in time order."""
+    def replay(self, steps: Sequence[Mapping[str, Any]], paused: Mapping[int, int] = {}) -> None:  # noqa: B006 - read only
+        """Rebuild the rungs from stored step rows (``number``, ``step``, ``metrics``) in time order.
+
+        Args:
+            steps: The run's step rows.
+            paused: Promotion type: trials the store holds as paused -> the budget they reached.
+                Every other trial recorded at a rung that has a later step was promoted from it.
+        """
+        if not self.promotes:
+            for row in steps:
+                if row["step"] < self.max_budget:
+                    self.decide(int(row["number"]), int(row["step"]), row["metrics"] or {})
+            return
+        furthest: dict[int, int] = {}
         for row in steps:
-            if row["step"] < self.max_budget:
-                self.decide(int(row["number"]), int(row["step"]), row["metrics"] or {})
+            number, step = int(row["number"]), int(row["step"])
+            furthest[number] = max(furthest.get(number, 0), step)
+            vector = self._vector(row["metrics"] or {})
+            if step in self.recorded and vector is not None:
+                self.recorded[step].setdefault(number, vector)
+        self._order.clear()
+        for milestone, recorded in self.recorded.items():
+            self.promoted[milestone] = {n for n in recorded if furthest[n] > milestone}
+        for number, budget in paused.items():
+            at = [m for m in self.milestones if m <= budget and number in self.recorded[m]]
+            if at:
+                self.paused[number] = at[-1]
 
     def debug_string(self) -> str:
         rungs = ", ".join(f"{m}: {len(r)}" for m, r in self.recorded.items())
-        return f"{type(self).__name__}(rungs {rungs}; stopped {len(self.stopped)})"
+        return f"{type(self).__name__}({self.type}; rungs {rungs}; stopped {len(self.stopped)}; paused {len(self.paused)})"
+
+
+def _ranking(points: np.ndarray) -> list[int]:
+    """Row indices of ``points`` (minimised), best first: by value for one column, else by
+    non-dominated rank and, within a front, by crowding distance (largest first); stable."""
+    if points.shape[1] == 1:
+        return [int(i) for i in np.argsort(points[:, 0], kind="stable")]
+    order: list[int] = []
+    for front in non_dominated_sort(points):
+        crowd = crowding_distance(points[front])
+        order += [front[i] for i in np.argsort(-crowd, kind="stable")]
+    return order

@@ -161,6 +161,9 @@ class TrainerModel(_Strict):
 class SearcherModel(_Strict):
     name: str = Field("random", description="a registered searcher, e.g. random, grid")
     options: dict[str, Any] = Field(default_factory=dict, description="the searcher's own options")
+    seed: int | None = Field(
+        None, ge=0, description="the searcher's own seed (default: the spec's seed); another value repeats a search "
+        "in another order on the same data split and trial seeds")
 
 
 class SchedulerModel(_Strict):

@@ -268,6 +268,11 @@ class SearcherAdapter(TuneSearcher):
     budget, stopped early by the scheduler, or failed) and keeps the searcher's state in a
     file written by the engine itself (``state_path``), at most every ``save_every`` seconds
     and at the end.
+
+    With a promotion-type scheduler (``promote``: its :meth:`RungScheduler.next_promotion`),
+    a paused trial that became promotable is re-issued, under its own number and config,
+    before any new configuration is drawn; the searcher was told of it once, when it paused
+    (as stopped at the budget it reached: searchers such as optuna's cannot be told twice).
     """
 
     def __init__(
@@ -280,6 +285,8 @@ class SearcherAdapter(TuneSearcher):
         queue: Sequence[tuple[int, dict[str, Any]]] = (),
         state_path: Path | None = None,
         save_every: float = 1.0,
+        promote: Callable[[], int | None] | None = None,
+        configs: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -287,6 +294,9 @@ class SearcherAdapter(TuneSearcher):
         self.next_number = first_number
         self.limit = limit
         self.queue = list(queue)
+        self.promote = promote
+        #: Config of each trial number that may be re-issued (promotion type).
+        self.configs: dict[int, dict[str, Any]] = {n: dict(c) for n, c in (configs or {}).items()}
         self.live: dict[str, tuple[int, dict[str, Any]]] = {}
         self.observed: set[int] = set()
         self.exhausted = False
@@ -296,11 +306,15 @@ class SearcherAdapter(TuneSearcher):
         self._dirty = False
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
+        promoted = self.promote() if self.promote is not None and not self.queue else None
         if self.queue:
             number, config = self.queue.pop(0)
+        elif promoted is not None:
+            number, config = promoted, self.configs[promoted]
         else:
             if self.limit is not None and self.next_number >= self.limit:
-                return TuneSearcher.FINISHED
+                # A running trial may still make a paused one promotable: ask again later.
+                return None if self.promote is not None and self.live else TuneSearcher.FINISHED
             suggested = self.strategy.suggest(self.next_number)
             if suggested is None:
                 self.exhausted = True
@@ -309,6 +323,8 @@ class SearcherAdapter(TuneSearcher):
             self.next_number += 1
             self._changed()
         self.live[trial_id] = (number, config)
+        if self.promote is not None:
+            self.configs[number] = config
         return {**config, NUMBER: number}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
@@ -405,6 +421,7 @@ class Counts:
     running: int = 0
     failed: int = 0
     stopped: int = 0
+    paused: int = 0
     best: float | None = None
     best_number: int | None = None
     started: float = field(default_factory=time.time)
@@ -436,7 +453,7 @@ class StoreCallback(tune.Callback):
     def __init__(
         self, store: Any, run_id: int, *, run_dir: Path, metric_keys: set[str], primary: Objective, max_budget: int,
         notify: Callable[[dict[str, Any]], None], counts: Counts, adapter: SearcherAdapter,
-        on_progress: Callable[[Counts], None] | None = None,
+        on_progress: Callable[[Counts], None] | None = None, rungs: Any = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -448,15 +465,19 @@ class StoreCallback(tune.Callback):
         self.counts = counts
         self.adapter = adapter
         self.on_progress = on_progress
+        #: A promotion-type :class:`~automl.schedulers.RungScheduler`: tells a pause from a stop.
+        self.rungs = rungs
         self.first_start: float | None = None
         self.finished: set[int] = set()
         self.recovered: set[int] = set()
+        #: When each trial's current run began (a promoted trial runs in several pieces).
+        self.segment: dict[int, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; the store, the plugin
         # notifier and the progress display are live objects (our resume builds new ones).
         state = dict(self.__dict__)
-        for key in ("store", "notify", "on_progress", "adapter"):
+        for key in ("store", "notify", "on_progress", "adapter", "rungs"):
             state[key] = None
         return state
 
@@ -481,6 +502,13 @@ class StoreCallback(tune.Callback):
         self.first_start = self.first_start or now
         number = self._number(trial)
         row = self.store.trial(self.run_id, number)
+        self.segment[number] = now
+        self.counts.running += 1
+        if row and row["status"] == "paused":  # promoted: the same trial goes on from its checkpoint
+            self.counts.paused = max(0, self.counts.paused - 1)
+            self.store.save_trial(self.run_id, number, tune_id=trial.trial_id, status="running")
+            self._emit(number)
+            return
         if number in self.recovered:  # a retry: counted by on_trial_recover
             attempts = int(row["attempts"] or 1) if row else 1
         else:  # first start, or a restart of a trial a killed driver left behind
@@ -489,7 +517,6 @@ class StoreCallback(tune.Callback):
             self.run_id, number, tune_id=trial.trial_id, status="running", config=self._config(trial),
             started_at=now, max_budget=self.max_budget, attempts=attempts,
         )
-        self.counts.running += 1
         self._emit(number)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
@@ -527,37 +554,56 @@ class StoreCallback(tune.Callback):
         number = self._number(trial)
         if number in self.finished:
             return
-        self.finished.add(number)
+        paused = status == "stopped" and self.rungs is not None and number in self.rungs.paused
+        if not paused:
+            self.finished.add(number)
         now = time.time()
         metrics = metrics_of(result, self.metric_keys) if not result.get(ERROR) else {}
         budget = int(result.get(BUDGET, 0) or 0)
         if status == "completed":
             self.store.add_step(self.run_id, number, budget, metrics, status=status)
-        fields: dict[str, Any] = {"status": status, "finished_at": now, "budget": budget}
+        fields: dict[str, Any] = {"status": "paused" if paused else status, "finished_at": now, "budget": budget}
         if metrics:
             fields["metrics"] = metrics
         fields["error"] = error
         if ARTIFACT in result:
             fields["artifact"] = str(result[ARTIFACT])
         row = self.store.trial(self.run_id, number)
-        if row and row["started_at"]:
-            fields["duration"] = now - row["started_at"]
+        began = self.segment.pop(number, row["started_at"] if row else None)
+        if began:  # the time it ran: a promoted trial's pieces add up, its time paused does not
+            fields["duration"] = float((row or {}).get("duration") or 0.0) + now - began
         self.store.save_trial(self.run_id, number, **fields)
-        # Checkpoints only serve a restart: a finished trial's are removed (disk stays bounded).
+        c = self.counts
+        c.running = max(0, c.running - 1)
+        if paused:  # its checkpoint stays: a promotion continues from it
+            c.paused += 1
+        else:
+            self._count_end(number, status)
+        value = metrics.get(self.primary.metric)
+        better = c.best is None or (value is not None and self.primary.to_min(value) < self.primary.to_min(c.best))
+        if status == "completed" and value is not None and better:
+            c.best, c.best_number = value, number
+        if self.rungs is not None:
+            for dropped in self.rungs.take_dropped():
+                if dropped != number and dropped not in self.finished:
+                    self.finished.add(dropped)
+                    self.store.save_trial(self.run_id, dropped, status="stopped", error=(
+                        f"paused, then stopped for good: not promoted, and only {self.rungs.max_paused} paused "
+                        "trials keep their checkpoints (scheduler option max_paused)"))
+                    c.paused = max(0, c.paused - 1)
+                    self._count_end(dropped, "stopped")
+        self._emit(number)
+
+    def _count_end(self, number: int, status: str) -> None:
+        """A trial ended for good: its checkpoints go (they only serve a restart; disk stays bounded)."""
         shutil.rmtree(trial_dir(self.run_dir, number) / CHECKPOINT_DIR, ignore_errors=True)
         shutil.rmtree(trial_dir(self.run_dir, number) / "rung", ignore_errors=True)
         c = self.counts
-        c.running = max(0, c.running - 1)
         c.done += 1
         if status == "failed":
             c.failed += 1
         elif status == "stopped":
             c.stopped += 1
-        value = metrics.get(self.primary.metric)
-        better = c.best is None or (value is not None and self.primary.to_min(value) < self.primary.to_min(c.best))
-        if status == "completed" and value is not None and better:
-            c.best, c.best_number = value, number
-        self._emit(number)
 
 
 def _error_text(trial: Any) -> str:

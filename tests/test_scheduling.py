@@ -77,6 +77,44 @@ def test_moasha_on_two_objectives(write_spec: Callable[..., Path], tmp_path: Pat
     assert len(run.front()["members"]) >= 2  # a trade-off survives, not one winner
 
 
+PROMOTION = "{name: asha, options: {type: promotion, grace_period: 1, reduction_factor: 3}}"
+
+
+def assert_rungs_promoted_their_top(run: Run, milestones: list[int], rf: int = 3) -> None:
+    """Li et al.'s invariant once a promotion-type search drains: the top floor(n/rf) at each rung went on."""
+    steps = run.steps()
+    furthest = Counter[int]()
+    for s in steps:
+        furthest[s["number"]] = max(furthest[s["number"]], s["step"])
+    for m in milestones:
+        at = sorted((s["metrics"]["loss"], s["number"]) for s in steps if s["step"] == m)
+        top = [n for _, n in at[: len(at) // rf]]
+        assert top and all(furthest[n] > m for n in top), (m, top)
+
+
+def test_promotion_asha_pauses_trials_and_continues_them_from_their_checkpoints(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    run = automl.search(spec(write_spec, steps=9, scheduler=PROMOTION, budget="{trials: 27}"), out=tmp_path / "run")
+    trials = run.trials()
+    counts = statuses(run)
+    assert counts["completed"] >= 3 and counts["completed"] + counts["stopped"] == 27
+    for t in trials:  # promoted trials went on from their checkpoints: no budget step ran twice
+        assert [s["step"] for s in run.steps(t["number"])] == list(range(1, t["budget"] + 1)), t["number"]
+        if t["status"] == "stopped":
+            assert "paused" in t["error"]
+    assert_rungs_promoted_their_top(run, [1, 3])
+    # No trial went past a rung before that rung held rf trials (stopping-type ASHA lets the first one through).
+    steps = run.steps()
+    for m in (1, 3):
+        arrivals = sorted(s["at"] for s in steps if s["step"] == m)
+        for s in steps:
+            if s["step"] == m + 1:
+                assert sum(a <= s["at"] for a in arrivals) >= 3, (m, s["number"])
+    assert not list((tmp_path / "run" / "trials").glob("*/checkpoint"))  # a finished search keeps none
+    assert {m["number"] for m in run.front()["members"]} <= {t["number"] for t in trials if t["status"] == "completed"}
+
+
 def test_a_scheduler_that_needs_steps_is_refused_for_a_one_step_trainer(write_spec: Callable[..., Path]) -> None:
     with pytest.raises(SpecError, match="one step per trial") as info:
         automl.validate(spec(write_spec, steps=1, scheduler="{name: asha}"))
@@ -181,6 +219,33 @@ def test_kill_9_and_resume_lose_and_double_nothing(write_spec: Callable[..., Pat
     for n, t in kept.items():
         assert {x["number"]: x for x in trials}[n]["finished_at"] == t["finished_at"]
     assert run.info()["status"] == "completed"
+
+
+def test_kill_9_and_resume_with_paused_trials(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = spec(write_spec, function="slow", steps=9, scheduler=PROMOTION, budget="{trials: 27}")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "automl.cli", "search", str(path), "--out", str(out)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (
+            _counts(out)["paused"] >= 4 and _counts(out)["completed"] >= 1):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {t["number"]: t for t in Run.open(out).trials()}
+    paused = {n for n, t in before.items() if t["status"] == "paused"}
+    assert paused and all((out / "trials" / f"{n:05d}" / "checkpoint").is_dir() for n in paused)
+    run = automl.engine.resume(out)
+    trials = {t["number"]: t for t in run.trials()}
+    assert sorted(trials) == list(range(27)) and run.info()["status"] == "completed"
+    assert set(statuses(run)) <= {"completed", "stopped"}
+    for n, t in before.items():
+        if t["status"] == "completed":  # nothing completed is lost or run again
+            assert trials[n]["finished_at"] == t["finished_at"]
+    for n in trials:  # no budget step ran twice, across the kill too
+        assert [s["step"] for s in run.steps(n)] == sorted({s["step"] for s in run.steps(n)})
+    assert_rungs_promoted_their_top(run, [1, 3])
 
 
 def _free_port() -> int:

@@ -33,6 +33,9 @@ def resolve(path: str) -> Callable[..., Any]:
     return import_callable(path, what="function")
 
 
+CHECKPOINT_FILE = "function_state.json"
+
+
 class FunctionTrainer(Trainer):
     """Calls the function once per budget step; the 'model' it exports is the config and result."""
 
@@ -47,9 +50,23 @@ class FunctionTrainer(Trainer):
         if isinstance(result, (int, float)):
             result = {next(iter(self.params["metrics"])): float(result)}
         self.result_ = {k: float(v) for k, v in dict(result).items()}
+        self.step_ = step
 
     def evaluate(self, split: Literal["valid", "test"] = "valid") -> dict[str, float]:
         return dict(self.result_)
+
+    # The function is evaluated afresh at each budget, so the last step and its result are the
+    # whole state: a restarted or promoted trial goes on at the next step.
+    def save_checkpoint(self, directory: Path) -> bool:
+        if not hasattr(self, "result_"):
+            return False
+        (directory / CHECKPOINT_FILE).write_text(json.dumps({"step": self.step_, "result": self.result_}))
+        return True
+
+    def load_checkpoint(self, directory: Path) -> int:
+        state = json.loads((directory / CHECKPOINT_FILE).read_text())
+        self.step_, self.result_ = int(state["step"]), {k: float(v) for k, v in state["result"].items()}
+        return self.step_
 
     def export(self, directory: Path) -> Path:
         path = directory / "result.json"

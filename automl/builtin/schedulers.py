@@ -7,7 +7,7 @@ from typing import Any
 
 from automl.hookspecs import hookimpl
 from automl.interfaces import Objective, SchedulerSpec
-from automl.schedulers import RungScheduler
+from automl.schedulers import AshaType, RungScheduler
 
 
 def fifo(objectives: Sequence[Objective], *, max_budget: int) -> Any:
@@ -17,19 +17,21 @@ def fifo(objectives: Sequence[Objective], *, max_budget: int) -> Any:
 
 
 def asha(
-    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3
+    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3,
+    type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002 - Syne Tune's name for the choice
 ) -> RungScheduler:
-    """Asynchronous successive halving on the primary objective."""
+    """Asynchronous successive halving on the primary objective (stopping or promotion type)."""
     return RungScheduler(objectives[:1], max_budget=max_budget, grace_period=grace_period,
-                         reduction_factor=reduction_factor)
+                         reduction_factor=reduction_factor, type=type, max_paused=max_paused)
 
 
 def moasha(
-    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3
+    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3,
+    type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002
 ) -> RungScheduler:
     """Multi-objective ASHA: promotion by non-dominated rank and crowding over all objectives."""
     return RungScheduler(objectives, max_budget=max_budget, grace_period=grace_period,
-                         reduction_factor=reduction_factor)
+                         reduction_factor=reduction_factor, type=type, max_paused=max_paused)
 
 
 def median(
@@ -47,8 +49,10 @@ def median(
 def automl_register_schedulers() -> list[SchedulerSpec]:
     return [
         SchedulerSpec("fifo", fifo, uses_steps=False, description="no early stopping: every trial runs its full budget"),
-        SchedulerSpec("asha", asha, description="asynchronous successive halving on the primary objective"),
+        SchedulerSpec("asha", asha, description="asynchronous successive halving on the primary objective "
+                      "(type: stopping or promotion)"),
         SchedulerSpec("moasha", moasha, multi_objective=True,
-                      description="multi-objective ASHA: non-dominated rank + crowding at each rung"),
+                      description="multi-objective ASHA: non-dominated rank + crowding at each rung "
+                      "(type: stopping or promotion)"),
         SchedulerSpec("median", median, description="Ray Tune's median stopping rule on the primary objective"),
     ]

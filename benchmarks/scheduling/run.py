@@ -1,7 +1,7 @@
 """Scheduling figures (issue 5): what early stopping buys, and the engine's own costs.
 
     .venv/bin/python -m benchmarks.scheduling.run s2 --seeds 5          # regret vs cumulative budget
-    .venv/bin/python -m benchmarks.scheduling.run speedup --spec searchspaces/torch-mlp-digits.yaml --target 0.975 --seeds 6 --trials 1000 --wall 6m [--epochs 81]
+    .venv/bin/python -m benchmarks.scheduling.run speedup --spec searchspaces/torch-mlp-digits.yaml --target 0.975 --seeds 6 --trials 1000 --wall 6m [--epochs 81] [--arms fifo,asha,asha-promotion]
     .venv/bin/python -m benchmarks.scheduling.run hv --seeds 3          # MO-ASHA vs ASHA, hypervolume per CPU-second
     .venv/bin/python -m benchmarks.scheduling.run hv --spec searchspaces/torch-mlp-digits.yaml --references 0.8 2 20000000 --trials 60
     .venv/bin/python -m benchmarks.scheduling.run cpu --spec searchspaces/quickstart.yaml
@@ -49,9 +49,11 @@ PROBLEMS = {
 
 
 def _scheduler(name: str) -> str:
+    """``fifo``, or ``asha``/``moasha`` with grace 1 and rf 3; ``-promotion`` for the promotion type."""
     if name == "fifo":
         return "{name: fifo}"
-    return f"{{name: {name}, options: {{grace_period: 1, reduction_factor: 3}}}}"
+    base, _, kind = name.partition("-")
+    return f"{{name: {base}, options: {{grace_period: 1, reduction_factor: 3, type: {kind or 'stopping'}}}}}"
 
 
 def _space(n: int) -> str:
@@ -86,7 +88,7 @@ def s2(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     budgets = [STEPS * k for k in (5, 10, 20)]
     figures: dict[str, Any] = {"budgets_steps": budgets}
     for problem, (function, dims, optimum) in PROBLEMS.items():
-        for scheduler in ("fifo", "asha", "moasha"):
+        for scheduler in ("fifo", "asha", "asha-promotion", "moasha"):
             # fifo needs STEPS steps per trial: give every scheduler enough trials to spend the largest budget.
             trials = budgets[-1] // STEPS if scheduler == "fifo" else budgets[-1] // 3
             curves = []
@@ -135,28 +137,45 @@ def _to_target(run: Any, metric: str) -> dict[str, Any]:
     return out
 
 
+#: The arms of ``speedup``: full-budget random search, and ASHA of each type over the same configurations.
+ARMS = {
+    "fifo": {"name": "fifo"},
+    "asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "stopping"}},
+    "asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "promotion"}},
+}
+
+
 def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Time-to-target of full-budget random search (fifo) vs the same random searcher with ASHA.
 
-    Both use the spec's random searcher with the same seed, so they draw the same configurations in
-    the same order; ASHA (grace 1, reduction factor 3) stops the weak ones at rungs. Each search ends
-    when a full-budget trial reaches ``--target`` (``budget.target``) or after ``--wall``. Time counts
-    from the first trial's start (Ray's start-up, the same for both, is reported apart); epochs to
-    target (every trial's epochs until the hit) are the machine-independent cost. The order of the
-    two runs alternates with the seed so drift of a shared machine hits both.
+    Every arm uses the spec's random searcher with the same seed, so they draw the same
+    configurations in the same order (``--vary order``, the default: seed i is the searcher's own
+    seed on the spec's split and trial seeds, so every seed is the same task and seed 0 is the order
+    the spec's own search draws; ``--vary task``: seed i is the spec's seed, another split each); ASHA (grace 1, reduction factor 3; stopping type as Ray's,
+    promotion type as Li et al.'s) stops or pauses the weak ones at rungs. Each search ends when a
+    full-budget trial reaches ``--target`` (``budget.target``) or after ``--wall``. Time counts from
+    the first trial's start (Ray's start-up, the same for all, is reported apart); epochs to target
+    (every trial's epochs until the hit) are the machine-independent cost. The order of the arms
+    rotates with the seed so drift of a shared machine hits all.
     """
     import yaml
 
     base = yaml.safe_load(Path(args.spec).read_text())
     metric = base["objectives"][0]["metric"]
-    runs: dict[str, list[dict[str, Any]]] = {"fifo": [], "asha": []}
+    arms = [a.strip() for a in args.arms.split(",")]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or "fifo" not in arms:
+        raise SystemExit(f"--arms: fifo and any of {', '.join(ARMS)}; got {args.arms}")
+    runs: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        order = ("fifo", "asha") if seed % 2 == 0 else ("asha", "fifo")
-        for scheduler in order:
-            spec = dict(base, seed=seed, name=f"speedup-{scheduler}")
-            spec["searcher"] = {"name": "random"}
-            spec["scheduler"] = {"name": scheduler} if scheduler == "fifo" else {
-                "name": "asha", "options": {"grace_period": 1, "reduction_factor": 3}}
+        shift = seed % len(arms)
+        for scheduler in arms[shift:] + arms[:shift]:
+            spec = dict(base, name=f"speedup-{scheduler}")
+            if args.vary == "order":  # one task (split, trial seeds); the searcher's seed orders the configs
+                spec["searcher"] = {"name": "random", "seed": seed}
+            else:  # each seed its own split as well
+                spec.update(seed=seed, searcher={"name": "random"})
+            spec["scheduler"] = ARMS[scheduler]
             spec["budget"] = {"trials": args.trials, "wall_time": args.wall, "target": args.target}
             if args.epochs:
                 spec["trainer"] = {**spec["trainer"], "params": {**spec["trainer"]["params"], "epochs": args.epochs}}
@@ -165,20 +184,34 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             row = {"seed": seed, **_to_target(_search(yaml.safe_dump(spec), work), metric)}
             runs[scheduler].append(row)
             print(scheduler, json.dumps(row), flush=True)
+    out: dict[str, Any] = {"spec": args.spec, "epochs": args.epochs, "target": args.target, "metric": metric,
+                           "wall": args.wall, "runs": runs}
+    for arm in arms[1:]:
+        out[arm] = _speedups(runs["fifo"], runs[arm])
+    return out
+
+
+def _speedups(fifo: list[dict[str, Any]], asha: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-seed and median speedups of one ASHA arm over fifo, plus ERT (all time spent / successes)."""
     ratios: dict[str, list[float]] = {"time": [], "epochs": []}
     bounds: list[dict[str, float]] = []
-    for f, a in zip(runs["fifo"], runs["asha"], strict=True):
+    for f, a in zip(fifo, asha, strict=True):
         if f["reached"] and a["reached"]:
             ratios["time"].append(f["s_from_first_trial"] / a["s_from_first_trial"])
             ratios["epochs"].append(f["epochs_to_target"] / a["epochs_to_target"])
         elif a["reached"]:  # fifo never got there: its whole search is a lower bound
             bounds.append({"time": f["span_s"] / a["s_from_first_trial"], "epochs": f["epochs_trained"] / a["epochs_to_target"]})
+
+    def ert(rows: list[dict[str, Any]], key: str, spent: str) -> float | None:
+        hits = sum(r["reached"] for r in rows)
+        return sum(r[key] if r["reached"] else r[spent] for r in rows) / hits if hits else None
+
+    ert_f, ert_a = ert(fifo, "s_from_first_trial", "span_s"), ert(asha, "s_from_first_trial", "span_s")
     return {
-        "spec": args.spec, "epochs": args.epochs, "target": args.target, "metric": metric, "wall": args.wall,
-        "runs": runs,
         "speedup_time": ratios["time"], "speedup_epochs": ratios["epochs"],
         "median_speedup_time": statistics.median(ratios["time"]) if ratios["time"] else None,
         "median_speedup_epochs": statistics.median(ratios["epochs"]) if ratios["epochs"] else None,
+        "ert_ratio_time": ert_f / ert_a if ert_f and ert_a else None,
         "lower_bounds_where_fifo_missed": bounds,
     }
 
@@ -316,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", default="searchspaces/torch-mlp-digits.yaml")
     parser.add_argument("--target", type=float, default=0.97)
     parser.add_argument("--wall", default="10m", help="wall-time budget per search in `speedup`")
+    parser.add_argument("--vary", choices=["order", "task"], default="order",
+                        help="speedup: each seed draws another order of configurations on the spec's split "
+                        "(order), or another split too (task)")
+    parser.add_argument("--arms", default="fifo,asha,asha-promotion",
+                        help=f"speedup: fifo and the ASHA arms to compare with it ({', '.join(ARMS)})")
     parser.add_argument("--references", type=float, nargs="+",
                         help="hv: a reference value per objective of --spec (a real task instead of ZDT1)")
     parser.add_argument("--json", type=Path)
