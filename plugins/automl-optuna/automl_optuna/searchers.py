@@ -18,7 +18,9 @@ How outcomes are told:
 
 Resume: the engine pickles the searcher with the run's state. Optuna's ``Study`` and
 ``InMemoryStorage`` pickle themselves (the storage drops its lock and makes a new one on
-load), so the study travels whole: trials, study system attributes (QMC's sequence
+load); the genetic samplers' own lock (NSGA-II/III, Optuna 5.1) does not, so the searcher
+pickles its state with a pickler that writes every threading lock as a new one. The study
+travels whole: trials, study system attributes (QMC's sequence
 position, NSGA-II's generations), the sampler and its random state, and the asked trials'
 handles, which still point at the restored study. A restored searcher continues exactly
 the search it left (the conformance kit checks this).
@@ -29,6 +31,9 @@ without Optuna; using a searcher then says which package to install.
 
 from __future__ import annotations
 
+import io
+import pickle
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -86,6 +91,26 @@ class _quiet(warnings.catch_warnings):
         return out
 
 
+_LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+
+class _LockSafePickler(pickle.Pickler):
+    """Pickles a threading lock as a new, released one.
+
+    By hand because Optuna offers nothing for it: from 5.1 its genetic samplers hold a
+    ``threading.Lock`` and define no pickle support. A lock guards nothing across processes,
+    so a fresh one is what the restored sampler needs (Optuna's storage does the same).
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        factory = _LOCKS.get(type(obj))
+        return (factory, ()) if factory is not None else NotImplemented
+
+
+#: Key of the searcher's pickled state (older runs' files hold the plain attribute dict).
+_STATE = "lock_safe_state"
+
+
 class OptunaSearcher(Searcher):
     """Base of the Optuna searchers: a study, define-by-run sampling, honest tells.
 
@@ -112,6 +137,16 @@ class OptunaSearcher(Searcher):
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         """The Optuna sampler, built from this searcher's options and seed."""
         raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        # One pickle for all attributes: the asked trials' handles keep pointing at the study.
+        buffer = io.BytesIO()
+        _LockSafePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(self.__dict__)
+        return {_STATE: buffer.getvalue()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Only the engine's own searcher file reaches here (it unpickles nothing it did not write).
+        self.__dict__.update(pickle.loads(state[_STATE]) if _STATE in state else state)
 
     @property
     def study(self) -> optuna.Study:
