@@ -15,9 +15,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """One local Ray for the whole test run (each start costs seconds); the engine reuses it."""
-    from automl.engine import _start_ray
-
     import ray
+
+    from automl.engine import _start_ray
 
     os.environ.setdefault("AUTOML_NUM_CPUS", "2")
     started = _start_ray(None)
