@@ -578,7 +578,7 @@ class StoreCallback(tune.Callback):
         if paused:  # its checkpoint stays: a promotion continues from it
             c.paused += 1
         else:
-            self._count_end(number, status)
+            self._end_for_good(number, status)
         value = metrics.get(self.primary.metric)
         better = c.best is None or (value is not None and self.primary.to_min(value) < self.primary.to_min(c.best))
         if status == "completed" and value is not None and better:
@@ -591,10 +591,10 @@ class StoreCallback(tune.Callback):
                         f"paused, then stopped for good: not promoted, and only {self.rungs.max_paused} paused "
                         "trials keep their checkpoints (scheduler option max_paused)"))
                     c.paused = max(0, c.paused - 1)
-                    self._count_end(dropped, "stopped")
+                    self._end_for_good(dropped, "stopped")
         self._emit(number)
 
-    def _count_end(self, number: int, status: str) -> None:
+    def _end_for_good(self, number: int, status: str) -> None:
         """A trial ended for good: its checkpoints go (they only serve a restart; disk stays bounded)."""
         shutil.rmtree(trial_dir(self.run_dir, number) / CHECKPOINT_DIR, ignore_errors=True)
         shutil.rmtree(trial_dir(self.run_dir, number) / "rung", ignore_errors=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import automl
-from benchmarks.scheduling.replay import Curves, record, replay, simulate
+from benchmarks.scheduling.replay import Curves, markdown, record, replay, simulate
 
 
 def synthetic(n: int = 60, steps: int = 9, seed: int = 0, workers: int = 2) -> Curves:
@@ -61,6 +61,8 @@ def test_replay_reports_paired_speedups_per_target() -> None:
     assert row["share_of_configs_reaching_it"] == pytest.approx(3 / 60)
     for kind in ("stopping", "promotion"):
         assert row[kind]["median_speedup_steps"] > 1 and row[kind]["ert_ratio_time"] > 1
+    table = markdown(out)
+    assert table.count(f"| {finals[-3]} | 5.0% |") == 2  # one row per ASHA type
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Curves", "record", "replay", "simulate"]
+__all__ = ["Curves", "markdown", "record", "replay", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,7 @@ def replay(curves: Curves, targets: Sequence[float], orderings: int, seed: int, 
                 "median_speedup_time": statistics.median(time) if time else None,
                 "quartiles_time": np.percentile(time, [25, 75]).round(2).tolist() if time else None,
                 "median_speedup_steps": statistics.median(steps) if steps else None,
-                "ert_ratio_time": _ert(runs["fifo"]) / _ert(runs[arm]) if _ert(runs["fifo"]) and _ert(runs[arm])
-                else None,
+                "ert_ratio_time": _ratio(_ert(runs["fifo"]), _ert(runs[arm])),
                 "share_of_orderings_at_least_5x": float(np.mean([t >= 5 for t in time])) if time else None,
                 "misses": sum(not a.reached for a in runs[arm]),
             }
@@ -195,10 +194,33 @@ def replay(curves: Curves, targets: Sequence[float], orderings: int, seed: int, 
     return out
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
 def _ert(outcomes: Sequence[Outcome]) -> float | None:
     """Expected running time (COCO): all time spent, misses included, over the number of hits."""
     hits = sum(o.reached for o in outcomes)
     return sum(o.seconds for o in outcomes) / hits if hits else None
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The replay's figures as a Markdown table, one row per target and ASHA type."""
+    lines = [f"{figures['trials']} recorded trials of {figures['max_budget']} steps, {figures['workers']} at a time, "
+             f"{figures['orderings']} orderings; reduction factor {figures['reduction_factor']:g}, grace "
+             f"{figures['grace_period']}; speedup = fifo's time-to-target / ASHA's on the same ordering", "",
+             "| target | configs reaching it | ASHA type | time speedup, median [IQR] | epochs speedup, median | "
+             "ERT ratio | orderings >= 5x |", "|---|---|---|---|---|---|---|"]
+    for target, row in figures["targets"].items():
+        for arm in ("stopping", "promotion"):
+            r = row[arm]
+            if r["median_speedup_time"] is None:
+                continue
+            q = r["quartiles_time"]
+            lines.append(f"| {target} | {row['share_of_configs_reaching_it']:.1%} | {arm} | "
+                         f"{r['median_speedup_time']:.2f} [{q[0]:.2f}-{q[1]:.2f}] | {r['median_speedup_steps']:.2f} | "
+                         f"{r['ert_ratio_time']:.2f} | {r['share_of_orderings_at_least_5x']:.0%} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     figures = replay(Curves.load(args.curves), args.targets, args.orderings, args.seed, identity=args.identity,
                      reduction_factor=args.reduction_factor, grace_period=args.grace_period)
-    print(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2) if args.identity else markdown(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
