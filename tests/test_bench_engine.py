@@ -109,6 +109,9 @@ def test_engine_method_names_its_parts_and_fills_scheduler_defaults() -> None:
     assert isinstance(method, EngineMethod)
     assert method.scheduler_options == {"grace_period": 1, "reduction_factor": 3}
     assert make_method("automl:random+fifo").scheduler_options == {}  # type: ignore[attr-defined]
+    promotion = make_method("automl:random+asha", {"scheduler": {"type": "promotion"}})
+    assert promotion.scheduler_options == {"grace_period": 1, "reduction_factor": 3,  # type: ignore[attr-defined]
+                                           "type": "promotion"}
 
 
 TINY = {
@@ -117,7 +120,11 @@ TINY = {
         budget: {iterations: 1, batch: 2}
         seeds: [0]
         tasks: [s2-branin]
-        methods: [automl:random+fifo, automl:random+asha, optuna:tpe+sha]
+        methods:
+          - automl:random+fifo
+          - automl:random+asha
+          - {name: automl:random+asha, options: {scheduler: {type: promotion}}, label: automl:random+asha-promotion}
+          - optuna:tpe+sha
         """,
     "r2.yaml": """\
         version: 1
@@ -145,7 +152,7 @@ def test_s2_r2_r3_run_through_the_engine_into_the_store_and_the_leaderboard(
     store = f"sqlite:///{tmp_path / 'bench.db'}"
     lines: list[str] = []
     result = run_bench(suites, store, command="test", echo=lines.append)
-    assert result.stored == 7 and sum(s.crashed for s in result.summaries) == 0, lines
+    assert result.stored == 8 and sum(s.crashed for s in result.summaries) == 0, lines
     rows = {(r["suite"], r["method"]): r for r in HpoStore(store).results()}
     for (suite, method), r in rows.items():
         extra = r["extra"]
@@ -156,7 +163,8 @@ def test_s2_r2_r3_run_through_the_engine_into_the_store_and_the_leaderboard(
         if method.startswith("automl:"):
             assert extra["trials"] >= 2 and extra["completed"] + extra["stopped"] + extra["failed"] == extra["trials"]
     assert rows[("s2", "automl:random+fifo")]["regret"] > 0  # regret of the best full-fidelity value
-    assert rows[("s2", "automl:random+asha")]["extra"]["trials"] > rows[("s2", "automl:random+fifo")]["extra"]["trials"]
+    for asha in ("automl:random+asha", "automl:random+asha-promotion"):  # early stopping: more trials, same cost
+        assert rows[("s2", asha)]["extra"]["trials"] > rows[("s2", "automl:random+fifo")]["extra"]["trials"]
     r2 = rows[("r2", "automl:random+fifo")]
     assert r2["n_objectives"] == 3 and 0 < r2["final_value"] <= 1  # a share of the frozen reference box
     assert all(len(v) == 3 for v in r2["losses"] if v is not None)
