@@ -91,6 +91,19 @@ def test_pending_trials_stay_running_and_survive_a_pickle_round_trip() -> None:
     assert [t.state.name for t in searcher.study.trials] == ["RUNNING"] * 3  # the original is untouched
 
 
+def test_a_searcher_file_of_the_older_format_still_loads() -> None:
+    # Before the lock-safe state, pickle stored the plain attribute dict and handed it to __setstate__.
+    searcher = TPESearcher(BOWL_SPACE, LOSS, seed=0)
+    config = searcher.suggest(0)
+    assert config is not None
+    old_format = pickle.loads(pickle.dumps(dict(vars(searcher))))
+    restored = TPESearcher.__new__(TPESearcher)
+    restored.__setstate__(old_format)
+    restored.observe(TrialOutcome(0, config, "completed", {"loss": bowl(config)}, 1, 1))
+    assert [t.state.name for t in restored.study.trials] == ["COMPLETE"]
+    assert restored.suggest(1) is not None
+
+
 def test_warm_start_outcomes_become_finished_trials() -> None:
     space = SearchSpace([Choice("model", values=("a", "b")), Float("lr", low=1e-3, high=1.0, log=True, when={"model": ("a",)}),
                          Int("k", low=0, high=20, step=5)])
