@@ -396,12 +396,12 @@ def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:
 
 def _end_paused(run: Run, why: str) -> None:
     """A finished search keeps no paused trial: each is stopped at its budget, its checkpoint removed."""
-    from automl.tune_adapter import CHECKPOINT_DIR, trial_dir
+    from automl.tune_adapter import remove_restart_files, trial_dir
 
     for row in run.trials():
         if row["status"] == "paused":
             run.store.save_trial(run.run_id, row["number"], status="stopped", error=why)
-            shutil.rmtree(trial_dir(run.dir, row["number"]) / CHECKPOINT_DIR, ignore_errors=True)
+            remove_restart_files(trial_dir(run.dir, row["number"]))
 
 
 def _target_reached(plan: Plan, trials: list[dict[str, Any]]) -> int | None:

@@ -81,6 +81,14 @@ def trial_dir(run_dir: str | Path, number: int) -> Path:
 
 FAILURE_FILE = "failure.txt"
 CHECKPOINT_DIR = "checkpoint"
+#: Where a trial's model is exported to estimate objectives at a rung (replaced at each rung).
+RUNG_DIR = "rung"
+
+
+def remove_restart_files(directory: Path) -> None:
+    """Drop what a trial keeps only to go on (its checkpoint, its rung export): disk stays bounded."""
+    shutil.rmtree(directory / CHECKPOINT_DIR, ignore_errors=True)
+    shutil.rmtree(directory / RUNG_DIR, ignore_errors=True)
 
 
 def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
@@ -212,7 +220,7 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
                     # Exporting and timing the model costs more than an epoch of a small network: only
                     # where the scheduler decides (and at the first step after a restart, which may be one).
                     if job.rung_metrics and (not job.rung_steps or step in job.rung_steps or step == start):
-                        extra = _rung_metrics(trainer, directory / "rung", job)
+                        extra = _rung_metrics(trainer, directory / RUNG_DIR, job)
                     _save_checkpoint(trainer, checkpoint)
                     tune.report({**metrics, **extra, BUDGET: step})
         finally:
@@ -235,8 +243,7 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             artifact = trainer.export(directory)
         if job.measured:
             final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        shutil.rmtree(directory / "rung", ignore_errors=True)
+        remove_restart_files(directory)
         tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact)})
     except Exception as exc:  # any trial failure is data for the store, not a crash
         reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
@@ -596,8 +603,7 @@ class StoreCallback(tune.Callback):
 
     def _end_for_good(self, number: int, status: str) -> None:
         """A trial ended for good: its checkpoints go (they only serve a restart; disk stays bounded)."""
-        shutil.rmtree(trial_dir(self.run_dir, number) / CHECKPOINT_DIR, ignore_errors=True)
-        shutil.rmtree(trial_dir(self.run_dir, number) / "rung", ignore_errors=True)
+        remove_restart_files(trial_dir(self.run_dir, number))
         c = self.counts
         c.done += 1
         if status == "failed":
