@@ -162,15 +162,27 @@ def show(run_dir: str, show_all: bool, as_json: bool) -> None:
                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False)
     objectives = run.objectives()
     table = Table(title="trials")
-    for col in ("#", "status", "budget", *[o.metric for o in objectives], "seconds", "config / error"):
+    for col in ("#", "status", "budget", *[o.metric for o in objectives], "seconds", "overhead", "config / error"):
         table.add_column(col, overflow="fold")
     for t in trials if show_all else trials[-30:]:
         metrics = t["metrics"] or {}
-        detail = t["error"] if t["status"] == "failed" and t["error"] else _config_text(t["config"])
+        detail = t["error"] if t["status"] in ("failed", "stopped") and t["error"] else _config_text(t["config"])
         table.add_row(str(t["number"]), t["status"], f"{t['budget'] or 0}/{t['max_budget'] or '?'}",
-                      *[_fmt(metrics.get(o.metric)) for o in objectives], _fmt(t["duration"]), detail)
+                      *[_fmt(metrics.get(o.metric)) for o in objectives], _fmt(t["duration"]),
+                      _overhead(t.get("timings")), detail)
     console.print(table)
     _print_front(run)
+
+
+def _overhead(timings: Any) -> str:
+    """The share of a trial's time not spent fitting (export, measurement, the rest), with its largest part."""
+    if not isinstance(timings, dict) or not timings.get("total_s"):
+        return "-"
+    total = float(timings["total_s"])
+    parts = {k.removesuffix("_s"): float(v or 0.0) for k, v in timings.items() if k not in ("fit_s", "total_s")}
+    biggest = max(parts, key=lambda k: parts[k]) if parts else ""
+    share = max(0.0, total - float(timings.get("fit_s") or 0.0)) / total
+    return f"{share:.0%}" + (f" ({biggest})" if biggest and parts[biggest] > 0 else "")
 
 
 @main.command()

@@ -296,20 +296,32 @@ def _tune(
         state_path = run.dir / SEARCHER_STATE
         state = SearcherAdapter.load_state(state_path) if history else None
         strategy = state["strategy"] if state else plan.make_searcher(workers=concurrency)
+        # The wall-time budget counts from the start of the command (Ray's start-up included), as a user times it.
+        deadline = t0 + float(spec.budget.wall_time) if spec.budget.wall_time else None
+
+        def skipped(number: int, config: dict[str, Any], reason: str) -> None:
+            now = time.time()
+            run.store.save_trial(run.run_id, number, status="stopped", config=config, error=reason, budget=0,
+                                 max_budget=plan.max_budget, started_at=None, finished_at=now)
+
         adapter = SearcherAdapter(
             strategy, max_budget=plan.max_budget, first_number=max(next_number, state["next_number"] if state else 0),
             limit=spec.budget.trials, queue=[(t["number"], dict(t["config"])) for t in interrupted],
             state_path=state_path, promote=rungs.next_promotion if rungs else None,
             configs={t["number"]: t["config"] for t in history if t["number"] in paused},
+            deadline=deadline, on_skip=skipped,
         )
         if state:
             adapter.observed = set(state["observed"])
         for i, row in enumerate(warm):
             outcome = outcome_from_row(row)
             adapter.tell(TrialOutcome(-1 - i, outcome.config, outcome.status, outcome.values, outcome.budget,
-                                      outcome.max_budget))
+                                      outcome.max_budget, outcome.cost_s))
         for row in done:  # finished after the searcher's last saved state
-            adapter.tell(outcome_from_row(row))
+            outcome = outcome_from_row(row)
+            if outcome.status == "completed":
+                adapter.costs.add(outcome)
+            adapter.tell(outcome)
         for t in interrupted:
             run.store.save_trial(run.run_id, t["number"], status="pending")
 
@@ -343,7 +355,7 @@ def _tune(
                 # Tune counts each re-issue of a promoted trial as a sample; the adapter ends the search.
                 num_samples=to_run if rungs is None else (to_run + len(paused)) * (len(rungs.milestones) + 1),
                 reuse_actors=True,
-                time_budget_s=float(spec.budget.wall_time) if spec.budget.wall_time else None,
+                time_budget_s=max(1.0, deadline - time.time()) if deadline is not None else None,
                 max_concurrent_trials=concurrency,
             ),
             run_config=RunConfig(
@@ -373,11 +385,22 @@ def _tune(
         if row["status"] in ("running", "pending"):
             now = time.time()
             run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=now, error=why,
-                                 duration=now - row["started_at"] if row["started_at"] else None)
+                                 duration=now - row["started_at"] if row["started_at"] else None,
+                                 **_best_step(plan, run, row["number"]))
     _end_paused(run, "paused when the search ended: not promoted"
                 + (f" (trial {reached} reached budget.target)" if reached is not None else ""))
     return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
             "exhausted": adapter.exhausted, "resumed": bool(history), "target_reached_by": reached}
+
+
+def _best_step(plan: Plan, run: Run, number: int) -> dict[str, Any]:
+    """The metrics and budget of a trial's best recorded step on the primary objective (none: nothing)."""
+    primary = plan.objectives[0]
+    scored = [r for r in run.steps(number) if isinstance((r["metrics"] or {}).get(primary.metric), (int, float))]
+    if not scored:
+        return {}
+    best = min(scored, key=lambda r: (primary.to_min(float(r["metrics"][primary.metric])), -r["step"]))
+    return {"metrics": best["metrics"], "budget": best["step"]}
 
 
 def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:

@@ -96,6 +96,10 @@ class TrialOutcome:
         values: The last metrics the trial reported (objectives included when completed).
         budget: Budget steps the trial reached.
         max_budget: Budget steps of a full trial.
+        cost_s: Seconds the trial ran (training, evaluation, export and measurement), or None
+            when unknown (a warm start from a run that did not record it). Cost-aware searchers
+            (FLAML's CFO, cost-aware acquisition) weigh what a region of the space costs with it;
+            others ignore it.
     """
 
     number: int
@@ -104,6 +108,7 @@ class TrialOutcome:
     values: Mapping[str, float] = field(default_factory=dict)
     budget: int = 0
     max_budget: int = 1
+    cost_s: float | None = None
 
 
 class Searcher(abc.ABC):

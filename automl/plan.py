@@ -35,7 +35,11 @@ from automl.plugins import PluginManager
 from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl.spec import ChoiceParam, FloatParam, IntParam, Spec
 
-__all__ = ["Plan", "build_plan", "build_space", "trainer_space"]
+__all__ = ["MIN_WALL_TIME_S", "Plan", "build_plan", "build_space", "trainer_space"]
+
+#: The shortest ``budget.wall_time`` accepted: Ray's start (~9-10 s on 2 cores, docs/architecture.md)
+#: plus one cheap trial. It counts from the start of the command, so less would end before any result.
+MIN_WALL_TIME_S = 15.0
 
 @dataclass
 class Plan:
@@ -358,6 +362,12 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     if spec.resources.gpu > 0 and spec.resources.gpu > 1 and spec.resources.gpu != int(spec.resources.gpu):
         raise spec.error("a fractional GPU request must be below 1 (e.g. 0.5), or a whole number", "resources", "gpu")
     max_budget = _max_budget(trainer, spec)
+    wall = spec.budget.wall_time
+    if wall is not None and float(wall) < MIN_WALL_TIME_S:
+        raise spec.error(
+            f"a wall time of {float(wall):g}s ends before the first trial could finish: starting Ray alone takes "
+            f"about 10s on 2 cores, and the wall time counts from the start of the search; give at least "
+            f"{MIN_WALL_TIME_S:g}s", "budget", "wall_time")
     if scheduler.uses_steps and max_budget < 2:
         raise spec.error(
             f"scheduler {scheduler.name!r} stops trials between budget steps, but trainer {trainer.name!r} "

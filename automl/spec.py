@@ -194,7 +194,10 @@ class ObjectiveSpec(_Strict):
 
 class BudgetSpec(_Strict):
     trials: PositiveInt = Field(20, description="number of trials")
-    wall_time: Duration = Field(None, description="stop starting trials after this long")
+    wall_time: Duration = Field(
+        None, description="the search's time budget, counted from its start (Ray's start-up included): no trial "
+        "starts that similar trials show cannot finish in the time left, and trials still running when it ends are "
+        "stopped with their best step kept (at least 15s)")
     trial_timeout: Duration = Field(None, description="fail a trial that runs longer than this")
     max_failures: int = Field(0, ge=0, description="retry a failed trial up to this many times")
     target: float | None = Field(

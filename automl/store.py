@@ -58,6 +58,9 @@ trials = sa.Table(
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("duration", sa.Float),
+    #: Where a trial's seconds went: ``fit_s`` (budget steps and their evaluation), ``export_s``,
+    #: ``measure_s`` (latency and size), ``other_s`` (the rest: building, checkpoints, test scores).
+    sa.Column("timings", sa.JSON),
     sa.UniqueConstraint("run_id", "number", name="uq_trial_number"),
 )
 
@@ -96,6 +99,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a store was created (``create_all`` leaves existing tables alone): a run
+    directory of an older version stays readable and resumable."""
+    inspector = sa.inspect(engine)
+    for table in (runs, trials, steps):
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=engine.dialect)
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
 class Store:
     """A results store over a SQLAlchemy URL.
 
@@ -113,6 +129,7 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot open the results store {url!r}: {exc}") from exc
 
@@ -163,7 +180,7 @@ class Store:
         unknown = set(fields) - set(TRIAL_FIELDS)
         if unknown:
             raise ValueError(f"unknown trial fields {sorted(unknown)}")
-        values = {k: clean(v) if k in ("config", "metrics") else v for k, v in fields.items()}
+        values = {k: clean(v) if k in ("config", "metrics", "timings") else v for k, v in fields.items()}
         with self.engine.begin() as conn:
             updated = conn.execute(
                 trials.update().where((trials.c.run_id == run_id) & (trials.c.number == number)).values(**values)

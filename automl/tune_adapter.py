@@ -46,6 +46,7 @@ NUMBER = "_automl_number"
 FINAL = "_automl_final"
 ERROR = "_automl_error"
 ARTIFACT = "_automl_artifact"
+TIMINGS = "_automl_timings"
 BUDGET = "budget"
 
 
@@ -201,6 +202,8 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     step = 0
     # The trainer never sees the compressors' entries (`prune.amount`); each compressor gets its own.
     trainer_config, compressor_config = split_config(config, [name for name, _, _ in job.compressors])
+    began = time.perf_counter()
+    spent = {"fit_s": 0.0, "export_s": 0.0, "measure_s": 0.0}
     try:
         trainer = job.trainer(trainer_config, job.params, context)
         steps = int(trainer.budget_steps)
@@ -213,16 +216,21 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
         # anything here raises, not when the generator happens to be collected.
         steps_iter = trainer.run_steps(start)
         try:
+            mark = time.perf_counter()
             for step in steps_iter:
                 metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
+                spent["fit_s"] += time.perf_counter() - mark
                 if step < steps:
                     extra = {}
                     # Exporting and timing the model costs more than an epoch of a small network: only
                     # where the scheduler decides (and at the first step after a restart, which may be one).
                     if job.rung_metrics and (not job.rung_steps or step in job.rung_steps or step == start):
+                        mark = time.perf_counter()
                         extra = _rung_metrics(trainer, directory / RUNG_DIR, job)
+                        spent["measure_s"] += time.perf_counter() - mark
                     _save_checkpoint(trainer, checkpoint)
                     tune.report({**metrics, **extra, BUDGET: step})
+                mark = time.perf_counter()
         finally:
             close = getattr(steps_iter, "close", None)
             if close is not None:
@@ -237,14 +245,22 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             compressors = [(name, factory({**fixed, **compressor_config[name]}, context))
                            for name, factory, fixed in job.compressors]
             before = {f"{k}{UNCOMPRESSED}": v for k, v in final.items()}
+            mark = time.perf_counter()
             artifact, after = compress(trainer, compressors, directory, test=test)
+            spent["export_s"] += time.perf_counter() - mark  # compression included
             final = {**before, **after}
         else:
+            mark = time.perf_counter()
             artifact = trainer.export(directory)
+            spent["export_s"] += time.perf_counter() - mark
         if job.measured:
+            mark = time.perf_counter()
             final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
+            spent["measure_s"] += time.perf_counter() - mark
         remove_restart_files(directory)
-        tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact)})
+        total = time.perf_counter() - began
+        timings = {**spent, "other_s": max(0.0, total - sum(spent.values())), "total_s": total}
+        tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: timings})
     except Exception as exc:  # any trial failure is data for the store, not a crash
         reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
         _fail(directory, reason.strip().splitlines()[0][:2000] if reason.strip() else type(exc).__name__)
@@ -294,6 +310,8 @@ class SearcherAdapter(TuneSearcher):
         save_every: float = 1.0,
         promote: Callable[[], int | None] | None = None,
         configs: Mapping[int, Mapping[str, Any]] | None = None,
+        deadline: float | None = None,
+        on_skip: Callable[[int, dict[str, Any], str], None] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -311,6 +329,19 @@ class SearcherAdapter(TuneSearcher):
         self.save_every = save_every
         self._saved_at = 0.0
         self._dirty = False
+        #: When the wall-time budget ends (``time.time()``); a new trial predicted to need longer is not started.
+        self.deadline = deadline
+        #: Records a trial that was drawn but not started (number, config, reason).
+        self.on_skip = on_skip
+        self.costs = CostModel()
+
+    #: Draws in a row predicted not to finish before the deadline after which the search ends.
+    MAX_SKIPS = 5
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its search algorithm with the experiment; the store writer is a live object
+        # (our resume builds a new adapter from the store and the searcher state file).
+        return {**self.__dict__, "on_skip": None}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         promoted = self.promote() if self.promote is not None and not self.queue else None
@@ -322,17 +353,37 @@ class SearcherAdapter(TuneSearcher):
             if self.limit is not None and self.next_number >= self.limit:
                 # A running trial may still make a paused one promotable: ask again later.
                 return None if self.promote is not None and self.live else TuneSearcher.FINISHED
-            suggested = self.strategy.suggest(self.next_number)
-            if suggested is None:
-                self.exhausted = True
+            drawn = self._draw()
+            if drawn is None:
                 return TuneSearcher.FINISHED
-            number, config = self.next_number, dict(suggested)
-            self.next_number += 1
-            self._changed()
+            number, config = drawn
         self.live[trial_id] = (number, config)
         if self.promote is not None:
             self.configs[number] = config
         return {**config, NUMBER: number}
+
+    def _draw(self) -> tuple[int, dict[str, Any]] | None:
+        """A new configuration from the searcher, skipping those predicted not to finish before the deadline."""
+        for _ in range(self.MAX_SKIPS):
+            if self.limit is not None and self.next_number >= self.limit:
+                return None
+            suggested = self.strategy.suggest(self.next_number)
+            if suggested is None:
+                self.exhausted = True
+                return None
+            number, config = self.next_number, dict(suggested)
+            self.next_number += 1
+            self._changed()
+            left = self.deadline - time.time() if self.deadline is not None else math.inf
+            need = self.costs.predict(config)
+            if need is None or need <= left:
+                return number, config
+            reason = (f"not started: trials like it took at least {need:.1f}s and {max(left, 0.0):.1f}s of the "
+                      "wall-time budget were left")
+            if self.on_skip is not None:
+                self.on_skip(number, config, reason)
+            self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
+        return None  # every recent draw was too expensive for the time left: start nothing more
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
@@ -343,6 +394,8 @@ class SearcherAdapter(TuneSearcher):
     def tell(self, outcome: TrialOutcome) -> None:
         if outcome.number in self.observed:
             return
+        if outcome.status == "completed":
+            self.costs.add(outcome)
         self.strategy.observe(outcome)
         self.observed.add(outcome.number)
         self._changed()
@@ -383,6 +436,33 @@ class SearcherAdapter(TuneSearcher):
         raise NotImplementedError("automl resumes from its own store and searcher state, not from Tune's")
 
 
+class CostModel:
+    """Predicts what a configuration costs from the completed trials seen so far.
+
+    Configurations are grouped by their categorical values (the model chosen, its
+    preprocessing...); the prediction for a configuration is the cheapest completed trial of
+    its group, or None for a group never seen. The cheapest, not a mean: a trial is refused
+    only when even the cheapest of its kind would not finish, so a cheap corner of an
+    expensive model family is still tried.
+    """
+
+    def __init__(self) -> None:
+        self.cheapest: dict[str, float] = {}
+
+    @staticmethod
+    def key(config: Mapping[str, Any]) -> str:
+        return repr(sorted((k, v) for k, v in config.items() if isinstance(v, (str, bool)) or v is None))
+
+    def add(self, outcome: TrialOutcome) -> None:
+        if outcome.cost_s is None or not math.isfinite(outcome.cost_s) or outcome.number < 0:
+            return  # warm-start trials ran on another machine, at another time
+        key = self.key(outcome.config)
+        self.cheapest[key] = min(self.cheapest.get(key, math.inf), float(outcome.cost_s))
+
+    def predict(self, config: Mapping[str, Any]) -> float | None:
+        return self.cheapest.get(self.key(config))
+
+
 def outcome_of(
     number: int, config: Mapping[str, Any], result: Mapping[str, Any] | None, error: bool, max_budget: int
 ) -> TrialOutcome:
@@ -394,11 +474,11 @@ def outcome_of(
         status = "completed"
     else:
         status = "stopped"
-    values = {
-        k: float(v) for k, v in result.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("_") and k != BUDGET
-    }
-    return TrialOutcome(number, dict(config), status, values, budget, max_budget)  # type: ignore[arg-type]
+    values = metrics_of(result)
+    # Tune's own clock of the trial's run (training, evaluation, export, measurement).
+    cost = result.get("time_total_s")
+    cost_s = float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else None
+    return TrialOutcome(number, dict(config), status, values, budget, max_budget, cost_s)  # type: ignore[arg-type]
 
 
 def outcome_from_row(row: Mapping[str, Any]) -> TrialOutcome:
@@ -407,15 +487,24 @@ def outcome_from_row(row: Mapping[str, Any]) -> TrialOutcome:
         int(row["number"]), dict(row["config"]), row["status"], {k: v for k, v in (row["metrics"] or {}).items()
                                                                  if v is not None},
         int(row["budget"] or 0), int(row["max_budget"] or 1),
+        float(row["duration"]) if row.get("duration") is not None else None,
     )
 
 
+#: What Tune adds to every result besides the trial's own metrics.
+_TUNE_KEYS = frozenset({
+    "time_this_iter_s", "time_total_s", "timestamp", "training_iteration", "pid", "time_since_restore",
+    "iterations_since_restore", "timesteps_total", "episodes_total", "timesteps_since_restore", "done",
+})
+
+
 def metrics_of(result: Mapping[str, Any], keys: set[str] | None = None) -> dict[str, float]:
-    """The metrics in a Tune result (our own keys and Tune's bookkeeping left out)."""
+    """The metrics in a Tune result: ``keys`` (and ``test_*``), or every number but Tune's bookkeeping
+    and our own keys when ``keys`` is None."""
     return {
-        k: v for k, v in result.items()
-        if (keys is None or k in keys or k.startswith("test_")) and not k.startswith("_") and k != BUDGET
-        and isinstance(v, (int, float)) and not isinstance(v, bool)
+        k: float(v) for k, v in result.items()
+        if (k in keys or k.startswith("test_") if keys is not None else k not in _TUNE_KEYS)
+        and not k.startswith("_") and k != BUDGET and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
 
 
@@ -575,6 +664,8 @@ class StoreCallback(tune.Callback):
         fields["error"] = error
         if ARTIFACT in result:
             fields["artifact"] = str(result[ARTIFACT])
+        if isinstance(result.get(TIMINGS), Mapping):
+            fields["timings"] = dict(result[TIMINGS])
         row = self.store.trial(self.run_id, number)
         began = self.segment.pop(number, row["started_at"] if row else None)
         if began:  # the time it ran: a promoted trial's pieces add up, its time paused does not

@@ -1,0 +1,154 @@
+"""Cost-aware search in the driver: trials' costs reach searchers, the wall-time deadline is respected
+before a trial starts, and the store keeps where a trial's seconds went. No Ray is started here."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automl.interfaces import Objective, Searcher, TrialOutcome
+from automl.space import Choice, Float, SearchSpace
+from automl.store import Store
+from automl.tune_adapter import FINAL, CostModel, SearcherAdapter, outcome_from_row, outcome_of
+
+SPACE = SearchSpace([Choice("model", {}, ("cheap", "dear")), Float("x", {}, 0.0, 1.0)])
+
+
+class Scripted(Searcher):
+    """Suggests the configs it is given, in order, and remembers what it was told."""
+
+    def __init__(self, configs: list[dict[str, Any]]) -> None:
+        super().__init__(SPACE, [Objective("loss", "min")])
+        self.configs = list(configs)
+        self.told: list[TrialOutcome] = []
+
+    def suggest(self, number: int) -> dict[str, Any] | None:
+        return self.configs.pop(0) if self.configs else None
+
+    def observe(self, outcome: TrialOutcome) -> None:
+        self.told.append(outcome)
+
+
+def test_a_trial_outcome_carries_its_cost_from_tune_and_from_the_store() -> None:
+    done = outcome_of(3, {"x": 0.1}, {"loss": 0.5, "budget": 1, FINAL: True, "time_total_s": 2.5,
+                                      "training_iteration": 2}, False, 1)
+    assert done.cost_s == 2.5
+    assert done.values == {"loss": 0.5}  # Tune's bookkeeping is not a metric
+    assert outcome_of(3, {}, {}, True, 1).cost_s is None
+    row = {"number": 4, "config": {}, "status": "completed", "metrics": {"loss": 1.0}, "budget": 1,
+           "max_budget": 1, "duration": 7.0}
+    assert outcome_from_row(row).cost_s == 7.0
+    assert outcome_from_row({**row, "duration": None}).cost_s is None
+
+
+def test_the_cost_model_predicts_the_cheapest_trial_of_the_same_kind() -> None:
+    model = CostModel()
+    model.add(TrialOutcome(0, {"model": "dear", "x": 0.1}, "completed", {}, 1, 1, 30.0))
+    model.add(TrialOutcome(1, {"model": "dear", "x": 0.9}, "completed", {}, 1, 1, 20.0))
+    model.add(TrialOutcome(2, {"model": "cheap", "x": 0.5}, "completed", {}, 1, 1, 1.0))
+    model.add(TrialOutcome(-1, {"model": "other"}, "completed", {}, 1, 1, 1.0))  # warm start: another machine
+    assert model.predict({"model": "dear", "x": 0.5}) == 20.0
+    assert model.predict({"model": "cheap", "x": 0.0}) == 1.0
+    assert model.predict({"model": "other"}) is None
+
+
+def _adapter(configs: list[dict[str, Any]], deadline: float | None, skipped: list[Any]) -> tuple[SearcherAdapter,
+                                                                                                  Scripted]:
+    strategy = Scripted(configs)
+    adapter = SearcherAdapter(strategy, max_budget=1, deadline=deadline,
+                              on_skip=lambda number, config, reason: skipped.append((number, config, reason)))
+    return adapter, strategy
+
+
+def test_a_trial_predicted_not_to_finish_before_the_deadline_is_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    import automl.tune_adapter as ta
+
+    now = 1000.0
+    monkeypatch.setattr(ta.time, "time", lambda: now)
+    skipped: list[Any] = []
+    configs = [{"model": "dear", "x": 0.1}, {"model": "dear", "x": 0.2}, {"model": "cheap", "x": 0.3}]
+    adapter, strategy = _adapter(configs, deadline=now + 10.0, skipped=skipped)
+    adapter.costs.add(TrialOutcome(0, {"model": "dear", "x": 0.9}, "completed", {}, 1, 1, 25.0))
+    adapter.costs.add(TrialOutcome(1, {"model": "cheap", "x": 0.9}, "completed", {}, 1, 1, 2.0))
+    adapter.next_number = 2
+    suggestion = adapter.suggest("t1")
+    assert isinstance(suggestion, dict) and suggestion["model"] == "cheap"
+    # The two dear draws were recorded as not started, told to the searcher, and their numbers used.
+    assert [(n, c["model"]) for n, c, _ in skipped] == [(2, "dear"), (3, "dear")]
+    assert "not started" in skipped[0][2] and "25.0s" in skipped[0][2]
+    assert [(o.number, o.status, o.budget) for o in strategy.told] == [(2, "stopped", 0), (3, "stopped", 0)]
+
+
+def test_without_a_deadline_or_a_known_cost_every_draw_starts() -> None:
+    skipped: list[Any] = []
+    adapter, _ = _adapter([{"model": "dear", "x": 0.1}], deadline=None, skipped=skipped)
+    adapter.costs.add(TrialOutcome(0, {"model": "dear", "x": 0.9}, "completed", {}, 1, 1, 1e9))
+    assert isinstance(adapter.suggest("t"), dict) and not skipped
+    adapter, _ = _adapter([{"model": "new", "x": 0.1}], deadline=0.0, skipped=skipped)  # long past, but unknown cost
+    assert isinstance(adapter.suggest("t"), dict) and not skipped
+
+
+def test_when_every_draw_is_too_expensive_the_search_starts_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    import automl.tune_adapter as ta
+
+    monkeypatch.setattr(ta.time, "time", lambda: 50.0)
+    skipped: list[Any] = []
+    adapter, _ = _adapter([{"model": "dear", "x": i / 10} for i in range(10)], deadline=55.0, skipped=skipped)
+    adapter.costs.add(TrialOutcome(0, {"model": "dear", "x": 0.9}, "completed", {}, 1, 1, 60.0))
+    assert adapter.suggest("t") == SearcherAdapter.FINISHED
+    assert len(skipped) == SearcherAdapter.MAX_SKIPS
+
+
+def test_completed_outcomes_told_to_the_adapter_teach_its_cost_model() -> None:
+    adapter, _ = _adapter([], deadline=None, skipped=[])
+    adapter.tell(TrialOutcome(5, {"model": "dear"}, "completed", {"loss": 1.0}, 1, 1, 12.0))
+    adapter.tell(TrialOutcome(6, {"model": "cheap"}, "failed", {}, 0, 1, 0.1))  # a failure says nothing of cost
+    assert adapter.costs.predict({"model": "dear"}) == 12.0
+    assert adapter.costs.predict({"model": "cheap"}) is None
+
+
+def test_an_older_store_gains_the_timings_column_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = Store(f"sqlite:///{path}")
+    run = store.create_run(name="r", directory=str(tmp_path), spec_text="x", spec_hash="h", seed=0,
+                           objectives=[], versions={})
+    store.save_trial(run, 0, status="completed", config={"a": 1})
+    store.close()
+    with sqlite3.connect(path) as conn:  # as a store written before the column existed
+        conn.execute("ALTER TABLE trials DROP COLUMN timings")
+    reopened = Store(f"sqlite:///{path}")
+    assert reopened.trial(run, 0)["config"] == {"a": 1}
+    reopened.save_trial(run, 0, timings={"fit_s": 1.0, "total_s": 2.0})
+    assert reopened.trial(run, 0)["timings"] == {"fit_s": 1.0, "total_s": 2.0}
+
+
+def test_show_states_the_share_of_a_trial_not_spent_fitting() -> None:
+    from automl.cli import _overhead
+
+    assert _overhead({"fit_s": 3.0, "export_s": 0.4, "measure_s": 0.6, "other_s": 0.0, "total_s": 4.0}) \
+        == "25% (measure)"
+    assert _overhead({"fit_s": 1.0, "export_s": 2.0, "measure_s": 0.5, "other_s": 0.5, "total_s": 4.0}) \
+        == "75% (export)"
+    assert _overhead(None) == "-"
+
+
+def test_a_wall_time_too_short_for_one_trial_is_refused_at_validate(write_spec: Any) -> None:
+    import automl
+    from automl.errors import SpecError
+
+    text = """
+task: classification
+data: {dataset: iris}
+trainer: {name: sklearn}
+space:
+  model: {type: choice, values: [knn, tree]}
+objectives: [{metric: accuracy, mode: max}]
+budget: {trials: 4, wall_time: 5s}
+"""
+    with pytest.raises(SpecError) as info:
+        automl.validate(write_spec(text), data=False)
+    assert info.value.field == "budget.wall_time" and "at least 15s" in str(info.value)
+    assert automl.validate(write_spec(text.replace("5s", "20s")), data=False).spec.budget.wall_time == 20
