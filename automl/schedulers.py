@@ -1,5 +1,6 @@
 """Trial schedulers: asynchronous successive halving for one objective (ASHA) and several
-(MO-ASHA), presented to Ray Tune as ``TrialScheduler`` objects.
+(MO-ASHA), and asynchronous HyperBand (several ASHA brackets), presented to Ray Tune as
+``TrialScheduler`` objects.
 
 Why our own rung bookkeeping rather than Ray's ``AsyncHyperBandScheduler``: MO-ASHA needs the
 same rungs with a multi-objective ranking, a resumed search must rebuild the rungs from the
@@ -31,7 +32,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from automl.interfaces import Objective
 from automl.pareto import crowding_distance, non_dominated_sort
 
-__all__ = ["ASHA_TYPES", "RungScheduler", "rung_milestones"]
+__all__ = ["ASHA_TYPES", "HyperBand", "RungScheduler", "rung_milestones"]
 
 NUMBER = "_automl_number"
 AshaType = Literal["stopping", "promotion"]
@@ -283,3 +284,103 @@ def _ranking(points: np.ndarray) -> list[int]:
         crowd = crowding_distance(points[front])
         order += [front[i] for i in np.argsort(-crowd, kind="stable")]
     return order
+
+
+class HyperBand(RungScheduler):
+    """Asynchronous HyperBand: several brackets of ASHA, each with its own grace period.
+
+    Bracket ``b`` starts comparing trials at ``grace_period * rf^b`` steps, so the first bracket
+    stops early and often (aggressive, as ASHA) and the last runs trials longer before judging
+    them (for tasks whose early results mislead). Each trial belongs to one bracket, chosen from
+    its trial number alone (a resumed search puts it back in the same bracket), with Li et al.'s
+    (2018) HyperBand proportions: a bracket with ``s`` rungs gets a share ``rf^s / (s + 1)``.
+    Trials are compared only with the trials of their own bracket; both ASHA types work per
+    bracket (``max_paused`` is shared out between the brackets).
+
+    Args:
+        brackets: How many brackets (at most one per rung of the first; fewer when the budget
+            has fewer rungs).
+        Others: as :class:`RungScheduler`.
+    """
+
+    def __init__(
+        self,
+        objectives: Sequence[Objective],
+        *,
+        max_budget: int,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        brackets: int = 3,
+        budget_attr: str = "budget",
+        type: AshaType = "stopping",  # noqa: A002 - Syne Tune's name for the same choice
+        max_paused: int = 64,
+    ) -> None:
+        if brackets < 1:
+            raise ValueError(f"brackets must be at least 1, got {brackets}")
+        first = RungScheduler(objectives, max_budget=max_budget, grace_period=grace_period,
+                              reduction_factor=reduction_factor, budget_attr=budget_attr, type=type,
+                              max_paused=max_paused)  # checks the shared options
+        # A bracket needs a rung below the full budget: at most one bracket per rung of the first.
+        count = max(1, min(brackets, len(first.milestones)))
+        share = max(1, max_paused // count)
+        FIFOScheduler.__init__(self)
+        self.objectives = list(objectives)
+        self.max_budget = max_budget
+        self.grace_period = grace_period
+        self.reduction_factor = reduction_factor
+        self.budget_attr = budget_attr
+        self.type = type
+        self.max_paused = max_paused
+        self.brackets = [
+            RungScheduler(objectives, max_budget=max_budget, grace_period=m, reduction_factor=reduction_factor,
+                          budget_attr=budget_attr, type=type, max_paused=share)
+            for m in first.milestones[:count]
+        ] or [first]
+        weights = np.asarray([reduction_factor ** len(b.milestones) / (len(b.milestones) + 1) for b in self.brackets])
+        self.shares = weights / weights.sum()
+        self.milestones = sorted({m for b in self.brackets for m in b.milestones})
+
+    def bracket_of(self, number: int) -> int:
+        """The bracket of trial ``number``: a low-discrepancy sequence over the shares (no state to keep)."""
+        u = (number * 0.6180339887498949) % 1.0  # golden-ratio points fill [0, 1) evenly in any prefix
+        return min(int(np.searchsorted(np.cumsum(self.shares), u, side="right")), len(self.brackets) - 1)
+
+    @property
+    def paused(self) -> dict[int, int]:  # type: ignore[override]  # read-only: each bracket keeps its own
+        return {n: m for b in self.brackets for n, m in b.paused.items()}
+
+    @property
+    def stopped(self) -> set[int]:  # type: ignore[override]  # read-only: each bracket keeps its own
+        return set().union(*(b.stopped for b in self.brackets))
+
+    @property
+    def recorded(self) -> dict[int, dict[int, list[float]]]:  # type: ignore[override]  # read-only: each bracket keeps its own
+        out: dict[int, dict[int, list[float]]] = {m: {} for m in self.milestones}
+        for b in self.brackets:
+            for m, rows in b.recorded.items():
+                out[m].update(rows)
+        return out
+
+    def decide(self, number: int, budget: int, values: Mapping[str, Any]) -> str:
+        return self.brackets[self.bracket_of(number)].decide(number, budget, values)
+
+    def next_promotion(self) -> int | None:
+        for bracket in self.brackets:
+            number = bracket.next_promotion()
+            if number is not None:
+                return number
+        return None
+
+    def has_promotion(self) -> bool:
+        return any(b.has_promotion() for b in self.brackets)
+
+    def take_dropped(self) -> list[int]:
+        return [n for b in self.brackets for n in b.take_dropped()]
+
+    def replay(self, steps: Sequence[Mapping[str, Any]], paused: Mapping[int, int] = {}) -> None:  # noqa: B006 - read only
+        for i, bracket in enumerate(self.brackets):
+            bracket.replay([r for r in steps if self.bracket_of(int(r["number"])) == i],
+                           {n: b for n, b in paused.items() if self.bracket_of(n) == i})
+
+    def debug_string(self) -> str:
+        return f"HyperBand({len(self.brackets)} brackets: " + "; ".join(b.debug_string() for b in self.brackets) + ")"

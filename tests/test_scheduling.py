@@ -68,6 +68,22 @@ def test_asha_stops_weak_trials_and_marks_them(write_spec: Callable[..., Path], 
     assert min(t["config"]["x"] for t in completed) < stopped_x[len(stopped_x) // 2]
 
 
+def test_hyperband_judges_each_trial_at_its_own_brackets_rungs(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    from automl.schedulers import HyperBand
+
+    path = spec(write_spec, steps=9, scheduler="{name: hyperband, options: {grace_period: 1, reduction_factor: 3}}",
+                budget="{trials: 18}")
+    run = automl.search(path, out=tmp_path / "run")
+    trials = run.trials()
+    assert len(trials) == 18 and set(statuses(run)) <= {"completed", "stopped"}
+    assert statuses(run)["completed"] >= 1
+    hb = HyperBand([automl.Objective("loss", "min")], max_budget=9, grace_period=1, reduction_factor=3)
+    assert [b.milestones for b in hb.brackets] == [[1, 3], [3]]
+    for t in trials:
+        if t["status"] == "stopped":  # stopped at a rung of its own bracket, never earlier
+            assert t["budget"] in hb.brackets[hb.bracket_of(t["number"])].milestones
+
+
 def test_moasha_on_two_objectives(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     path = spec(write_spec, function="two_objectives", steps=9, scheduler="{name: moasha}", budget="{trials: 12}",
                 objectives="  - {metric: loss, mode: min}\n  - {metric: cost, mode: min}")

@@ -1,4 +1,4 @@
-"""The core's own trial schedulers: fifo, asha, moasha (ours) and median (Ray Tune's)."""
+"""The core's own trial schedulers: fifo, asha, moasha, hyperband (ours) and median (Ray Tune's)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from automl.hookspecs import hookimpl
 from automl.interfaces import Objective, SchedulerSpec
-from automl.schedulers import AshaType, RungScheduler
+from automl.schedulers import AshaType, HyperBand, RungScheduler
 
 
 def fifo(objectives: Sequence[Objective], *, max_budget: int) -> Any:
@@ -34,6 +34,15 @@ def moasha(
                          reduction_factor=reduction_factor, type=type, max_paused=max_paused)
 
 
+def hyperband(
+    objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3,
+    brackets: int = 3, type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002
+) -> HyperBand:
+    """Asynchronous HyperBand on the primary objective: ``brackets`` ASHA brackets with growing grace periods."""
+    return HyperBand(objectives[:1], max_budget=max_budget, grace_period=grace_period,
+                     reduction_factor=reduction_factor, brackets=brackets, type=type, max_paused=max_paused)
+
+
 def median(
     objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, min_samples_required: int = 3
 ) -> Any:
@@ -54,5 +63,7 @@ def automl_register_schedulers() -> list[SchedulerSpec]:
         SchedulerSpec("moasha", moasha, multi_objective=True,
                       description="multi-objective ASHA: non-dominated rank + crowding at each rung "
                       "(type: stopping or promotion)"),
+        SchedulerSpec("hyperband", hyperband, description="asynchronous HyperBand: ASHA brackets with growing grace "
+                      "periods, trials shared out as in Li et al. 2018 (type: stopping or promotion)"),
         SchedulerSpec("median", median, description="Ray Tune's median stopping rule on the primary objective"),
     ]
