@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from automl.ensemble import build_ensemble_trial, is_ensemble_trial, wants_ensemble
 from automl.errors import AutoMLError
 from automl.front import compute_front
 from automl.measure import measure_latency, reference_latency
@@ -202,6 +203,7 @@ def search(
     except BaseException:
         run.store.finish_run(run.run_id, "failed")
         raise
+    _ensemble(plan, run, data, summary, pm)
     summary["wall_s"] = time.time() - t0
     _finish(plan, run, data, summary)
     pm.notify("automl_search_end", run=run)
@@ -262,11 +264,14 @@ def _tune(
 ) -> dict[str, Any]:
     spec = plan.spec
     history = run.trials()
-    done = [t for t in history if t["status"] in ("completed", "stopped", "failed")]
-    interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < spec.budget.trials]
+    # The ensemble trial of an earlier end of this run is no searcher's trial, and its number takes no trial's place.
+    ensembles = [t["number"] for t in history if is_ensemble_trial(t)]
+    limit = spec.budget.trials + len(ensembles)
+    done = [t for t in history if t["status"] in ("completed", "stopped", "failed") and t["number"] not in ensembles]
+    interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < limit]
     paused = {t["number"]: int(t["budget"] or 0) for t in history if t["status"] == "paused"}
     next_number = max((t["number"] + 1 for t in history), default=0)
-    to_run = len(interrupted) + max(0, spec.budget.trials - next_number)
+    to_run = len(interrupted) + max(0, limit - next_number)
     reached = _target_reached(plan, history)
     scheduler, rungs = _scheduler(plan, run, paused)
     if (to_run == 0 and not (rungs and rungs.has_promotion())) or reached is not None:
@@ -306,7 +311,7 @@ def _tune(
 
         adapter = SearcherAdapter(
             strategy, max_budget=plan.max_budget, first_number=max(next_number, state["next_number"] if state else 0),
-            limit=spec.budget.trials, queue=[(t["number"], dict(t["config"])) for t in interrupted],
+            limit=limit, queue=[(t["number"], dict(t["config"])) for t in interrupted],
             state_path=state_path, promote=rungs.next_promotion if rungs else None,
             configs={t["number"]: t["config"] for t in history if t["number"] in paused},
             deadline=deadline, on_skip=skipped,
@@ -334,6 +339,7 @@ def _tune(
             trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
             sys_path=tuple(user_paths(spec)),
             compressors=tuple((record.name, record.factory, params) for record, params in plan.compressors),
+            predictions=wants_ensemble(plan)[0],
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
                         failed=sum(t["status"] == "failed" for t in done),
@@ -437,6 +443,29 @@ def _target_reached(plan: Plan, trials: list[dict[str, Any]]) -> int | None:
             and (t["metrics"] or {}).get(primary.metric) is not None
             and primary.to_min(float(t["metrics"][primary.metric])) <= primary.to_min(target)]
     return min(hits, key=lambda t: t["finished_at"] or 0)["number"] if hits else None
+
+
+def _ensemble(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any) -> None:
+    """Greedy ensemble of the completed trials, recorded as one more trial (see :mod:`automl.ensemble`).
+
+    Never fails the search: a build that fails leaves one warning line and its reason in the
+    run's summary (``summary["ensemble"]``), and every completed trial stays as it was.
+    """
+    wanted, why = wants_ensemble(plan)
+    if not wanted:
+        summary["ensemble"] = {"built": False, "reason": why}
+        return
+    try:
+        summary["ensemble"] = built = build_ensemble_trial(plan, run, data)
+    except Exception as exc:  # a trainer's error while scoring or building: the search still finishes
+        reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+        log.warning("automl: no ensemble was built: %s", reason)
+        summary["ensemble"] = {"built": False, "reason": reason}
+        return
+    if built.get("built") and not built.get("kept"):
+        row = run.store.trial(run.run_id, built["number"])
+        if row:
+            pm.notify("automl_trial_result", run=run, trial=row)
 
 
 def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:

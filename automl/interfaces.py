@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from automl.data import Splits, Table
+    from automl.ensemble import EnsembleMember
     from automl.space import SearchSpace
 
 __all__ = [
@@ -292,6 +293,61 @@ class Trainer(abc.ABC):
     def load_checkpoint(self, directory: Path) -> int:
         """Restore from :meth:`save_checkpoint`'s files; return the last completed step."""
         raise NotImplementedError(f"{type(self).__name__} does not restore checkpoints")
+
+    # -- ensembles of the completed trials (optional; see automl.ensemble) ------------------
+    # A trainer that overrides all three gets, at the end of each search, a greedy ensemble
+    # (Caruana et al., 2004) of its completed trials recorded as one more trial.
+
+    def predictions(self, split: Literal["valid", "test"] = "valid") -> Any:
+        """The fitted model's predictions on ``split``, for ensemble selection; None (the default): none.
+
+        Called after the final export, only when the search builds an ensemble; the engine saves
+        the array in the trial directory. Class probabilities (rows x classes, classes in sorted
+        order) for classification, values for regression. ``valid``: the rows the validation
+        metrics were computed on, in a fixed order (under ``data.folds``: out-of-fold predictions
+        over the train and validation rows, in their concatenated order); ``test``: the test part.
+        A trainer may also write into the trial directory what :meth:`build_ensemble` needs to
+        load this trial as a member (a loadable copy of a model exported in another format).
+        """
+        return None
+
+    def score_predictions(
+        self, predictions: Any, split: Literal["valid", "test"] = "valid", metrics: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """The metrics :meth:`evaluate` reports, computed from an array laid out as :meth:`predictions` returns.
+
+        Called on a trainer built with an empty config and the search's data (never fitted), many
+        times during the selection with ``metrics`` naming the one needed (computing only those is
+        allowed; more is fine). Must score predictions exactly as :meth:`evaluate` scores a trial
+        (under ``data.folds``: per fold, then averaged), so an ensemble compares fairly.
+
+        Raises:
+            NotImplementedError: The trainer builds no ensembles (the default).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not score predictions")
+
+    def build_ensemble(self, members: Sequence[EnsembleMember], directory: Path,
+                       expected: Mapping[str, Any]) -> Path:
+        """Write one exported model that averages ``members``' predictions with their weights; return it.
+
+        Called on a trainer built with an empty config and the search's data (never refitted
+        members: load them from their exports, as safely as :meth:`load_predictor` does). The file
+        is measured (latency, size) and re-measured like any trial's, through
+        :meth:`load_predictor` and :meth:`sample_input` of a trainer built with the ensemble
+        trial's config ``{"ensemble": "3x2 7x1"}``.
+
+        Args:
+            members: The trials picked, each with its weight (weights sum to 1).
+            directory: The ensemble trial's directory, to write the file into.
+            expected: The weighted predictions the selection scored, per split (``valid``; ``test``
+                when the data has a test part): the file must predict them, else raise.
+
+        Raises:
+            NotImplementedError: The trainer builds no ensembles (the default).
+            ValueError: These members cannot be combined, or the file does not predict ``expected``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not build ensembles")
+
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,18 @@ class FrontSpec(_Strict):
     )
 
 
+class EnsembleSpec(_Strict):
+    """The ensemble built from the completed trials at the end of a search (greedy selection, Caruana et al. 2004)."""
+
+    enabled: bool | None = Field(
+        None, description="build it (default: when the trainer can build ensembles, and the spec has no compression)"
+    )
+    rounds: PositiveInt = Field(25, le=1000, description="greedy additions (with replacement) after the best single trial")
+    candidates: PositiveInt = Field(
+        20, ge=2, le=1000, description="only the N best completed trials on the first trainer objective are candidates"
+    )
+
+
 class ObjectiveSpec(_Strict):
     metric: str = Field(description="a metric the trainer reports, or latency_ms / size_bytes")
     mode: Literal["min", "max"] = Field(description="min or max")
@@ -242,6 +254,9 @@ class Spec(_Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     latency: LatencySpec = Field(default_factory=LatencySpec)
     front: FrontSpec = Field(default_factory=FrontSpec)
+    ensemble: EnsembleSpec = Field(
+        default_factory=EnsembleSpec, description="an ensemble of the completed trials, recorded as one more trial"
+    )
     seed: int = Field(0, ge=0)
     store: str | None = Field(None, description="SQLAlchemy URL of the results store (default: RUN_DIR/automl.db)")
 

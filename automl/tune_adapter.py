@@ -74,6 +74,9 @@ class Job:
     sys_path: tuple[str, ...] = ()
     #: The spec's compressors in order: (name, factory, fixed params).
     compressors: tuple[tuple[str, Callable[..., Compressor], Mapping[str, Any]], ...] = ()
+    #: Save each completed trial's predictions (the search builds an ensemble from them, automl.ensemble).
+    predictions: bool = False
+
 
 
 def trial_dir(run_dir: str | Path, number: int) -> Path:
@@ -257,6 +260,8 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             mark = time.perf_counter()
             final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
             spent["measure_s"] += time.perf_counter() - mark
+        if job.predictions:
+            _save_predictions(trainer, directory, test)
         remove_restart_files(directory)
         total = time.perf_counter() - began
         timings = {**spent, "other_s": max(0.0, total - sum(spent.values())), "total_s": total}
@@ -269,6 +274,26 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     finally:
         if timer is not None:
             timer.cancel()
+
+
+def _save_predictions(trainer: Trainer, directory: Path, test: bool) -> None:
+    """Save the trainer's predictions for the ensemble step; a trainer that cannot costs the trial nothing.
+
+    The trial stays completed whatever happens here: the reason is left in a file for the
+    ensemble step's summary, and the trial is simply no ensemble candidate.
+    """
+    from automl.ensemble import PREDICTIONS, save_predictions
+
+    for split in ("valid", "test") if test else ("valid",):
+        try:
+            values = trainer.predictions(split)  # type: ignore[arg-type]
+            if values is not None:
+                save_predictions(directory, split, values)
+        except Exception as exc:  # any trainer error: the trial keeps its result
+            with contextlib.suppress(OSError):
+                (directory / PREDICTIONS.format(split=split)).unlink(missing_ok=True)
+                (directory / "predictions-error.txt").write_text(f"{split}: {type(exc).__name__}: {exc}"[:2000])
+            return
 
 
 def _save_checkpoint(trainer: Trainer, checkpoint: Path) -> None:

@@ -218,3 +218,7 @@ class SklearnTrainer(Trainer):
     def members(self) -> list[int]:
         """Trial numbers of the members of an ensemble of the best trials (empty otherwise)."""
         return list(self.recipe_.members) if hasattr(self, "recipe_") else []
+
+    # Ensembles of the completed trials (automl.ensemble): predictions, their scores and the voting
+    # export, defined in automl_sklearn.selection and bound here as this class's methods.
+    from automl_sklearn.selection import build_ensemble, predictions, score_predictions

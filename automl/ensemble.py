@@ -1,0 +1,343 @@
+"""Ensembles from what ran: greedy ensemble selection over the completed trials' predictions.
+
+After the search (Tune has returned, before the front is computed) the engine combines the
+completed trials into one model by greedy ensemble selection with replacement (Caruana,
+Niculescu-Mizil, Crew and Ksikes, "Ensemble selection from libraries of models", ICML 2004):
+start from the best single trial, then repeatedly add (again, possibly) the trial whose
+addition most improves the validation score of the averaged predictions; keep the best
+ensemble seen along the way. The result is recorded as one more trial of the run, so it is
+a front member like any other.
+
+What is the engine's and what is the trainer's:
+
+- each trial saves its validation (and test) predictions when the search builds an ensemble
+  (:meth:`~automl.interfaces.Trainer.predictions`, written by the trial as
+  ``predictions-valid.npy`` / ``predictions-test.npy`` in its directory);
+- the selection itself (:func:`greedy_selection`) is plain numpy;
+- scoring averaged predictions and writing the ensemble's exported model are the trainer's
+  (:meth:`~automl.interfaces.Trainer.score_predictions`,
+  :meth:`~automl.interfaces.Trainer.build_ensemble`).
+
+Weights are chosen on the validation rows only (the same rows, or out-of-fold rows under
+``data.folds``, that the trials' objectives were computed on); the test part is scored once,
+after the choice, and reported as ``test_<metric>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from automl.interfaces import ENGINE_METRICS, Objective, TrialContext
+
+if TYPE_CHECKING:
+    from automl.plan import Plan
+    from automl.run import Run
+
+__all__ = [
+    "PREDICTIONS",
+    "EnsembleMember",
+    "Selection",
+    "build_ensemble_trial",
+    "ensemble_config",
+    "ensemble_counts",
+    "greedy_selection",
+    "is_ensemble_trial",
+    "load_predictions",
+    "save_predictions",
+    "wants_ensemble",
+]
+
+log = logging.getLogger("automl")
+
+#: The file a trial's predictions on each split are saved to (in its trial directory).
+PREDICTIONS = "predictions-{split}.npy"
+#: The single config key of an ensemble trial; its value lists the members (``"3x2 7x1"``).
+KEY = "ensemble"
+_MEMBER = re.compile(r"(\d+)x(\d+)")
+
+
+@dataclass(frozen=True)
+class EnsembleMember:
+    """One trial of an ensemble, as :meth:`~automl.interfaces.Trainer.build_ensemble` gets it.
+
+    Attributes:
+        number: The trial number.
+        config: The trial's config (the trainer's part and any other entries).
+        weight: Its weight in the ensemble (the weights of an ensemble sum to 1).
+        artifact: The file the trial exported (as stored), or None.
+        directory: The trial's directory (its exports, its saved predictions).
+    """
+
+    number: int
+    config: Mapping[str, Any]
+    weight: float
+    artifact: Path | None
+    directory: Path
+
+
+# -- the selection ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of :func:`greedy_selection`.
+
+    Attributes:
+        counts: How many times each candidate (by index) was picked; the ensemble's weights are
+            ``counts / counts.sum()``.
+        loss: The ensemble's loss (what ``loss`` returned for its averaged predictions).
+        best_single: Index of the best single candidate (where the selection started).
+        best_single_loss: Its loss.
+        history: The loss after the start and after each addition.
+    """
+
+    counts: np.ndarray
+    loss: float
+    best_single: int
+    best_single_loss: float
+    history: tuple[float, ...]
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.counts / self.counts.sum()
+
+
+def greedy_selection(
+    predictions: Sequence[np.ndarray], loss: Callable[[np.ndarray], float], *, rounds: int = 25
+) -> Selection:
+    """Greedy ensemble selection with replacement (Caruana et al., 2004).
+
+    Starts from the single candidate of least loss, then adds, ``rounds`` times, the candidate
+    (possibly one already in) whose addition gives the averaged predictions the least loss.
+    Returns the ensemble of least loss seen along the way (the smallest one among equals), so
+    its loss is never above the best single candidate's. Ties between candidates go to the
+    lowest index (callers order candidates by trial number), so the result is deterministic.
+
+    Args:
+        predictions: One array per candidate, all of one shape (class probabilities, or values).
+        loss: Lower is better; called on an averaged prediction array. Non-finite losses lose.
+        rounds: Additions after the start.
+
+    Raises:
+        ValueError: For no candidates, or arrays of different shapes.
+    """
+    if not predictions:
+        raise ValueError("greedy selection needs at least one candidate")
+    stack = [np.asarray(p, dtype=np.float64) for p in predictions]
+    shapes = {p.shape for p in stack}
+    if len(shapes) != 1:
+        raise ValueError(f"candidate predictions differ in shape: {sorted(shapes)}")
+
+    def safe(value: float) -> float:
+        value = float(value)
+        return value if math.isfinite(value) else math.inf
+
+    singles = [safe(loss(p)) for p in stack]
+    start = int(np.argmin(singles))  # argmin takes the first (lowest index) of equal values
+    counts = np.zeros(len(stack), dtype=np.int64)
+    counts[start] = 1
+    total = stack[start].copy()
+    history = [singles[start]]
+    best_counts, best_loss = counts.copy(), singles[start]
+    for _ in range(max(0, int(rounds))):
+        n = int(counts.sum()) + 1
+        trial = [safe(loss((total + p) / n)) for p in stack]
+        pick = int(np.argmin(trial))
+        counts[pick] += 1
+        total += stack[pick]
+        history.append(trial[pick])
+        if trial[pick] < best_loss:  # strictly better: among equals the smaller ensemble stays
+            best_counts, best_loss = counts.copy(), trial[pick]
+    return Selection(best_counts, best_loss, start, singles[start], tuple(history))
+
+
+def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The weighted average of the candidates' predictions (weights need not sum to 1)."""
+    w = np.asarray(weights, dtype=np.float64)
+    out = np.zeros_like(np.asarray(predictions[0], dtype=np.float64))
+    for p, wi in zip(predictions, w, strict=True):
+        if wi:
+            out += wi * np.asarray(p, dtype=np.float64)
+    return out / w.sum()
+
+
+# -- files and configs --------------------------------------------------------------------
+
+
+def save_predictions(directory: Path, split: str, values: Any) -> Path:
+    """Write one split's predictions (numeric only, no pickles) atomically into a trial directory."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"predictions must be numeric, got dtype {array.dtype}")
+    path = directory / PREDICTIONS.format(split=split)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+        np.save(f, array.astype(np.float64), allow_pickle=False)
+    tmp.replace(path)
+    return path
+
+
+def load_predictions(directory: Path, split: str) -> np.ndarray | None:
+    """A trial's saved predictions on ``split``, or None when it saved none (or they are unreadable)."""
+    path = directory / PREDICTIONS.format(split=split)
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+def ensemble_config(numbers: Sequence[int], counts: Sequence[int]) -> dict[str, str]:
+    """The config an ensemble trial is stored with: ``{"ensemble": "3x2 7x1"}`` (trial 3 twice, trial 7 once).
+
+    A string, not a mapping: reports and ``automl show`` treat config values as scalars.
+    """
+    return {KEY: " ".join(f"{n}x{c}" for n, c in zip(numbers, counts, strict=True) if c)}
+
+
+def ensemble_counts(config: Mapping[str, Any] | None) -> dict[int, int] | None:
+    """``{trial number: times picked}`` of an ensemble trial's config; None for any other config."""
+    if not config or set(config) != {KEY} or not isinstance(config[KEY], str):
+        return None
+    parts = config[KEY].split()
+    found = [_MEMBER.fullmatch(p) for p in parts]
+    if not parts or not all(found):
+        return None
+    return {int(m.group(1)): int(m.group(2)) for m in found if m}
+
+
+def is_ensemble_trial(row: Mapping[str, Any]) -> bool:
+    """True for the trial an ensemble step recorded (not a trial the searcher suggested)."""
+    return ensemble_counts(row.get("config")) is not None
+
+
+# -- the engine step ------------------------------------------------------------------------
+
+
+def supports_ensembles(trainer: type) -> bool:
+    """Whether a trainer class overrides the three ensemble methods of :class:`~automl.interfaces.Trainer`."""
+    from automl.interfaces import Trainer
+
+    return all(getattr(trainer, name, None) is not getattr(Trainer, name)
+               for name in ("predictions", "score_predictions", "build_ensemble"))
+
+
+def _selection_objective(plan: Plan) -> Objective | None:
+    """The first objective the trainer reports itself (latency and size say nothing about predictions)."""
+    return next((o for o in plan.objectives if o.metric not in ENGINE_METRICS), None)
+
+
+def wants_ensemble(plan: Plan) -> tuple[bool, str]:
+    """Whether this search builds an ensemble at its end, and if not, why (one line)."""
+    settings = plan.spec.ensemble
+    if settings.enabled is False:
+        return False, "disabled (ensemble.enabled: false)"
+    if not supports_ensembles(plan.trainer.factory):
+        why = f"the {plan.trainer.name!r} trainer does not build ensembles"
+        if settings.enabled:
+            log.warning("ensemble.enabled is true but %s", why)
+        return False, why
+    if plan.compressors:
+        return False, "not with compression (members' predictions would not be those of their compressed files)"
+    if _selection_objective(plan) is None:
+        return False, "no objective is a metric of the trainer (only latency_ms / size_bytes)"
+    return True, ""
+
+
+def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
+    """Select, build, score and record the ensemble trial; returns its summary for the run.
+
+    Raises:
+        Exception: Whatever the trainer raises while scoring or building; the engine records
+            the reason and finishes the search without an ensemble.
+    """
+    from automl.tune_adapter import Job, _measure, trial_dir
+
+    t0 = time.time()
+    settings = plan.spec.ensemble
+    objective = _selection_objective(plan)
+    assert objective is not None  # wants_ensemble checked it
+    trials = run.trials()
+    existing = next((t for t in trials if is_ensemble_trial(t)), None)
+    scored = [t for t in trials if t["status"] == "completed" and not is_ensemble_trial(t)
+              and isinstance((t["metrics"] or {}).get(objective.metric), (int, float))
+              and math.isfinite(float(t["metrics"][objective.metric]))]
+    scored.sort(key=lambda t: (objective.to_min(float(t["metrics"][objective.metric])), t["number"]))
+    candidates: list[tuple[dict[str, Any], np.ndarray]] = []
+    shape = None
+    for t in scored:
+        if len(candidates) >= settings.candidates:
+            break
+        values = load_predictions(trial_dir(run.dir, t["number"]), "valid")
+        if values is None or (shape is not None and values.shape != shape) or not np.all(np.isfinite(values)):
+            continue
+        shape = values.shape
+        candidates.append((t, values))
+    if len(candidates) < 2:
+        return {"built": False, "reason": f"{len(candidates)} completed trial(s) with saved predictions; "
+                "an ensemble needs at least 2"}
+    candidates.sort(key=lambda c: c[0]["number"])  # ties in the selection go to the lowest trial number
+    number = existing["number"] if existing else max(t["number"] for t in trials) + 1
+    task = plan.spec.task or "classification"
+    context = TrialContext(task, plan.spec.seed + number, data, trial_dir(run.dir, number),
+                           plan.spec.resources.cpu, plan.spec.resources.gpu)
+    trainer = plan.trainer.factory({}, plan.spec.trainer.params, context)
+
+    def loss(predictions: np.ndarray) -> float:
+        value = trainer.score_predictions(predictions, "valid", (objective.metric,)).get(objective.metric)
+        return objective.to_min(float(value)) if value is not None else math.inf
+
+    preds = [values for _, values in candidates]
+    selection = greedy_selection(preds, loss, rounds=settings.rounds)
+    numbers = [int(t["number"]) for t, _ in candidates]
+    config = ensemble_config(numbers, [int(c) for c in selection.counts])
+    best_single = candidates[selection.best_single][0]
+    summary: dict[str, Any] = {
+        "built": True, "number": number, "metric": objective.metric, "candidates": numbers,
+        "weights": {str(n): float(w) for n, w in zip(numbers, selection.weights, strict=True) if w},
+        "value": float(objective.to_min(selection.loss)),
+        "best_single": {"number": int(best_single["number"]),
+                        "value": float(best_single["metrics"][objective.metric])},
+    }
+    if (existing and existing["config"] == config and existing["status"] == "completed"
+            and existing.get("artifact") and Path(existing["artifact"]).exists()):
+        return {**summary, "kept": True, "seconds": time.time() - t0}  # resumed: the same members, already built
+    used = [i for i, c in enumerate(selection.counts) if c]
+    members = [EnsembleMember(numbers[i], dict(candidates[i][0]["config"]), float(selection.weights[i]),
+                              Path(candidates[i][0]["artifact"]) if candidates[i][0].get("artifact") else None,
+                              trial_dir(run.dir, numbers[i])) for i in used]
+    valid = blend([preds[i] for i in used], [float(selection.counts[i]) for i in used])
+    metrics = {k: float(v) for k, v in trainer.score_predictions(valid, "valid").items()}
+    expected = {"valid": valid}
+    if data is not None and len(data.test) > 0:
+        tests = [load_predictions(m.directory, "test") for m in members]
+        if all(p is not None for p in tests):
+            test = blend([p for p in tests if p is not None], [m.weight for m in members])
+            expected["test"] = test
+            metrics.update({f"test_{k}": float(v) for k, v in trainer.score_predictions(test, "test").items()})
+    context.trial_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    artifact = Path(trainer.build_ensemble(members, context.trial_dir, expected))
+    if plan.measured:
+        job = Job(trainer=plan.trainer.factory, params=dict(plan.spec.trainer.params), task=task, seed=plan.spec.seed,
+                  run_dir=str(run.dir), measured=True, batch_size=plan.spec.latency.batch_size,
+                  warmup=plan.spec.latency.warmup, repeats=plan.spec.latency.repeats,
+                  cpus=plan.spec.resources.cpu, gpus=plan.spec.resources.gpu)
+        metrics.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
+    now = time.time()
+    # Written once it is built: a failed build leaves no half-made trial (nor touches an earlier ensemble's row).
+    run.store.save_trial(run.run_id, number, status="completed", config=config, metrics=metrics,
+                         budget=plan.max_budget, max_budget=plan.max_budget, seed=plan.spec.seed + number,
+                         artifact=str(artifact), started_at=started, finished_at=now, duration=now - started,
+                         error=None, attempts=1)
+    return {**summary, "replaced": bool(existing), "seconds": time.time() - t0}
