@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
-    from automl.data import Splits, Table
+    from automl.data import DataSummary, Splits, Table
     from automl.ensemble import EnsembleMember
     from automl.space import SearchSpace
 
@@ -27,6 +27,7 @@ __all__ = [
     "CompressorSpec",
     "Constraint",
     "DatasetSpec",
+    "DefaultSpace",
     "Objective",
     "Searcher",
     "SchedulerSpec",
@@ -375,6 +376,23 @@ class SearcherSpec:
 
 
 @dataclass(frozen=True)
+class DefaultSpace:
+    """The space a trainer proposes for a spec without ``space:`` (see :attr:`TrainerSpec.default_space`).
+
+    Attributes:
+        space: Space entries in the YAML shape of a spec's ``space:`` (``{"model": {"type": "choice",
+            "values": [...]}, ...}``); they are validated and built like a spec's own.
+        start: Configs to evaluate first, cheapest first (low-cost starting points); each must
+            be a complete config of ``space`` (every active parameter, nothing else).
+        notes: Lines ``automl validate`` prints (a model left out because its library is missing).
+    """
+
+    space: Mapping[str, Mapping[str, Any]]
+    start: Sequence[Mapping[str, Any]] = ()
+    notes: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class TrainerSpec:
     """A trainer a plugin provides.
 
@@ -392,6 +410,11 @@ class TrainerSpec:
         extra_resources: Optional ``extra_resources(params) -> {"CPU": n, "GPU": m}``: what a
             trial reserves on the cluster besides its own ``resources`` (e.g. DDP worker
             processes), so the engine runs only as many trials at once as fit whole.
+        default_space: Optional ``default_space(task, params, summary)`` returning a
+            :class:`DefaultSpace` (or just its ``space`` mapping): what to search when a spec has
+            no ``space:`` (or ``space: auto``). ``params`` are the spec's fixed ``trainer.params``;
+            ``summary`` describes the loaded table (an empty :class:`~automl.data.DataSummary`
+            for a trainer that needs no data). Called once, at plan time.
     """
 
     name: str
@@ -403,6 +426,7 @@ class TrainerSpec:
     needs_data: bool = True
     measurable: bool = True
     extra_resources: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None
+    default_space: Callable[[Task, Mapping[str, Any], DataSummary], DefaultSpace | Mapping[str, Mapping[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
