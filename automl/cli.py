@@ -107,16 +107,46 @@ def _run(ctx: click.Context, start: Any) -> None:
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--show-space", is_flag=True, help="Print the space even when the spec gave it.")
 @click.pass_context
-def validate(ctx: click.Context, spec: str) -> None:
-    """Check SPEC (shape, ranges, plugins, data, objectives) without running anything."""
+def validate(ctx: click.Context, spec: str, show_space: bool) -> None:
+    """Check SPEC (shape, ranges, plugins, data, objectives) without running anything.
+
+    Prints the space (one line per parameter) when it is the trainer's default (no `space:`
+    in SPEC), with the number of starting points, and what reading the data changed.
+    """
     from automl import validate as check
 
     plan = check(spec, disabled_plugins=ctx.obj["disabled"])
     objectives = ", ".join(f"{o.metric} ({o.mode})" for o in plan.objectives)
+    source = f"{len(plan.space)} parameters (the trainer's default space)" if plan.space_source == "trainer" \
+        else f"{len(plan.space)} parameters"
     console.print(f"[green]ok[/] {spec}: trainer {plan.trainer.name}, searcher {plan.searcher.name}, "
-                  f"{len(plan.space)} parameters, {plan.spec.budget.trials} trials; objectives {objectives}",
+                  f"{source}, {plan.spec.budget.trials} trials; objectives {objectives}",
                   highlight=False)
+    for note in plan.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+    if plan.space_source == "trainer" or show_space:
+        console.print(f"space ({'trainer ' + plan.trainer.name if plan.space_source == 'trainer' else 'spec'}):",
+                      highlight=False)
+        for name, param in plan.space.items():
+            console.print(f"  {_param_text(name, param)}", highlight=False, markup=False)
+    if plan.space_source == "trainer":
+        console.print(f"starting points: {len(plan.start)} (evaluated first, cheapest first)", highlight=False)
+
+
+def _param_text(name: str, param: Any) -> str:
+    """One line for a space parameter: ``name: int 4..2048 log  (when model=lgbm)``."""
+    from automl.space import Choice, Int
+
+    if isinstance(param, Choice):
+        text = f"{name}: choice [{', '.join(_fmt(v) for v in param.values)}]"
+    else:
+        kind = "int" if isinstance(param, Int) else "float"
+        text = f"{name}: {kind} {_fmt(param.low)}..{_fmt(param.high)}" + (" log" if param.log else "")
+    if param.when:
+        text += "  (when " + ", ".join(f"{k}={'|'.join(_fmt(v) for v in vs)}" for k, vs in param.when.items()) + ")"
+    return text
 
 
 @main.command()

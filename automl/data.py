@@ -11,8 +11,10 @@ so every trial gets the same folds); a trainer that does not still has a real ho
 from __future__ import annotations
 
 import csv
+import re
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +23,25 @@ import pandas as pd
 
 from automl.errors import DataError
 
-__all__ = ["Part", "Splits", "Table", "check_csv", "check_parquet", "load_csv", "load_parquet", "split"]
+__all__ = [
+    "DataSummary", "Part", "Splits", "Table", "check_csv", "check_parquet", "check_table", "load_csv", "load_parquet",
+    "split", "summarize", "tidy_columns",
+]
 
 
 @dataclass
 class Table:
-    """Features ``X`` and target ``y`` of a whole data source."""
+    """Features ``X`` and target ``y`` of a whole data source.
+
+    Attributes:
+        notes: What reading and checking changed in the columns (a date column parsed, an ID
+            column dropped...), one line each; ``automl validate`` prints them.
+    """
 
     X: pd.DataFrame
     y: pd.Series
     name: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,8 +72,93 @@ class Splits:
         return sorted(pd.unique(self.train.y).tolist()) if self.task == "classification" else []
 
 
+#: A string column with more distinct values than this is high-cardinality (:attr:`DataSummary.high_cardinality`).
+HIGH_CARDINALITY = 50
+#: Tables with fewer rows keep columns that only look like IDs (every value distinct by chance).
+_ID_MIN_ROWS = 20
+_ID_NAME = re.compile(r"^(id|.*[_ .\-]id|id[_ .\-].*|.*[a-z]Id|uuid|guid|index|unnamed: ?0|row_?(id|num|number)?)$",
+                      re.IGNORECASE)
+_DATE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$")
+_BOOLS = {True, False}
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What a trainer's default space may depend on, computed once from the whole table at plan time.
+
+    Attributes:
+        rows: Rows of the table (all of them, before the train / validation / test split).
+        columns: Feature columns (the target left out, dropped columns left out).
+        numeric: Numeric feature columns (booleans excluded).
+        categorical: Booleans and string columns with at most :data:`HIGH_CARDINALITY` distinct values.
+        high_cardinality: String columns with more distinct values.
+        datetime: Date and datetime columns.
+        classes: Distinct target values for classification; 0 for regression.
+    """
+
+    rows: int = 0
+    columns: int = 0
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    high_cardinality: tuple[str, ...] = ()
+    datetime: tuple[str, ...] = ()
+    classes: int = 0
+
+
+def _is_bool(series: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(series) or (
+        series.dtype == object and bool(series.notna().any()) and set(series.dropna().unique()) <= _BOOLS
+    )
+
+
+def _is_free_text(values: pd.Series) -> bool:
+    """Long strings with spaces, mostly distinct: sentences, not categories."""
+    text = values.astype(str)
+    return bool(text.str.split().str.len().mean() >= 3 and text.nunique() > 0.5 * len(text))
+
+
+def column_kind(series: pd.Series) -> str:
+    """``numeric``, ``flag`` (boolean), ``datetime``, ``id``, ``text``, ``high_cardinality`` or ``categorical``.
+
+    ``id``: a unique value in every row of a table of at least 20 rows, for a string column, or
+    an integer column whose name reads as an ID (``id``, ``user_id``, ``customerId``, ``Unnamed: 0``).
+    ``text``: free text, strings of three words or more on average, more than half of them distinct.
+    """
+    name = str(series.name)
+    rows = len(series)
+    values = series.dropna()
+    if pd.api.types.is_bool_dtype(series):
+        return "flag"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    unique_per_row = rows >= _ID_MIN_ROWS and len(values) == rows and values.nunique() == rows
+    if pd.api.types.is_numeric_dtype(series):
+        integral = pd.api.types.is_integer_dtype(series)
+        return "id" if integral and unique_per_row and _ID_NAME.match(name) else "numeric"
+    if _is_bool(series):
+        return "flag"
+    if len(values) and _is_free_text(values):
+        return "text"
+    if unique_per_row:
+        return "id"
+    return "high_cardinality" if values.nunique() > HIGH_CARDINALITY else "categorical"
+
+
 def check_table(table: Table, task: str) -> None:
-    """Refuse data a task cannot learn from, with the reason."""
+    """Refuse data a task cannot learn from, with the reason; drop the columns no model should learn from.
+
+    ID-like columns (a unique value per row, see :func:`column_kind`) and free-text columns are
+    dropped from ``table.X``, each with a line in ``table.notes``.
+
+    Raises:
+        DataError: Too few rows, no feature column, duplicate column names, an entirely empty
+            column, a missing target value, a single class, or a non-numeric regression target.
+    """
+    dup = sorted({str(c) for c in table.X.columns[table.X.columns.duplicated()]})
+    if dup:
+        raise DataError(f"data set {table.name!r} has duplicate column names {dup}: rename them so each is unique")
+    if table.X.shape[1] == 0:
+        raise DataError(f"data set {table.name!r} has no feature column: only the target {str(table.y.name)!r}")
     if len(table.y) < 10:
         raise DataError(f"data set {table.name!r} has {len(table.y)} rows; at least 10 are needed")
     empty = [c for c in table.X.columns if table.X[c].isna().all()]
@@ -79,6 +175,76 @@ def check_table(table: Table, task: str) -> None:
             f"task is regression but the target of {table.name!r} is not numeric "
             f"(dtype {table.y.dtype}); use task: classification or a numeric target"
         )
+    dropped: list[str] = []
+    for column in table.X.columns:
+        kind = column_kind(table.X[column])
+        if kind == "id":
+            dropped.append(column)
+            table.notes.append(f"column {column!r}: a unique value in every row (an ID): dropped")
+        elif kind == "text":
+            dropped.append(column)
+            table.notes.append(f"column {column!r}: free text (sentences, mostly distinct): dropped")
+        elif kind == "high_cardinality":
+            table.notes.append(f"column {column!r}: {table.X[column].nunique()} distinct values (high cardinality)")
+    if dropped:
+        if len(dropped) == table.X.shape[1]:
+            raise DataError(f"data set {table.name!r} has no usable feature column: {dropped} are IDs or free text")
+        table.X = table.X.drop(columns=dropped)
+
+
+def summarize(table: Table, task: str) -> DataSummary:
+    """The :class:`DataSummary` of a table :func:`check_table` passed (cheap: a ``nunique`` per string column)."""
+    kinds: dict[str, list[str]] = {}
+    for column in table.X.columns:
+        kind = column_kind(table.X[column])
+        kinds.setdefault("categorical" if kind == "flag" else kind, []).append(str(column))
+    return DataSummary(
+        rows=len(table.y), columns=table.X.shape[1], numeric=tuple(kinds.get("numeric", ())),
+        categorical=tuple(kinds.get("categorical", ())), high_cardinality=tuple(kinds.get("high_cardinality", ())),
+        datetime=tuple(kinds.get("datetime", ())),
+        classes=int(table.y.nunique()) if task == "classification" else 0,
+    )
+
+
+def tidy_columns(frame: pd.DataFrame) -> list[str]:
+    """Give the string columns of a file their real types, in place; return one note per change.
+
+    - dates and datetimes written as text (``2024-01-31``, ``2024/01/31 10:00``) become datetime64;
+    - booleans with missing values (``True``, ``False``, empty) become 1.0 / 0.0 / missing;
+    - numbers written as text with a few junk values (``?``, ``n/a``: at most 5% of the rows and
+      3 distinct junk strings) become numbers, the junk read as missing.
+
+    ``yes`` / ``no`` and other words stay strings (categories).
+    """
+    notes: list[str] = []
+    for column in frame.columns:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+            continue
+        values = series.dropna()
+        if not len(values):
+            continue
+        if series.dtype == object and set(values.unique()) <= _BOOLS:
+            frame[column] = series.map({True: 1.0, False: 0.0}).astype(float)
+            notes.append(f"column {column!r}: booleans with missing values, read as 1 / 0 / missing")
+            continue
+        text = values.astype(str)
+        if text.str.match(_DATE).mean() >= 0.95:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "could not infer format": mixed formats are parsed one by one
+                parsed = pd.to_datetime(series.astype(object).where(series.notna(), None), errors="coerce",
+                                        format="mixed")
+            frame[column] = parsed
+            bad = int(parsed.isna().sum() - series.isna().sum())
+            notes.append(f"column {column!r}: dates, parsed" + (f" ({bad} unreadable read as missing)" if bad else ""))
+            continue
+        numbers = pd.to_numeric(text, errors="coerce")
+        junk = text[numbers.isna()]
+        if 0 < len(junk) < len(text) and len(junk) <= 0.05 * len(series) and junk.nunique() <= 3:
+            frame[column] = pd.to_numeric(series.where(~series.isin(junk.unique())), errors="coerce")
+            shown = ", ".join(repr(v) for v in sorted(junk.unique()))
+            notes.append(f"column {column!r}: numbers, {len(junk)} non-numeric value(s) ({shown}) read as missing")
+    return notes
 
 
 def split(table: Table, task: str, *, valid: float, test: float, seed: int, folds: int = 0) -> Splits:
@@ -145,6 +311,7 @@ def check_csv(options: Mapping[str, Any]) -> None:
         raise ValueError("a CSV source needs `target:` naming its target column")
     with path.open(newline="") as f:
         header = next(csv.reader(f), [])
+    _unique_columns(header, f"CSV file {str(path)!r}")
     if target not in header:
         raise ValueError(f"CSV file {str(path)!r} has no column {target!r}; its columns are {header}")
 
@@ -157,8 +324,18 @@ def load_csv(options: Mapping[str, Any]) -> Table:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from exc
-    target = str(options["target"])
-    return Table(frame.drop(columns=[target]), frame[target], name=path.name)
+    return _table(frame, str(options["target"]), path.name)
+
+
+def _unique_columns(names: list[str], where: str) -> None:
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{where} has duplicate column names {dup}: rename them so each is unique")
+
+
+def _table(frame: pd.DataFrame, target: str, name: str) -> Table:
+    X = frame.drop(columns=[target])
+    return Table(X, frame[target], name=name, notes=tidy_columns(X))
 
 
 def check_parquet(options: Mapping[str, Any]) -> None:
@@ -177,6 +354,7 @@ def check_parquet(options: Mapping[str, Any]) -> None:
         columns = list(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises its own error types for files that are not Parquet
         raise ValueError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+    _unique_columns(columns, f"Parquet file {str(path)!r}")
     if target not in columns:
         raise ValueError(f"Parquet file {str(path)!r} has no column {target!r}; its columns are {columns}")
 
@@ -186,5 +364,4 @@ def load_parquet(options: Mapping[str, Any]) -> Table:
     check_parquet(options)
     path = Path(str(options["path"]))
     frame = pd.read_parquet(path)
-    target = str(options["target"])
-    return Table(frame.drop(columns=[target]), frame[target], name=path.name)
+    return _table(frame, str(options["target"]), path.name)

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.data import Splits, check_table, split
+from pydantic import TypeAdapter, ValidationError
+
+from automl.data import DataSummary, Splits, Table, check_table, split, summarize
 from automl.errors import AutoMLError, DataError, PluginError
 from automl.interfaces import (
     COMPRESSOR_SEPARATOR,
@@ -23,6 +25,7 @@ from automl.interfaces import (
     CompressorSpec,
     Constraint,
     DatasetSpec,
+    DefaultSpace,
     Mode,
     Objective,
     SchedulerSpec,
@@ -33,7 +36,7 @@ from automl.interfaces import (
 )
 from automl.plugins import PluginManager
 from automl.space import Choice, Float, Int, Param, SearchSpace
-from automl.spec import ChoiceParam, FloatParam, IntParam, Spec
+from automl.spec import ChoiceParam, FloatParam, IntParam, ParamSpec, Spec
 
 __all__ = ["MIN_WALL_TIME_S", "Plan", "build_plan", "build_space", "trainer_space"]
 
@@ -59,6 +62,16 @@ class Plan:
     versions: dict[str, str] = field(default_factory=dict)
     #: The spec's compressors in order, each with its fixed params.
     compressors: list[tuple[CompressorSpec, dict[str, Any]]] = field(default_factory=list)
+    #: Configs to evaluate before the searcher's own, in order (the trainer's low-cost starting points when
+    #: the space is the trainer's default; empty otherwise). Each is a complete config of :attr:`space`.
+    start: list[dict[str, Any]] = field(default_factory=list)
+    #: ``spec`` (the spec's ``space:``) or ``trainer`` (the trainer's default space).
+    space_source: str = "spec"
+    #: What changed in the data (columns parsed, dropped) and the trainer's notes on its default space.
+    notes: list[str] = field(default_factory=list)
+    #: The data the default space was chosen for (None when the spec gave its space, or without data).
+    summary: DataSummary | None = None
+    _table: Table | None = field(default=None, repr=False)
 
     @property
     def compressor_names(self) -> list[str]:
@@ -114,8 +127,10 @@ class Plan:
             return []
         return [o.metric for o in self.objectives if o.metric in ENGINE_METRICS]
 
-    def load_data(self) -> Splits | None:
-        """Load and split the data (in the driver, once); None for trainers without data."""
+    def load_table(self) -> Table | None:
+        """The whole checked table (loaded once, then kept), its notes added to :attr:`notes`; None without data."""
+        if self._table is not None:
+            return self._table
         if self.dataset is None or self.spec.data is None or self.spec.task is None:
             return None
         try:
@@ -126,6 +141,16 @@ class Plan:
             raise
         except Exception as exc:  # a loader's own error, shown with the data source
             raise DataError(f"cannot load data {self.dataset.name!r}: {type(exc).__name__}: {exc}") from exc
+        self.notes.extend(note for note in table.notes if note not in self.notes)
+        self._table = table
+        return table
+
+    def load_data(self) -> Splits | None:
+        """Load and split the data (in the driver, once); None for trainers without data."""
+        if self.dataset is None or self.spec.data is None or self.spec.task is None:
+            return None
+        table = self.load_table()
+        assert table is not None
         d = self.spec.data
         return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=d.folds or 0)
 
@@ -134,9 +159,13 @@ def user_paths(spec: Spec) -> list[str]:
     return list(dict.fromkeys([str(spec.base_dir().resolve()), str(Path.cwd())]))
 
 
-def build_space(spec: Spec) -> SearchSpace:
+def build_space(spec: Spec, entries: Mapping[str, FloatParam | IntParam | ChoiceParam] | None = None) -> SearchSpace:
+    """The :class:`SearchSpace` of ``entries`` (default: the spec's ``space:``, which must then be given)."""
     params: list[Param] = []
-    for name, p in spec.space.items():
+    if entries is None:
+        assert spec.space is not None, "a spec without space: gets the trainer's default space (build_plan)"
+        entries = spec.space
+    for name, p in entries.items():
         when = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in p.when.items()}
         if isinstance(p, FloatParam):
             params.append(Float(name, when, p.low, p.high, p.log, p.step, tuple(p.grid) if p.grid else None))
@@ -148,7 +177,39 @@ def build_space(spec: Spec) -> SearchSpace:
         return SearchSpace(params)
     except ValueError as exc:
         bad = str(exc).split(":", 1)[0]
-        raise spec.error(str(exc), "space", *([bad] if bad in spec.space else [])) from exc
+        raise spec.error(str(exc), "space", *([bad] if bad in entries else [])) from exc
+
+
+_ENTRIES: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, ParamSpec])
+
+
+def _default_space(spec: Spec, trainer: TrainerSpec, summary: DataSummary) -> tuple[SearchSpace, DefaultSpace]:
+    """The trainer's default space for this data, validated like a spec's ``space:``, and its starting points.
+
+    Raises:
+        SpecError: The trainer has no default space (pointing at ``space``), or none for its fixed params.
+        PluginError: The trainer's default space or a starting point is invalid (a plugin bug).
+    """
+    if trainer.default_space is None:
+        raise spec.error(
+            f"`space:` is missing and trainer {trainer.name!r} has no default space: list the parameters to search "
+            "under `space:`", "space",
+        )
+    try:
+        made = trainer.default_space(spec.task or "classification", spec.trainer.params, summary)  # type: ignore[arg-type]
+    except ValueError as exc:  # the fixed params rule out a default space
+        raise spec.error(f"trainer {trainer.name!r} has no default space here: {exc}", "trainer", "params") from exc
+    default = made if isinstance(made, DefaultSpace) else DefaultSpace(made)
+    try:
+        entries = _ENTRIES.validate_python(dict(default.space))
+    except ValidationError as exc:
+        raise PluginError(f"trainer {trainer.name!r} proposed an invalid default space: {exc}") from exc
+    space = build_space(spec, entries)
+    for i, config in enumerate(default.start):
+        if not space.contains(config):
+            raise PluginError(f"trainer {trainer.name!r}: starting point {i} {dict(config)} is not a config of its "
+                              "default space")
+    return space, default
 
 
 def _is_compressor_key(name: str, compressors: Sequence[str]) -> bool:
@@ -320,7 +381,17 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
             except (ValueError, DataError) as exc:
                 raise spec.error(str(exc), *where) from exc
 
-    space = build_space(spec)
+    table: Table | None = None
+    default: DefaultSpace | None = None
+    summary: DataSummary | None = None
+    if spec.space is None:
+        if trainer.needs_data and dataset is not None:
+            probe = Plan(spec, SearchSpace([]), [], [], trainer, searcher, scheduler, 1, dataset, options, {})
+            table = probe.load_table()  # the default space depends on the data: read it once, here
+        summary = summarize(table, spec.task or "classification") if table is not None else DataSummary()
+        space, default = _default_space(spec, trainer, summary)
+    else:
+        space = build_space(spec)
     compressors = _compressors(spec, pm, trainer, space)
     if searcher.check_space is not None:
         try:
@@ -344,7 +415,13 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     if trainer.measurable:
         metrics.update(ENGINE_METRICS)
     objectives = []
-    for i, o in enumerate(spec.objectives):
+    if spec.objectives is None:
+        # The trainer's first metric (accuracy, r2 for sklearn) when the spec names none.
+        first = next(iter(trainer.metrics(spec.task or "classification", spec.trainer.params).items()), None)  # type: ignore[arg-type]
+        if first is None:
+            raise spec.error(f"trainer {trainer.name!r} reports no metric: give `objectives:`", "objectives")
+        objectives.append(Objective(*first))
+    for i, o in enumerate(spec.objectives or []):
         if o.metric not in metrics:
             raise spec.error(
                 f"trainer {trainer.name!r} does not report {o.metric!r}; it reports: {', '.join(sorted(metrics))}",
@@ -386,6 +463,14 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
         versions[f"compressor:{record.name}"] = pm.version_of("compressor", record.name)
     plan = Plan(spec, space, objectives, constraints, trainer, searcher, scheduler, max_budget, dataset, options,
                 metrics, versions, compressors)
+    if default is not None:
+        plan.space_source = "trainer"
+        plan.start = [dict(config) for config in default.start]
+        plan.summary = summary
+        plan.notes.extend(default.notes)
+    if table is not None:
+        plan._table = table
+        plan.notes[:0] = table.notes
     if scheduler.uses_steps:
         plan.make_scheduler()  # options outside their range fail here, before any trial
     plan.make_searcher()  # likewise for the searcher's option values

@@ -244,8 +244,12 @@ class Spec(_Strict):
     trainer: TrainerModel
     searcher: SearcherModel = Field(default_factory=SearcherModel)
     scheduler: SchedulerModel = Field(default_factory=SchedulerModel)
-    space: dict[str, ParamSpec] = Field(min_length=1)
-    objectives: list[ObjectiveSpec] = Field(min_length=1, description="primary objective first")
+    space: dict[str, ParamSpec] | None = Field(
+        None, description="the parameters to search; omitted or `auto`: the trainer's default space for the data"
+    )
+    objectives: list[ObjectiveSpec] | None = Field(
+        None, min_length=1, description="primary objective first (default: the trainer's first metric, e.g. accuracy)"
+    )
     constraints: list[str] = Field(default_factory=list, description="bounds such as `latency_ms <= 2`")
     compression: list[CompressionStep] = Field(
         default_factory=list, description="compressors applied in order to each trained model before it is measured"
@@ -272,9 +276,21 @@ class Spec(_Strict):
                 raise ValueError(f"{v!r} is not a constraint: write `METRIC <= NUMBER` (or <, >=, >)")
         return values
 
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_auto(cls, value: Any) -> Any:
+        if value == "auto":
+            return None  # the trainer's default space, as when `space:` is omitted
+        if isinstance(value, str):
+            raise ValueError(f"space must be a mapping of parameters, or `auto` for the trainer's default; got {value!r}")
+        if isinstance(value, dict) and not value:
+            raise ValueError("space is empty: list the parameters to search, or omit it (or write `space: auto`) "
+                             "for the trainer's default space")
+        return value
+
     @model_validator(mode="after")
     def _objectives_unique(self) -> Spec:
-        names = [o.metric for o in self.objectives]
+        names = [o.metric for o in self.objectives or []]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"objective(s) {dup} appear more than once")

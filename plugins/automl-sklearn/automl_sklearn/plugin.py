@@ -10,6 +10,7 @@ from automl.interfaces import DatasetSpec, Mode, Task, TrainerSpec
 from automl_sklearn.check import check
 from automl_sklearn.datasets import dataset_specs
 from automl_sklearn.metrics import metrics_for
+from automl_sklearn.spaces import default_space, missing_models
 from automl_sklearn.trainer import SklearnTrainer
 
 
@@ -18,12 +19,21 @@ def trainer_metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]
     return metrics_for(task)
 
 
+def _description() -> str:
+    """One line for ``automl plugins``, saying which models are missing their library and what to install."""
+    text = "scikit-learn pipelines (preprocessing + model zoo + ensembles), exported with skops or ONNX"
+    missing = missing_models()
+    if missing:
+        text += "; not available: " + "; ".join(f"{name} ({hint})" for name, hint in missing.items())
+    return text
+
+
 @hookimpl
 def automl_register_trainers() -> list[TrainerSpec]:
     return [
         TrainerSpec(
             "sklearn", SklearnTrainer, tasks=("classification", "regression"), metrics=trainer_metrics, check=check,
-            description="scikit-learn pipelines (preprocessing + model zoo + ensembles), exported with skops or ONNX",
+            description=_description(), default_space=default_space,
         )
     ]
 

@@ -206,10 +206,10 @@ def test_mixed_columns_are_imputed_encoded_and_selected(make_trial: MakeTrial) -
     trainer = make_trial(config, data=data)
     run_all(trainer)
     prep = trainer.pipeline_.named_steps["prep"]
-    # size, noise, a missing indicator for size, 3 colours (a missing one takes the most frequent), flag as one 0/1
-    # column: 7 columns, of which SelectPercentile keeps int(7 * 50%) = 3.
-    assert prep.named_steps["columns"].transform(data.valid.X).shape[1] == 7
-    assert prep.transform(data.valid.X).shape[1] == 3
+    # size, noise, a missing indicator for size, 3 colours and one for a missing colour, flag as one 0/1
+    # column: 8 columns, of which SelectPercentile keeps int(8 * 50%) = 4.
+    assert prep.named_steps["columns"].transform(data.valid.X).shape[1] == 8
+    assert prep.transform(data.valid.X).shape[1] == 4
     unseen = data.test.X.copy()
     unseen["colour"] = "purple"  # a category never seen in training is ignored, not an error
     assert len(trainer.pipeline_.predict(unseen)) == len(unseen)
