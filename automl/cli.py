@@ -125,12 +125,12 @@ def validate(ctx: click.Context, spec: str, show_space: bool) -> None:
                   f"{source}, {plan.spec.budget.trials} trials; objectives {objectives}",
                   highlight=False)
     for note in plan.notes:
-        console.print(f"  note: {note}", highlight=False, markup=False)
+        console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
     if plan.space_source == "trainer" or show_space:
         console.print(f"space ({'trainer ' + plan.trainer.name if plan.space_source == 'trainer' else 'spec'}):",
                       highlight=False)
         for name, param in plan.space.items():
-            console.print(f"  {_param_text(name, param)}", highlight=False, markup=False)
+            console.print(f"  {_param_text(name, param)}", highlight=False, markup=False, soft_wrap=True)
     if plan.space_source == "trainer":
         console.print(f"starting points: {len(plan.start)} (evaluated first, cheapest first)", highlight=False)
 

@@ -166,3 +166,23 @@ def test_summary_counts_the_column_kinds(tmp_path: Path) -> None:
     summary = summarize(table, "classification")
     assert summary == DataSummary(rows=60, columns=4, numeric=("x",), categorical=("colour",),
                                   high_cardinality=("city",), datetime=("day",), classes=2)
+
+
+def test_the_shipped_tabular_auto_spec_validates() -> None:
+    plan = automl.validate(Path(__file__).resolve().parents[1] / "searchspaces" / "tabular-auto.yaml")
+    assert plan.space_source == "trainer" and plan.start
+    notes = "\n".join(plan.notes)
+    for column in ("customer_id", "last_message", "signup", "monthly_spend", "newsletter", "country"):
+        assert f"'{column}'" in notes
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_a_search_without_space_or_objectives(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path = auto_spec(write_spec, dataset="iris", extra="budget: {trials: 4}\nensemble: {enabled: false}")
+    models = set(automl.validate(path).space["model"].values)
+    run = automl.search(path, out=tmp_path / "run")
+    trials = run.trials()
+    assert len(trials) == 4 and all(t["status"] == "completed" for t in trials), [t.get("error") for t in trials]
+    assert all(t["config"]["model"] in models and "accuracy" in t["metrics"] for t in trials)
+    assert [o.metric for o in run.objectives()] == ["accuracy"]
