@@ -6,6 +6,8 @@ objectives; :func:`search` runs the trials on Ray Tune and ends with the Pareto 
 >>> import automl
 >>> run = automl.search("searchspaces/quickstart.yaml", trials=10)  # doctest: +SKIP
 >>> run.front()["members"]  # doctest: +SKIP
+>>> automl.load(run.dir).model().predict(frame)  # the best trial's model  # doctest: +SKIP
+>>> automl.AutoMLClassifier(time_budget=60).fit(X, y).predict(X)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -34,14 +36,38 @@ from automl.spec import Spec, load_spec, parse_spec
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from automl.estimators import AutoMLClassifier, AutoMLRegressor
+    from automl.result import Model, Result
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutoMLError", "Choice", "Compressor", "CompressorSpec", "Constraint", "DataError", "DatasetSpec", "Float", "Int",
-    "Objective", "PluginError", "Run", "SearchSpace", "Searcher", "SearcherSpec", "Spec", "SpecError",
+    "AutoMLClassifier", "AutoMLError", "AutoMLRegressor", "Choice", "Compressor", "CompressorSpec", "Constraint",
+    "DataError", "DatasetSpec", "Float", "Int", "Model", "Objective", "PluginError", "Result", "Run", "SearchSpace",
+    "Searcher", "SearcherSpec", "Spec", "SpecError",
     "StoreError", "Trainer", "TrainerSpec", "TrialContext", "TrialError", "TrialOutcome", "hookimpl",
-    "load_spec", "parse_spec", "search", "validate",
+    "load", "load_spec", "parse_spec", "search", "validate",
 ]
+
+#: Names imported on first use: scikit-learn (the estimators) and pandas (results) are not needed to run a search.
+_LAZY = {"AutoMLClassifier": "automl.estimators", "AutoMLRegressor": "automl.estimators",
+         "Model": "automl.result", "Result": "automl.result"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'automl' has no attribute {name!r}")
+
+
+def load(run_dir: str | Path) -> Result:
+    """Open a finished or running search's run directory: its front, best trial, trials and models
+    (see :class:`automl.result.Result`)."""
+    from automl.result import load as _load
+
+    return _load(run_dir)
 
 
 def search(spec: str | Path | Spec, **kwargs: Any) -> Run:

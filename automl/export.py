@@ -27,7 +27,8 @@ from typing import Any
 from automl.errors import AutoMLError
 from automl.run import Run
 
-__all__ = ["FORMATS", "Exported", "available_formats", "convertible_formats", "export_trial"]
+__all__ = ["FORMATS", "Exported", "available_formats", "convertible_formats", "export_trial", "run_plan",
+           "trial_trainer"]
 
 #: Format name -> file name endings that hold it (checked in order).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -152,6 +153,11 @@ def _target(run: Run, number: int, ext: str, out: str | Path | None) -> Path:
     return target
 
 
+def run_plan(run: Run) -> Any:
+    """The run's plan, built again from the spec it ran with the installed plugins."""
+    return _trainer_of(run)[0]
+
+
 def _trainer_of(run: Run) -> tuple[Any, Any]:
     """The run's plan (from the spec it ran) and its trainer record."""
     from automl.plan import build_plan
@@ -163,6 +169,27 @@ def _trainer_of(run: Run) -> tuple[Any, Any]:
     source = json.loads(meta.read_text()).get("spec") if meta.is_file() else None
     plan = build_plan(parse_spec(info["spec_text"], source), get_plugin_manager())
     return plan, plan.trainer
+
+
+def trial_trainer(run: Run, row: dict[str, Any], plan: Any = None, data: Any = None) -> Any:
+    """The run's trainer for one trial, as the engine built it, but not fitted: to load or convert its files.
+
+    Args:
+        run: The run.
+        row: The trial's store row (its number and config).
+        plan: The run's plan (from the spec it ran); default: built again.
+        data: The run's data, loaded and split again; default: loaded from ``plan``.
+    """
+    from automl.interfaces import TrialContext
+
+    if plan is None:
+        plan, _ = _trainer_of(run)
+    if data is None:
+        data = plan.load_data()
+    number = int(row["number"])
+    context = TrialContext(plan.spec.task or "classification", plan.spec.seed + number, data,
+                           run.dir / "trials" / f"{number:05d}")
+    return plan.trainer.factory(plan.trainer_config(row["config"] or {}), plan.spec.trainer.params, context)
 
 
 def convertible_formats(run: Run, number: int) -> dict[str, str]:
@@ -183,7 +210,6 @@ def convertible_formats(run: Run, number: int) -> dict[str, str]:
 
 def _convert(run: Run, row: dict[str, Any], formats: dict[str, Path], fmt: str, out: str | Path | None) -> Exported:
     from automl.errors import TrialError
-    from automl.interfaces import TrialContext
 
     number = int(row["number"])
     written = ", ".join(sorted(formats)) or "none (its trainer wrote no model file in a known format)"
@@ -202,10 +228,7 @@ def _convert(run: Run, row: dict[str, Any], formats: dict[str, Path], fmt: str, 
                           f"to {fmt})")
     source_fmt = sources[0]
     source = formats[source_fmt]
-    data = plan.load_data()
-    context = TrialContext(plan.spec.task or "classification", plan.spec.seed + number, data,
-                           run.dir / "trials" / f"{number:05d}")
-    trainer = trainer_spec.factory(plan.trainer_config(row["config"] or {}), plan.spec.trainer.params, context)
+    trainer = trial_trainer(run, row, plan)
     with tempfile.TemporaryDirectory(prefix="automl-export-") as tmp:
         try:
             made = Path(trainer.convert(source, fmt, Path(tmp)))
