@@ -17,6 +17,11 @@ reaches the models that accept it, and ``<model>__<param>`` one model only. Ense
 
 ``class_weight: balanced`` reaches every estimator with a ``class_weight`` argument; a single
 model without one (MLP, AdaBoost) gets class-balanced sample weights instead.
+
+``lgbm`` / ``xgboost``: ``early_stopping`` (default true; it also reaches the scikit-learn
+models that have the argument, ``hgb`` and ``mlp``, with their own meaning) and
+``early_stopping_rounds`` (default max(10, 10% of ``n_estimators``)), plain or as
+``<model>__early_stopping...``: see :mod:`automl_sklearn.boosting`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
 from automl.errors import TrialError
+from automl_sklearn.boosting import default_patience
 from automl_sklearn.metrics import metrics_for
 from automl_sklearn.models import ENSEMBLES, MODELS, Growth, Model, estimator_params, growth_of
 from automl_sklearn.pool import Finished, best_trials, read_records
@@ -44,10 +50,10 @@ __all__ = ["OWN_KEYS", "Recipe", "build_recipe", "member_names", "model_name"]
 #: Keys the trainer reads itself; they never reach an estimator as arguments.
 OWN_KEYS: tuple[str, ...] = (
     "model", *PREP_KEYS, "class_weight", "members", "ensemble_size", "rank_decay", "meta", "base",
-    "steps", "export", "rank_by",
+    "steps", "export", "rank_by", "fidelity", "early_stopping", "early_stopping_rounds",
 )
 #: Own keys that still reach the estimators that take them.
-_PASSED_ON = ("class_weight",)
+_PASSED_ON = ("class_weight", "early_stopping")
 DEFAULT_ENSEMBLE_SIZE = 3
 DEFAULT_STACKING_CV = 3
 
@@ -63,6 +69,7 @@ class Recipe:
         sample_weight: Fit with class-balanced sample weights (``class_weight`` for a model
             that has no such argument).
         members: The trial numbers of ``best`` members, for the record.
+        patience: Early stopping rounds of a LightGBM / XGBoost model; None: no early stopping.
     """
 
     model: BaseEstimator
@@ -70,6 +77,7 @@ class Recipe:
     growth: Growth | None = None
     sample_weight: Any = None
     members: list[int] = field(default_factory=list)
+    patience: int | None = None
 
     def full_size(self) -> int:
         assert self.growth is not None
@@ -115,6 +123,9 @@ def make_estimator(
         args.setdefault("random_state", seed)
     if "n_jobs" in available and int(cpus) > 1:  # None already means one job (and LogisticRegression warns on any value)
         args.setdefault("n_jobs", int(cpus))
+    if model.growth is not None and model.growth.kind == "boosting":
+        # The trainer's own early stopping (on the trial's validation part) replaces XGBoost's argument.
+        args.pop("early_stopping_rounds", None)
     estimator.set_params(**args)
     return estimator, model
 
@@ -141,8 +152,40 @@ def build_recipe(
     if name in ENSEMBLES:
         return _ensemble(name, config, fixed, task=task, X=X, seed=seed, cpus=cpus, trial_dir=trial_dir)
     estimator, model = make_estimator(name, task, config, fixed, seed=seed, cpus=cpus)
-    return Recipe(estimator, preprocessor(X, task, config, fixed, seed=seed), growth_of(model, estimator),
-                  _balanced(estimator, task, config, fixed))
+    growth = growth_of(model, estimator)
+    prep = preprocessor(X, task, config, fixed, seed=seed)
+    if growth is not None and growth.kind == "boosting":
+        prep = _float32_trees(X, task, config, fixed, seed)
+    return Recipe(estimator, prep, growth,
+                  _balanced(estimator, task, config, fixed), patience=_patience(name, growth, estimator, config, fixed))
+
+
+def _float32_trees(X: pd.DataFrame, task: str, config: Mapping[str, Any], fixed: Mapping[str, Any], seed: int) -> Pipeline:
+    """Preprocessing for LightGBM / XGBoost: no scaling unless asked, then a cast to float32.
+
+    Their split thresholds are feature values of the training rows, and ONNX compares in
+    float32: fitted on float32 values (and unscaled, since a float32 scaler in ONNX differs
+    from scikit-learn's float64 one in the last bit), the exported model takes the same
+    branches as the one that was validated. Trees do not need scaled features.
+    """
+    from skl2onnx.sklapi import CastTransformer
+
+    prep = preprocessor(X, task, config, {"scale": "none", **fixed}, seed=seed)
+    prep.steps.append(("float32", CastTransformer(dtype=np.float32)))
+    return prep
+
+
+def _patience(
+    name: str, growth: Growth | None, estimator: BaseEstimator, config: Mapping[str, Any], fixed: Mapping[str, Any]
+) -> int | None:
+    """Early stopping rounds of a LightGBM / XGBoost model (None: off, or another model)."""
+    if growth is None or growth.kind != "boosting":
+        return None
+    on = _get(config, fixed, f"{name}__early_stopping", _get(config, fixed, "early_stopping", True))
+    if not on:
+        return None
+    rounds = _get(config, fixed, f"{name}__early_stopping_rounds", _get(config, fixed, "early_stopping_rounds"))
+    return int(rounds) if rounds is not None else default_patience(int(estimator.get_params()[growth.param]))
 
 
 def _balanced(estimator: BaseEstimator, task: str, config: Mapping[str, Any], fixed: Mapping[str, Any]) -> Any:

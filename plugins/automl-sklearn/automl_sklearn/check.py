@@ -4,7 +4,9 @@ Names (models, members, meta-learners, metrics, preprocessing values) are checke
 the zoo; every searched or fixed value that reaches an estimator is checked with
 scikit-learn's own parameter validation (the ``_parameter_constraints`` every estimator
 declares, run by ``_validate_params``), for the range ends of floats and ints and for every
-choice value, on each model the key can reach. Combinations (a solver that does not support
+choice value, on each model the key can reach. LightGBM and XGBoost declare no such
+constraints: their values are checked by :func:`automl_sklearn.boosting.validate_lgbm` /
+``validate_xgboost`` (a table of bounds, then the library's own checks on a one-round fit). Combinations (a solver that does not support
 a penalty) are left to scikit-learn at fit time: such a trial fails with its reason.
 """
 
@@ -17,6 +19,7 @@ from automl.interfaces import Task
 from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl_sklearn.build import OWN_KEYS, member_names
 from automl_sklearn.export import EXPORTS
+from automl_sklearn.fidelity import FIDELITIES
 from automl_sklearn.metrics import metrics_for
 from automl_sklearn.models import ENSEMBLES, MODELS, Model
 from automl_sklearn.preprocess import PREP_KEYS, check_prep
@@ -24,7 +27,9 @@ from automl_sklearn.preprocess import PREP_KEYS, check_prep
 __all__ = ["check"]
 
 #: Keys only ``trainer.params`` may set: the engine needs them before any config exists.
-FIXED_ONLY = ("steps", "export", "rank_by")
+FIXED_ONLY = ("steps", "export", "rank_by", "fidelity")
+#: The trainer's early stopping keys of LightGBM / XGBoost, also as ``<model>__<key>``.
+_STOPPING = ("early_stopping", "early_stopping_rounds")
 
 
 def _values(p: Param) -> list[tuple[str, Any]]:
@@ -61,6 +66,8 @@ def _validate(model: Model, task: str, param: str, value: Any) -> str | None:
     if factory is None:
         return None
     estimator = factory()
+    if model.validate is not None:
+        return model.validate(param, value, estimator)
     args = {param: value}
     try:
         if model.translate and param in model.extra:
@@ -126,7 +133,7 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
     _check_own(task, params, space)
 
     for key in [*space, *params]:
-        if key in OWN_KEYS and key != "class_weight":
+        if key in OWN_KEYS and key not in ("class_weight", "early_stopping"):
             continue
         if key == "class_weight":
             if task != "classification":
@@ -135,6 +142,8 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
                 if value is not None and value != "balanced" and not isinstance(value, Mapping):
                     raise ValueError(f"{where}: class_weight {value!r} must be balanced, none (null) or a mapping")
         head, sep, name = key.partition("__")
+        if sep and name in _STOPPING and _boosting(head):
+            continue  # checked with the plain keys (_check_own)
         if sep:
             targets = _prefixed_targets(key, head, name, task, metas)
         else:
@@ -145,7 +154,7 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
                 reach += sorted(bases if e == "bagging" else members)
             targets = [(MODELS.get(n) or ENSEMBLES[n], key) for n in dict.fromkeys(reach)]
             targets = [(m, k) for m, k in targets if k in m.accepts(task)]
-            if not targets and key != "class_weight":
+            if not targets and key not in ("class_weight", "early_stopping"):
                 raise ValueError(
                     f"{'space' if key in space else 'params'}.{key}: {key!r} is not a parameter of any model it can "
                     f"reach ({', '.join(dict.fromkeys(allowed))}); address one model with MODEL__{key}"
@@ -177,6 +186,11 @@ def _prefixed_targets(key: str, head: str, name: str, task: str, metas: set[str]
     return [(model, name)]
 
 
+def _boosting(name: str) -> bool:
+    model = MODELS.get(name)
+    return model is not None and model.growth is not None and model.growth.kind == "boosting"
+
+
 def _check_own(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
     check_prep({k: [v for _w, _l, v in _all_values(k, space, params)] for k in PREP_KEYS})
     metrics = metrics_for(task)
@@ -195,6 +209,17 @@ def _check_own(task: Task, params: Mapping[str, Any], space: SearchSpace) -> Non
     for where, _label, value in _all_values("steps", space, params):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{where}: steps must be a positive integer (budget steps per trial), got {value!r}")
+    for where, _label, value in _all_values("fidelity", space, params):
+        if value not in FIDELITIES:
+            raise ValueError(f"{where}: fidelity {value!r} is not a fidelity; use one of {', '.join(FIDELITIES)}")
+    stopping = [k for k in [*space, *params] if k.partition("__")[2 if "__" in k else 0] in _STOPPING]
+    for key in dict.fromkeys(stopping):
+        for where, label, value in _all_values(key, space, params):
+            if key.endswith("early_stopping_rounds"):
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ValueError(f"{where}: {label} {value!r}: early_stopping_rounds must be an integer >= 1")
+            elif key.startswith(tuple(f"{m}__" for m in MODELS if _boosting(m))) and not isinstance(value, bool):
+                raise ValueError(f"{where}: {label} {value!r}: early_stopping must be true or false")
     for where, label, value in _all_values("ensemble_size", space, params):
         if not isinstance(value, int) or isinstance(value, bool) or value < 2:
             raise ValueError(f"{where}: {label} {value!r}: ensemble_size must be an integer >= 2")

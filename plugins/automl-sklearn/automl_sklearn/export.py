@@ -10,12 +10,17 @@
 - ``auto``: ONNX where it converts and agrees, skops otherwise; the artifact's suffix in the
   store says which one a trial got.
 
+LightGBM and XGBoost models convert through onnxmltools' converters, registered with skl2onnx
+(``update_registered_converter``) once such a model's library has been imported; their skops
+files are trusted for the exact types in :data:`TRUSTED_TYPES` only, never a whole package.
+
 Latency is measured on the exported file through :func:`load_predictor`, never on the
 in-memory pipeline.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,11 +32,57 @@ from sklearn.base import is_classifier
 from automl.errors import TrialError
 from automl_sklearn.preprocess import numeric_columns
 
-__all__ = ["EXPORTS", "convert_skops_to_onnx", "export_model", "load_model", "load_predictor", "load_scorable"]
+__all__ = [
+    "EXPORTS", "TRUSTED_TYPES", "convert_skops_to_onnx", "export_model", "load_model", "load_predictor", "load_scorable",
+    "register_boosting_converters",
+]
 
 EXPORTS = ("skops", "onnx", "auto")
 #: Type prefixes a skops file written by this trainer may hold.
 TRUSTED = ("sklearn.", "numpy.", "scipy.", "builtins.", "automl_sklearn.")
+#: Exact types of the LightGBM and XGBoost models a skops file written by this trainer may hold.
+TRUSTED_TYPES = frozenset({
+    "collections.OrderedDict",  # LightGBM's record of its best scores
+    "lightgbm.basic.Booster", "lightgbm.basic._InnerPredictor", "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor", "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor",
+    "skl2onnx.sklapi.cast_transformer.CastTransformer",  # their float32 inputs (automl_sklearn.build)
+})
+_registered: set[str] = set()
+
+
+def register_boosting_converters() -> None:
+    """Register onnxmltools' LightGBM / XGBoost converters with skl2onnx, for each library imported so far.
+
+    A pipeline holding such a model has imported its library (built or loaded from skops),
+    so the libraries themselves are never imported here just to register.
+    """
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    if "lightgbm" in sys.modules and "lightgbm" not in _registered:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
+                                    convert_lightgbm, options=classifier_options)
+        update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_lightgbm, options={"split": None})
+        _registered.add("lightgbm")
+    if "xgboost" in sys.modules and "xgboost" not in _registered:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBRegressor
+
+        from automl_sklearn.xgb import XGBLabelClassifier
+
+        update_registered_converter(XGBLabelClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+                                    convert_xgboost, options=classifier_options)
+        update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_xgboost)
+        _registered.add("xgboost")
 
 
 def export_model(pipeline: Any, X: pd.DataFrame, directory: Path, fmt: str = "skops") -> Path:
@@ -86,11 +137,14 @@ def _feeds(X: pd.DataFrame, names: list[str], float_inputs: set[str]) -> dict[st
 
 
 def _to_onnx(pipeline: Any, X: pd.DataFrame, directory: Path) -> Path:
-    from skl2onnx import convert_sklearn
+    from skl2onnx import convert_sklearn, get_latest_tested_opset_version
 
+    register_boosting_converters()
     model = pipeline.steps[-1][1]
     options = {id(model): {"zipmap": False}} if is_classifier(model) else None
-    onx = convert_sklearn(pipeline, initial_types=_inputs(X), options=options)
+    # onnxmltools' tree converters would write ai.onnx.ml 5, newer than skl2onnx accepts: cap it at 3.
+    onx = convert_sklearn(pipeline, initial_types=_inputs(X), options=options,
+                          target_opset={"": get_latest_tested_opset_version(), "ai.onnx.ml": 3})
     path = directory / "model.onnx"
     path.write_bytes(onx.SerializeToString())
     # Float32 arithmetic may move a prediction; refuse an export that does not predict what was validated.
@@ -131,7 +185,7 @@ def convert_skops_to_onnx(source: Path, X: pd.DataFrame, directory: Path) -> Pat
 
 
 def load_model(path: Path) -> Any:
-    """Load a skops file trusting only scikit-learn, numpy, scipy and this plugin's types.
+    """Load a skops file trusting only scikit-learn, numpy, scipy, this plugin's types and :data:`TRUSTED_TYPES`.
 
     Raises:
         ValueError: When the file holds any other type (it was not written by this trainer).
@@ -139,7 +193,7 @@ def load_model(path: Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    foreign = [t for t in untrusted if not t.startswith(TRUSTED)]
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED) and t not in TRUSTED_TYPES]
     if foreign:
         raise ValueError(f"{path} holds types this trainer does not trust: {foreign}")
     return sio.load(path, trusted=untrusted)

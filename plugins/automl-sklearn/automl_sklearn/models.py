@@ -5,10 +5,15 @@ A searched or fixed key reaches the chosen model when the model's estimator acce
 member). Parameters that are not plain estimator arguments (the MLP's layer shape) are
 translated here. Models that can grow (trees of a forest, boosting iterations, MLP
 epochs) say how, so the trainer can fit them budget step by budget step.
+
+LightGBM (``lgbm``) and XGBoost (``xgboost``) come through their scikit-learn APIs when their
+libraries are installed; they are imported only when such a model is built. A missing one is
+absent from :data:`MODELS` and named in :data:`MISSING` with what to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +21,7 @@ from typing import Any, Literal
 from sklearn import ensemble, linear_model, neighbors, neural_network, svm, tree
 from sklearn.base import BaseEstimator
 
-__all__ = ["ENSEMBLES", "MODELS", "Growth", "Model", "estimator_params", "growth_of"]
+__all__ = ["ENSEMBLES", "MISSING", "MODELS", "Growth", "Model", "estimator_params", "growth_of"]
 
 
 @dataclass(frozen=True)
@@ -26,11 +31,13 @@ class Growth:
     Attributes:
         param: The estimator argument that sets the full size (``n_estimators``, ``max_iter``).
         kind: ``warm_start``: refit with a larger ``param`` and ``warm_start=True`` (sklearn keeps
-            the trees or iterations already fitted); ``epochs``: one ``partial_fit`` call per epoch.
+            the trees or iterations already fitted); ``epochs``: one ``partial_fit`` call per epoch;
+            ``boosting``: LightGBM / XGBoost rounds added to the booster fitted so far
+            (:mod:`automl_sklearn.boosting`), with early stopping on the validation part.
     """
 
     param: str
-    kind: Literal["warm_start", "epochs"]
+    kind: Literal["warm_start", "epochs", "boosting"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class Model:
         extra: Those searched names (accepted besides ``get_params``).
         growth: How the model grows over budget steps; None when it is fitted in one go.
         description: One line for documentation.
+        validate: ``validate(param, value, estimator)``: the reason a value is invalid, or None;
+            for estimators without scikit-learn's parameter constraints (plan-time checks).
     """
 
     name: str
@@ -54,6 +63,7 @@ class Model:
     extra: tuple[str, ...] = ()
     growth: Growth | None = None
     description: str = ""
+    validate: Callable[[str, Any, BaseEstimator], str | None] | None = None
 
     def factory(self, task: str) -> Callable[[], BaseEstimator] | None:
         return self.classifier if task == "classification" else self.regressor
@@ -72,6 +82,57 @@ def _mlp(params: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"hidden_layers and hidden_units must be >= 1, got {layers} and {units}")
     params.setdefault("hidden_layer_sizes", tuple([units] * layers))
     return params
+
+
+#: Zoo models whose library is not installed: name -> what to install.
+MISSING: dict[str, str] = {}
+
+
+def _installed(module: str, *names: str) -> bool:
+    if importlib.util.find_spec(module) is not None:
+        return True
+    MISSING.update({n: f"pip install {module}" for n in names})
+    return False
+
+
+def _lgbm(task: str) -> Callable[[], BaseEstimator]:
+    def make() -> BaseEstimator:
+        import lightgbm
+
+        cls = lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
+        # One thread unless the trial has more CPUs (the builder sets n_jobs then); LightGBM's own
+        # default is every core of the machine.
+        return cls(n_jobs=1, verbose=-1)
+
+    return make
+
+
+def _xgb(task: str) -> Callable[[], BaseEstimator]:
+    def make() -> BaseEstimator:
+        if task == "classification":
+            from automl_sklearn.xgb import XGBLabelClassifier
+
+            return XGBLabelClassifier(n_estimators=100, n_jobs=1, verbosity=0)
+        import xgboost
+
+        return xgboost.XGBRegressor(n_estimators=100, n_jobs=1, verbosity=0)
+
+    return make
+
+
+def _boosting_models() -> list[Model]:
+    from automl_sklearn.boosting import validate_lgbm, validate_xgboost
+
+    out = []
+    if _installed("lightgbm", "lgbm"):
+        out.append(Model("lgbm", _lgbm("classification"), _lgbm("regression"), growth=Growth("n_estimators", "boosting"),
+                         validate=validate_lgbm,
+                         description="LightGBM (LGBMClassifier / LGBMRegressor), early stopping on the validation part"))
+    if _installed("xgboost", "xgboost"):
+        out.append(Model("xgboost", _xgb("classification"), _xgb("regression"), growth=Growth("n_estimators", "boosting"),
+                         validate=validate_xgboost,
+                         description="XGBoost (XGBClassifier / XGBRegressor), early stopping on the validation part"))
+    return out
 
 
 MODELS: dict[str, Model] = {
@@ -94,6 +155,7 @@ MODELS: dict[str, Model] = {
         Model("mlp", lambda: neural_network.MLPClassifier(max_iter=300), lambda: neural_network.MLPRegressor(max_iter=300),
               translate=_mlp, extra=("hidden_layers", "hidden_units"), growth=Growth("max_iter", "epochs"),
               description="multi-layer perceptron (epochs = max_iter)"),
+        *_boosting_models(),
     )
 }
 

@@ -7,9 +7,15 @@ those rows for the test score and the export. The test part is only ever scored,
 last step, and reported separately as ``test_<metric>``.
 
 Budget steps (``trainer.params.steps``, default 1): a model that grows (forest and extra-trees
-trees, boosting iterations, bagging members, MLP epochs) reaches ``ceil(full * step / steps)``
-of its size at each step and the validation metrics are reported after each, so a scheduler
-can stop weak trials early; a model that does not grow is fitted at the first step.
+trees, boosting iterations, LightGBM / XGBoost rounds, bagging members, MLP epochs) reaches
+``ceil(full * step / steps)`` of its size at each step and the validation metrics are
+reported after each, so a scheduler can stop weak trials early. ``trainer.params.fidelity``
+(default ``auto``) says what a model that does not grow does: fitted at each step on a
+growing, nested share of the training rows (``auto``, and every model with ``rows``), or
+once at the first step (``growth``); see :mod:`automl_sklearn.fidelity`. A step fitted on a
+share reports ``train_rows`` (rows the model saw; the folds' mean) with its metrics; a
+LightGBM / XGBoost model reports ``boost_rounds`` (the rounds it predicts with, after early
+stopping; see :mod:`automl_sklearn.boosting`).
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
+from automl.errors import TrialError
 from automl.interfaces import Trainer
+from automl_sklearn.boosting import Stopping, add_rounds
 from automl_sklearn.build import Recipe, build_recipe, model_name
 from automl_sklearn.export import convert_skops_to_onnx, export_model, load_predictor, load_scorable
+from automl_sklearn.fidelity import FIDELITIES, RowShares
 from automl_sklearn.metrics import mean_scores, scores
 from automl_sklearn.pool import write_record
 
@@ -39,42 +48,106 @@ __all__ = ["SklearnTrainer"]
 class _Fit:
     """One recipe fitted on one set of rows and grown budget step by budget step.
 
-    The preprocessing is fitted once, at the first step, on these rows only.
+    Growth (``shares`` None): the preprocessing is fitted once, at the first step, on these
+    rows; a model that grows grows at each step, any other is fitted at the first step.
+    Row shares (``shares`` set): at each step the preprocessing and the model are fitted
+    again, at full size, on that step's share of the rows (see :mod:`automl_sklearn.fidelity`).
+
+    Args:
+        recipe: What to fit.
+        X: Training features.
+        y: Training labels.
+        classes: Every class of the task (``partial_fit`` needs them).
+        valid: Validation rows for a LightGBM / XGBoost model's early stopping; None: no early stopping.
+        shares: Row shares per step; None: every row at every step.
+        rounds: A fixed number of boosting rounds, without early stopping (the refit on all
+            rows under ``data.folds``: the folds' mean best round).
     """
 
-    def __init__(self, recipe: Recipe, X: pd.DataFrame, y: pd.Series, classes: list[Any]) -> None:
-        self.prep = clone(recipe.prep) if recipe.prep is not None else None
-        self.model = clone(recipe.model)
+    def __init__(
+        self, recipe: Recipe, X: pd.DataFrame, y: pd.Series, classes: list[Any], *,
+        valid: tuple[pd.DataFrame, pd.Series] | None = None, shares: RowShares | None = None, rounds: int | None = None,
+    ) -> None:
+        self.recipe = recipe
         self.growth = recipe.growth
-        self.full = recipe.full_size() if recipe.growth else 1
-        self.size = 0
         self.X, self.y, self.classes = X, y, classes
+        self.valid = valid
+        self.shares = shares
+        self.rounds = rounds
+        self.train_rows = 0
+        self._reset(X, y)
+
+    def _reset(self, X: pd.DataFrame, y: pd.Series) -> None:
+        """Unfitted preprocessing and model, to be fitted on ``X``, ``y``."""
+        self.prep = clone(self.recipe.prep) if self.recipe.prep is not None else None
+        self.model = clone(self.recipe.model)
+        self.full = self.recipe.full_size() if self.growth else 1
+        if self.rounds is not None:
+            self.full = self.rounds
+        self.size = 0
+        self._rows = (X, y)
         self.kwargs: dict[str, Any] = {}
-        if recipe.sample_weight is not None:
-            self.kwargs["sample_weight"] = compute_sample_weight(recipe.sample_weight, y)
+        if self.recipe.sample_weight is not None:
+            self.kwargs["sample_weight"] = compute_sample_weight(self.recipe.sample_weight, y)
+        boosting = self.growth is not None and self.growth.kind == "boosting"
+        patience = self.recipe.patience if self.valid is not None and self.rounds is None else None
+        self.stopping = Stopping(patience) if boosting else None
         self._Xt: Any = None
 
-    def grow(self, fraction: float) -> bool:
-        """Fit up to ``fraction`` of the full size; False when nothing changed."""
-        target = self.full if self.growth is None else max(1, math.ceil(self.full * fraction - 1e-9))
-        if target <= self.size:
+    def grow(self, step: int, steps: int) -> bool:
+        """Fit budget step ``step`` of ``steps``; False when nothing changed."""
+        if self.shares is not None:
+            rows = self.shares.rows(step)
+            if len(rows) <= self.train_rows:
+                return False
+            self._reset(self.X.iloc[rows], self.y.iloc[rows])
+            self._fit_to(self.full, last=True)
+            self.train_rows = len(rows)
+            return True
+        self.train_rows = len(self.y)
+        target = self.full if self.growth is None else max(1, math.ceil(self.full * step / steps - 1e-9))
+        if target <= self.size or (self.stopping is not None and self.stopping.stopped):
             return False
+        self._fit_to(target, last=step == steps)
+        return True
+
+    def _fit_to(self, target: int, *, last: bool) -> None:
+        X, y = self._rows
         if self._Xt is None:
-            self._Xt = self.prep.fit_transform(self.X, self.y) if self.prep is not None else self.X
-        if self.growth is None or (self.size == 0 and target >= self.full):
+            self._Xt = self.prep.fit_transform(X, y) if self.prep is not None else X
+        if self.stopping is not None:
+            # LightGBM / XGBoost: add the rounds to the booster so far (automl_sklearn.boosting).
+            add_rounds(self.model, self._Xt, y, target - self.size, self.stopping, valid=self._valid_rows(y),
+                       cut=last, fit_kwargs=self.kwargs)
+        elif self.growth is None or (self.size == 0 and target >= self.full):
             # Fitted in one go (a single budget step included): scikit-learn's own fit, with its own
             # stopping rules (the MLP's tol / n_iter_no_change), exactly as outside automl.
-            self.model.fit(self._Xt, self.y, **self.kwargs)
+            self.model.fit(self._Xt, y, **self.kwargs)
         elif self.growth.kind == "warm_start":
             # scikit-learn keeps the trees / iterations already fitted and adds the rest.
             self.model.set_params(warm_start=True, **{self.growth.param: target})
-            self.model.fit(self._Xt, self.y, **self.kwargs)
+            self.model.fit(self._Xt, y, **self.kwargs)
         else:  # epochs: one partial_fit pass over the rows per epoch
             extra = {"classes": self.classes} if is_classifier(self.model) else {}
             for _ in range(target - self.size):
-                self.model.partial_fit(self._Xt, self.y, **extra, **self.kwargs)
+                self.model.partial_fit(self._Xt, y, **extra, **self.kwargs)
         self.size = target
-        return True
+
+    def _valid_rows(self, y: pd.Series) -> tuple[Any, Any] | None:
+        """The validation rows through the fitted preprocessing, for early stopping (None: off)."""
+        if self.valid is None or self.stopping is None or self.stopping.patience is None:
+            return None
+        X, yv = self.valid
+        if is_classifier(self.model):
+            # A class the training rows lack cannot be encoded by the library: leave its rows out of early stopping.
+            seen = yv.isin(set(pd.unique(y)))
+            X, yv = X[seen.to_numpy()], yv[seen.to_numpy()]
+        return (self.prep.transform(X) if self.prep is not None else X), yv
+
+    @property
+    def kept_rounds(self) -> int | None:
+        """Boosting rounds the model predicts with (None for other models)."""
+        return self.stopping.kept if self.stopping is not None else None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -107,22 +180,39 @@ class SklearnTrainer(Trainer):
         )
         classes = data.classes
         folds = int(getattr(data, "folds", 0) or 0)
+        seed = int(getattr(data, "seed", 0))
         self._cache: dict[str, dict[str, float]] = {}
+        by_rows = self._row_fidelity()
+
+        def fit(X: pd.DataFrame, y: pd.Series, valid: tuple[pd.DataFrame, pd.Series], part: int) -> _Fit:
+            # Shares seeded by the split's seed (and the fold): the same rows for every trial of the search.
+            shares = (RowShares.of(y, self.budget_steps, seed=seed + part, classification=task == "classification")
+                      if by_rows else None)
+            return _Fit(self.recipe_, X, y, classes, valid=valid, shares=shares)
+
         if folds >= 2:
             X = pd.concat([data.train.X, data.valid.X], ignore_index=True)
             y = pd.concat([data.train.y, data.valid.y], ignore_index=True)
-            seed = int(getattr(data, "seed", 0))
             splitter = (StratifiedKFold if task == "classification" else KFold)(folds, shuffle=True, random_state=seed)
             self._parts = [
-                (_Fit(self.recipe_, X.iloc[tr], y.iloc[tr], classes), X.iloc[va], y.iloc[va])
-                for tr, va in splitter.split(X, y)
+                (fit(X.iloc[tr], y.iloc[tr], (X.iloc[va], y.iloc[va]), i), X.iloc[va], y.iloc[va])
+                for i, (tr, va) in enumerate(splitter.split(X, y))
             ]
             self._pooled = (X, y)
             self._final: _Fit | None = None
         else:
-            holdout = _Fit(self.recipe_, data.train.X, data.train.y, classes)
+            holdout = fit(data.train.X, data.train.y, (data.valid.X, data.valid.y), 0)
             self._parts = [(holdout, data.valid.X, data.valid.y)]
             self._final = holdout
+
+    def _row_fidelity(self) -> bool:
+        """Whether this trial's model is fitted on row shares (see :mod:`automl_sklearn.fidelity`)."""
+        fidelity = str(self.params.get("fidelity", "auto"))
+        if fidelity not in FIDELITIES:
+            raise TrialError(f"fidelity {fidelity!r}: use one of {', '.join(FIDELITIES)}")
+        if self.budget_steps < 2 or fidelity == "growth":
+            return False
+        return fidelity == "rows" or self.recipe_.growth is None
 
     def fit_step(self, step: int) -> None:
         if step == 1 or not hasattr(self, "_parts"):
@@ -130,7 +220,7 @@ class SklearnTrainer(Trainer):
         changed = False
         with self._threads():
             for fit, _, _ in self._parts:
-                changed |= fit.grow(step / self.budget_steps)
+                changed |= fit.grow(step, self.budget_steps)
         if changed:
             self._cache.clear()
 
@@ -138,8 +228,11 @@ class SklearnTrainer(Trainer):
         """The pipeline for test and export: the hold-out fit, or (with folds) a fit on all rows."""
         if self._final is None:
             X, y = self._pooled
-            self._final = _Fit(self.recipe_, X, y, self.context.data.classes)
-            self._final.grow(1.0)
+            kept = [f.kept_rounds for f, _, _ in self._parts if f.kept_rounds]
+            # Boosting without a validation part: the folds' mean best number of rounds.
+            rounds = max(1, round(sum(kept) / len(kept))) if kept else None
+            self._final = _Fit(self.recipe_, X, y, self.context.data.classes, rounds=rounds)
+            self._final.grow(1, 1)
         return self._final
 
     @property
@@ -157,7 +250,14 @@ class SklearnTrainer(Trainer):
 
     def _score(self, split: str) -> dict[str, float]:
         if split == "valid":
-            return mean_scores([scores(self.context.task, f.pipeline, X, y) for f, X, y in self._parts])
+            out = mean_scores([scores(self.context.task, f.pipeline, X, y) for f, X, y in self._parts])
+            fits = [f for f, _, _ in self._parts]
+            if fits[0].shares is not None:
+                out["train_rows"] = float(sum(f.train_rows for f in fits) / len(fits))
+            kept = [f.kept_rounds for f in fits if f.kept_rounds is not None]
+            if kept:
+                out["boost_rounds"] = float(sum(kept) / len(kept))
+            return out
         part = self.context.data.test
         return scores(self.context.task, self.pipeline_, part.X, part.y)
 
