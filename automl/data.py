@@ -131,17 +131,18 @@ def column_kind(series: pd.Series) -> str:
         return "flag"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
-    unique_per_row = rows >= _ID_MIN_ROWS and len(values) == rows and values.nunique() == rows
+    full = rows >= _ID_MIN_ROWS and len(values) == rows  # counted only where it matters: tables can be large
     if pd.api.types.is_numeric_dtype(series):
-        integral = pd.api.types.is_integer_dtype(series)
-        return "id" if integral and unique_per_row and _ID_NAME.match(name) else "numeric"
+        named = pd.api.types.is_integer_dtype(series) and _ID_NAME.match(name)
+        return "id" if named and full and values.nunique() == rows else "numeric"
     if _is_bool(series):
         return "flag"
     if len(values) and _is_free_text(values):
         return "text"
-    if unique_per_row:
+    distinct = values.nunique()
+    if full and distinct == rows:
         return "id"
-    return "high_cardinality" if values.nunique() > HIGH_CARDINALITY else "categorical"
+    return "high_cardinality" if distinct > HIGH_CARDINALITY else "categorical"
 
 
 def check_table(table: Table, task: str) -> None:
