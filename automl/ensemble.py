@@ -301,14 +301,25 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
     selection = greedy_selection(preds, loss, rounds=settings.rounds)
     numbers = [int(t["number"]) for t, _ in candidates]
     config = ensemble_config(numbers, [int(c) for c in selection.counts])
-    best_single = candidates[selection.best_single][0]
+    start = candidates[selection.best_single][0]
+    best_single = scored[0]  # the best recorded value, whether or not the trial saved predictions
     summary: dict[str, Any] = {
         "built": True, "number": number, "metric": objective.metric, "candidates": numbers,
         "weights": {str(n): float(w) for n, w in zip(numbers, selection.weights, strict=True) if w},
         "value": float(objective.to_min(selection.loss)),
         "best_single": {"number": int(best_single["number"]),
                         "value": float(best_single["metrics"][objective.metric])},
+        "start": int(start["number"]),
     }
+    why = None
+    if int(np.count_nonzero(selection.counts)) < 2:  # the best trial alone: recording it again adds nothing
+        why = f"no mix of trials improved on trial {start['number']} alone ({objective.metric}, validation)"
+    elif selection.loss > objective.to_min(float(best_single["metrics"][objective.metric])):
+        why = (f"the ensemble's {objective.metric} ({summary['value']:.6g}) is worse than trial "
+               f"{best_single['number']}'s ({summary['best_single']['value']:.6g}), which saved no usable predictions")
+    if why is not None:
+        return {**{k: v for k, v in summary.items() if k != "number"}, "built": False, "reason": why,
+                "seconds": time.time() - t0}
     if (existing and existing["config"] == config and existing["status"] == "completed"
             and existing.get("artifact") and Path(existing["artifact"]).exists()):
         return {**summary, "kept": True, "seconds": time.time() - t0}  # resumed: the same members, already built

@@ -194,6 +194,14 @@ def test_a_failed_build_loses_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     assert all(t["status"] == "completed" for t in run.trials())
 
 
+def test_no_trial_is_recorded_when_the_best_single_trial_cannot_be_improved(tmp_path: Path) -> None:
+    plan, run = toy_run(tmp_path, [2 / 3, 2 / 3], [A, A.copy()])
+    summary: dict[str, Any] = {}
+    _ensemble(plan, run, None, summary, notifier())  # type: ignore[arg-type]
+    assert not summary["ensemble"]["built"] and "improved on trial 0 alone" in summary["ensemble"]["reason"]
+    assert len(run.trials()) == 2
+
+
 def test_too_few_predictions_or_disabled_builds_nothing(tmp_path: Path) -> None:
     plan, run = toy_run(tmp_path, [0.5], [A])
     summary: dict[str, Any] = {}
@@ -211,7 +219,7 @@ SEARCH = """
 task: classification
 data: {dataset: breast_cancer, test: 0.2}
 trainer: {name: sklearn}
-searcher: {name: grid}
+searcher: {name: random}
 space:
   model: {type: choice, values: [linear, forest, knn, tree]}
 objectives:
@@ -238,4 +246,12 @@ def test_a_search_ends_with_an_ensemble_trial(write_spec: Callable[..., Path], t
     assert Path(made["artifact"]).is_file()
     summary = run.info()["summary"]["ensemble"]
     assert summary["built"] and summary["number"] == 4
-    assert set(ensemble_counts(made["config"]) or {}) <= {t["number"] for t in singles}
+    counts = ensemble_counts(made["config"]) or {}
+    assert len(counts) >= 2 and set(counts) <= {t["number"] for t in singles}
+    # Extended on resume: two more trials (numbered after the ensemble's, which takes no trial's place),
+    # then the ensemble is selected again over all six, still one ensemble trial under its number.
+    more = automl.search(write_spec(SEARCH), out=tmp_path / "run", resume=True, trials=6).trials()
+    assert [t["number"] for t in more if not is_ensemble_trial(t)] == [0, 1, 2, 3, 5, 6]
+    assert [t["number"] for t in more if is_ensemble_trial(t)] == [4]
+    again = Run.open(tmp_path / "run").info()["summary"]["ensemble"]
+    assert again["candidates"] == [0, 1, 2, 3, 5, 6] and (again.get("kept") or again.get("replaced"))

@@ -7,14 +7,16 @@ Three methods of :class:`~automl_sklearn.trainer.SklearnTrainer` live here:
   order of their concatenation) and on the test part. A trial whose export is not a skops file
   (``export: onnx`` / ``auto``) also writes ``model.skops`` beside it: the ensemble loads its
   members from skops files only. A classifier without ``predict_proba`` (an SVM without
-  ``probability``) has no predictions and is no candidate.
+  ``probability``) gives its votes as probabilities: 1 for the class it predicts, 0 for the others.
 - :func:`score_predictions`: the plugin's own :func:`~automl_sklearn.metrics.scores` on such an
   array, per fold and averaged under ``data.folds``, exactly as a trial is scored.
 - :func:`build_ensemble`: each member's fitted pipeline loaded from its skops file with the
   trusted-type loader (:func:`~automl_sklearn.export.load_model`), nothing refitted, combined
   into a prefit soft-voting ``VotingClassifier`` (or ``VotingRegressor``) with the selection's
-  weights, exported through :func:`~automl_sklearn.export.export_model` in the trainer's
-  ``export`` format, and checked to predict what the selection scored.
+  weights (a member without ``predict_proba`` wrapped in :class:`Votes`), exported through
+  :func:`~automl_sklearn.export.export_model` (``export: onnx`` is taken as ``auto`` here: ONNX
+  where skl2onnx converts the ensemble, skops otherwise), and checked to predict what the
+  selection scored.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -32,12 +36,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch
 
 from automl_sklearn.export import export_model, load_model, load_scorable
-from automl_sklearn.metrics import mean_scores, scores
+from automl_sklearn.metrics import _auc, mean_scores, scores
 
 if TYPE_CHECKING:
     from automl.ensemble import EnsembleMember
 
-__all__ = ["MEMBER_FILE", "Given", "build_ensemble", "fold_rows", "predictions", "score_predictions"]
+__all__ = ["MEMBER_FILE", "Given", "Votes", "build_ensemble", "fold_rows", "predictions", "score_predictions"]
 
 #: The skops file an ensemble loads a member from (the trial's own export, or a copy written beside it).
 MEMBER_FILE = "model.skops"
@@ -62,6 +66,37 @@ class Given:
         return self.values
 
 
+class Votes(ClassifierMixin, BaseEstimator):
+    """A fitted classifier without ``predict_proba`` (an SVM) as soft-voting needs it: probability 1
+    for the class it predicts. Wraps a fitted pipeline; nothing is fitted here."""
+
+    def __init__(self, model: Any = None) -> None:
+        self.model = model
+
+    def fit(self, X: Any, y: Any) -> Votes:
+        raise NotImplementedError("Votes wraps a fitted model; it is never fitted")
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.model.classes_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model.predict(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return _one_hot(self.model.predict(X), list(self.classes_))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
+def _one_hot(labels: Any, classes: list[Any]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(labels), len(classes)))
+    out[np.arange(len(labels)), [index[v] for v in np.asarray(labels).tolist()]] = 1.0
+    return out
+
+
 def fold_rows(data: Any, task: str) -> tuple[pd.DataFrame, pd.Series, list[np.ndarray]]:
     """The train + validation rows and each fold's validation row positions, as the trainer's ``_setup`` makes them."""
     X = pd.concat([data.train.X, data.valid.X], ignore_index=True)
@@ -75,7 +110,7 @@ def _values(pipeline: Any, X: pd.DataFrame, task: str, classes: list[Any]) -> np
     if task != "classification":
         return np.asarray(pipeline.predict(X), dtype=np.float64)
     if not hasattr(pipeline, "predict_proba"):
-        return None
+        return _one_hot(pipeline.predict(X), classes)
     proba = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
     own = list(pipeline.classes_)
     if own == list(classes):
@@ -125,17 +160,56 @@ def score_predictions(
 ) -> dict[str, float]:
     """Every metric of :meth:`~automl_sklearn.trainer.SklearnTrainer.evaluate`, from predictions on ``split``.
 
-    ``metrics`` is accepted for the engine's sake; every metric is computed (one ``scores`` call per fold).
+    Without ``metrics``, :func:`~automl_sklearn.metrics.scores` computes every metric; with them
+    (the selection asks for one metric many times), only those are computed, each by the same
+    ``sklearn.metrics`` call as in ``scores``.
     """
     data, task = self.context.data, self.context.task
     classes = list(data.classes) if task == "classification" else None
     values = np.asarray(values, dtype=np.float64)
+    wanted = [m for m in metrics or () if m in _ONE]
+    if metrics and len(wanted) == len(metrics):
+        def score(given: Given, y: Any) -> dict[str, float]:
+            out = {}
+            for name in wanted:
+                value = _ONE[name](np.asarray(y), given)
+                if value is not None:
+                    out[name] = float(value)
+            return out
+    else:
+        def score(given: Given, y: Any) -> dict[str, float]:
+            return scores(task, given, None, y)
     if split == "test":
-        return scores(task, Given(values, classes), None, data.test.y)
+        return score(Given(values, classes), data.test.y)
     if int(getattr(data, "folds", 0) or 0) >= 2:
         _, y, folds = fold_rows(data, task)
-        return mean_scores([scores(task, Given(values[va], classes), None, y.iloc[va]) for va in folds])
-    return scores(task, Given(values, classes), None, data.valid.y)
+        return mean_scores([score(Given(values[va], classes), y.iloc[va]) for va in folds])
+    return score(Given(values, classes), data.valid.y)
+
+
+def _prf(kind: int, average: str) -> Any:
+    def metric(y: np.ndarray, given: Given) -> float:
+        return float(skm.precision_recall_fscore_support(y, given.predict(), average=average, zero_division=0)[kind])
+    return metric
+
+
+def _roc_auc(y: np.ndarray, given: Given) -> float | None:
+    classes = list(given.classes_)
+    return _auc(y, given.values[:, 1] if len(classes) == 2 else given.values, classes)
+
+
+#: One metric of :func:`~automl_sklearn.metrics.scores` at a time, computed as ``scores`` computes it.
+_ONE: dict[str, Any] = {
+    "accuracy": lambda y, g: skm.accuracy_score(y, g.predict()),
+    "balanced_accuracy": lambda y, g: skm.balanced_accuracy_score(y, g.predict()),
+    **{f"{name}_{average}": _prf(kind, average) for kind, name in enumerate(("precision", "recall", "f1"))
+       for average in ("macro", "weighted")},
+    "log_loss": lambda y, g: skm.log_loss(y, g.values, labels=list(g.classes_)),
+    "roc_auc": _roc_auc,
+    "r2": lambda y, g: skm.r2_score(y, g.predict()),
+    "rmse": lambda y, g: skm.root_mean_squared_error(y, g.predict()),
+    "mae": lambda y, g: skm.mean_absolute_error(y, g.predict()),
+}
 
 
 def _member_pipeline(member: EnsembleMember) -> Any:
@@ -164,8 +238,9 @@ def build_ensemble(self: Any, members: Sequence[EnsembleMember], directory: Path
     if task == "classification":
         classes = list(data.classes)
         for m, p in zip(members, pipelines, strict=True):
-            if list(getattr(p, "classes_", [])) != classes or not hasattr(p, "predict_proba"):
-                raise ValueError(f"trial {m.number}'s pipeline does not give probabilities of the classes {classes}")
+            if list(getattr(p, "classes_", [])) != classes:
+                raise ValueError(f"trial {m.number}'s pipeline predicts the classes {list(p.classes_)}, not {classes}")
+        pipelines = [p if hasattr(p, "predict_proba") else Votes(p) for p in pipelines]
         # flatten_transform=False: how skl2onnx converts voting (it changes transform(), not predict).
         voting = VotingClassifier(list(zip(names, pipelines, strict=True)), voting="soft", weights=weights,
                                   flatten_transform=False)
@@ -182,7 +257,9 @@ def build_ensemble(self: Any, members: Sequence[EnsembleMember], directory: Path
     rows = pd.concat([data.train.X, data.valid.X], ignore_index=True)
     directory.mkdir(parents=True, exist_ok=True)
     with self._threads():
-        path = export_model(model, rows, directory, str(self.params.get("export", "skops")))
+        fmt = str(self.params.get("export", "skops"))
+        # A member wrapped in Votes has no ONNX converter: such an ensemble is kept as skops rather than lost.
+        path = export_model(model, rows, directory, "auto" if fmt == "onnx" else fmt)
         _check(load_scorable(path, model), task, data, expected)
     return Path(path)
 

@@ -46,6 +46,9 @@ def test_predictions_score_exactly_as_the_trial_does(make_trial: MakeTrial, tmp_
         rows = len(data.valid.y) if not folds else len(data.train.y) + len(data.valid.y)
         assert valid.shape == (rows, 3) and np.allclose(valid.sum(axis=1), 1.0)
         assert scorer.score_predictions(valid, "valid") == pytest.approx(trainer.evaluate("valid"))
+        # One metric at a time (what the selection asks for) gives the same values as all of them.
+        for name, value in trainer.evaluate("valid").items():
+            assert scorer.score_predictions(valid, "valid", [name]) == {name: pytest.approx(value)}
         assert scorer.score_predictions(trainer.predictions("test"), "test") == pytest.approx(trainer.evaluate("test"))
 
 
@@ -101,6 +104,29 @@ def _voting(trials: list[SklearnTrainer]) -> Any:
             raise AssertionError
 
     return Fitted()
+
+
+def test_a_classifier_without_probabilities_votes_for_its_class(make_trial: MakeTrial, tmp_path: Path) -> None:
+    data = splits("wine", "classification")
+    configs = [{"model": "svm"}, {"model": "linear"}, {"model": "knn"}]
+    trials = []
+    for number, config in enumerate(configs):
+        trainer = make_trial(config, {"export": "onnx"}, data=data, number=number)
+        run_all(trainer)
+        trainer.artifact_ = trainer.export(trainer.context.trial_dir)
+        trials.append(trainer)
+    votes = trials[0].predictions("valid")
+    assert set(np.unique(votes)) == {0.0, 1.0} and np.all(votes.sum(axis=1) == 1)
+    scorer = builder(tmp_path, data, {"export": "onnx"})
+    own = trials[0].evaluate("valid")  # an SVM reports no log_loss (no probabilities): compare what it reports
+    assert {k: v for k, v in scorer.score_predictions(votes, "valid").items() if k in own} == pytest.approx(own)
+    members = [EnsembleMember(i, c, 1 / 3, t.artifact_, t.context.trial_dir)
+               for i, (c, t) in enumerate(zip(configs, trials, strict=True))]
+    valid = blend([t.predictions("valid") for t in trials], [1, 1, 1])
+    path = scorer.build_ensemble(members, scorer.context.trial_dir, {"valid": valid})
+    assert path.suffix == ".skops"  # skl2onnx has no converter for the SVM's votes: kept as skops, not lost
+    model = load_model(path)
+    assert np.array_equal(model.predict(data.valid.X), np.asarray(data.classes)[np.argmax(valid, axis=1)])
 
 
 def test_a_member_without_a_skops_file_is_refused_with_the_reason(make_trial: MakeTrial, tmp_path: Path) -> None:
