@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from automl.spec import parse_spec
+from automl.spec import Spec, parse_spec
 from benchmarks.tabular import datasets, peers, report
 from benchmarks.tabular import run as cli
 
@@ -82,6 +82,9 @@ def test_engine_specs_validate_and_the_previous_one_is_the_frozen_space(tmp_path
     assert mine["budget"] == {"wall_time": 60.0, "trials": 100000} and mine["trainer"] == {"name": "sklearn"}
     for spec in (previous, mine):
         parse_spec(yaml.safe_dump(spec, sort_keys=False))
+    # Features that came after 7c38f9c and are on by default are off for the previous behaviour only.
+    for field, off in peers.PREVIOUS_OFF.items():
+        assert previous.get(field) == (off if field in Spec.model_fields else None) and field not in mine
     assert peers.engine_spec(peers.Job("t", "classification", 0, 60, "x.csv", "", "."), "automl")["space"] == "auto"
 
 

@@ -6,7 +6,8 @@
   objective accuracy (r2); ``budget: {wall_time: B, trials: 100000}``.
 - ``previous``: the same command with the spaces of commit 7c38f9c (frozen in ``previous/``): their trainer
   parameters, space and ``data.folds``, searcher ``tpe``, scheduler ``fifo``, objective accuracy (r2), the
-  same wall time; their latency objective and constraint dropped.
+  same wall time; their latency objective and constraint dropped, and the engine's later default-on
+  features switched off where the spec can (:data:`PREVIOUS_OFF`: the final ensemble selection).
 - ``flaml``: ``flaml.AutoML().fit(X, y, task, time_budget=B, seed, n_jobs=2, verbose=0, metric)`` with
   FLAML's defaults otherwise (its own choice of hold-out or cross-validation).
 - ``autogluon`` (optional): ``TabularPredictor(...).fit(train, time_limit=B, presets="medium_quality")``;
@@ -143,6 +144,18 @@ def space_auto_supported(tasks: tuple[str, ...] = ("classification", "regression
     return None
 
 
+#: Spec sections that turn off, for ``previous``, engine features that arrived after 7c38f9c switched on by
+#: default; each applies only where this automl's spec has the field. Add one here when such a feature lands.
+PREVIOUS_OFF: dict[str, Any] = {"ensemble": {"enabled": False}}
+
+
+def previous_switches() -> dict[str, Any]:
+    """The entries of :data:`PREVIOUS_OFF` this automl's spec knows."""
+    from automl.spec import Spec
+
+    return {k: v for k, v in PREVIOUS_OFF.items() if k in Spec.model_fields}
+
+
 def engine_spec(job: Job, system: str) -> dict[str, Any]:
     """The spec ``automl search`` runs for ``system`` (``automl`` or ``previous``) on ``job``."""
     metric = METRIC[job.task]
@@ -153,7 +166,7 @@ def engine_spec(job: Job, system: str) -> dict[str, Any]:
         if old["data"].get("folds"):
             data["folds"] = old["data"]["folds"]
         spec.update(data=data, trainer=old["trainer"], searcher={"name": "tpe"}, scheduler={"name": "fifo"},
-                    space=old["space"])
+                    space=old["space"], **previous_switches())
     else:
         if job.automl_space == "auto":
             space: Any = "auto"

@@ -151,8 +151,8 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
             f"mean difference {_f(statistics.fmean(v['diffs'])) if v['diffs'] else '-'} points; mean classification "
             f"accuracy {_f(v['mean_a'])} vs {_f(v['mean_b'])} ({_ok(v['mean_ok'])}); worst table {v['worst_table']} "
             f"{_f(v['worst_diff'])} points ({_ok(v['worst_ok'])}: >= -{WORST_POINTS:g})")
-    lines += ["", "| system | runs | failed | mean trials | mean wall s [max] | mean fit s | best models | best is an "
-              "ensemble | mean front size |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", f"| system | runs | failed | mean trials | mean wall s [max] (budget {budget:g}) | mean fit s | "
+              "best models | best is an ensemble | mean front size |", "|---|---|---|---|---|---|---|---|---|"]
     for s in systems:
         mine = [r for k, r in done.items() if k[2] == s]
         if all(r.get("status") == "not installed" for r in mine):
@@ -171,6 +171,15 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
             f"{', '.join(f'{m} {n}' for m, n in models.most_common(4)) or '-'} | "
             f"{sum(bool(r.get('best_is_ensemble')) for r in ok)}/{len(ok)} | "
             f"{_f(statistics.fmean(fronts), 1) if fronts else '-'} |")
+    lines.append("")
+    walls = {s: [float(r["wall_s"]) for k, r in done.items() if k[2] == s and r.get("wall_s") is not None]
+             for s in ("automl", "flaml")}
+    if all(walls.values()):
+        extra = statistics.fmean(walls["automl"]) - statistics.fmean(walls["flaml"])
+        if extra > 0.1 * budget:
+            # The comparison is at equal wall time only if the engine keeps to its budget as FLAML does.
+            lines.append(f"- **not equal wall time**: automl's whole process ran {extra:.0f} s longer than FLAML's "
+                         f"on average (budget {budget:g} s)")
     failures = [r for r in done.values() if r.get("status") == "failed"]
     for r in failures[:10]:
         first = str(r.get("error", "")).strip().splitlines()[:1]
