@@ -239,6 +239,17 @@ class Trainer(abc.ABC):
         not the in-memory model.
         """
 
+    def model_size(self, path: Path) -> tuple[int, str]:
+        """The size of the exported model at ``path`` in bytes, and what was counted (stored with the trial).
+
+        Default: the file (or directory) as written, ``"file"``. A trainer whose file format
+        carries a container larger than the model itself (a schema, metadata) may count the
+        model alone, saying how (e.g. ``"skops arrays and values, schema left out"``).
+        """
+        from automl.measure import file_size
+
+        return file_size(path), "file"
+
     def rung_estimates(self, which: Sequence[str]) -> dict[str, float]:
         """Cheap estimates of engine metrics (``latency_ms``, ``size_bytes``) of the model as trained so far.
 
@@ -348,7 +359,6 @@ class Trainer(abc.ABC):
             ValueError: These members cannot be combined, or the file does not predict ``expected``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not build ensembles")
-
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ trials = sa.Table(
     #: Where a trial's seconds went: ``fit_s`` (budget steps and their evaluation), ``export_s``,
     #: ``measure_s`` (latency and size), ``other_s`` (the rest: building, checkpoints, test scores).
     sa.Column("timings", sa.JSON),
+    #: What each engine-measured figure is: ``{"size_bytes": "onnx: file", "latency_ms": "onnx, batch 1, ..."}``.
+    sa.Column("measured_as", sa.JSON),
     sa.UniqueConstraint("run_id", "number", name="uq_trial_number"),
 )
 
@@ -180,7 +182,7 @@ class Store:
         unknown = set(fields) - set(TRIAL_FIELDS)
         if unknown:
             raise ValueError(f"unknown trial fields {sorted(unknown)}")
-        values = {k: clean(v) if k in ("config", "metrics", "timings") else v for k, v in fields.items()}
+        values = {k: clean(v) if k in ("config", "metrics", "timings", "measured_as") else v for k, v in fields.items()}
         with self.engine.begin() as conn:
             updated = conn.execute(
                 trials.update().where((trials.c.run_id == run_id) & (trials.c.number == number)).values(**values)

@@ -37,7 +37,7 @@ from automl.interfaces import (
     TrialOutcome,
     split_config,
 )
-from automl.measure import file_size, measure_latency
+from automl.measure import measure_latency
 
 __all__ = ["Job", "SearcherAdapter", "StoreCallback", "compress", "run_trial"]
 
@@ -47,6 +47,7 @@ FINAL = "_automl_final"
 ERROR = "_automl_error"
 ARTIFACT = "_automl_artifact"
 TIMINGS = "_automl_timings"
+MEASURED_AS = "_automl_measured_as"
 BUDGET = "budget"
 
 
@@ -78,7 +79,6 @@ class Job:
     predictions: bool = False
 
 
-
 def trial_dir(run_dir: str | Path, number: int) -> Path:
     return Path(run_dir) / "trials" / f"{number:05d}"
 
@@ -105,15 +105,24 @@ def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
     return out
 
 
-def _measure(trainer: Trainer, artifact: Path, job: Job, which: Sequence[str], quick: bool) -> dict[str, float]:
+def _measure(trainer: Trainer, artifact: Path, job: Job, which: Sequence[str], quick: bool,
+             how: dict[str, str] | None = None) -> dict[str, float]:
+    """Size and latency of the exported file; ``how`` (when given) receives what each figure is."""
     out: dict[str, float] = {}
+    notes: dict[str, str] = {}
     if "size_bytes" in which:
-        out["size_bytes"] = float(file_size(artifact))
+        size, kind = trainer.model_size(artifact)
+        out["size_bytes"] = float(size)
+        notes["size_bytes"] = f"{artifact.suffix.lstrip('.') or artifact.name}: {kind}"
     if "latency_ms" in which:
         predict = trainer.load_predictor(artifact)
         batch = trainer.sample_input(job.batch_size)
         warmup, repeats = (2, 10) if quick else (job.warmup, job.repeats)
         out["latency_ms"] = measure_latency(predict, batch, warmup=warmup, repeats=repeats)
+        notes["latency_ms"] = (f"{artifact.suffix.lstrip('.') or artifact.name}, batch {job.batch_size}, 1 thread, "
+                               f"median of {repeats} calls after {warmup}")
+    if how is not None:
+        how.update(notes)
     return out
 
 
@@ -256,16 +265,18 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             mark = time.perf_counter()
             artifact = trainer.export(directory)
             spent["export_s"] += time.perf_counter() - mark
+        measured_as: dict[str, str] = {}
         if job.measured:
             mark = time.perf_counter()
-            final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
+            final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False, how=measured_as))
             spent["measure_s"] += time.perf_counter() - mark
         if job.predictions:
             _save_predictions(trainer, directory, test)
         remove_restart_files(directory)
         total = time.perf_counter() - began
         timings = {**spent, "other_s": max(0.0, total - sum(spent.values())), "total_s": total}
-        tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: timings})
+        tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: timings,
+                     MEASURED_AS: measured_as})
     except Exception as exc:  # any trial failure is data for the store, not a crash
         reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
         _fail(directory, reason.strip().splitlines()[0][:2000] if reason.strip() else type(exc).__name__)
@@ -691,6 +702,8 @@ class StoreCallback(tune.Callback):
             fields["artifact"] = str(result[ARTIFACT])
         if isinstance(result.get(TIMINGS), Mapping):
             fields["timings"] = dict(result[TIMINGS])
+        if isinstance(result.get(MEASURED_AS), Mapping):
+            fields["measured_as"] = dict(result[MEASURED_AS])
         row = self.store.trial(self.run_id, number)
         began = self.segment.pop(number, row["started_at"] if row else None)
         if began:  # the time it ran: a promoted trial's pieces add up, its time paused does not

@@ -152,3 +152,45 @@ budget: {trials: 4, wall_time: 5s}
         automl.validate(write_spec(text), data=False)
     assert info.value.field == "budget.wall_time" and "at least 15s" in str(info.value)
     assert automl.validate(write_spec(text.replace("5s", "20s")), data=False).spec.budget.wall_time == 20
+
+
+def test_the_final_measurement_covers_the_front_and_the_trials_a_noisy_latency_kept_off_it() -> None:
+    from types import SimpleNamespace
+
+    from automl.engine import _latency_candidates
+
+    def trial(number: int, accuracy: float, latency: float) -> dict[str, Any]:
+        return {"number": number, "status": "completed", "metrics": {"accuracy": accuracy, "latency_ms": latency}}
+
+    plan = SimpleNamespace(objectives=[Objective("accuracy", "max"), Objective("latency_ms", "min")], constraints=[])
+    trials = [trial(0, 0.90, 1.0), trial(1, 0.95, 2.0),
+              trial(2, 0.89, 1.2),   # off the front, but 1.2 / 1.5 < 1.0 would put it on: measured again
+              trial(3, 0.80, 5.0)]   # far from the front: never measured again
+    assert _latency_candidates(plan, trials, [0, 1], True) == [0, 1, 2]
+    accuracy_only = SimpleNamespace(objectives=[Objective("accuracy", "max"), Objective("size_bytes", "min")],
+                                    constraints=[])
+    assert _latency_candidates(accuracy_only, trials, [1], True) == [1]
+
+
+def test_each_measured_figure_says_what_it_is(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from automl.interfaces import Trainer
+    from automl.tune_adapter import _measure
+
+    class Sized(Trainer):
+        def fit_step(self, step: int) -> None: ...
+        def evaluate(self, split: str = "valid") -> dict[str, float]: return {}
+        def export(self, directory: Path) -> Path: return directory
+        def load_predictor(self, path: Path) -> Any: return lambda batch: batch
+        def sample_input(self, batch_size: int) -> Any: return [0] * batch_size
+
+    artifact = tmp_path / "model.onnx"
+    artifact.write_bytes(b"x" * 1234)
+    trainer = Sized({}, {}, None)  # type: ignore[arg-type]
+    job = SimpleNamespace(batch_size=1, warmup=1, repeats=3)
+    how: dict[str, str] = {}
+    out = _measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False, how=how)  # type: ignore[arg-type]
+    assert out["size_bytes"] == 1234 and out["latency_ms"] >= 0
+    assert how["size_bytes"] == "onnx: file"
+    assert how["latency_ms"].startswith("onnx, batch 1, 1 thread, median of 3 calls")
