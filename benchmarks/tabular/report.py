@@ -172,10 +172,10 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
             f"{sum(bool(r.get('best_is_ensemble')) for r in ok)}/{len(ok)} | "
             f"{_f(statistics.fmean(fronts), 1) if fronts else '-'} |")
     lines.append("")
-    walls = {s: [float(r["wall_s"]) for k, r in done.items() if k[2] == s and r.get("wall_s") is not None]
-             for s in ("automl", "flaml")}
-    if all(walls.values()):
-        extra = statistics.fmean(walls["automl"]) - statistics.fmean(walls["flaml"])
+    wall_by = {s: [float(r["wall_s"]) for k, r in done.items() if k[2] == s and r.get("wall_s") is not None]
+               for s in ("automl", "flaml")}
+    if all(wall_by.values()):
+        extra = statistics.fmean(wall_by["automl"]) - statistics.fmean(wall_by["flaml"])
         if extra > 0.1 * budget:
             # The comparison is at equal wall time only if the engine keeps to its budget as FLAML does.
             lines.append(f"- **not equal wall time**: automl's whole process ran {extra:.0f} s longer than FLAML's "
