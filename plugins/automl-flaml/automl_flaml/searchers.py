@@ -225,7 +225,8 @@ class FlamlSearcher(Searcher):
         return self._converter.decode(config)
 
     def observe(self, outcome: TrialOutcome) -> None:
-        cost = outcome.cost_s if is_number(outcome.cost_s) else None
+        seconds = getattr(outcome, "cost_s", None)  # TrialOutcome.cost_s is new: tolerate an older core
+        cost = float(seconds) if is_number(seconds) else None
         if cost is not None:
             self._costs.append(float(cost))
         raw = outcome.values.get(self.objectives[0].metric)
