@@ -297,7 +297,8 @@ def searched(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> tup
 def test_load_gives_the_front_the_best_trial_and_every_trial(searched: Any) -> None:
     result, _, _ = searched
     trials = result.trials
-    assert len(trials) == 4 and set(trials["status"]) == {"completed"}
+    # The 4 searched trials, and the ensemble of them the search ends with (when it builds one).
+    assert len(trials) >= 4 and set(trials["status"]) == {"completed"}
     best = result.best
     assert best is not None and best.number in [m.number for m in result.front]
     assert best.metrics["accuracy"] == trials["metrics.accuracy"].max()
@@ -309,12 +310,15 @@ def test_every_trials_model_predicts_its_recorded_test_scores(searched: Any) -> 
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
     result, X, y = searched
-    for number in range(4):
+    for number in result.trials["number"]:  # the ensemble trial too: it is loaded the same way
         model = result.model(number)
         metrics = result.trials.set_index("number").loc[number]
         assert model.path.suffix == ".onnx" and list(model.classes_) == [0, 1]
         predicted = model.predict(X)
-        assert accuracy_score(y, predicted) == pytest.approx(metrics["metrics.test_accuracy"])
+        # Trials are scored in float64 (an ensemble on its selection's arrays); the ONNX file computes in
+        # float32 and may flip a row that sits on a tie: the engine's own export check allows 1% of the rows.
+        flipped = abs(accuracy_score(y, predicted) - metrics["metrics.test_accuracy"]) * len(y)
+        assert flipped <= max(1, len(y) // 100) + 1e-9
         proba = model.predict_proba(X.assign(extra="ignored"))
         assert proba.shape == (len(X), 2)
         np.testing.assert_array_equal(model.classes_[proba.argmax(axis=1)], predicted)
