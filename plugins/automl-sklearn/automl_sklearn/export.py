@@ -247,6 +247,23 @@ def load_scorable(path: Path, fitted: Any) -> Any:
     return _OnnxModel(path, fitted) if path.suffix == ".onnx" else load_model(path)
 
 
+def model_bytes(path: Path) -> tuple[int, str]:
+    """The size of the model in an exported file, and what was counted.
+
+    ONNX: the file. skops: the arrays and values the file stores, without skops' ``schema.json``
+    (the description of every object's type and attributes, which for a small model is most of
+    the file: 309 KB of a 319 KB logistic regression with 650 weights, measured).
+    """
+    path = Path(path)
+    if path.suffix != ".skops":
+        return path.stat().st_size, "file"
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        stored = sum(i.compress_size for i in archive.infolist() if i.filename != "schema.json")
+    return stored, "arrays and values, skops schema.json left out"
+
+
 def load_predictor(path: Path) -> Callable[[pd.DataFrame], Any]:
     """A predict function over a DataFrame batch, running the exported ``.skops`` or ``.onnx`` file itself."""
     path = Path(path)

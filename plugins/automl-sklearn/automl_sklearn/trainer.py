@@ -37,7 +37,7 @@ from automl.errors import TrialError
 from automl.interfaces import Trainer
 from automl_sklearn.boosting import Stopping, add_rounds
 from automl_sklearn.build import Recipe, build_recipe, model_name
-from automl_sklearn.export import convert_skops_to_onnx, export_model, load_predictor, load_scorable
+from automl_sklearn.export import convert_skops_to_onnx, export_model, load_predictor, load_scorable, model_bytes
 from automl_sklearn.fidelity import FIDELITIES, RowShares
 from automl_sklearn.metrics import mean_scores, scores
 from automl_sklearn.pool import write_record
@@ -289,6 +289,10 @@ class SklearnTrainer(Trainer):
             write_record(directory, number, {**self.config, "model": model_name(self.config, self.params)},
                          self.evaluate("valid"))
         return path
+
+    def model_size(self, path: Path) -> tuple[int, str]:
+        """ONNX: the file; skops: the stored arrays and values without the schema (see :func:`model_bytes`)."""
+        return model_bytes(path)
 
     def load_predictor(self, path: Path) -> Callable[[Any], Any]:
         return load_predictor(path)

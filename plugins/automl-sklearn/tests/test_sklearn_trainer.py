@@ -223,3 +223,26 @@ def test_model_based_feature_selection_keeps_the_percentile(make_trial: MakeTria
     trainer = make_trial({"model": "knn", "select": "model", "select_percentile": 50})
     run_all(trainer)
     assert trainer.pipeline_.named_steps["prep"].transform(trainer.context.data.valid.X).shape[1] == 2  # of 4
+
+
+def test_size_counts_the_model_not_the_skops_schema(tmp_path: Path) -> None:
+    import zipfile
+
+    import skops.io as sio
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    from automl_sklearn.export import model_bytes
+
+    X, y = load_digits(return_X_y=True)
+    path = tmp_path / "model.skops"
+    sio.dump(LogisticRegression(max_iter=50).fit(X[:300], y[:300]), path)
+    size, kind = model_bytes(path)
+    with zipfile.ZipFile(path) as archive:
+        schema = archive.getinfo("schema.json").compress_size
+        coef = max(i.file_size for i in archive.infolist() if i.filename.endswith(".npy"))
+    assert size < path.stat().st_size - schema + 1 and size >= coef >= 64 * 10 * 8  # the 640 weights are counted
+    assert "schema.json left out" in kind
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"0" * 321)
+    assert model_bytes(onnx) == (321, "file")
