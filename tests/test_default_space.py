@@ -80,6 +80,15 @@ def test_a_missing_library_leaves_its_model_out_with_a_note(write_spec: Callable
     assert any("'forest'" in note and "pip install imaginary-forest" in note for note in plan.notes)
 
 
+def test_the_trainer_description_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl_sklearn import models, plugin
+
+    monkeypatch.setattr(models, "MISSING", {"lgbm": "pip install lightgbm"}, raising=False)
+    assert "not available: lgbm (pip install lightgbm)" in plugin._description()
+    monkeypatch.setattr(models, "MISSING", {}, raising=False)
+    assert "not available" not in plugin._description()
+
+
 def test_knn_only_on_small_data() -> None:
     from automl_sklearn.spaces import SMALL_ROWS, default_space
 
