@@ -40,7 +40,7 @@ from sklearn.utils.validation import has_fit_parameter
 
 from automl.errors import TrialError
 from automl_sklearn.boosting import default_patience
-from automl_sklearn.metrics import metrics_for
+from automl_sklearn.metrics import scores_for
 from automl_sklearn.models import ENSEMBLES, MODELS, Growth, Model, estimator_params, growth_of
 from automl_sklearn.pool import Finished, best_trials, read_records
 from automl_sklearn.preprocess import PREP_KEYS, preprocessor
@@ -199,8 +199,8 @@ def _balanced(estimator: BaseEstimator, task: str, config: Mapping[str, Any], fi
 def _best(config: Mapping[str, Any], fixed: Mapping[str, Any], task: str, k: int, trial_dir: Path | None) -> list[Finished]:
     if trial_dir is None:
         raise TrialError("members: best needs the trial directory to find finished trials")
-    metric = str(_get(config, fixed, "rank_by", next(iter(metrics_for(task)))))
-    mode = metrics_for(task)[metric]
+    metric = str(_get(config, fixed, "rank_by", next(iter(scores_for(task)))))
+    mode = scores_for(task)[metric]
     chosen = best_trials(read_records(trial_dir.parent, exclude=trial_dir), metric, mode, k, singles=set(MODELS))
     if len(chosen) < min(k, 2):
         raise TrialError(

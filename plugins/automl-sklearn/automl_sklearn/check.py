@@ -20,7 +20,7 @@ from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl_sklearn.build import OWN_KEYS, member_names
 from automl_sklearn.export import EXPORTS
 from automl_sklearn.fidelity import FIDELITIES
-from automl_sklearn.metrics import metrics_for
+from automl_sklearn.metrics import scores_for
 from automl_sklearn.models import ENSEMBLES, MODELS, Model
 from automl_sklearn.preprocess import PREP_KEYS, check_prep
 
@@ -193,7 +193,7 @@ def _boosting(name: str) -> bool:
 
 def _check_own(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
     check_prep({k: [v for _w, _l, v in _all_values(k, space, params)] for k in PREP_KEYS})
-    metrics = metrics_for(task)
+    metrics = scores_for(task)
     for where, _label, value in _all_values("rank_by", space, params):
         if value not in metrics:
             raise ValueError(f"{where}: rank_by {value!r} is not a {task} metric; use one of {', '.join(metrics)}")

@@ -5,6 +5,10 @@ Any of them can be an objective or a constraint. ``roc_auc`` and ``log_loss`` ne
 binary ``roc_auc`` also takes ``decision_function``. A model without them (an SVM, hard
 voting) does not report those two metrics, and a trial whose objective is missing does not
 enter the front.
+
+Besides the scores, a budget step reports what it was fitted with (:data:`FIDELITY_METRICS`:
+``train_rows`` for a model fitted on a share of the rows, ``boost_rounds`` for LightGBM /
+XGBoost); they are declared so the engine stores them with each step, and are no scores.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from sklearn import metrics as skm
 
 from automl.interfaces import Mode
 
-__all__ = ["CLASSIFICATION_METRICS", "REGRESSION_METRICS", "mean_scores", "metrics_for", "scores"]
+__all__ = ["CLASSIFICATION_METRICS", "FIDELITY_METRICS", "REGRESSION_METRICS", "mean_scores", "metrics_for", "scores",
+           "scores_for"]
 
 CLASSIFICATION_METRICS: dict[str, Mode] = {
     "accuracy": "max",
@@ -32,10 +37,18 @@ CLASSIFICATION_METRICS: dict[str, Mode] = {
     "log_loss": "min",
 }
 REGRESSION_METRICS: dict[str, Mode] = {"r2": "max", "rmse": "min", "mae": "min"}
+#: What a step was fitted with: training rows of its share (the folds' mean) and boosting rounds kept.
+FIDELITY_METRICS: dict[str, Mode] = {"train_rows": "max", "boost_rounds": "max"}
+
+
+def scores_for(task: str) -> dict[str, Mode]:
+    """The scores of ``task`` (what ``rank_by`` may name)."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
 
 
 def metrics_for(task: str) -> dict[str, Mode]:
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    """Everything a step of ``task`` may report: the scores, then :data:`FIDELITY_METRICS`."""
+    return {**scores_for(task), **FIDELITY_METRICS}
 
 
 def scores(task: str, model: Any, X: Any, y: Any) -> dict[str, float]:

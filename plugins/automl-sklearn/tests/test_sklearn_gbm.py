@@ -223,3 +223,39 @@ def test_models_are_listed_when_installed() -> None:
     from automl_sklearn import MISSING
 
     assert {"lgbm", "xgboost"} <= set(MODELS) and not {"lgbm", "xgboost"} & set(MISSING)
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+SEARCH = """
+task: classification
+data: {dataset: breast_cancer, test: 0.2}
+trainer: {name: sklearn, params: {steps: 4, export: onnx}}
+searcher: {name: random}
+scheduler: {name: asha}
+space:
+  model: {type: choice, values: [lgbm, xgboost]}
+  n_estimators: {type: int, low: 20, high: 80}
+  learning_rate: {type: float, low: 0.03, high: 0.3, log: true}
+  lgbm__num_leaves: {type: int, low: 4, high: 32, log: true, when: {model: lgbm}}
+  xgboost__max_depth: {type: int, low: 2, high: 6, when: {model: xgboost}}
+objectives: [{metric: accuracy, mode: max}]
+resources: {cpu: 1, max_concurrent: 2}
+budget: {trials: 6}
+seed: 3
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_search_with_lgbm_xgboost_and_asha_exports_onnx(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    run = automl.search(write_spec(SEARCH), out=tmp_path / "run")
+    trials = run.trials()
+    assert len(trials) == 6 and not [t for t in trials if t["status"] == "failed"]
+    completed = [t for t in trials if t["status"] == "completed"]
+    assert completed and {t["config"]["model"] for t in trials} <= {"lgbm", "xgboost"}
+    for t in completed:
+        assert t["artifact"].endswith(".onnx") and (tmp_path / "run" / t["artifact"]).exists()
+        assert 1 <= t["metrics"]["boost_rounds"] <= t["config"]["n_estimators"]
+        assert [s["step"] for s in run.steps(t["number"])] == [1, 2, 3, 4]
+    assert all(t["metrics"]["accuracy"] > 0.85 for t in completed)
