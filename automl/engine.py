@@ -314,7 +314,7 @@ def _tune(
             limit=limit, queue=[(t["number"], dict(t["config"])) for t in interrupted],
             state_path=state_path, promote=rungs.next_promotion if rungs else None,
             configs={t["number"]: t["config"] for t in history if t["number"] in paused},
-            deadline=deadline, on_skip=skipped,
+            deadline=deadline, on_skip=skipped, start=plan.start,
         )
         if state:
             adapter.observed = set(state["observed"])

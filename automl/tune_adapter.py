@@ -348,6 +348,7 @@ class SearcherAdapter(TuneSearcher):
         configs: Mapping[int, Mapping[str, Any]] | None = None,
         deadline: float | None = None,
         on_skip: Callable[[int, dict[str, Any], str], None] | None = None,
+        start: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -370,6 +371,9 @@ class SearcherAdapter(TuneSearcher):
         #: Records a trial that was drawn but not started (number, config, reason).
         self.on_skip = on_skip
         self.costs = CostModel()
+        #: Configs that trials 0, 1, ... run before the searcher is asked (the trainer's low-cost starting
+        #: points); the searcher learns from their outcomes like from any trial it did not suggest.
+        self.start = [dict(c) for c in start]
 
     #: Draws in a row predicted not to finish before the deadline after which the search ends.
     MAX_SKIPS = 5
@@ -403,7 +407,10 @@ class SearcherAdapter(TuneSearcher):
         for _ in range(self.MAX_SKIPS):
             if self.limit is not None and self.next_number >= self.limit:
                 return None
-            suggested = self.strategy.suggest(self.next_number)
+            if self.next_number < len(self.start):
+                suggested: dict[str, Any] | None = self.start[self.next_number]
+            else:
+                suggested = self.strategy.suggest(self.next_number)
             if suggested is None:
                 self.exhausted = True
                 return None

@@ -194,3 +194,23 @@ def test_each_measured_figure_says_what_it_is(tmp_path: Path) -> None:
     assert out["size_bytes"] == 1234 and out["latency_ms"] >= 0
     assert how["size_bytes"] == "onnx: file"
     assert how["latency_ms"].startswith("onnx, batch 1, 1 thread, median of 3 calls")
+
+
+def test_starting_points_run_first_and_the_searcher_learns_from_them() -> None:
+    from automl.builtin.searchers import GridSearcher
+    from automl.space import Choice as C
+
+    skipped: list[Any] = []
+    strategy = Scripted([{"model": "dear", "x": 0.5}])
+    adapter = SearcherAdapter(strategy, max_budget=1, start=[{"model": "cheap", "x": 0.0}, {"model": "dear", "x": 0.0}],
+                              on_skip=lambda *a: skipped.append(a))
+    given = [adapter.suggest(f"t{i}") for i in range(3)]
+    assert [(g["_automl_number"], g["model"], g["x"]) for g in given] == [(0, "cheap", 0.0), (1, "dear", 0.0),  # type: ignore[index]
+                                                                           (2, "dear", 0.5)]
+    adapter.on_trial_complete("t0", {"loss": 0.3, "budget": 1, FINAL: True, "time_total_s": 1.0})
+    assert [(o.number, o.status) for o in strategy.told] == [(0, "completed")]
+    # A grid counts its own points: trial numbers taken by starting points skip none of them.
+    grid = GridSearcher(SearchSpace([C("k", {}, ("a", "b"))]), [Objective("loss", "min")])
+    adapter = SearcherAdapter(grid, max_budget=1, start=[{"k": "b"}])
+    picks = [adapter.suggest(f"g{i}") for i in range(4)]
+    assert [p["k"] for p in picks[:3]] == ["b", "a", "b"] and picks[3] == SearcherAdapter.FINISHED  # type: ignore[index]

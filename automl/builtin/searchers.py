@@ -41,9 +41,17 @@ class GridSearcher(Searcher):
         if shuffle:
             order = np.random.default_rng(seed).permutation(len(self._points))
             self._points = [self._points[i] for i in order]
+        #: Grid points handed out: trial numbers also go to trials the grid did not suggest
+        #: (starting points, configurations skipped for lack of time), so the grid keeps its own count.
+        self._given = 0
 
     def suggest(self, number: int) -> dict[str, Any] | None:
-        return dict(self._points[number]) if number < len(self._points) else None
+        # A state pickled before the count existed indexed the grid by trial number: go on that way.
+        given = getattr(self, "_given", number)
+        if given >= len(self._points):
+            return None
+        self._given = given + 1
+        return dict(self._points[given])
 
 
 def _check_grid(space: SearchSpace) -> None:
