@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from automl.errors import AutoMLError, DataError, SpecError
+from automl.errors import DataError, SpecError
 from automl.result import Model, Result, load
 
 __all__ = ["AutoMLClassifier", "AutoMLRegressor"]
@@ -38,7 +38,6 @@ UNBOUNDED_TRIALS = 10_000
 #: Rows up to which trials are scored by 5-fold cross-validation (above: one validation split).
 CV_ROWS = 10_000
 TRAINER = "sklearn"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class _AutoML(BaseEstimator):
@@ -103,13 +102,13 @@ class _AutoML(BaseEstimator):
         from automl import search
 
         search(spec_path, out=run_dir)
-        for stale in ("_result", "_model"):
-            self.__dict__.pop(stale, None)
-        self.run_dir_ = run_dir
-        best = self.result_.best
+        result = load(run_dir)
+        best = result.best
         if best is None:
-            self.result_.model()  # raises, saying what the trials did
+            result.model()  # raises, saying what the trials did
         assert best is not None
+        self.__dict__.pop("_model", None)
+        self.run_dir_, self._result = run_dir, result
         self.best_config_ = dict(best.config)
         self.n_features_in_ = frame.shape[1]
         if named:
@@ -160,9 +159,8 @@ class _AutoML(BaseEstimator):
             "budget": budget,
             "seed": int(self.seed),
         }
-        space = self.space if self.space is not None else _default_space(self._task, pm.trainers.get(TRAINER))
-        if space is not None:
-            spec["space"] = dict(space)
+        if self.space is not None:  # else the trainer's default space for the data
+            spec["space"] = dict(self.space)
         if self.n_cpus is not None:
             spec["resources"] = {"cpu": 1, "max_concurrent": int(self.n_cpus)}
         for key, value in _user_spec(self.spec).items():
@@ -349,16 +347,3 @@ def _user_spec(spec: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise SpecError("a spec must be a YAML mapping (key: value lines)", file=str(path))
     return loaded
-
-
-def _default_space(task: str, trainer: Any) -> dict[str, Any] | None:
-    """None when a spec may leave ``space:`` out and the trainer proposes one; else (automl before
-    trainers' default spaces) the space of the repository's ``searchspaces/tabular-<task>.yaml``."""
-    from automl.spec import Spec
-
-    if not Spec.model_fields["space"].is_required() and getattr(trainer, "default_space", None) is not None:
-        return None
-    path = ROOT / "searchspaces" / f"tabular-{task}.yaml"
-    if not path.is_file():
-        raise AutoMLError(f"no default search space for {task} here ({str(path)!r} is missing): pass space=")
-    return dict(yaml.safe_load(path.read_text())["space"])
