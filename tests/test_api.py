@@ -368,3 +368,24 @@ def test_regressor_takes_numpy_arrays(ray_session: None, tmp_path: Path) -> None
     assert predicted.dtype == np.float64 and predicted.shape == (len(X),)
     assert reg.score(X, y) > 0.2
     np.testing.assert_array_equal(reg.predict(pd.DataFrame(X)), predicted)  # unnamed columns: by position
+
+
+@pytest.mark.slow
+def test_categories_and_missing_values_go_through_the_exported_pipeline(ray_session: None, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    color = rng.choice(["red", "green", "blue"], n)
+    X = pd.DataFrame({"size": rng.normal(size=n), "color": color, "flag": rng.random(n) > 0.5})
+    y = np.where(color == "red", "hot", "cold")
+    X.loc[::7, "size"] = np.nan
+    X.loc[::11, "color"] = None
+    space = {"model": {"type": "choice", "values": ["linear"]}}
+    clf = AutoMLClassifier(trials=2, space=space, out=tmp_path).fit(X, y)
+    assert list(clf.classes_) == ["cold", "hot"]
+    new = pd.DataFrame({"flag": [True, False, True], "size": [np.nan, 0.5, 1.0],
+                        "color": ["red", None, "purple"]})  # another column order, a missing and an unseen category
+    assert clf.predict(new)[0] == "hot" and set(clf.predict(new)) <= {"cold", "hot"}
+    proba = clf.predict_proba(new)
+    assert proba.shape == (3, 2) and proba[0, 1] > 0.5
+    with pytest.raises(AutoMLError, match=r"\['color'\]"):
+        clf.predict(new.drop(columns=["color"]))
