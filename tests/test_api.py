@@ -192,14 +192,23 @@ def test_onnx_scores_are_not_taken_for_probabilities(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cls", [AutoMLClassifier, AutoMLRegressor])
 def test_estimators_follow_scikit_learn_conventions(cls: type) -> None:
     from sklearn.utils.estimator_checks import (
+        check_do_not_raise_errors_in_init_or_set_params,
+        check_estimator_cloneable,
+        check_estimator_repr,
+        check_estimators_unfitted,
         check_get_params_invariance,
+        check_mixin_order,
         check_no_attributes_set_in_init,
         check_parameters_default_constructible,
         check_set_params,
+        check_valid_tag_types,
     )
 
+    # The light checks: the full check_estimator fits dozens of times (a search each).
     for check in (check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
-                  check_parameters_default_constructible):
+                  check_parameters_default_constructible, check_estimator_cloneable, check_estimator_repr,
+                  check_estimators_unfitted, check_mixin_order, check_valid_tag_types,
+                  check_do_not_raise_errors_in_init_or_set_params):
         check(cls.__name__, cls())
     est = cls(trials=4, metric="balanced_accuracy" if cls is AutoMLClassifier else "rmse", seed=3)
     copy = clone(est)
