@@ -181,30 +181,9 @@ def engine_spec(job: Job, system: str) -> dict[str, Any]:
     return spec
 
 
-def _predict_stopgap(run_dir: Path, X: pd.DataFrame) -> Any:
-    """STOPGAP until ``automl.load`` exists: the front member best on the primary objective, its exported
-    model (written by this engine's sklearn trainer) loaded through the plugin's ``load_predictor``."""
-    from automl_sklearn.export import load_predictor
-
-    from automl.run import Run
-
-    best = Run.open(run_dir).best()
-    if best is None or not best.get("model"):
-        raise RuntimeError(f"{run_dir}: no front member with an exported model")
-    return load_predictor(run_dir / best["model"])(X)
-
-
-def _predict(run_dir: Path, X: pd.DataFrame) -> tuple[Any, str]:
-    import automl
-
-    if hasattr(automl, "load"):
-        return automl.load(run_dir).model().predict(X), "automl.load"
-    return _predict_stopgap(run_dir, X), "stopgap: best front member's export"
-
-
 def run_engine(job: Job, system: str) -> dict[str, Any]:
-    """``automl search`` in a subprocess, then the final model predicts the test rows."""
-    from automl.run import Run
+    """``automl search`` in a subprocess, then its best model (``automl.load(DIR).model()``) predicts the test rows."""
+    import automl
 
     work = Path(job.work)
     spec_path = work / "spec.yaml"
@@ -217,24 +196,21 @@ def run_engine(job: Job, system: str) -> dict[str, Any]:
     row: dict[str, Any] = {"wall_s": wall, "fit_s": wall, "exit_code": code}
     if not (work / "run" / "run.json").is_file():
         return {**row, "status": "failed", "error": tail or f"exit {code}, no run directory"}
-    run = Run.open(work / "run")
-    trials = run.trials()
+    result = automl.load(work / "run")
+    trials = result.run.trials()
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
-    front = run.front()
-    best = run.best()
-    row.update(trials=len(trials), trial_status=counts, front_size=len(front.get("members", [])))
+    row.update(trials=len(trials), trial_status=counts, front_size=len(result.front))
+    best = result.best
     if best is not None:
-        config = best["config"] or {}
         # The engine's ensemble selection records its ensemble as a trial of config {"ensemble": "3x2 7x1"}.
-        model = "ensemble" if "ensemble" in config else str(config.get("model", "?"))
-        row.update(best_model=model, best_is_ensemble=model in ENSEMBLES, best_config=config,
-                   valid_score=best["metrics"].get(METRIC[job.task]))
+        model = "ensemble" if "ensemble" in best.config else str(best.config.get("model", "?"))
+        row.update(best_model=model, best_is_ensemble=model in ENSEMBLES, best_config=best.config,
+                   valid_score=best.metrics.get(METRIC[job.task]))
     try:
         X, y = _read(job.test_csv)
-        pred, how = _predict(work / "run", X)
-        row.update(status="ok", score=score(job.task, y, pred), predicted_by=how)
+        row.update(status="ok", score=score(job.task, y, result.model().predict(X)))
     except Exception as exc:  # any failure to load or predict is this system's failure on this run
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:1500] + (f"\n{tail}" if tail else ""))
     return row
