@@ -13,8 +13,9 @@
 - ``autogluon`` (optional): ``TabularPredictor(...).fit(train, time_limit=B, presets="medium_quality")``;
   reported as "not installed" where ``autogluon.tabular`` is missing.
 
-Test rows are scored here, by one function, from each system's predictions; ``flaml`` and ``autogluon``
-run in ``python -m benchmarks.tabular.peers SYSTEM JOB.json RESULT.json`` (a fresh process each).
+Test rows are scored here, by one function, from each system's predictions (automl's and the previous
+behaviour's: ``automl.load(RUN).model()``, the best trial, which may be the engine's final ensemble);
+``flaml`` and ``autogluon`` run in ``python -m benchmarks.tabular.peers SYSTEM JOB.json RESULT.json`` (a fresh process each).
 """
 
 from __future__ import annotations
