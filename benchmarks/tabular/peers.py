@@ -104,6 +104,11 @@ def _run_process(cmd: list[str], work: Path, timeout: float, env: dict[str, str]
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             code = -9
+        except BaseException:
+            # Ctrl-C or a kill of this harness: its own session would otherwise keep the search running.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         wall = time.perf_counter() - start
     tail = err_path.read_text(errors="replace")[-1500:] if code else ""
     if code == -9:
