@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -229,10 +231,9 @@ def test_size_counts_the_model_not_the_skops_schema(tmp_path: Path) -> None:
     import zipfile
 
     import skops.io as sio
+    from automl_sklearn.export import model_bytes
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
-
-    from automl_sklearn.export import model_bytes
 
     X, y = load_digits(return_X_y=True)
     path = tmp_path / "model.skops"
