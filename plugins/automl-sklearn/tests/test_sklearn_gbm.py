@@ -219,10 +219,33 @@ def test_bad_fidelity_is_refused_and_good_values_pass(write_spec: Callable[..., 
     assert automl.validate(write_spec(good)).trainer.name == "sklearn"
 
 
-def test_models_are_listed_when_installed() -> None:
-    from automl_sklearn import MISSING
+def test_models_are_listed_when_installed_and_a_missing_library_says_what_to_install() -> None:
+    from automl_sklearn import MISSING, models
 
     assert {"lgbm", "xgboost"} <= set(MODELS) and not {"lgbm", "xgboost"} & set(MISSING)
+    try:
+        assert not models._installed("automl_no_such_library", "nosuch")
+        assert MISSING["nosuch"] == "pip install automl_no_such_library"
+    finally:
+        MISSING.pop("nosuch", None)
+
+
+@pytest.mark.parametrize("model", GBMS)
+def test_intermediate_exports_and_skops_to_onnx_conversion_predict_as_the_pipeline(
+    make_trial: MakeTrial, model: str
+) -> None:
+    # Between steps the booster holds rounds past the best one but predicts with the best one: so must the ONNX file.
+    data = splits("breast_cancer", "classification")
+    trainer = make_trial({"model": model, "n_estimators": 300, "learning_rate": 0.3, "early_stopping_rounds": 40},
+                         {"steps": 3, "export": "onnx"}, data=data)
+    X = data.valid.X
+    for step in trainer.run_steps(1):
+        path = trainer.export(trainer.context.trial_dir / f"rung{step}")
+        _agree("classification", trainer.load_predictor(path)(X), trainer.pipeline_.predict(X))
+    trainer.params["export"] = "skops"
+    skops = trainer.export(trainer.context.trial_dir / "skops")
+    onnx = trainer.convert(skops, "onnx", trainer.context.trial_dir / "converted")
+    _agree("classification", trainer.load_predictor(onnx)(X), trainer.pipeline_.predict(X))
 
 
 # -- end to end ----------------------------------------------------------------------------------
