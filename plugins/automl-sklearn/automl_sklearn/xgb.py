@@ -20,7 +20,9 @@ class XGBLabelClassifier(XGBClassifier):
     (onnxmltools) writes as the class labels.
     """
 
-    def fit(self, X: Any, y: Any, **kwargs: Any) -> XGBLabelClassifier:
+    def fit(self, X: Any, y: Any, *, sample_weight: Any = None, **kwargs: Any) -> XGBLabelClassifier:
+        # sample_weight named in the signature: scikit-learn's has_fit_parameter looks for it there.
+        kwargs["sample_weight"] = sample_weight
         encoder = LabelEncoder().fit(np.asarray(y))
         # XGBClassifier.fit compares the labels with classes_: the encoded ones while fitting.
         self.__dict__.pop("label_encoder_", None)

@@ -122,6 +122,23 @@ def _log_loss(model: object, X: np.ndarray, y: pd.Series, rounds: int) -> float:
     return float(log_loss(y, proba, labels=model.classes_))  # type: ignore[attr-defined]
 
 
+def test_class_weight_reaches_lgbm_and_becomes_sample_weights_for_xgboost(make_trial: MakeTrial) -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    y = pd.Series(np.where(X["a"] + 0.5 * rng.normal(size=300) > 1.2, "rare", "common"))
+    data = table_splits(Table(X, y, "imbalanced"), "classification")
+    lgbm = make_trial({"model": "lgbm", "class_weight": "balanced", "n_estimators": 20}, data=data)
+    run_all(lgbm)
+    assert lgbm.pipeline_.named_steps["model"].class_weight == "balanced"
+    recall = {}
+    for number, weight in enumerate(["balanced", None]):
+        xgb = make_trial({"model": "xgboost", "class_weight": weight, "n_estimators": 20}, data=data, number=number + 1)
+        run_all(xgb)
+        assert (xgb.recipe_.sample_weight is not None) == (weight is not None)
+        recall[weight] = xgb.evaluate("valid")["recall_macro"]
+    assert recall["balanced"] != recall[None]
+
+
 def test_early_stopping_rounds_and_off_switch(make_trial: MakeTrial) -> None:
     data = table_splits(_noise(), "classification")
     short = make_trial({"model": "lgbm", "n_estimators": 300, "early_stopping_rounds": 5}, data=data)
