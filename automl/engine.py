@@ -496,15 +496,14 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     by_number = {t["number"]: t for t in trials}
     drift = None
     if plan.measured and front["members"]:
-        from automl.interfaces import TrialContext
+        from automl.export import trial_trainer
 
         ref_before = reference_latency()
         for number in _latency_candidates(plan, trials, front["members"], stopped_too):
             t = by_number[number]
             if not t.get("artifact"):
                 continue
-            trainer = plan.trainer.factory(plan.trainer_config(t["config"]), plan.spec.trainer.params, TrialContext(
-                plan.spec.task or "classification", plan.spec.seed + number, data, run.dir))
+            trainer = trial_trainer(run, t, plan, data)
             predict = trainer.load_predictor(Path(t["artifact"]))
             latency = measure_latency(predict, trainer.sample_input(plan.spec.latency.batch_size),
                                       warmup=max(20, plan.spec.latency.warmup), repeats=plan.spec.latency.final_repeats)
