@@ -4,6 +4,8 @@ arithmetic and the dry run. Nothing here starts Ray or fits FLAML."""
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,25 @@ def test_cli_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     bad.write_text("{not json\n")
     assert cli.main(["report", str(bad)]) == 2
     assert "bad.jsonl:1: not a JSON row" in capsys.readouterr().err
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_run_leaves_no_process_of_its_session_behind(tmp_path: Path) -> None:
+    # Like a Ray worker: a child in its own process group that outlives the command that started it.
+    code = ("import subprocess, sys; p = subprocess.Popen(['sleep', '600'], process_group=0); "
+            "print(p.pid, flush=True)")
+    status, _, _ = peers._run_process([sys.executable, "-c", code], tmp_path, timeout=600)
+    child = int((tmp_path / "stdout.txt").read_text())
+    assert status == 0
+    for _ in range(300):  # SIGKILL is sent before _run_process returns; init reaps the zombie soon after
+        if not _alive(child):
+            break
+        time.sleep(0.1)
+    assert not _alive(child)

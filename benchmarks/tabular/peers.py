@@ -20,6 +20,7 @@ behaviour's: ``automl.load(RUN).model()``, the best trial, which may be the engi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -91,6 +92,33 @@ def _read(path: str) -> tuple[pd.DataFrame, pd.Series]:
     return frame.drop(columns=[TARGET]), frame[TARGET]
 
 
+def _session_members(sid: int) -> list[int]:
+    """Process ids of session ``sid`` (read from /proc; Ray's workers leave their parent's process group
+    but not its session)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[3]) == sid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of the session ``proc`` leads (it was started with ``start_new_session``).
+
+    The leader itself only while it is not yet reaped; Linux does not give a session's id to a new
+    process while the session has members, so the members found are the run's own.
+    """
+    leader = [proc.pid] if proc.poll() is None else []
+    for pid in leader + _session_members(proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _run_process(cmd: list[str], work: Path, timeout: float, env: dict[str, str] | None = None) -> tuple[int, float, str]:
     """Run ``cmd`` in its own process group; (exit code, wall seconds, tail of its stderr). Killed at ``timeout``."""
     err_path = work / "stderr.txt"
@@ -100,16 +128,15 @@ def _run_process(cmd: list[str], work: Path, timeout: float, env: dict[str, str]
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            # The whole group: Ray's raylet and workers are children of the search.
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill_session(proc)
             code = -9
         except BaseException:
             # Ctrl-C or a kill of this harness: its own session would otherwise keep the search running.
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill_session(proc)
             raise
         wall = time.perf_counter() - start
+        # Whatever the run left behind (a Ray worker outlives its driver for a while) would take CPU from the next.
+        _kill_session(proc)
     tail = err_path.read_text(errors="replace")[-1500:] if code else ""
     if code == -9:
         tail = f"killed after {timeout:.0f} s\n{tail}"

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,8 @@ def compare(args: argparse.Namespace) -> int:
               f"({total:.0f} s: each run its budget plus {', '.join(f'{k} {v:g} s' for k, v in OVERHEAD_S.items())})")
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
+    # A TERM (kill, a session's end) unwinds like Ctrl-C, so the running system's process group is killed too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = _env()
     loaded: dict[str, datasets.Table] = {}
     with tempfile.TemporaryDirectory(prefix="automl-tabular-") as tmp:
