@@ -37,8 +37,9 @@ FIDELITIES = ("auto", "rows", "growth")
 ETA = 2
 #: The fewest rows a share holds (or every row, on a smaller table).
 MIN_ROWS = 30
-#: The fewest rows of each class a share holds (or all of that class's rows).
-MIN_PER_CLASS = 2
+#: The fewest rows of each class a share holds (or all of that class's rows): 3, so the 3-fold
+#: cross-validations inside stacking and calibrated soft voting find every class in each fold.
+MIN_PER_CLASS = 3
 
 _log = logging.getLogger(__name__)
 _said: set[tuple[int, int]] = set()

@@ -142,6 +142,8 @@ class _Fit:
             # A class the training rows lack cannot be encoded by the library: leave its rows out of early stopping.
             seen = yv.isin(set(pd.unique(y)))
             X, yv = X[seen.to_numpy()], yv[seen.to_numpy()]
+        if len(yv) == 0:
+            return None  # nothing to stop on: every round is kept
         return (self.prep.transform(X) if self.prep is not None else X), yv
 
     @property
