@@ -152,6 +152,8 @@ def test_the_dry_run_prints_the_rotated_plan_and_its_time(tmp_path: Path, capsys
 def test_cli_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["compare", "--tables", "nope", "--dry-run"]) == 2
     assert "unknown table 'nope'" in capsys.readouterr().err
+    assert cli.main(["compare", "--seeds", "0,x", "--automl-space", "current", "--dry-run"]) == 2
+    assert "--seeds '0,x' is not a comma list of numbers" in capsys.readouterr().err
     out = tmp_path / "r.jsonl"
     out.write_text(json.dumps(_row("german", 0, "automl", 0.7)) + "\n")
     assert cli.main(["compare", "--tables", "german", "--automl-space", "current", "--out", str(out)]) == 2

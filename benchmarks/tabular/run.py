@@ -41,8 +41,14 @@ OVERHEAD_S = {"automl": 30.0, "previous": 20.0, "flaml": 6.0, "autogluon": 30.0}
 SPLIT_S = 2.0
 
 
-def _csv_list(text: str, kind: type = str) -> list[Any]:
-    return [kind(x.strip()) for x in text.split(",") if x.strip()]
+def _csv_list(text: str, kind: type = str, option: str = "") -> list[Any]:
+    try:
+        values = [kind(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise ValueError(f"{option} {text!r} is not a comma list of {'numbers' if kind is not str else 'names'}")
+    return values
 
 
 def plan(tables: list[str], seeds: list[int], systems: list[str], budgets: list[float]) -> list[tuple[Any, ...]]:
@@ -87,11 +93,11 @@ def _done(out: Path) -> set[tuple[str, int, str, float]]:
 
 def compare(args: argparse.Namespace) -> int:
     tables = datasets.resolve(args.tables)
-    systems = _csv_list(args.systems)
+    systems = _csv_list(args.systems, str, "--systems")
     unknown = [s for s in systems if s not in peers.SYSTEMS]
     if unknown:
         raise ValueError(f"unknown system(s) {unknown}; systems: {', '.join(peers.SYSTEMS)}")
-    steps = plan(tables, _csv_list(args.seeds, int), systems, _csv_list(args.budget, float))
+    steps = plan(tables, _csv_list(args.seeds, int, "--seeds"), systems, _csv_list(args.budget, float, "--budget"))
     out = Path(args.out)
     done = _done(out) if args.resume else set()
     if out.is_file() and out.stat().st_size and not args.resume and not args.dry_run:
@@ -140,8 +146,8 @@ def compare(args: argparse.Namespace) -> int:
                 result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:1500]}
             row = {"table": table, "task": data.task, "seed": seed, "system": system, "budget": budget,
                    "metric": peers.METRIC[data.task], "n_train": n_train, "started": started,
-                   "searcher": args.searcher if system == "automl" else None,
-                   "scheduler": args.scheduler if system == "automl" else None,
+                   "searcher": {"automl": args.searcher, "previous": "tpe"}.get(system),
+                   "scheduler": {"automl": args.scheduler, "previous": "fifo"}.get(system),
                    "automl_space": args.automl_space if system == "automl" else None, **result,
                    # Other users of the 2 cores show here: a budget buys less under load.
                    "load_before_after": [round(load, 1), round(os.getloadavg()[0], 1)], "env": env}
@@ -150,7 +156,7 @@ def compare(args: argparse.Namespace) -> int:
             shown = f"{100 * row['score']:.2f}" if row.get("score") is not None else row.get("status")
             print(f"{budget:g}s {table} seed {seed} {system}: {shown} ({row.get('trials', '-')} trials, "
                   f"{row.get('wall_s', 0):.0f} s, {row.get('best_model', '-')})", flush=True)
-            if args.keep:
+            if args.keep and Path(job.work).is_dir():
                 kept = Path(args.keep) / Path(job.work).name
                 shutil.copytree(job.work, kept, dirs_exist_ok=True)
             # Run directories hold every trial's export: gone once the row is written, the disk is small.
