@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -336,9 +337,20 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
             test = blend([p for p in tests if p is not None], [m.weight for m in members])
             expected["test"] = test
             metrics.update({f"test_{k}": float(v) for k, v in trainer.score_predictions(test, "test").items()})
-    context.trial_dir.mkdir(parents=True, exist_ok=True)
+    # Built beside the trial directory and moved in once it succeeded: a failed rebuild (on resume) leaves the
+    # earlier ensemble's files as they were, and a rebuild leaves no file of the earlier one behind.
+    final_dir = context.trial_dir
+    staging = final_dir.with_name(final_dir.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     started = time.time()
-    artifact = Path(trainer.build_ensemble(members, context.trial_dir, expected))
+    try:
+        made = Path(trainer.build_ensemble(members, staging, expected)).resolve()
+        shutil.rmtree(final_dir, ignore_errors=True)
+        staging.rename(final_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    artifact = final_dir / made.relative_to(staging.resolve())
     if plan.measured:
         job = Job(trainer=plan.trainer.factory, params=dict(plan.spec.trainer.params), task=task, seed=plan.spec.seed,
                   run_dir=str(run.dir), measured=True, batch_size=plan.spec.latency.batch_size,

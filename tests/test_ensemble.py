@@ -194,6 +194,26 @@ def test_a_failed_build_loses_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     assert all(t["status"] == "completed" for t in run.trials())
 
 
+def test_a_failed_rebuild_keeps_the_earlier_ensemble(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan, run = toy_run(tmp_path, [2 / 3, 2 / 3], [A, B])
+    _ensemble(plan, run, None, {}, notifier())  # type: ignore[arg-type]
+    before = run.store.trial(run.run_id, 2)
+    assert before is not None and before["config"] == {"ensemble": "0x1 1x1"}
+    # A resumed run added trial 3; rebuilding over the new candidates fails.
+    directory = tmp_path / "trials" / "00003"
+    directory.mkdir()
+    save_predictions(directory, "valid", C)
+    run.store.save_trial(run.run_id, 3, status="completed", config={"x": 3}, metrics={"accuracy": 1.0}, budget=1,
+                         max_budget=1)
+    plan.spec.ensemble = EnsembleSpec(candidates=2)  # trials 3 and 0: another selection, so a rebuild
+    monkeypatch.setattr(Toy, "fail", True)
+    summary: dict[str, Any] = {}
+    _ensemble(plan, run, None, summary, notifier())  # type: ignore[arg-type]
+    assert summary["ensemble"] == {"built": False, "reason": "ValueError: cannot combine these members"}
+    assert run.store.trial(run.run_id, 2) == before and Path(before["artifact"]).is_file()
+    assert not (tmp_path / "trials" / "00002.new").exists()
+
+
 def test_no_trial_is_recorded_when_the_best_single_trial_cannot_be_improved(tmp_path: Path) -> None:
     plan, run = toy_run(tmp_path, [2 / 3, 2 / 3], [A, A.copy()])
     summary: dict[str, Any] = {}
