@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PREDICTIONS",
+    "PREDICTIONS_ERROR",
     "EnsembleMember",
     "Selection",
     "build_ensemble_trial",
@@ -61,6 +62,8 @@ log = logging.getLogger("automl")
 
 #: The file a trial's predictions on each split are saved to (in its trial directory).
 PREDICTIONS = "predictions-{split}.npy"
+#: Where a trial leaves the reason its predictions could not be saved (the trial itself stays completed).
+PREDICTIONS_ERROR = "predictions-error.txt"
 #: The single config key of an ensemble trial; its value lists the members (``"3x2 7x1"``).
 KEY = "ensemble"
 _MEMBER = re.compile(r"(\d+)x(\d+)")
@@ -275,18 +278,23 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
               and math.isfinite(float(t["metrics"][objective.metric]))]
     scored.sort(key=lambda t: (objective.to_min(float(t["metrics"][objective.metric])), t["number"]))
     candidates: list[tuple[dict[str, Any], np.ndarray]] = []
+    skipped: dict[str, str] = {}  # trials among the best that could not take part, with the reason
     shape = None
     for t in scored:
         if len(candidates) >= settings.candidates:
             break
-        values = load_predictions(trial_dir(run.dir, t["number"]), "valid")
+        directory = trial_dir(run.dir, t["number"])
+        values = load_predictions(directory, "valid")
         if values is None or (shape is not None and values.shape != shape) or not np.all(np.isfinite(values)):
+            error = directory / PREDICTIONS_ERROR
+            skipped[str(t["number"])] = (error.read_text()[:300] if error.is_file() else "no predictions saved"
+                                         if values is None else "predictions of another shape or not finite")
             continue
         shape = values.shape
         candidates.append((t, values))
     if len(candidates) < 2:
         return {"built": False, "reason": f"{len(candidates)} completed trial(s) with saved predictions; "
-                "an ensemble needs at least 2"}
+                "an ensemble needs at least 2", "skipped": skipped}
     candidates.sort(key=lambda c: c[0]["number"])  # ties in the selection go to the lowest trial number
     number = existing["number"] if existing else max(t["number"] for t in trials) + 1
     task = plan.spec.task or "classification"
@@ -311,6 +319,7 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         "best_single": {"number": int(best_single["number"]),
                         "value": float(best_single["metrics"][objective.metric])},
         "start": int(start["number"]),
+        "skipped": skipped,
     }
     why = None
     if int(np.count_nonzero(selection.counts)) < 2:  # the best trial alone: recording it again adds nothing

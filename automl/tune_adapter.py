@@ -293,7 +293,10 @@ def _save_predictions(trainer: Trainer, directory: Path, test: bool) -> None:
     The trial stays completed whatever happens here: the reason is left in a file for the
     ensemble step's summary, and the trial is simply no ensemble candidate.
     """
-    from automl.ensemble import PREDICTIONS, save_predictions
+    from automl.ensemble import PREDICTIONS, PREDICTIONS_ERROR, save_predictions
+
+    for stale in (PREDICTIONS_ERROR, PREDICTIONS.format(split="valid"), PREDICTIONS.format(split="test")):
+        (directory / stale).unlink(missing_ok=True)  # from an earlier attempt of this trial
 
     for split in ("valid", "test") if test else ("valid",):
         try:
@@ -303,7 +306,7 @@ def _save_predictions(trainer: Trainer, directory: Path, test: bool) -> None:
         except Exception as exc:  # any trainer error: the trial keeps its result
             with contextlib.suppress(OSError):
                 (directory / PREDICTIONS.format(split=split)).unlink(missing_ok=True)
-                (directory / "predictions-error.txt").write_text(f"{split}: {type(exc).__name__}: {exc}"[:2000])
+                (directory / PREDICTIONS_ERROR).write_text(f"{split}: {type(exc).__name__}: {exc}"[:2000])
             return
 
 

@@ -15,6 +15,7 @@ import pytest
 import automl
 from automl.engine import _ensemble
 from automl.ensemble import (
+    PREDICTIONS_ERROR,
     ensemble_config,
     ensemble_counts,
     greedy_selection,
@@ -84,6 +85,20 @@ def test_predictions_files_hold_numbers_only(tmp_path: Path) -> None:
     assert load_predictions(tmp_path, "test") is None
     with pytest.raises(ValueError, match="numeric"):
         save_predictions(tmp_path, "test", np.array(["a", "b"], dtype=object))
+
+
+def test_a_trial_whose_predictions_fail_keeps_its_result_and_says_why(tmp_path: Path) -> None:
+    from automl.tune_adapter import _save_predictions
+
+    class Broken:
+        def predictions(self, split: str) -> Any:
+            if split == "test":
+                raise RuntimeError("no test rows today")
+            return A
+
+    _save_predictions(Broken(), tmp_path, test=True)  # type: ignore[arg-type]
+    assert load_predictions(tmp_path, "valid") is not None and load_predictions(tmp_path, "test") is None
+    assert (tmp_path / PREDICTIONS_ERROR).read_text() == "test: RuntimeError: no test rows today"
 
 
 def test_ensemble_configs_are_marked_and_read_back() -> None:
