@@ -186,6 +186,10 @@ class TrialContext:
 class Trainer(abc.ABC):
     """Builds one trial's model, fits it budget step by budget step and exports it.
 
+    Optional: :meth:`predictions`, :meth:`score_predictions` and :meth:`build_ensemble` together
+    make the engine end each search with a greedy ensemble of the completed trials
+    (:mod:`automl.ensemble`), recorded as one more trial.
+
     Args:
         config: The searched values for this trial (inactive parameters absent).
         params: The spec's fixed ``trainer.params``.
