@@ -116,7 +116,8 @@ class Selection:
 
 
 def greedy_selection(
-    predictions: Sequence[np.ndarray], loss: Callable[[np.ndarray], float], *, rounds: int = 25
+    predictions: Sequence[np.ndarray], loss: Callable[[np.ndarray], float], *, rounds: int = 25,
+    tie_break: Callable[[np.ndarray], float] | None = None,
 ) -> Selection:
     """Greedy ensemble selection with replacement (Caruana et al., 2004).
 
@@ -130,6 +131,9 @@ def greedy_selection(
         predictions: One array per candidate, all of one shape (class probabilities, or values).
         loss: Lower is better; called on an averaged prediction array. Non-finite losses lose.
         rounds: Additions after the start.
+        tie_break: A second loss that decides between equal values of ``loss`` (both for the
+            candidate picked and for the best ensemble seen): with a coarse ``loss`` such as
+            accuracy on few rows, many additions tie and the selection would stop at once.
 
     Raises:
         ValueError: For no candidates, or arrays of different shapes.
@@ -145,23 +149,41 @@ def greedy_selection(
         value = float(value)
         return value if math.isfinite(value) else math.inf
 
-    singles = [safe(loss(p)) for p in stack]
-    start = int(np.argmin(singles))  # argmin takes the first (lowest index) of equal values
+    def key(p: np.ndarray) -> tuple[float, float]:
+        return safe(loss(p)), safe(tie_break(p)) if tie_break is not None else 0.0
+
+    def first_min(keys: list[tuple[float, float]]) -> int:
+        return min(range(len(keys)), key=keys.__getitem__)  # min keeps the first (lowest index) of equals
+
+    singles = [key(p) for p in stack]
+    start = first_min(singles)
     counts = np.zeros(len(stack), dtype=np.int64)
     counts[start] = 1
     total = stack[start].copy()
-    history = [singles[start]]
-    best_counts, best_loss = counts.copy(), singles[start]
+    history = [singles[start][0]]
+    best_counts, best = counts.copy(), singles[start]
     for _ in range(max(0, int(rounds))):
         n = int(counts.sum()) + 1
-        trial = [safe(loss((total + p) / n)) for p in stack]
-        pick = int(np.argmin(trial))
+        trial = [key((total + p) / n) for p in stack]
+        pick = first_min(trial)
         counts[pick] += 1
         total += stack[pick]
-        history.append(trial[pick])
-        if trial[pick] < best_loss:  # strictly better: among equals the smaller ensemble stays
-            best_counts, best_loss = counts.copy(), trial[pick]
-    return Selection(best_counts, best_loss, start, singles[start], tuple(history))
+        history.append(trial[pick][0])
+        if _better(trial[pick], best):  # among equals (to rounding) the smaller ensemble stays
+            best_counts, best = counts.copy(), trial[pick]
+    return Selection(best_counts, best[0], start, singles[start][0], tuple(history))
+
+
+def _better(new: tuple[float, float], old: tuple[float, float]) -> bool:
+    """Lexicographically lower by more than rounding: (3a + 3b) / 6 is no improvement on (a + b) / 2."""
+    for x, y in zip(new, old, strict=True):
+        if math.isinf(x) or math.isinf(y):
+            if x != y:
+                return x < y
+            continue
+        if abs(x - y) > 1e-12 * max(1.0, abs(x), abs(y)):
+            return x < y
+    return False
 
 
 def blend(predictions: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -241,6 +263,18 @@ def _selection_objective(plan: Plan) -> Objective | None:
     return next((o for o in plan.objectives if o.metric not in ENGINE_METRICS), None)
 
 
+#: Continuous metrics that decide between ensembles equal on a coarse objective (accuracy), first reported wins.
+TIE_BREAKS: tuple[tuple[str, str], ...] = (("log_loss", "min"), ("rmse", "min"))
+
+
+def _tie_break(plan: Plan, objective: Objective) -> Objective | None:
+    """The trainer's log loss (or RMSE) to break ties of the selection objective, when it reports one."""
+    for metric, mode in TIE_BREAKS:
+        if metric != objective.metric and plan.metrics.get(metric) == mode:
+            return Objective(metric, mode)  # type: ignore[arg-type]
+    return None
+
+
 def wants_ensemble(plan: Plan) -> tuple[bool, str]:
     """Whether this search builds an ensemble at its end, and if not, why (one line)."""
     settings = plan.spec.ensemble
@@ -302,12 +336,16 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
                            plan.spec.resources.cpu, plan.spec.resources.gpu)
     trainer = plan.trainer.factory({}, plan.spec.trainer.params, context)
 
-    def loss(predictions: np.ndarray) -> float:
-        value = trainer.score_predictions(predictions, "valid", (objective.metric,)).get(objective.metric)
-        return objective.to_min(float(value)) if value is not None else math.inf
+    def scorer(metric: Objective) -> Callable[[np.ndarray], float]:
+        def loss(predictions: np.ndarray) -> float:
+            value = trainer.score_predictions(predictions, "valid", (metric.metric,)).get(metric.metric)
+            return metric.to_min(float(value)) if value is not None else math.inf
+        return loss
 
+    tie = _tie_break(plan, objective)
     preds = [values for _, values in candidates]
-    selection = greedy_selection(preds, loss, rounds=settings.rounds)
+    selection = greedy_selection(preds, scorer(objective), rounds=settings.rounds,
+                                 tie_break=scorer(tie) if tie is not None else None)
     numbers = [int(t["number"]) for t, _ in candidates]
     config = ensemble_config(numbers, [int(c) for c in selection.counts])
     start = candidates[selection.best_single][0]
@@ -319,6 +357,7 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         "best_single": {"number": int(best_single["number"]),
                         "value": float(best_single["metrics"][objective.metric])},
         "start": int(start["number"]),
+        "tie_break": tie.metric if tie is not None else None,
         "skipped": skipped,
     }
     why = None

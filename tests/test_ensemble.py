@@ -72,6 +72,18 @@ def test_greedy_selection_is_deterministic_and_breaks_ties_by_index() -> None:
         assert greedy_selection([C, B, A], accuracy_loss(Y), rounds=rounds).loss <= -2 / 3
 
 
+def test_a_tie_break_lets_the_selection_go_on_where_accuracy_ties() -> None:
+    a, b = two_class([0.95, 0.95, 0.55]), two_class([0.55, 0.95, 0.95])  # both right on every row
+
+    def log_loss(proba: np.ndarray) -> float:
+        return -float(np.mean(np.log(proba[np.arange(3), Y])))
+
+    alone = greedy_selection([a, b], accuracy_loss(Y), rounds=5)
+    assert alone.counts.tolist() == [1, 0]  # no addition is strictly better on accuracy
+    mixed = greedy_selection([a, b], accuracy_loss(Y), rounds=5, tie_break=log_loss)
+    assert mixed.counts.tolist() == [1, 1] and mixed.loss == -1.0  # same accuracy, lower log loss
+
+
 def test_greedy_selection_refuses_mismatched_candidates() -> None:
     with pytest.raises(ValueError, match="shape"):
         greedy_selection([A, np.zeros((2, 2))], accuracy_loss(Y))
@@ -169,7 +181,8 @@ def toy_run(tmp_path: Path, accuracies: Sequence[float], predictions: Sequence[n
     spec = SimpleNamespace(ensemble=EnsembleSpec(), task="classification", seed=0, trainer=SimpleNamespace(params={}),
                            resources=SimpleNamespace(cpu=1.0, gpu=0.0))
     plan = SimpleNamespace(spec=spec, trainer=SimpleNamespace(name="toy", factory=Toy), compressors=[],
-                           objectives=[Objective("accuracy", "max")], max_budget=1, measured=False)
+                           objectives=[Objective("accuracy", "max")], max_budget=1, measured=False,
+                           metrics={"accuracy": "max"})
     return plan, Run(tmp_path, store, run_id)
 
 
