@@ -287,11 +287,13 @@ def _tune(
     from automl.interfaces import TrialOutcome
     from automl.schedulers import RungScheduler
     from automl.tune_adapter import (
+        DEADLINE_REASON,
         Counts,
         Job,
         SearcherAdapter,
         StoreCallback,
         TargetStopper,
+        best_step,
         outcome_from_row,
         run_trial,
     )
@@ -337,6 +339,7 @@ def _tune(
             gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics),
             rung_steps=tuple(scheduler.milestones) if isinstance(scheduler, RungScheduler) else (),
             trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
+            deadline=deadline,
             sys_path=tuple(user_paths(spec)),
             compressors=tuple((record.name, record.factory, params) for record, params in plan.compressors),
             predictions=wants_ensemble(plan)[0],
@@ -386,27 +389,17 @@ def _tune(
     # Trials Tune ended without a completion event (wall-time budget or target reached) are stopped.
     reached = _target_reached(plan, run.trials())
     why = (f"stopped when trial {reached} reached budget.target" if reached is not None
-           else "stopped when the wall-time budget ran out")
+           else DEADLINE_REASON)
     for row in run.trials():
         if row["status"] in ("running", "pending"):
             now = time.time()
             run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=now, error=why,
                                  duration=now - row["started_at"] if row["started_at"] else None,
-                                 **_best_step(plan, run, row["number"]))
+                                 **best_step(run.steps(row["number"]), plan.objectives[0]))
     _end_paused(run, "paused when the search ended: not promoted"
                 + (f" (trial {reached} reached budget.target)" if reached is not None else ""))
     return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
             "exhausted": adapter.exhausted, "resumed": bool(history), "target_reached_by": reached}
-
-
-def _best_step(plan: Plan, run: Run, number: int) -> dict[str, Any]:
-    """The metrics and budget of a trial's best recorded step on the primary objective (none: nothing)."""
-    primary = plan.objectives[0]
-    scored = [r for r in run.steps(number) if isinstance((r["metrics"] or {}).get(primary.metric), (int, float))]
-    if not scored:
-        return {}
-    best = min(scored, key=lambda r: (primary.to_min(float(r["metrics"][primary.metric])), -r["step"]))
-    return {"metrics": best["metrics"], "budget": best["step"]}
 
 
 def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:

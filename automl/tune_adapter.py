@@ -71,6 +71,8 @@ class Job:
     #: Steps where the scheduler compares trials (empty: every step): the only ones that need rung_metrics.
     rung_steps: tuple[int, ...] = ()
     trial_timeout: float | None = None
+    #: When the trial phase of the search ends (``time.time()``): a trial still running then ends there.
+    deadline: float | None = None
     #: Where the spec's import paths resolve from (the spec's directory, the driver's working directory).
     sys_path: tuple[str, ...] = ()
     #: The spec's compressors in order: (name, factory, fixed params).
@@ -141,14 +143,23 @@ def _fail(directory: Path, reason: str) -> None:
         (directory / FAILURE_FILE).write_text(reason)
 
 
-def _watchdog(directory: Path, seconds: float) -> threading.Timer:
-    """Fail the trial after ``seconds``: a step cannot be interrupted from inside, so the worker exits."""
+#: The reason a trial still running when the wall-time budget ends leaves (recorded as stopped, best step kept).
+DEADLINE_REASON = "stopped when the wall-time budget ran out"
+
+
+def _watchdog(directory: Path, seconds: float, reason: str) -> threading.Timer:
+    """End the trial after ``seconds`` with ``reason``: a step cannot be interrupted from inside, so the worker exits.
+
+    Used for ``trial_timeout`` (the trial fails) and for the wall-time budget: Tune lets a running
+    trial finish its step for up to 10 s after the experiment's time budget, and a fit step can
+    take far longer, so the search would end late.
+    """
 
     def fire() -> None:
-        _fail(directory, f"exceeded trial_timeout of {seconds:g}s")
+        _fail(directory, reason)
         os._exit(3)
 
-    timer = threading.Timer(seconds, fire)
+    timer = threading.Timer(max(0.0, seconds), fire)
     timer.daemon = True
     timer.start()
     return timer
@@ -209,7 +220,11 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     directory.mkdir(parents=True, exist_ok=True)
     (directory / FAILURE_FILE).unlink(missing_ok=True)
     context = TrialContext(job.task, job.seed + number, data, directory, job.cpus, job.gpus)  # type: ignore[arg-type]
-    timer = _watchdog(directory, job.trial_timeout) if job.trial_timeout else None
+    timers = []
+    if job.trial_timeout:
+        timers.append(_watchdog(directory, job.trial_timeout, f"exceeded trial_timeout of {job.trial_timeout:g}s"))
+    if job.deadline is not None:
+        timers.append(_watchdog(directory, job.deadline - time.time(), DEADLINE_REASON))
     checkpoint = directory / CHECKPOINT_DIR
     step = 0
     # The trainer never sees the compressors' entries (`prune.amount`); each compressor gets its own.
@@ -283,7 +298,7 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
         (directory / "traceback.txt").write_text(traceback.format_exc(limit=30))
         raise TrialError(reason) from None
     finally:
-        if timer is not None:
+        for timer in timers:
             timer.cancel()
 
 
@@ -480,6 +495,15 @@ class SearcherAdapter(TuneSearcher):
 
     def restore(self, checkpoint_path: str) -> None:
         raise NotImplementedError("automl resumes from its own store and searcher state, not from Tune's")
+
+
+def best_step(steps: Sequence[Mapping[str, Any]], primary: Objective) -> dict[str, Any]:
+    """``metrics`` and ``budget`` of the best of a trial's stored steps on the primary objective ({} when none)."""
+    scored = [r for r in steps if isinstance((r["metrics"] or {}).get(primary.metric), (int, float))]
+    if not scored:
+        return {}
+    best = min(scored, key=lambda r: (primary.to_min(float(r["metrics"][primary.metric])), -r["step"]))
+    return {"metrics": dict(best["metrics"]), "budget": int(best["step"])}
 
 
 class CostModel:
@@ -682,7 +706,14 @@ class StoreCallback(tune.Callback):
         self._finish(trial, outcome.status, result, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._finish(trial, "failed", trial.last_result or {}, self._failure(trial))
+        reason = self._failure(trial)
+        if reason == DEADLINE_REASON:  # not the trial's fault: stopped, and its best step is kept
+            self._finish(trial, "stopped", trial.last_result or {}, reason)
+            best = best_step(self.store.steps(self.run_id, self._number(trial)), self.primary)
+            if best:
+                self.store.save_trial(self.run_id, self._number(trial), **best)
+            return
+        self._finish(trial, "failed", trial.last_result or {}, reason)
 
     def _failure(self, trial: Any) -> str:
         path = trial_dir(self.run_dir, self._number(trial)) / FAILURE_FILE

@@ -84,6 +84,21 @@ def test_hyperband_judges_each_trial_at_its_own_brackets_rungs(write_spec: Calla
             assert t["budget"] in hb.brackets[hb.bracket_of(t["number"])].milestones
 
 
+def test_the_wall_time_ends_a_running_step_and_keeps_the_trials_best_step(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    from automl.tune_adapter import DEADLINE_REASON
+
+    path = spec(write_spec, function="stalls", steps=3, budget="{trials: 2, wall_time: 20s}")
+    run = automl.search(path, out=tmp_path / "run")
+    trials = run.trials()
+    assert [t["status"] for t in trials] == ["stopped", "stopped"]
+    for t in trials:  # step 2 never ended: the trial keeps step 1, the reason says why
+        assert t["error"] == DEADLINE_REASON and t["budget"] == 1
+        assert t["metrics"]["loss"] == pytest.approx(t["config"]["x"])
+    assert run.info()["status"] == "failed"  # nothing completed: no front
+
+
 def test_moasha_on_two_objectives(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     path = spec(write_spec, function="two_objectives", steps=9, scheduler="{name: moasha}", budget="{trials: 12}",
                 objectives="  - {metric: loss, mode: min}\n  - {metric: cost, mode: min}")
