@@ -239,10 +239,12 @@ def _reopen(plan: Plan, run_dir: Path) -> Run:
         raise AutoMLError(f"cannot resume: {str(run_dir)!r} holds no automl run (no {RUN_FILE})")
     run = Run.open(run_dir)
     info = run.info()
-    if info["spec_hash"] != plan.spec_hash:
-        old = parse_spec(info["spec_text"]).model_dump(mode="json", exclude={"budget", "name"})
-        new = plan.spec.model_dump(mode="json", exclude={"budget", "name"})
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    # The stored spec is read again with today's defaults: a section added since the run began (at its
+    # default) changes the stored hash but not the search, and must not block a resume.
+    old = parse_spec(info["spec_text"]).model_dump(mode="json", exclude={"budget", "name"})
+    new = plan.spec.model_dump(mode="json", exclude={"budget", "name"})
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if info["spec_hash"] != plan.spec_hash and changed:
         raise AutoMLError(
             f"cannot resume {str(run_dir)!r}: it holds a run of a different spec (changed: {', '.join(changed)}); "
             "only budget may change on resume. Use a new --out for a new search."
@@ -343,6 +345,8 @@ def _tune(
             sys_path=tuple(user_paths(spec)),
             compressors=tuple((record.name, record.factory, params) for record, params in plan.compressors),
             predictions=wants_ensemble(plan)[0],
+            export_top=(plan.objectives[0].metric, plan.objectives[0].mode, plan.export_top)
+            if plan.export_top else None,
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
                         failed=sum(t["status"] == "failed" for t in done),
@@ -350,8 +354,12 @@ def _tune(
         callback = StoreCallback(
             run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
             max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
-            counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs,
+            counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
         )
+        for row in done:  # a resumed search's bar starts from the trials it already has
+            value = (row["metrics"] or {}).get(plan.objectives[0].metric) if row["status"] == "completed" else None
+            if isinstance(value, (int, float)):
+                callback.note_completed(float(value))
         resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
         trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), resources)
         # Each start of a run gets its own Tune experiment; the store, not Tune, links them.

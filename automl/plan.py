@@ -99,6 +99,23 @@ class Plan:
         used = {o.metric for o in self.objectives} | {c.metric for c in self.constraints}
         return bool(used & set(ENGINE_METRICS))
 
+    @property
+    def export_top(self) -> int | None:
+        """How many of the best trials so far a trial must be among to export its model; None: every trial exports.
+
+        ``models.export: auto`` keeps only the best for a search under a wall time whose only objective
+        is the trainer's (the front is then the best trial, and the ensemble draws on the best ones):
+        writing every model can cost as much as fitting it.
+        """
+        models = self.spec.models
+        if models.export == "all":
+            return None
+        if models.export == "auto" and not (
+            self.spec.budget.wall_time and len(self.objectives) == 1 and not self.measured and not self.constraints
+        ):
+            return None
+        return max(models.top, self.spec.ensemble.candidates if self.spec.ensemble.enabled is not False else 1)
+
     def make_searcher(self, workers: int | None = None) -> Searcher:
         """Build the searcher; a factory that takes ``budget`` / ``num_workers`` and was not given them in
         the spec gets the trial count and the number of concurrent trials."""

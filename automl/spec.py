@@ -186,6 +186,17 @@ class FrontSpec(_Strict):
     )
 
 
+class ModelsSpec(_Strict):
+    """Which trials export their model (an export costs time: with small models, as much as the fit)."""
+
+    export: Literal["auto", "all", "top"] = Field(
+        "auto", description="all: every completed trial; top: only a trial whose first objective is among the `top` "
+        "best completed so far when it ends (the best trial always is; trials far from it keep their metrics but no "
+        "model); auto: top for a search under a wall time with one objective the trainer reports, else all")
+    top: PositiveInt = Field(10, le=100000, description="how many of the best trials so far a new trial must be "
+                             "among to export its model, with export: top")
+
+
 class EnsembleSpec(_Strict):
     """The ensemble built from the completed trials at the end of a search (greedy selection, Caruana et al. 2004)."""
 
@@ -258,6 +269,7 @@ class Spec(_Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     latency: LatencySpec = Field(default_factory=LatencySpec)
     front: FrontSpec = Field(default_factory=FrontSpec)
+    models: ModelsSpec = Field(default_factory=ModelsSpec)
     ensemble: EnsembleSpec = Field(
         default_factory=EnsembleSpec, description="an ensemble of the completed trials, recorded as one more trial"
     )

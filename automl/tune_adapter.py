@@ -8,6 +8,7 @@ records each report as it arrives.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import pickle
@@ -79,6 +80,9 @@ class Job:
     compressors: tuple[tuple[str, Callable[..., Compressor], Mapping[str, Any]], ...] = ()
     #: Save each completed trial's predictions (the search builds an ensemble from them, automl.ensemble).
     predictions: bool = False
+    #: ``models.export: top``: (primary metric, mode, how many): a trial exports its model only when its
+    #: primary value is within the best that many completed so far (read from :data:`EXPORT_BAR`).
+    export_top: tuple[str, str, int] | None = None
 
 
 def trial_dir(run_dir: str | Path, number: int) -> Path:
@@ -268,6 +272,14 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
         test = data is not None and len(data.test) > 0
         if test:
             final.update({f"test_{k}": v for k, v in trainer.evaluate("test").items()})
+        measured_as: dict[str, str] = {}
+        skip = _below_export_bar(job, final)
+        if skip is not None:  # far from the best: its metrics are kept, its model is not written
+            remove_restart_files(directory)
+            total = time.perf_counter() - began
+            timings = {**spent, "other_s": max(0.0, total - sum(spent.values())), "total_s": total}
+            tune.report({**final, BUDGET: steps, FINAL: True, TIMINGS: timings, MEASURED_AS: {"model": skip}})
+            return
         if job.compressors:
             compressors = [(name, factory({**fixed, **compressor_config[name]}, context))
                            for name, factory, fixed in job.compressors]
@@ -280,7 +292,6 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             mark = time.perf_counter()
             artifact = trainer.export(directory)
             spent["export_s"] += time.perf_counter() - mark
-        measured_as: dict[str, str] = {}
         if job.measured:
             mark = time.perf_counter()
             final.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False, how=measured_as))
@@ -300,6 +311,28 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     finally:
         for timer in timers:
             timer.cancel()
+
+
+#: The file (in the run directory) where the driver keeps the value a trial must reach to export its model.
+EXPORT_BAR = "export-bar.json"
+
+
+def _below_export_bar(job: Job, metrics: Mapping[str, Any]) -> str | None:
+    """Why this trial does not export its model (``models.export: top``), or None when it does."""
+    if job.export_top is None:
+        return None
+    metric, mode, top = job.export_top
+    value = metrics.get(metric)
+    try:
+        bar = json.loads((Path(job.run_dir) / EXPORT_BAR).read_text())["value"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # fewer than `top` trials completed so far (or a bar being written): export
+    if value is None or bar is None:
+        return None
+    worse = float(value) < float(bar) if mode == "max" else float(value) > float(bar)
+    if not worse:
+        return None
+    return f"not exported: {metric} {float(value):.6g} is not among the {top} best completed so far ({float(bar):.6g})"
 
 
 def _save_predictions(trainer: Trainer, directory: Path, test: bool) -> None:
@@ -619,10 +652,13 @@ class StoreCallback(tune.Callback):
     def __init__(
         self, store: Any, run_id: int, *, run_dir: Path, metric_keys: set[str], primary: Objective, max_budget: int,
         notify: Callable[[dict[str, Any]], None], counts: Counts, adapter: SearcherAdapter,
-        on_progress: Callable[[Counts], None] | None = None, rungs: Any = None,
+        on_progress: Callable[[Counts], None] | None = None, rungs: Any = None, export_top: int | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
+        #: ``models.export: top``: keep :data:`EXPORT_BAR` at the ``export_top``-th best completed value.
+        self.export_top = export_top
+        self.values: list[float] = []
         self.run_dir = run_dir
         self.metric_keys = metric_keys
         self.primary = primary
@@ -760,6 +796,8 @@ class StoreCallback(tune.Callback):
         better = c.best is None or (value is not None and self.primary.to_min(value) < self.primary.to_min(c.best))
         if status == "completed" and value is not None and better:
             c.best, c.best_number = value, number
+        if status == "completed" and value is not None:
+            self.note_completed(float(value))
         if self.rungs is not None:
             for dropped in self.rungs.take_dropped():
                 if dropped != number and dropped not in self.finished:
@@ -770,6 +808,20 @@ class StoreCallback(tune.Callback):
                     c.paused = max(0, c.paused - 1)
                     self._end_for_good(dropped, "stopped")
         self._emit(number)
+
+    def note_completed(self, value: float) -> None:
+        """Count a completed trial's primary value; rewrite the export bar once ``export_top`` trials completed."""
+        if self.export_top is None or not math.isfinite(value):
+            return
+        self.values.append(value)
+        if len(self.values) < self.export_top:
+            return
+        ranked = sorted(self.values, key=self.primary.to_min)
+        bar = ranked[self.export_top - 1]
+        path = self.run_dir / EXPORT_BAR
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"metric": self.primary.metric, "value": bar}))
+        os.replace(tmp, path)  # a worker never reads half a file
 
     def _end_for_good(self, number: int, status: str) -> None:
         """A trial ended for good: its checkpoints go (they only serve a restart; disk stays bounded)."""

@@ -214,3 +214,55 @@ def test_starting_points_run_first_and_the_searcher_learns_from_them() -> None:
     adapter = SearcherAdapter(grid, max_budget=1, start=[{"k": "b"}])
     picks = [adapter.suggest(f"g{i}") for i in range(4)]
     assert [p["k"] for p in picks[:3]] == ["b", "a", "b"] and picks[3] == SearcherAdapter.FINISHED  # type: ignore[index]
+
+
+def test_only_trials_among_the_best_so_far_export_their_model(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from automl.tune_adapter import EXPORT_BAR, StoreCallback, _below_export_bar
+
+    callback = StoreCallback.__new__(StoreCallback)  # only the bar's bookkeeping is exercised here
+    callback.run_dir, callback.primary, callback.export_top, callback.values = (
+        tmp_path, Objective("accuracy", "max"), 3, [])
+    job = SimpleNamespace(export_top=("accuracy", "max", 3), run_dir=str(tmp_path))
+    for value in (0.70, 0.90):  # fewer than 3 completed: no bar yet, everyone exports
+        callback.note_completed(value)
+        assert not (tmp_path / EXPORT_BAR).exists()
+        assert _below_export_bar(job, {"accuracy": 0.1}) is None  # type: ignore[arg-type]
+    callback.note_completed(0.80)
+    callback.note_completed(0.85)  # the 3rd best of 0.70, 0.80, 0.85, 0.90 is 0.80
+    assert _below_export_bar(job, {"accuracy": 0.80}) is None  # type: ignore[arg-type]  # a tie exports
+    reason = _below_export_bar(job, {"accuracy": 0.79})  # type: ignore[arg-type]
+    assert reason is not None and "not among the 3 best" in reason and "0.8" in reason
+    loss_job = SimpleNamespace(export_top=("loss", "min", 3), run_dir=str(tmp_path / "other"))
+    callback.run_dir, callback.primary, callback.values = tmp_path / "other", Objective("loss", "min"), []
+    (tmp_path / "other").mkdir()
+    for value in (0.3, 0.1, 0.2, 0.5):
+        callback.note_completed(value)
+    assert _below_export_bar(loss_job, {"loss": 0.25}) is None  # type: ignore[arg-type]
+    assert _below_export_bar(loss_job, {"loss": 0.31}) is not None  # type: ignore[arg-type]
+    assert _below_export_bar(SimpleNamespace(export_top=None), {"loss": 9.0}) is None  # type: ignore[arg-type]
+
+
+def test_models_export_auto_keeps_every_model_unless_a_wall_time_search_has_one_trainer_objective(
+    write_spec: Any,
+) -> None:
+    import automl
+
+    base = """
+task: classification
+data: {dataset: iris}
+trainer: {name: sklearn}
+space:
+  model: {type: choice, values: [knn, tree]}
+objectives: [{metric: accuracy, mode: max}]
+"""
+    assert automl.validate(write_spec(base), data=False).export_top is None
+    timed = base + "budget: {trials: 100, wall_time: 60s}\n"
+    assert automl.validate(write_spec(timed), data=False).export_top == 20  # the ensemble's 20 candidates
+    two = timed.replace("objectives: [{metric: accuracy, mode: max}]",
+                        "objectives: [{metric: accuracy, mode: max}, {metric: latency_ms, mode: min}]")
+    assert automl.validate(write_spec(two), data=False).export_top is None
+    assert automl.validate(write_spec(base + "models: {export: top, top: 3}\nensemble: {enabled: false}\n"),
+                           data=False).export_top == 3
+    assert automl.validate(write_spec(timed + "models: {export: all}\n"), data=False).export_top is None

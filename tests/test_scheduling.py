@@ -204,6 +204,13 @@ def test_resume_refusals_extend_and_warm_start(write_spec: Callable[..., Path], 
     other = spec(write_spec, function="quadratic", budget="{trials: 4}", name="other.yaml")
     with pytest.raises(AutoMLError, match="different spec.*trainer"):
         automl.search(other, out=tmp_path / "run", resume=True)
+    # A run begun before a spec section existed (its stored hash differs, its spec does not) still resumes.
+    import sqlalchemy as sa
+
+    from automl.store import runs
+
+    with run.store.engine.begin() as conn:
+        conn.execute(sa.update(runs).values(spec_hash="written-by-an-older-version"))
     # Extending a finished run adds trials and keeps the first ones as they were.
     extended = automl.search(path, out=tmp_path / "run", resume=True, trials=7)
     after = {t["number"]: t for t in extended.trials()}
