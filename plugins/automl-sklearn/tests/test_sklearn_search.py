@@ -31,6 +31,7 @@ objectives:
   - {metric: size_bytes, mode: min}
 resources: {cpu: 1, max_concurrent: 1}
 budget: {trials: 7}
+ensemble: {enabled: false}  # this test is about the searched voting trial; the final selection has its own tests
 """
 
 
