@@ -33,7 +33,7 @@ from automl.errors import TrialError
 from automl_sklearn.preprocess import numeric_columns
 
 __all__ = [
-    "EXPORTS", "TRUSTED_TYPES", "convert_skops_to_onnx", "export_model", "load_model", "load_predictor", "load_scorable",
+    "EXPORTS", "TRUSTED_TYPES", "OnnxModel", "convert_skops_to_onnx", "export_model", "load_model", "load_predictor", "load_scorable",
     "register_boosting_converters",
 ]
 
@@ -210,30 +210,48 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class _OnnxModel:
+class OnnxModel:
     """An ONNX export with the surface :func:`automl_sklearn.metrics.scores` uses: ``predict``,
-    ``classes_`` and, when the fitted pipeline has them, ``predict_proba`` (skl2onnx's second output)."""
+    ``classes_`` and, when the fitted pipeline has them, ``predict_proba`` (skl2onnx's second output).
 
-    def __init__(self, path: Path, fitted: Any) -> None:
+    Args:
+        path: The ``.onnx`` file (run on one thread).
+        classes: The fitted model's classes in sorted order (None for a regressor).
+        proba: Whether the fitted model had ``predict_proba`` (an SVC without ``probability``
+            has none; its ONNX second output holds scores, not probabilities).
+    """
+
+    def __init__(self, path: Path, classes: Any = None, proba: bool = False) -> None:
         self.session = _session(path)
         inputs = self.session.get_inputs()
         self.names = [i.name for i in inputs]
         self.floats = {i.name for i in inputs if i.type == "tensor(float)"}
         self.outputs = [o.name for o in self.session.get_outputs()]
-        if hasattr(fitted, "classes_"):
-            self.classes_ = fitted.classes_
-        # An SVC without probability=True has no predict_proba; its ONNX second output holds scores, not probabilities.
-        if hasattr(fitted, "predict_proba") and len(self.outputs) > 1:
+        if classes is not None:
+            self.classes_ = np.asarray(classes)
+        if proba and len(self.outputs) > 1:
             self.predict_proba = self._proba
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.session.run(self.outputs[:1], _feeds(X, self.names, self.floats))[0]).ravel()
 
+    def raw_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """The second output as it is, rows x classes: skl2onnx's tensor, or its ZipMap list of ``{class: p}``."""
+        out = self.session.run(self.outputs[1:2], _feeds(X, self.names, self.floats))[0]
+        if isinstance(out, list):  # ZipMap (an export with zipmap left on)
+            keys = list(out[0]) if out else []
+            return np.asarray([[row[k] for k in keys] for row in out], dtype=np.float64).reshape(len(X), -1)
+        return np.asarray(out, dtype=np.float64)
+
     def _proba(self, X: pd.DataFrame) -> np.ndarray:
-        proba = np.asarray(self.session.run(self.outputs[1:2], _feeds(X, self.names, self.floats))[0], dtype=np.float64)
+        proba = self.raw_proba(X)
         # Float32 sums overshoot 1 in the 7th digit, which scikit-learn's log_loss refuses: renormalise.
         proba = np.clip(proba, 0.0, 1.0)
         return proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-12)
+
+
+def _OnnxModel(path: Path, fitted: Any) -> OnnxModel:  # noqa: N802 - the name the class had
+    return OnnxModel(path, getattr(fitted, "classes_", None), hasattr(fitted, "predict_proba"))
 
 
 def load_scorable(path: Path, fitted: Any) -> Any:
@@ -241,20 +259,29 @@ def load_scorable(path: Path, fitted: Any) -> Any:
 
     Args:
         path: A ``.skops`` or ``.onnx`` file written by this trainer (or rewritten by a compressor).
-        fitted: The fitted pipeline it was exported from (its classes and which scores it has).
+        fitted: The fitted pipeline it was exported from (its classes and which scores it has);
+            not read for an ensemble's manifest (``ensemble.json``), which names its classes.
     """
     path = Path(path)
+    if path.suffix == ".json":
+        from automl_sklearn.selection import load_ensemble
+
+        return load_ensemble(path)
     return _OnnxModel(path, fitted) if path.suffix == ".onnx" else load_model(path)
 
 
 def model_bytes(path: Path) -> tuple[int, str]:
     """The size of the model in an exported file, and what was counted.
 
-    ONNX: the file. skops: the arrays and values the file stores, without skops' ``schema.json``
+    ONNX: the file. An ensemble's manifest: the sum of its member files. skops: the arrays and values the file stores, without skops' ``schema.json``
     (the description of every object's type and attributes, which for a small model is most of
     the file: 309 KB of a 319 KB logistic regression with 650 weights, measured).
     """
     path = Path(path)
+    if path.suffix == ".json":  # an ensemble: its manifest names the members' files, which hold the model
+        from automl_sklearn.selection import ensemble_bytes
+
+        return ensemble_bytes(path), "ensemble: member files"
     if path.suffix != ".skops":
         return path.stat().st_size, "file"
     import zipfile
@@ -265,8 +292,16 @@ def model_bytes(path: Path) -> tuple[int, str]:
 
 
 def load_predictor(path: Path) -> Callable[[pd.DataFrame], Any]:
-    """A predict function over a DataFrame batch, running the exported ``.skops`` or ``.onnx`` file itself."""
+    """A predict function over a DataFrame batch, running the exported ``.skops`` or ``.onnx`` file itself.
+
+    For an ensemble's manifest (``ensemble.json``), the bound ``predict`` of its
+    :class:`~automl_sklearn.selection.EnsembleModel`, whose ``predict_proba`` the Python API reads.
+    """
     path = Path(path)
+    if path.suffix == ".json":
+        from automl_sklearn.selection import load_ensemble
+
+        return load_ensemble(path).predict
     if path.suffix != ".onnx":
         return load_model(path).predict  # type: ignore[no-any-return]
     session = _session(path)

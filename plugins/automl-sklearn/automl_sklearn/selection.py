@@ -4,23 +4,31 @@ Three methods of :class:`~automl_sklearn.trainer.SklearnTrainer` live here:
 
 - :func:`predictions`: a trial's class probabilities (classes in sorted order) or values, on the
   validation rows (out-of-fold over the train and validation rows under ``data.folds``, in the
-  order of their concatenation) and on the test part. A trial whose export is not a skops file
-  (``export: onnx`` / ``auto``) also writes ``model.skops`` beside it: the ensemble loads its
-  members from skops files only. A classifier without ``predict_proba`` (an SVM without
-  ``probability``) gives its votes as probabilities: 1 for the class it predicts, 0 for the others.
+  order of their concatenation) and on the test part. A trial whose export is neither a skops
+  nor an ONNX file also writes ``model.skops`` beside it, for the ensemble to load. A classifier
+  without ``predict_proba`` (an SVM without ``probability``) gives its votes as probabilities: 1
+  for the class it predicts, 0 for the others.
 - :func:`score_predictions`: the plugin's own :func:`~automl_sklearn.metrics.scores` on such an
   array, per fold and averaged under ``data.folds``, exactly as a trial is scored.
-- :func:`build_ensemble`: each member's fitted pipeline loaded from its skops file with the
-  trusted-type loader (:func:`~automl_sklearn.export.load_model`), nothing refitted, combined
-  into a prefit soft-voting ``VotingClassifier`` (or ``VotingRegressor``) with the selection's
-  weights (a member without ``predict_proba`` wrapped in :class:`Votes`), exported through
-  :func:`~automl_sklearn.export.export_model` (``export: onnx`` is taken as ``auto`` here: ONNX
-  where skl2onnx converts the ensemble, skops otherwise), and checked to predict what the
-  selection scored.
+- :func:`build_ensemble`: no model is serialised again. The ensemble's file is a manifest,
+  ``ensemble.json`` (format, version, task, the classes in sorted order, and per member its
+  trial, file, format, weight and whether it votes one-hot), with each member's own exported
+  file beside it (a hard link where the file system allows, else a copy): its ``model.onnx``
+  when it has one, else its ``model.skops``. The members are loaded once, with the trusted
+  loaders, to check that they predict what the selection scored.
+- :func:`load_ensemble`: the manifest read back as an :class:`EnsembleModel` (the weighted mean
+  of the members' probabilities, labels by argmax; or of their values). It reads only files
+  named in the manifest's own directory (plain names, no path), or, for the copy of the
+  manifest a run keeps among its front models (``models/trial-NNNNN-ensemble.json``), in that
+  trial's directory.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,21 +37,19 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import Bunch
 
-from automl_sklearn.export import export_model, load_model, load_scorable
+from automl_sklearn.export import OnnxModel, load_model
 from automl_sklearn.metrics import _auc, mean_scores, scores
 
 if TYPE_CHECKING:
     from automl.ensemble import EnsembleMember
 
-__all__ = ["MEMBER_FILE", "Given", "Votes", "build_ensemble", "fold_rows", "predictions", "score_predictions"]
+__all__ = ["MANIFEST", "MEMBER_FILE", "EnsembleModel", "Given", "Votes", "build_ensemble", "ensemble_bytes",
+           "fold_rows", "load_ensemble", "predictions", "score_predictions"]
 
-#: The skops file an ensemble loads a member from (the trial's own export, or a copy written beside it).
+#: The skops file an ensemble takes a member from when the trial has no ``model.onnx`` (its own export, or a
+#: copy written beside it).
 MEMBER_FILE = "model.skops"
 
 
@@ -68,7 +74,8 @@ class Given:
 
 class Votes(ClassifierMixin, BaseEstimator):
     """A fitted classifier without ``predict_proba`` (an SVM) as soft-voting needs it: probability 1
-    for the class it predicts. Wraps a fitted pipeline; nothing is fitted here."""
+    for the class it predicts. Wraps a fitted pipeline; nothing is fitted here. (Kept so that the
+    soft-voting skops files of ensembles built before the manifest still load.)"""
 
     def __init__(self, model: Any = None) -> None:
         self.model = model
@@ -145,9 +152,10 @@ def predictions(self: Any, split: str = "valid") -> np.ndarray | None:
 
 
 def _keep_member_file(self: Any) -> None:
-    """Write the exported pipeline as skops when the trial's export is another format (an ensemble loads skops)."""
+    """Write the exported pipeline as skops when the trial's export is neither skops nor ONNX (the formats an
+    ensemble's members are loaded from)."""
     directory = Path(self.context.trial_dir)
-    if not (directory / MEMBER_FILE).is_file():
+    if not (directory / MEMBER_FILE).is_file() and not (directory / "model.onnx").is_file():
         import skops.io as sio
 
         tmp = directory / (MEMBER_FILE + ".tmp")
@@ -212,56 +220,216 @@ _ONE: dict[str, Any] = {
 }
 
 
-def _member_pipeline(member: EnsembleMember) -> Any:
-    own = Path(member.directory) / MEMBER_FILE
-    if own.is_file():
-        return load_model(own)
-    if member.artifact is not None and Path(member.artifact).suffix == ".skops" and Path(member.artifact).is_file():
-        return load_model(Path(member.artifact))
-    raise ValueError(f"trial {member.number} has no skops file to load its pipeline from ({MEMBER_FILE} in "
-                     f"{member.directory}); an ensemble cannot use it")
+#: The ensemble's artifact: a manifest naming the members' own exported files, kept beside it.
+MANIFEST = "ensemble.json"
+#: What the manifest's ``format`` field holds, and the version of its layout this trainer reads.
+MANIFEST_FORMAT, MANIFEST_VERSION = "automl-sklearn ensemble", 1
+#: A member file's name in the ensemble's directory: no known model suffix at the end, so that ``automl
+#: export`` of the ensemble trial never takes a member's file for the ensemble's own.
+_MEMBER_NAME = "trial-{number:05d}-model.{fmt}.member"
+_FRONT_COPY = re.compile(r"trial-(\d{5})-" + re.escape(MANIFEST))
+
+
+def _member_source(member: EnsembleMember) -> tuple[Path, str]:
+    """The member's exported file and its format: its ``model.onnx`` when it has one, else its skops file."""
+    directory = Path(member.directory)
+    artifact = Path(member.artifact) if member.artifact is not None else None
+    for fmt in ("onnx", "skops"):
+        own = directory / f"model.{fmt}"
+        if own.is_file():
+            return own, fmt
+        if artifact is not None and artifact.suffix == f".{fmt}" and artifact.is_file():
+            return artifact, fmt
+    raise ValueError(f"trial {member.number} has no model.onnx nor {MEMBER_FILE} in {directory}; an ensemble "
+                     "cannot use it")
+
+
+def _place(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source`` (no bytes copied), or a copy where the file system refuses links."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def build_ensemble(self: Any, members: Sequence[EnsembleMember], directory: Path,
                    expected: Mapping[str, Any]) -> Path:
-    """A prefit soft-voting ensemble of the members' exported pipelines, exported and checked (module docstring).
+    """``directory/ensemble.json`` naming the members' exported files placed beside it, checked (module docstring).
 
     Raises:
-        ValueError: A member without a skops file, members that disagree on the classes, or a
-            file that does not predict what the selection scored.
+        ValueError: A member without an exported file, a member file that does not load with the
+            trusted loaders, or members that together do not predict what the selection scored.
     """
     data, task = self.context.data, self.context.task
-    names = [f"trial{m.number}" for m in members]
-    pipelines = [_member_pipeline(m) for m in members]
-    weights = np.asarray([float(m.weight) for m in members], dtype=float)  # an array: skl2onnx's converter needs one
-    voting: Any
-    if task == "classification":
-        classes = list(data.classes)
-        for m, p in zip(members, pipelines, strict=True):
-            if list(getattr(p, "classes_", [])) != classes:
-                raise ValueError(f"trial {m.number}'s pipeline predicts the classes {list(p.classes_)}, not {classes}")
-        pipelines = [p if hasattr(p, "predict_proba") else Votes(p) for p in pipelines]
-        # flatten_transform=False: how skl2onnx converts voting (it changes transform(), not predict).
-        voting = VotingClassifier(list(zip(names, pipelines, strict=True)), voting="soft", weights=weights,
-                                  flatten_transform=False)
-        voting.le_ = LabelEncoder().fit(classes)
-        voting.classes_ = voting.le_.classes_
-    else:
-        voting = VotingRegressor(list(zip(names, pipelines, strict=True)), weights=weights)
-    # Prefit: the members are the trials' fitted pipelines, set as scikit-learn's fit would set them.
-    voting.estimators_ = pipelines
-    voting.named_estimators_ = Bunch(**dict(zip(names, pipelines, strict=True)))
-    if hasattr(pipelines[0], "feature_names_in_"):
-        voting.feature_names_in_ = pipelines[0].feature_names_in_
-    model = Pipeline([("model", voting)])
-    rows = pd.concat([data.train.X, data.valid.X], ignore_index=True)
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for m in members:
+        source, fmt = _member_source(m)
+        name = _MEMBER_NAME.format(number=int(m.number), fmt=fmt)
+        _place(source, directory / name)
+        entries.append({"trial": int(m.number), "file": name, "format": fmt, "weight": float(m.weight)})
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "task": task,
+                                "members": entries}
+    if task == "classification":
+        manifest["classes"] = np.asarray(data.classes).tolist()
     with self._threads():
-        fmt = str(self.params.get("export", "skops"))
-        # A member wrapped in Votes has no ONNX converter: such an ensemble is kept as skops rather than lost.
-        path = export_model(model, rows, directory, "auto" if fmt == "onnx" else fmt)
-        _check(load_scorable(path, model), task, data, expected)
-    return Path(path)
+        members_ = [_load_member(directory / e["file"], e["format"], task, manifest.get("classes")) for e in entries]
+        if task == "classification":  # whether an ONNX member's second output is probabilities, seen once here
+            probe = pd.concat([data.train.X, data.valid.X], ignore_index=True).head(64)
+            for entry, member in zip(entries, members_, strict=True):
+                entry["votes"] = member.one_hot = member.votes(probe)
+        path = directory / MANIFEST
+        tmp = path.with_name(MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        tmp.replace(path)
+        _check(EnsembleModel(manifest, members_), task, data, expected)
+    return path
+
+
+class _Member:
+    """One member file, loaded: its class probabilities over the ensemble's classes, or its values."""
+
+    def __init__(self, model: Any, fmt: str, task: str, classes: list[Any] | None, name: str = "") -> None:
+        self.model, self.fmt, self.task, self.classes, self.name = model, fmt, task, classes, name
+        self.one_hot: bool | None = None  # ONNX: set from the manifest (the build probes it)
+
+    def votes(self, X: pd.DataFrame) -> bool:
+        """Whether the member votes one-hot: no ``predict_proba`` (skops), or an ONNX second output that
+        holds scores (an SVM's decision function), not probabilities."""
+        if self.fmt != "onnx":
+            return not hasattr(self.model, "predict_proba")
+        if not hasattr(self.model, "predict_proba"):
+            return True
+        raw = self.model.raw_proba(X)
+        if raw.shape != (len(X), len(self.classes or ())):
+            raise ValueError(f"{self.name}: its probability output has shape {raw.shape}, not rows x "
+                             f"{len(self.classes or ())} classes {self.classes}")
+        return bool(raw.min() < -1e-4 or np.abs(raw.sum(axis=1) - 1).max() > 1e-3)
+
+    def values(self, X: pd.DataFrame) -> np.ndarray:
+        if self.fmt != "onnx":
+            out = _values(self.model, X, self.task, list(self.classes or ()))
+            assert out is not None
+            return out
+        if self.task != "classification":
+            return np.asarray(self.model.predict(X), dtype=np.float64)
+        assert self.classes is not None
+        if self.one_hot:
+            return _one_hot(self.model.predict(X), self.classes)
+        return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+
+
+def _load_member(path: Path, fmt: str, task: str, classes: list[Any] | None) -> _Member:
+    if fmt == "skops":
+        model = load_model(path)
+        if task == "classification" and classes is not None and not set(model.classes_) <= set(classes):
+            raise ValueError(f"{path.name} predicts the classes {list(model.classes_)}, not {classes}")
+        return _Member(model, fmt, task, classes, path.name)
+    if fmt == "onnx":
+        return _Member(OnnxModel(path, classes if task == "classification" else None, task == "classification"),
+                       fmt, task, classes, path.name)
+    raise ValueError(f"{path.name}: unknown member format {fmt!r} (onnx or skops)")
+
+
+class EnsembleModel:
+    """An ensemble read from its manifest: the weighted mean of its members' class probabilities
+    (labels: the most probable class) or values; ``predict``, ``predict_proba`` and ``classes_``."""
+
+    def __init__(self, manifest: Mapping[str, Any], members: Sequence[_Member]) -> None:
+        self.task = str(manifest["task"])
+        self.members = list(members)
+        self.weights = np.asarray([float(e["weight"]) for e in manifest["members"]], dtype=np.float64)
+        if self.task == "classification":
+            self.classes_ = np.asarray(manifest["classes"])
+            self.predict_proba = self._proba
+
+    def _blend(self, X: pd.DataFrame) -> np.ndarray:
+        total = sum(w * m.values(X) for w, m in zip(self.weights, self.members, strict=True))
+        return np.asarray(total, dtype=np.float64) / float(self.weights.sum())
+
+    def _proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._blend(X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        out = self._blend(X)
+        if self.task == "classification":
+            return self.classes_[np.argmax(out, axis=1)]  # type: ignore[no-any-return]
+        return out
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``, its fields checked; member files must be plain names in its directory."""
+    try:
+        manifest = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable ensemble manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{path}: not an ensemble manifest of this trainer (format {MANIFEST_FORMAT!r})")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise ValueError(f"{path}: ensemble manifest version {manifest.get('version')!r}; this trainer reads "
+                         f"{MANIFEST_VERSION}")
+    if manifest.get("task") not in ("classification", "regression"):
+        raise ValueError(f"{path}: field 'task' must be classification or regression")
+    if manifest["task"] == "classification" and not isinstance(manifest.get("classes"), list):
+        raise ValueError(f"{path}: field 'classes' must be a list")
+    entries = manifest.get("members")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: field 'members' must be a non-empty list")
+    for i, entry in enumerate(entries):
+        name = entry.get("file") if isinstance(entry, dict) else None
+        # A tampered run directory must not make the loader read a file outside the ensemble's own directory.
+        if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+                or "\0" in name or Path(name).name != name):
+            raise ValueError(f"{path}: members[{i}].file must name a file in the manifest's own directory, "
+                             f"not {name!r}")
+        if entry.get("format") not in ("onnx", "skops"):
+            raise ValueError(f"{path}: members[{i}].format must be onnx or skops")
+        weight = entry.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ValueError(f"{path}: members[{i}].weight must be a number >= 0")
+    return manifest
+
+
+def _member_dir(path: Path, name: str) -> Path:
+    """Where the member file ``name`` is: beside the manifest, or, for the manifest's copy among a run's
+    front models (``models/trial-NNNNN-ensemble.json``, copied without its members), the trial's own directory."""
+    here = path.parent
+    if (here / name).is_file():
+        return here
+    front = _FRONT_COPY.fullmatch(path.name)
+    if front is not None and here.name == "models":
+        return here.parent / "trials" / front.group(1)
+    return here
+
+
+def load_ensemble(path: Path) -> EnsembleModel:
+    """The ensemble of the manifest at ``path``, each member file loaded once with the trusted loaders.
+
+    Raises:
+        ValueError: A malformed manifest, a member named outside its directory, a missing member
+            file, or one holding types this trainer does not trust.
+    """
+    path = Path(path)
+    manifest = _read_manifest(path)
+    classes = manifest.get("classes") if manifest["task"] == "classification" else None
+    members = []
+    for entry in manifest["members"]:
+        file = _member_dir(path, entry["file"]) / entry["file"]
+        if not file.is_file():
+            raise ValueError(f"{path}: member file {entry['file']!r} is missing (the ensemble is its manifest "
+                             "and the member files beside it)")
+        member = _load_member(file, entry["format"], manifest["task"], classes)
+        member.one_hot = bool(entry.get("votes", False))
+        members.append(member)
+    return EnsembleModel(manifest, members)
+
+
+def ensemble_bytes(path: Path) -> int:
+    """The bytes of the member files the manifest at ``path`` names."""
+    manifest = _read_manifest(Path(path))
+    return sum((_member_dir(Path(path), e["file"]) / e["file"]).stat().st_size for e in manifest["members"])
 
 
 def _check(model: Any, task: str, data: Any, expected: Mapping[str, Any]) -> None:

@@ -270,10 +270,16 @@ class SklearnTrainer(Trainer):
             ValueError: For ``valid`` under k-fold cross-validation: the exported model was
                 fitted on those rows.
         """
+        part = getattr(self.context.data, split)
+        if Path(path).suffix == ".json":  # an ensemble's manifest: this trainer was never fitted
+            if split == "valid" and int(getattr(self.context.data, "folds", 0) or 0) >= 2:
+                raise ValueError("with data.folds the ensemble's members are fitted on the validation rows: it "
+                                 "cannot be scored on them")
+            with self._threads():
+                return scores(self.context.task, load_scorable(Path(path), None), part.X, part.y)
         if split == "valid" and self._final is not self._parts[0][0]:
             raise ValueError("with data.folds the exported model is fitted on the validation rows: it cannot be "
                              "scored on them")
-        part = getattr(self.context.data, split)
         with self._threads():
             return scores(self.context.task, load_scorable(Path(path), self.pipeline_), part.X, part.y)
 
@@ -293,7 +299,8 @@ class SklearnTrainer(Trainer):
         return path
 
     def model_size(self, path: Path) -> tuple[int, str]:
-        """ONNX: the file; skops: the stored arrays and values without the schema (see :func:`model_bytes`)."""
+        """ONNX: the file; skops: the stored arrays and values without the schema; an ensemble's manifest:
+        its member files (see :func:`model_bytes`)."""
         return model_bytes(path)
 
     def load_predictor(self, path: Path) -> Callable[[Any], Any]:
@@ -312,6 +319,9 @@ class SklearnTrainer(Trainer):
             ValueError: For another conversion, a file this trainer did not write, or a
                 pipeline skl2onnx cannot convert or whose ONNX predictions disagree.
         """
+        if Path(source).suffix == ".json" or Path(source).name.endswith(".member"):
+            raise ValueError("an ensemble is its manifest (ensemble.json) and its members' own files beside it; "
+                             "it has no single skops or onnx file to export or convert to (export its members)")
         if fmt != "onnx" or Path(source).suffix != ".skops":
             raise ValueError(f"the sklearn trainer converts skops to onnx only, not {Path(source).name} to {fmt}")
         data = self.context.data

@@ -1,15 +1,18 @@
-"""The sklearn side of ensembles from what ran: predictions, their scores, the prefit voting export (no Ray)."""
+"""The sklearn side of ensembles from what ran: predictions, their scores, the manifest of members (no Ray)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from automl_sklearn.export import load_model, load_scorable
+from automl_sklearn.export import load_predictor, model_bytes
 from automl_sklearn.metrics import scores
-from automl_sklearn.selection import MEMBER_FILE
+from automl_sklearn.selection import MANIFEST, MEMBER_FILE, load_ensemble
 from automl_sklearn.trainer import SklearnTrainer
 from sk_helpers import MakeTrial, run_all, splits
 
@@ -52,10 +55,10 @@ def test_predictions_score_exactly_as_the_trial_does(make_trial: MakeTrial, tmp_
         assert scorer.score_predictions(trainer.predictions("test"), "test") == pytest.approx(trainer.evaluate("test"))
 
 
-def test_a_voting_ensemble_of_three_trials_predicts_what_was_selected(make_trial: MakeTrial, tmp_path: Path) -> None:
-    data = splits("breast_cancer", "classification")
-    trials = fitted(make_trial, data)
-    scorer = builder(tmp_path, data)
+def _selected(make_trial: MakeTrial, tmp_path: Path, data: Any, params: dict[str, Any] | None = None) -> Any:
+    """Three trials, the greedy selection over them, and what the selection scored (as the engine does)."""
+    trials = fitted(make_trial, data, params)
+    scorer = builder(tmp_path, data, params)
     valid = [t.predictions("valid") for t in trials]
     test = [t.predictions("test") for t in trials]
     picked = greedy_selection(valid, lambda p: scorer.score_predictions(p, "valid")["log_loss"], rounds=10)
@@ -66,44 +69,86 @@ def test_a_voting_ensemble_of_three_trials_predicts_what_was_selected(make_trial
     used = [i for i, w in enumerate(weights) if w]
     expected = {"valid": blend([valid[i] for i in used], weights[used]),
                 "test": blend([test[i] for i in used], weights[used])}
+    return trials, scorer, members, expected
+
+
+def test_an_ensemble_is_a_manifest_of_its_members_files(make_trial: MakeTrial, tmp_path: Path) -> None:
+    data = splits("breast_cancer", "classification")
+    trials, scorer, members, expected = _selected(make_trial, tmp_path, data)
     path = scorer.build_ensemble(members, scorer.context.trial_dir, expected)
-    assert path.suffix == ".skops"
-    model = load_model(path)  # the trusted-type loader: only scikit-learn types inside
+    assert path == scorer.context.trial_dir / MANIFEST
+    manifest = json.loads(path.read_text())
+    assert manifest["task"] == "classification" and manifest["classes"] == [0, 1]
+    assert [(e["trial"], e["weight"]) for e in manifest["members"]] == [(m.number, m.weight) for m in members]
+    for entry, member in zip(manifest["members"], members, strict=True):
+        placed = path.parent / entry["file"]
+        assert entry["format"] == "skops" and placed.parent == path.parent
+        # The member's own file, linked, not written again.
+        assert os.path.samefile(placed, member.directory / MEMBER_FILE)
+    # No file in the ensemble's directory ends as a model format: `automl export` takes none for the ensemble's.
+    assert not [p for p in path.parent.iterdir() if p.suffix in (".skops", ".onnx")]
+    model = load_ensemble(path)
     recorded = scorer.score_predictions(expected["valid"], "valid")
     from_file = scores("classification", model, data.valid.X, data.valid.y)
     assert from_file["accuracy"] == recorded["accuracy"]
     assert from_file["log_loss"] == pytest.approx(recorded["log_loss"], rel=1e-9)
     assert np.allclose(model.predict_proba(data.test.X), expected["test"])
-    # The predictor the engine times loads the same file.
+    # What the engine measures and scores: the same manifest, through the trainer.
     assert np.array_equal(scorer.load_predictor(path)(data.test.X), model.predict(data.test.X))
+    assert scorer.evaluate_artifact(path, "test") == pytest.approx(scorer.score_predictions(expected["test"], "test"))
+    size, kind = scorer.model_size(path)
+    assert kind == "ensemble: member files"
+    assert size == sum((m.directory / MEMBER_FILE).stat().st_size for m in members)
+    with pytest.raises(ValueError, match="an ensemble is its manifest"):
+        scorer.convert(path, "onnx", tmp_path / "out")
 
 
-def test_onnx_trials_keep_a_skops_member_file_and_the_ensemble_exports_to_onnx(
-    make_trial: MakeTrial, tmp_path: Path
-) -> None:
+def test_the_front_copy_of_a_manifest_loads_its_trials_members(make_trial: MakeTrial, tmp_path: Path) -> None:
+    data = splits("breast_cancer", "classification")
+    _, scorer, members, expected = _selected(make_trial, tmp_path, data)
+    path = scorer.build_ensemble(members, scorer.context.trial_dir, expected)
+    # The engine copies a front member's file alone into RUN/models/ (trial-NNNNN-<name>).
+    (tmp_path / "models").mkdir()
+    copy = tmp_path / "models" / f"trial-00003-{MANIFEST}"
+    shutil.copyfile(path, copy)
+    assert np.array_equal(load_predictor(copy)(data.test.X), load_ensemble(path).predict(data.test.X))
+    other = tmp_path / "models" / f"trial-00002-{MANIFEST}"  # no trial 2 ensemble: its members are not found
+    shutil.copyfile(path, other)
+    with pytest.raises(ValueError, match="is missing"):
+        load_predictor(other)
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "sub/x", "..", "a\\b", ""])
+def test_a_manifest_naming_a_file_outside_its_directory_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / "x").write_text("not a model")
+    directory = tmp_path / "ensemble"
+    directory.mkdir()
+    path = directory / MANIFEST
+    path.write_text(json.dumps({"format": "automl-sklearn ensemble", "version": 1, "task": "regression",
+                                "members": [{"trial": 0, "file": name, "format": "skops", "weight": 1.0}]}))
+    with pytest.raises(ValueError, match=r"members\[0\]\.file must name a file in the manifest's own directory"):
+        load_ensemble(path)
+    with pytest.raises(ValueError, match="must name a file"):
+        model_bytes(path)
+
+
+def test_onnx_trials_are_members_by_their_onnx_files(make_trial: MakeTrial, tmp_path: Path) -> None:
     data = splits("iris", "classification")
     trials = fitted(make_trial, data, {"export": "onnx"})
     assert all(t.artifact_.suffix == ".onnx" for t in trials)
     valid = [t.predictions("valid") for t in trials]
-    assert all((t.context.trial_dir / MEMBER_FILE).is_file() for t in trials)  # written by predictions()
+    assert not any((t.context.trial_dir / MEMBER_FILE).exists() for t in trials)  # ONNX is enough: no skops copy
     scorer = builder(tmp_path, data, {"export": "onnx"})
     members = [EnsembleMember(i, CONFIGS[i], 1 / 3, t.artifact_, t.context.trial_dir) for i, t in enumerate(trials)]
     expected = {"valid": blend(valid, [1, 1, 1]), "test": blend([t.predictions("test") for t in trials], [1, 1, 1])}
     path = scorer.build_ensemble(members, scorer.context.trial_dir, expected)
-    assert path.suffix == ".onnx"
-    got = load_scorable(path, _voting(trials)).predict(data.valid.X)
+    manifest = json.loads(path.read_text())
+    assert {e["format"] for e in manifest["members"]} == {"onnx"} and not any(e["votes"] for e in manifest["members"])
+    model = load_ensemble(path)
+    got = model.predict(data.valid.X)
     want = np.asarray(data.classes)[np.argmax(expected["valid"], axis=1)]
     assert np.mean(got == want) >= 0.97
-
-
-def _voting(trials: list[SklearnTrainer]) -> Any:
-    class Fitted:  # what load_scorable reads from the fitted model: its classes, and that it has probabilities
-        classes_ = trials[0].pipeline_.classes_
-
-        def predict_proba(self, X: Any) -> Any:  # pragma: no cover - never called
-            raise AssertionError
-
-    return Fitted()
+    assert np.allclose(model.predict_proba(data.valid.X), expected["valid"], atol=1e-4)  # float32 in ONNX
 
 
 def test_a_classifier_without_probabilities_votes_for_its_class(make_trial: MakeTrial, tmp_path: Path) -> None:
@@ -124,17 +169,21 @@ def test_a_classifier_without_probabilities_votes_for_its_class(make_trial: Make
                for i, (c, t) in enumerate(zip(configs, trials, strict=True))]
     valid = blend([t.predictions("valid") for t in trials], [1, 1, 1])
     path = scorer.build_ensemble(members, scorer.context.trial_dir, {"valid": valid})
-    assert path.suffix == ".skops"  # skl2onnx has no converter for the SVM's votes: kept as skops, not lost
-    model = load_model(path)
+    manifest = json.loads(path.read_text())
+    # The SVM's ONNX second output holds its decision scores: it votes one-hot, the others give probabilities.
+    assert [e["votes"] for e in manifest["members"]] == [True, False, False]
+    assert [e["format"] for e in manifest["members"]] == ["onnx"] * 3
+    model = load_ensemble(path)
     assert np.array_equal(model.predict(data.valid.X), np.asarray(data.classes)[np.argmax(valid, axis=1)])
 
 
-def test_a_member_without_a_skops_file_is_refused_with_the_reason(make_trial: MakeTrial, tmp_path: Path) -> None:
+def test_a_member_without_a_model_file_is_refused_with_the_reason(make_trial: MakeTrial, tmp_path: Path) -> None:
     data = splits("iris", "classification")
-    trials = fitted(make_trial, data, {"export": "onnx"})  # predictions() not called: no skops copies
+    trials = fitted(make_trial, data)
+    (trials[0].context.trial_dir / MEMBER_FILE).unlink()
     scorer = builder(tmp_path, data)
     members = [EnsembleMember(i, CONFIGS[i], 0.5, t.artifact_, t.context.trial_dir) for i, t in enumerate(trials[:2])]
-    with pytest.raises(ValueError, match="trial 0 has no skops file"):
+    with pytest.raises(ValueError, match="trial 0 has no model.onnx nor model.skops"):
         scorer.build_ensemble(members, scorer.context.trial_dir, {})
 
 
@@ -155,7 +204,8 @@ def test_regression_ensembles_average_values(make_trial: MakeTrial, tmp_path: Pa
                for i, (c, t) in enumerate(zip(configs, trials, strict=True))]
     expected = {"valid": blend(valid, [1, 1]), "test": blend([t.predictions("test") for t in trials], [1, 1])}
     path = scorer.build_ensemble(members, scorer.context.trial_dir, expected)
-    assert np.allclose(load_model(path).predict(data.valid.X), expected["valid"])
-    # A file that does not predict what was selected is refused.
+    assert "classes" not in json.loads(path.read_text())
+    assert np.allclose(load_ensemble(path).predict(data.valid.X), expected["valid"])
+    # Members that do not predict what was selected are refused.
     with pytest.raises(ValueError, match="differ from the selection's"):
         scorer.build_ensemble(members, scorer.context.trial_dir, {"valid": valid[0]})
