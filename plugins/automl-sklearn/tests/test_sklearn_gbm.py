@@ -283,6 +283,7 @@ objectives: [{metric: accuracy, mode: max}]
 resources: {cpu: 1, max_concurrent: 2}
 budget: {trials: 6}
 seed: 3
+ensemble: {enabled: false}  # whether one is built depends on the trials' order; tests/test_ensemble.py covers it
 """
 
 
