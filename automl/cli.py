@@ -235,21 +235,25 @@ def report(run_dir: str, out: str | None) -> None:
 
 @main.command("export")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--trial", "number", type=int, required=True, help="A trial on the Pareto front.")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "skops"]), required=True,
-              help="The model format: one the trial's trainer wrote, or one it can convert to.")
+@click.option("--trial", "number", type=int, required=True, help="A completed trial (front member or not).")
+@click.option("--format", "fmt", required=True, metavar="FORMAT",
+              help="A format of the run's trainer: one the trial's measured model has a file in, or one the "
+                   "trainer converts to (a bad name lists them).")
 @click.option("--out", type=click.Path(), help="File or directory to write (default RUN_DIR/exports/).")
 def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None:
-    """Write a front member's model out of RUN_DIR in the format asked for.
+    """Write the model a completed trial of RUN_DIR measured, in the format asked for.
 
     \b
-    A format the trial has is copied byte for byte (the file that was measured):
-    the torch trainer writes ONNX and TorchScript, the sklearn trainer skops or
-    ONNX (its `export` param). Another format is converted by the trial's trainer
-    from a file the trial has, and checked to predict the same: sklearn skops ->
-    ONNX (skl2onnx; the skops file loaded with the trainer's trusted types only),
-    torch TorchScript -> ONNX. Nothing else is loaded or unpickled. A format
-    neither written nor convertible is an error that lists those available.
+    An export is the model that was measured, or it is refused with the reason.
+    The formats are the trainer's own (sklearn: skops, onnx, lightgbm, xgboost;
+    torch: onnx, torchscript, pt2, state_dict). The measured file's format is
+    copied byte for byte; so is a file the trainer wrote beside it in the same
+    export (torch: ONNX and TorchScript), unless a compressor rewrote the export.
+    Another format is converted by the trial's trainer from such a file and
+    checked to predict the same (sklearn skops -> ONNX, LightGBM text, XGBoost
+    JSON; torch TorchScript -> ONNX, state_dict); nothing is unpickled. A trial
+    whose model was not kept (models.export: top), or that stopped or failed,
+    has nothing to export: it is never fitted again.
     """
     from automl.export import export_trial
 

@@ -1,17 +1,26 @@
-"""``automl export``: a front member's model in any format its trainer wrote or can convert to.
+"""``automl export``: the model a completed trial measured, in a format its trainer declares.
 
-Trainers write their exports into the trial's directory (``RUN_DIR/trials/NNNNN/``) and the
-engine copies the measured one into ``RUN_DIR/models/``: the torch trainer writes ONNX and
-TorchScript side by side, the scikit-learn trainer skops or ONNX (``params.export``), the
-``function`` trainer no model at all.
+An export is the model that was measured, or it is refused with the reason. A trial's
+measured model is the file its latency, size and (after a compressor rewrote it) metrics
+were measured on: the store's ``artifact``, copied into ``RUN_DIR/models/`` for a front
+member. Any completed trial whose file was kept can be exported, front member or not.
 
-A format the trial has is copied: nothing is loaded, so the copy is byte for byte what was
-validated and measured. Another format is produced by the trainer's
-:meth:`~automl.interfaces.Trainer.convert` from a file the trial has, when the trainer's
-``conversions`` list it (scikit-learn: skops to ONNX with skl2onnx; torch: TorchScript to
-ONNX): the trainer is rebuilt with the trial's config, params and data (loaded again from the
-run's spec), loads the file as safely as its predictor does, writes the new format and checks
-that it predicts what the source predicts.
+The formats come from the trial's trainer (:attr:`~automl.interfaces.Trainer.formats`:
+format name -> file name endings; a trainer that declares none gets :data:`COMMON_FORMATS`):
+
+- the measured file's own format is a byte-for-byte copy, nothing loaded;
+- another file the trainer wrote in the same export (the torch trainer writes ONNX and
+  TorchScript side by side) is the same model and is copied too, unless a compressor
+  rewrote the export: then that file holds the model before compression and is refused;
+- a format the trainer's :attr:`~automl.interfaces.Trainer.conversions` list is written
+  by its :meth:`~automl.interfaces.Trainer.convert` from one of those files: the trainer
+  is rebuilt with the trial's config, params and data (loaded again from the run's spec),
+  loads the file as safely as its predictor does, writes the new format and checks that it
+  predicts what the source predicts.
+
+A trial below the ``models.export: top`` bar kept its metrics but no model, and a stopped
+or failed trial has none: such an export is refused with the reason, never re-fitted (a
+re-fit is another model than the one measured).
 """
 
 from __future__ import annotations
@@ -20,22 +29,25 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from automl.errors import AutoMLError
 from automl.run import Run
 
-__all__ = ["FORMATS", "Exported", "available_formats", "convertible_formats", "export_trial", "run_plan",
-           "trial_trainer"]
+__all__ = ["COMMON_FORMATS", "FORMATS", "Exported", "TrialModel", "available_formats", "convertible_formats",
+           "export_trial", "format_of", "run_plan", "trainer_formats", "trial_model", "trial_trainer"]
 
-#: Format name -> file name endings that hold it (checked in order).
-FORMATS: dict[str, tuple[str, ...]] = {
+#: Format name -> file name endings, for a trainer that declares no :attr:`~automl.interfaces.Trainer.formats`.
+COMMON_FORMATS: dict[str, tuple[str, ...]] = {
     "onnx": (".onnx",),
     "torchscript": (".torchscript.pt", ".torchscript"),
     "skops": (".skops",),
 }
+#: The earlier name of :data:`COMMON_FORMATS`.
+FORMATS = COMMON_FORMATS
 
 
 @dataclass(frozen=True)
@@ -44,8 +56,8 @@ class Exported:
 
     Attributes:
         number: The trial number.
-        format: ``onnx``, ``torchscript`` or ``skops``.
-        source: The trainer's file it was copied from.
+        format: A format of the trial's trainer (``onnx``, ``skops``, ``lightgbm``...).
+        source: The trial's file it was copied or converted from.
         path: The file written.
         size_bytes: Its size.
         sha256: Its SHA-256, to compare with the source.
@@ -61,36 +73,58 @@ class Exported:
     converted_from: str | None = None
 
 
-def _format_of(path: Path) -> str | None:
-    name = path.name.lower()
-    for fmt, endings in FORMATS.items():
-        if any(name.endswith(e) for e in endings):
-            return fmt
-    return None
+@dataclass(frozen=True)
+class TrialModel:
+    """What ``automl export`` can write for one completed trial.
 
-
-def available_formats(run: Run, number: int) -> dict[str, Path]:
-    """The formats trial ``number`` has a file for, each with that file.
-
-    The copy in ``models/`` (the file the final latency was measured on) comes first,
-    then the trainer's files in the trial directory, then the stored artifact path.
+    Attributes:
+        number: The trial number.
+        trainer: The trial's trainer name.
+        measured: The file that was measured (the copy in ``models/`` when there is one).
+        formats: Every format the trainer declares, with its file name endings.
+        files: Formats of the measured model the trial has a file for, each with that file.
+        conversions: Formats the trainer can convert one of ``files`` to: ``{format: from format}``.
+        withheld: Formats the trial has a file for that is not the measured model, with the reason.
+        note: Why nothing can be converted (the run's spec no longer builds), or empty.
     """
-    candidates: list[Path] = []
-    models = run.dir / "models"
-    if models.is_dir():
-        candidates += sorted(models.glob(f"trial-{number:05d}-*"))
-    directory = run.dir / "trials" / f"{number:05d}"  # the engine's trial directory (automl.tune_adapter)
-    if directory.is_dir():
-        candidates += sorted(p for p in directory.iterdir() if p.is_file())
-    row = run.store.trial(run.run_id, number)
-    if row and row.get("artifact"):
-        candidates.append(Path(row["artifact"]))
-    found: dict[str, Path] = {}
-    for path in candidates:
-        fmt = _format_of(path)
-        if fmt and fmt not in found and path.is_file():
-            found[fmt] = path
-    return found
+
+    number: int
+    trainer: str
+    measured: Path
+    formats: Mapping[str, tuple[str, ...]]
+    files: Mapping[str, Path]
+    conversions: Mapping[str, str] = field(default_factory=dict)
+    withheld: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def offered(self) -> list[str]:
+        """The formats this trial can be exported in: its files' first, then conversions."""
+        return [*self.files, *(f for f in self.conversions if f not in self.files)]
+
+
+def trainer_formats(factory: Any) -> dict[str, tuple[str, ...]]:
+    """The formats a trainer class declares (:attr:`Trainer.formats`), else :data:`COMMON_FORMATS`."""
+    declared = getattr(factory, "formats", None)
+    if not declared:
+        return dict(COMMON_FORMATS)
+    return {str(name): tuple(endings) for name, endings in declared.items()}
+
+
+def format_of(path: Path | str, formats: Mapping[str, tuple[str, ...]] = COMMON_FORMATS) -> str | None:
+    """The format whose longest file name ending matches ``path`` (``.torchscript.pt`` before ``.pt``), or None."""
+    name = Path(path).name.lower()
+    best: tuple[int, str] | None = None
+    for fmt, endings in formats.items():
+        for ending in endings:
+            if name.endswith(ending.lower()) and (best is None or len(ending) > best[0]):
+                best = (len(ending), fmt)
+    return best[1] if best else None
+
+
+def _get(row: Any, key: str) -> Any:
+    """A field of a store row: a mapping, or a record with attributes."""
+    value = row.get(key) if isinstance(row, Mapping) else getattr(row, key, None)
+    return getattr(value, "value", value)  # an enum status as its string
 
 
 def _sha256(path: Path) -> str:
@@ -101,47 +135,192 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _spec_of(run: Run) -> Any:
+    from automl.spec import parse_spec
+
+    info = run.info()
+    meta = run.dir / "run.json"
+    source = json.loads(meta.read_text()).get("spec") if meta.is_file() else None
+    return parse_spec(_get(info, "spec_text"), source)
+
+
+def _trainer_record(run: Run) -> tuple[str, Any, Any, str]:
+    """The run's spec, trainer name and record (None with the reason when it cannot be had)."""
+    from automl.plugins import get_plugin_manager
+
+    try:
+        spec = _spec_of(run)
+    except AutoMLError as exc:
+        return "?", None, None, f"the run's spec no longer parses: {exc}"
+    try:
+        return spec.trainer.name, spec, get_plugin_manager().trainers.get(spec.trainer.name), ""
+    except AutoMLError as exc:
+        return spec.trainer.name, spec, None, str(exc)
+
+
+def _measured_file(run: Run, number: int, stored: str) -> Path | None:
+    """The measured file in the run directory: its copy in ``models/``, else the trial directory's, else as stored."""
+    stored_path = Path(stored)
+    trial_dir = run.dir / "trials" / f"{number:05d}"
+    inside = stored_path.parts[stored_path.parts.index(f"{number:05d}") + 1:] \
+        if f"{number:05d}" in stored_path.parts else (stored_path.name,)
+    for path in (run.dir / "models" / f"trial-{number:05d}-{stored_path.name}", trial_dir.joinpath(*inside),
+                 stored_path):
+        if path.is_file():
+            return path
+    return None
+
+
+def trial_model(run: Run, number: int) -> TrialModel:
+    """What trial ``number`` of ``run`` can be exported as.
+
+    Raises:
+        AutoMLError: For a trial that does not exist, did not complete, or whose model file was
+            not kept (the message says why).
+    """
+    row = run.store.trial(run.run_id, number)
+    if row is None:
+        numbers = [int(_get(t, "number")) for t in run.trials()]
+        span = f"trials {min(numbers)}..{max(numbers)}" if numbers else "no trials"
+        raise AutoMLError(f"{str(run.dir)!r} has no trial {number} (it has {span})")
+    status = str(_get(row, "status"))
+    if status != "completed":
+        why = {"stopped": f"stopped at budget {_get(row, 'budget') or 0} of {_get(row, 'max_budget') or '?'}",
+               "failed": "failed"}.get(status, status)
+        error = _get(row, "error")
+        raise AutoMLError(f"trial {number} {why}{': ' + str(error) if error else ''}; only a completed trial has "
+                          "a measured model to export")
+    name, spec, record, problem = _trainer_record(run)
+    formats = trainer_formats(record.factory) if record is not None else dict(COMMON_FORMATS)
+    stored = _get(row, "artifact")
+    if not stored:
+        measured_as = _get(row, "measured_as") or {}
+        reason = measured_as.get("model") if isinstance(measured_as, Mapping) else None
+        raise AutoMLError(
+            f"trial {number}'s model was not kept ({reason or f'the {name!r} trainer wrote no model file'}); an "
+            "export is the model that was measured, so there is none to write (a model fitted again would be another)")
+    measured = _measured_file(run, number, str(stored))
+    if measured is None:
+        raise AutoMLError(f"trial {number}'s model file {Path(str(stored)).name!r} is neither in "
+                          f"{str(run.dir / 'models')!r} nor in {str(run.dir / 'trials' / f'{number:05d}')!r} "
+                          "(removed, or the run was copied without it)")
+    files: dict[str, Path] = {}
+    withheld: dict[str, str] = {}
+    own = format_of(Path(str(stored)).name, formats)
+    if own is not None:
+        files[own] = measured
+    siblings = _siblings(run, number, Path(str(stored)), formats)
+    rewriters = _rewriters(spec)
+    for fmt, path in siblings.items():
+        if fmt in files:
+            continue
+        if rewriters:
+            # A compressor that rewrites the export leaves the trainer's own files beside the new
+            # one: they hold the model before compression. Which files it rewrote is not recorded,
+            # so beside such a compressor only the measured file itself counts.
+            withheld[fmt] = (f"{path.name} may hold the model before the compression "
+                             f"({', '.join(rewriters)} may rewrite the export); only the measured "
+                             f"{Path(str(stored)).name} is the model measured")
+        elif own is None:
+            withheld[fmt] = f"{path.name} is not the measured file {Path(str(stored)).name}"
+        else:
+            files[fmt] = path
+    conversions: dict[str, str] = {}
+    note = problem
+    if record is not None:
+        for target, sources in (getattr(record.factory, "conversions", None) or {}).items():
+            have = [s for s in sources if s in files]
+            if target not in files and have:
+                conversions[target] = have[0]
+    return TrialModel(number, name, measured, formats, files, conversions, withheld, note)
+
+
+def _rewriters(spec: Any) -> list[str]:
+    """The spec's compressors that may rewrite the exported file (override ``compress_artifact``,
+    or cannot be looked up any more)."""
+    from automl.interfaces import Compressor
+    from automl.plugins import get_plugin_manager
+
+    out = []
+    for step in getattr(spec, "compression", None) or []:
+        try:
+            factory = get_plugin_manager().compressors.get(step.name).factory
+        except AutoMLError:
+            out.append(step.name)
+            continue
+        if getattr(factory, "compress_artifact", None) is not Compressor.compress_artifact:
+            out.append(step.name)
+    return out
+
+
+def _siblings(run: Run, number: int, stored: Path, formats: Mapping[str, tuple[str, ...]]) -> dict[str, Path]:
+    """Files in the trial directory in a declared format, other than the measured one, by format (first by name)."""
+    directory = run.dir / "trials" / f"{number:05d}"
+    out: dict[str, Path] = {}
+    if directory.is_dir():
+        for path in sorted(p for p in directory.iterdir() if p.is_file() and p.name != stored.name):
+            fmt = format_of(path, formats)
+            if fmt is not None and fmt not in out:
+                out[fmt] = path
+    return out
+
+
+def available_formats(run: Run, number: int) -> dict[str, Path]:
+    """The formats of trial ``number``'s measured model it has a file for, each with that file."""
+    return dict(trial_model(run, number).files)
+
+
+def convertible_formats(run: Run, number: int) -> dict[str, str]:
+    """Formats trial ``number`` has no file for but its trainer can convert to: ``{format: from format}``."""
+    return dict(trial_model(run, number).conversions)
+
+
 def export_trial(run_dir: str | Path, number: int, fmt: str, out: str | Path | None = None) -> Exported:
-    """Write front member ``number``'s model in format ``fmt`` to ``out``: a copy of the trial's own
-    file in that format, or else a conversion by its trainer from a format the trial has.
+    """Write completed trial ``number``'s measured model in format ``fmt`` to ``out``: a copy of its file
+    in that format, or else a conversion by its trainer from a file of the measured model.
 
     Args:
         run_dir: The run directory.
-        number: A trial on the run's Pareto front.
-        fmt: ``onnx``, ``torchscript`` or ``skops``.
-        out: A file, or a directory (created) to write ``trial-NNNNN.<ext>`` into;
+        number: A completed trial whose model file was kept (front member or not).
+        fmt: A format the trial's trainer declares (``automl export`` lists them on a bad one).
+        out: A file, or a directory (created) to write ``trial-NNNNN<ending>`` into;
             default ``RUN_DIR/exports/``.
 
     Raises:
-        AutoMLError: For an unknown format, a trial that does not exist or is not on the
-            front, or a format this trial's trainer neither wrote nor can convert to (the
-            message names the formats available, as written and by conversion).
+        AutoMLError: For a format the trainer does not declare (the message lists those it does),
+            a trial that does not exist, did not complete or kept no model, or a format this
+            trial's measured model neither has nor converts to (the message says what it has).
     """
-    if fmt not in FORMATS:
-        raise AutoMLError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
     run = Run.open(run_dir)
-    row = run.store.trial(run.run_id, number)
-    if row is None:
-        numbers = [t["number"] for t in run.trials()]
-        span = f"trials {min(numbers)}..{max(numbers)}" if numbers else "no trials"
-        raise AutoMLError(f"{str(run.dir)!r} has no trial {number} (it has {span})")
-    front = run.front()
-    members = [int(m["number"]) for m in front["members"]]
-    if number not in members:
-        listed = ", ".join(map(str, members)) or "none"
-        raise AutoMLError(
-            f"trial {number} ({row['status']}) is not on the Pareto front of {str(run.dir)!r}; "
-            f"front members: {listed}"
-        )
-    formats = available_formats(run, number)
-    if fmt in formats:
-        source = formats[fmt]
-        ext = next(e for e in FORMATS[fmt] if source.name.lower().endswith(e))
-        target = _target(run, number, ext, out)
+    name, _, record, problem = _trainer_record(run)
+    formats = trainer_formats(record.factory) if record is not None else dict(COMMON_FORMATS)
+    if fmt not in formats:
+        whose = f"the {name!r} trainer's formats" if record is not None else \
+            f"formats (the {name!r} trainer is not available: {problem})"
+        raise AutoMLError(f"unknown export format {fmt!r}; {whose}: {', '.join(formats)}")
+    model = trial_model(run, number)
+    if fmt in model.files:
+        source = model.files[fmt]
+        target = _target(run, number, _ending(source, model.formats[fmt]), out)
         if target.resolve() != source.resolve():
             shutil.copyfile(source, target)
         return Exported(number, fmt, source, target, target.stat().st_size, _sha256(target))
-    return _convert(run, row, formats, fmt, out)
+    if fmt in model.conversions:
+        return _convert(run, model, fmt, out)
+    listed = ", ".join([*model.files, *(f"{f} (converted from {s})" for f, s in model.conversions.items())])
+    why = f"; {fmt}: {model.withheld[fmt]}" if fmt in model.withheld else \
+        f" (the {model.trainer!r} trainer cannot convert {', '.join(model.files) or 'nothing'} to {fmt})"
+    if model.note and fmt not in model.withheld:
+        why += f" (nothing can be converted: {model.note})"
+    raise AutoMLError(f"trial {number} has no {fmt} export; formats available for this trial: "
+                      f"{listed or 'none (its model file ' + model.measured.name + ' is in no format the trainer declares)'}"
+                      f"{why}")
+
+
+def _ending(path: Path, endings: tuple[str, ...]) -> str:
+    name = path.name.lower()
+    matching = [e for e in endings if name.endswith(e.lower())]
+    return max(matching, key=len) if matching else path.suffix
 
 
 def _target(run: Run, number: int, ext: str, out: str | Path | None) -> Path:
@@ -155,23 +334,13 @@ def _target(run: Run, number: int, ext: str, out: str | Path | None) -> Path:
 
 def run_plan(run: Run) -> Any:
     """The run's plan, built again from the spec it ran with the installed plugins."""
-    return _trainer_of(run)[0]
-
-
-def _trainer_of(run: Run) -> tuple[Any, Any]:
-    """The run's plan (from the spec it ran) and its trainer record."""
     from automl.plan import build_plan
     from automl.plugins import get_plugin_manager
-    from automl.spec import parse_spec
 
-    info = run.info()
-    meta = run.dir / "run.json"
-    source = json.loads(meta.read_text()).get("spec") if meta.is_file() else None
-    plan = build_plan(parse_spec(info["spec_text"], source), get_plugin_manager())
-    return plan, plan.trainer
+    return build_plan(_spec_of(run), get_plugin_manager())
 
 
-def trial_trainer(run: Run, row: dict[str, Any], plan: Any = None, data: Any = None) -> Any:
+def trial_trainer(run: Run, row: Any, plan: Any = None, data: Any = None) -> Any:
     """The run's trainer for one trial, as the engine built it, but not fitted: to load or convert its files.
 
     Args:
@@ -183,62 +352,37 @@ def trial_trainer(run: Run, row: dict[str, Any], plan: Any = None, data: Any = N
     from automl.interfaces import TrialContext
 
     if plan is None:
-        plan, _ = _trainer_of(run)
+        plan = run_plan(run)
     if data is None:
         data = plan.load_data()
-    number = int(row["number"])
+    number = int(_get(row, "number"))
     context = TrialContext(plan.spec.task or "classification", plan.spec.seed + number, data,
                            run.dir / "trials" / f"{number:05d}")
-    return plan.trainer.factory(plan.trainer_config(row["config"] or {}), plan.spec.trainer.params, context)
+    return plan.trainer.factory(plan.trainer_config(_get(row, "config") or {}), plan.spec.trainer.params, context)
 
 
-def convertible_formats(run: Run, number: int) -> dict[str, str]:
-    """Formats trial ``number`` has no file for but its trainer can convert to: ``{format: from format}``."""
-    formats = available_formats(run, number)
-    try:
-        _, trainer = _trainer_of(run)
-    except AutoMLError:  # a spec that no longer builds (a plugin removed since): nothing to convert with
-        return {}
-    out: dict[str, str] = {}
-    for target, sources in getattr(trainer.factory, "conversions", {}).items():
-        if target in FORMATS and target not in formats:
-            have = [f for f in sources if f in formats]
-            if have:
-                out[target] = have[0]
-    return out
-
-
-def _convert(run: Run, row: dict[str, Any], formats: dict[str, Path], fmt: str, out: str | Path | None) -> Exported:
+def _convert(run: Run, model: TrialModel, fmt: str, out: str | Path | None) -> Exported:
     from automl.errors import TrialError
 
-    number = int(row["number"])
-    written = ", ".join(sorted(formats)) or "none (its trainer wrote no model file in a known format)"
+    number = model.number
+    source_fmt = model.conversions[fmt]
+    source = model.files[source_fmt]
     try:
-        plan, trainer_spec = _trainer_of(run)
+        plan = run_plan(run)
     except AutoMLError as exc:
-        raise AutoMLError(f"trial {number} has no {fmt} export; formats available for this trial: {written} "
-                          f"(none can be converted: the run's spec no longer builds: {exc})") from exc
-    conversions = getattr(trainer_spec.factory, "conversions", {})
-    sources = [f for f in conversions.get(fmt, ()) if f in formats]
-    if not sources:
-        convertible = convertible_formats(run, number)
-        listed = ", ".join([*sorted(formats), *(f"{f} (converted from {src})" for f, src in sorted(convertible.items()))])
-        raise AutoMLError(f"trial {number} has no {fmt} export; formats available for this trial: {listed or written} "
-                          f"(the {trainer_spec.name!r} trainer cannot convert {', '.join(sorted(formats)) or 'nothing'} "
-                          f"to {fmt})")
-    source_fmt = sources[0]
-    source = formats[source_fmt]
-    trainer = trial_trainer(run, row, plan)
+        raise AutoMLError(f"trial {number} has no {fmt} export; formats available for this trial: "
+                          f"{', '.join(model.files)} (none can be converted: the run's spec no longer builds: "
+                          f"{exc})") from exc
+    trainer = trial_trainer(run, run.store.trial(run.run_id, number), plan)
     with tempfile.TemporaryDirectory(prefix="automl-export-") as tmp:
         try:
             made = Path(trainer.convert(source, fmt, Path(tmp)))
         except (NotImplementedError, ValueError, TrialError) as exc:
-            raise AutoMLError(f"trial {number}: the {trainer_spec.name!r} trainer cannot convert {source.name} "
+            raise AutoMLError(f"trial {number}: the {model.trainer!r} trainer cannot convert {source.name} "
                               f"({source_fmt}) to {fmt}: {exc}") from exc
-        if _format_of(made) != fmt or not made.is_file():
-            raise AutoMLError(f"trial {number}: the {trainer_spec.name!r} trainer's convert() returned {str(made)!r}, "
-                              f"not a {fmt} file")
-        ext = next(e for e in FORMATS[fmt] if made.name.lower().endswith(e))
-        target = _target(run, number, ext, out)
+        if format_of(made, model.formats) != fmt or not made.is_file():
+            raise AutoMLError(f"trial {number}: the {model.trainer!r} trainer's convert() returned {str(made)!r}, "
+                              f"not a {fmt} file (endings {', '.join(model.formats[fmt])})")
+        target = _target(run, number, _ending(made, model.formats[fmt]), out)
         shutil.copyfile(made, target)
     return Exported(number, fmt, source, target, target.stat().st_size, _sha256(target), converted_from=source_fmt)

@@ -265,8 +265,15 @@ class Trainer(abc.ABC):
         """
         return {}
 
+    #: Every export format this trainer writes or converts to, each with the file name endings that
+    #: hold it (``{"skops": (".skops",), "onnx": (".onnx",)}``; the longest matching ending wins).
+    #: ``automl export --format`` accepts exactly these names. Empty (the default): ``onnx``,
+    #: ``torchscript`` and ``skops`` (:data:`automl.export.COMMON_FORMATS`).
+    formats: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
     #: Export formats :meth:`convert` can write, each with the formats it converts from
-    #: (``{"onnx": ("skops",)}``); ``automl export`` offers them beside the files a trial has.
+    #: (``{"onnx": ("skops",)}``); every name is one of :attr:`formats`. ``automl export`` offers
+    #: them beside the files of the trial's measured model.
     conversions: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def convert(self, source: Path, fmt: str, directory: Path) -> Path:

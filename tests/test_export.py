@@ -1,4 +1,4 @@
-"""``automl export``: a front member's model in a format its trainer wrote; clear errors otherwise."""
+"""``automl export``: any completed trial's measured model, in a format its trainer declares; the reason otherwise."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def trial_files(run_dir: Path, number: int, files: dict[str, bytes]) -> Path:
     return d
 
 
+def measured(run_dir: Path, number: int, name: str) -> None:
+    """Record ``trials/NNNNN/name`` as the trial's measured file (the store's ``artifact``), as the engine does."""
+    Store(f"sqlite:///{run_dir / 'automl.db'}").save_trial(1, number, artifact=str(run_dir / "trials" / f"{number:05d}" / name))
+
+
 @pytest.fixture
 def torch_like_run(tmp_path: Path) -> Path:
     """Trial 0 and 1 on the front with ONNX and TorchScript files (as the torch trainer leaves them); 2 is not."""
@@ -89,14 +94,19 @@ def test_the_copy_in_models_is_preferred_to_the_trial_directory(torch_like_run: 
     assert export_trial(torch_like_run, 0, "onnx", tmp_path).path.read_bytes() == b"measured"
 
 
-def test_errors_name_the_front_members_and_the_available_formats(torch_like_run: Path) -> None:
-    with pytest.raises(AutoMLError, match=r"trial 2 \(completed\) is not on the Pareto front.*front members: 0, 1"):
-        export_trial(torch_like_run, 2, "onnx")
+def test_a_completed_trial_off_the_front_is_exported_too(torch_like_run: Path, tmp_path: Path) -> None:
+    done = export_trial(torch_like_run, 2, "torchscript", tmp_path)
+    assert done.path.read_bytes() == b"ts-2" and done.number == 2
+
+
+def test_errors_name_the_available_formats(torch_like_run: Path) -> None:
+    with pytest.raises(AutoMLError, match=r"trial 3 failed: boom; only a completed trial has a measured model"):
+        export_trial(torch_like_run, 3, "onnx")
     with pytest.raises(AutoMLError, match=r"trial 1 has no skops export; formats available for this trial: onnx, torchscript"):
         export_trial(torch_like_run, 1, "skops")
     with pytest.raises(AutoMLError, match=r"has no trial 42 \(it has trials 0\.\.3\)"):
         export_trial(torch_like_run, 42, "onnx")
-    with pytest.raises(AutoMLError, match="unknown export format 'pdf'"):
+    with pytest.raises(AutoMLError, match="unknown export format 'pdf'; the 'function' trainer's formats: onnx, torchscript, skops"):
         export_trial(torch_like_run, 0, "pdf")
 
 
@@ -114,9 +124,9 @@ def test_cli_export_and_its_bad_input(torch_like_run: Path, tmp_path: Path, caps
     assert cli(["export", str(torch_like_run), "--trial", "0", "--format", "torchscript", "--out", str(tmp_path)]) == 0
     assert "trial 0 as torchscript" in capsys.readouterr().out
     assert (tmp_path / "trial-00000.torchscript.pt").read_bytes() == b"ts-0"
-    assert cli(["export", str(torch_like_run), "--trial", "2", "--format", "onnx"]) == 2
+    assert cli(["export", str(torch_like_run), "--trial", "3", "--format", "onnx"]) == 2
     err = capsys.readouterr().err
-    assert "not on the Pareto front" in err and "Traceback" not in err
+    assert "trial 3 failed" in err and "Traceback" not in err
     assert cli(["export", str(tmp_path / "nowhere"), "--trial", "0", "--format", "onnx"]) == 2
     assert "holds no automl run" in capsys.readouterr().err
     assert cli(["export", str(torch_like_run), "--trial", "0", "--format", "pickle"]) == 2
@@ -133,6 +143,7 @@ def test_an_exported_torchscript_model_loads_and_predicts(tmp_path: Path) -> Non
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
     example = torch.randn(5, 4)
     torch.jit.trace(net, example).save(str(d / "model.torchscript.pt"))
+    measured(run_dir, 0, "model.torchscript.pt")
     done = export_trial(run_dir, 0, "torchscript", tmp_path / "out")
     loaded = torch.jit.load(str(done.path), map_location="cpu")
     with torch.inference_mode():
@@ -158,12 +169,13 @@ def test_a_real_sklearn_export_is_copied_and_predicts(tmp_path: Path) -> None:
     trial.mkdir(parents=True)
     export_model(pipeline, X, trial, "skops")
     export_model(pipeline, X, trial, "onnx")
+    measured(run_dir, 0, "model.skops")
     want = pipeline.predict(X)
     skops = export_trial(run_dir, 0, "skops", tmp_path / "out")
     assert (load_model(skops.path).predict(X) == want).all()
     onnx = export_trial(run_dir, 0, "onnx", tmp_path / "out")
     assert (load_predictor(onnx.path)(pd.DataFrame(X)) == want).mean() > 0.99
-    with pytest.raises(AutoMLError, match="formats available for this trial: onnx, skops"):
+    with pytest.raises(AutoMLError, match="formats available for this trial: skops, onnx"):
         export_trial(run_dir, 0, "torchscript")
 
 
@@ -195,6 +207,7 @@ def _sklearn_run(tmp_path: Path, model: object) -> tuple[Path, object]:
     trial = run_dir / "trials" / "00000"
     trial.mkdir(parents=True)
     export_model(pipeline, X, trial, "skops")
+    measured(run_dir, 0, "model.skops")
     return run_dir, pipeline
 
 
@@ -217,8 +230,8 @@ def test_a_skops_trial_is_converted_to_onnx_that_predicts_the_same(tmp_path: Pat
     X, _ = load_iris(return_X_y=True, as_frame=True)
     assert (load_predictor(done.path)(X) == pipeline.predict(X)).mean() > 0.99
     assert not (run_dir / "trials" / "00000" / "model.onnx").exists()  # the trial directory is left as it was
-    with pytest.raises(AutoMLError, match=r"no torchscript export; formats available for this trial: skops, "
-                                          r"onnx \(converted from skops\) \(the 'sklearn' trainer cannot convert"):
+    with pytest.raises(AutoMLError, match=r"unknown export format 'torchscript'; the 'sklearn' trainer's formats: "
+                                          r"skops, onnx$"):
         export_trial(run_dir, 0, "torchscript")
 
 
@@ -275,6 +288,7 @@ def test_a_torchscript_trial_is_converted_to_onnx_with_the_same_outputs(tmp_path
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
     torch.jit.trace(net, torch.randn(2, 4)).save(str(d / "model.torchscript.pt"))
+    measured(run_dir, 0, "model.torchscript.pt")
     done = export_trial(run_dir, 0, "onnx", tmp_path / "out")
     assert done.converted_from == "torchscript" and done.path.name == "trial-00000.onnx"
     rows = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
@@ -283,6 +297,98 @@ def test_a_torchscript_trial_is_converted_to_onnx_with_the_same_outputs(tmp_path
     np.testing.assert_allclose(load_runner(done.path)(rows), want, rtol=1e-4, atol=1e-5)
     (d / "model.torchscript.pt").unlink()
     (d / "model.onnx").write_bytes(done.path.read_bytes())
+    measured(run_dir, 0, "model.onnx")
     with pytest.raises(AutoMLError, match=r"no torchscript export; formats available for this trial: onnx "
                                           r"\(the 'torch' trainer cannot convert onnx to torchscript\)"):
         export_trial(run_dir, 0, "torchscript")
+
+
+def test_a_trial_whose_model_was_not_kept_is_refused_with_the_reason(tmp_path: Path) -> None:
+    reason = "not exported: loss 0.9 is not among the 5 best completed so far (0.2)"
+    run_dir = make_run(tmp_path / "top", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.9, "cost": 0.9},
+         "measured_as": {"model": reason}},
+        {"number": 1, "status": "stopped", "config": {"x": 0.2}, "metrics": {"loss": 0.5}, "budget": 1,
+         "max_budget": 4},
+    ])
+    trial_files(run_dir, 0, {"checkpoint.bin": b"half"})
+    with pytest.raises(AutoMLError, match=r"trial 0's model was not kept \(not exported: loss 0\.9 is not among the 5 best completed so far "
+                                          r"\(0\.2\)\); an export is the model that was measured"):
+        export_trial(run_dir, 0, "onnx")
+    with pytest.raises(AutoMLError, match=r"trial 1 stopped at budget 1 of 4; only a completed trial"):
+        export_trial(run_dir, 1, "onnx")
+
+
+def test_a_deleted_model_file_is_refused_not_replaced(torch_like_run: Path) -> None:
+    (torch_like_run / "trials" / "00002" / "model.onnx").unlink()
+    with pytest.raises(AutoMLError, match=r"trial 2's model file 'model.onnx' is neither in .*models.* nor in"):
+        export_trial(torch_like_run, 2, "torchscript")  # the TorchScript file is still there: not the measured one
+
+
+COMPRESSED_SPEC = SPEC + "compression: [{name: quantize, params: {mode: dynamic}}]\n"
+
+
+def test_after_a_compressor_only_the_measured_file_is_exported(tmp_path: Path) -> None:
+    pytest.importorskip("automl_compress")
+    run_dir = make_run(tmp_path / "q", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.1, "cost": 0.9}},
+    ], spec=COMPRESSED_SPEC)
+    trial_files(run_dir, 0, {"model.onnx": b"float", "model.int8.onnx": b"int8", "model.torchscript.pt": b"ts"})
+    measured(run_dir, 0, "model.int8.onnx")
+    assert export_trial(run_dir, 0, "onnx", tmp_path / "out").path.read_bytes() == b"int8"
+    with pytest.raises(AutoMLError, match=r"no torchscript export; formats available for this trial: onnx; "
+                                          r"torchscript: model.torchscript.pt may hold the model before the "
+                                          r"compression \(quantize may rewrite the export\)"):
+        export_trial(run_dir, 0, "torchscript")
+
+
+def test_the_measured_file_wins_over_another_file_of_its_format(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path / "m", [
+        {"number": 0, "status": "completed", "config": {"x": 0.1}, "metrics": {"loss": 0.1, "cost": 0.9}},
+    ])
+    trial_files(run_dir, 0, {"a.onnx": b"other", "model.sparse.onnx": b"measured"})
+    measured(run_dir, 0, "model.sparse.onnx")
+    assert export_trial(run_dir, 0, "onnx", tmp_path / "out").path.read_bytes() == b"measured"
+
+
+def test_a_bad_format_is_one_line_with_the_trainers_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("automl_torch")
+    run_dir = make_run(tmp_path / "torch", [
+        {"number": 0, "status": "completed", "config": {"lr": 0.01}, "metrics": {"accuracy": 0.9, "size_bytes": 9}},
+    ], spec=TORCH_SPEC)
+    assert cli(["export", str(run_dir), "--trial", "0", "--format", "pickle"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: unknown export format 'pickle'; the 'torch' trainer's formats: onnx, torchscript, pt2, "
+                   "state_dict")
+
+
+def test_a_torch_trial_is_exported_as_the_state_dict_of_its_network(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("automl_torch")
+    from automl_torch.export import export_torchscript
+
+    from automl.export import trial_trainer
+
+    run_dir = make_run(tmp_path / "torch", [
+        {"number": 0, "status": "completed", "config": {"lr": 0.01}, "metrics": {"accuracy": 0.9, "size_bytes": 9}},
+    ], spec=TORCH_SPEC)
+    run = Run.open(run_dir)
+    trainer = trial_trainer(run, run.store.trial(run.run_id, 0))
+    trainer.fit_step(1)  # weights that differ from a fresh network's
+    d = run_dir / "trials" / "00000"
+    d.mkdir(parents=True)
+    rows = torch.as_tensor(trainer.arrays("valid").X)
+    export_torchscript(trainer.net_, rows[:2], d / "model.torchscript.pt")
+    measured(run_dir, 0, "model.torchscript.pt")
+    done = export_trial(run_dir, 0, "state_dict", tmp_path / "out")
+    assert done.converted_from == "torchscript" and done.path.name == "trial-00000.state_dict.pt"
+    state = torch.load(str(done.path), map_location="cpu", weights_only=True)  # tensors only: no code runs
+    fresh = trial_trainer(run, run.store.trial(run.run_id, 0))
+    fresh._setup()
+    with torch.inference_mode():
+        before = fresh.net_.eval()(rows)
+        fresh.net_.load_state_dict(state)
+        after = fresh.net_(rows)
+        want = trainer.net_.cpu().eval()(rows)
+    assert not torch.allclose(before, want)  # the check below could not pass with a fresh network's weights
+    torch.testing.assert_close(after, want)

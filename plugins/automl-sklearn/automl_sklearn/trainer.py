@@ -306,6 +306,10 @@ class SklearnTrainer(Trainer):
     def load_predictor(self, path: Path) -> Callable[[Any], Any]:
         return load_predictor(path)
 
+    #: What ``automl export --format`` accepts: the skops and ONNX files this trainer writes. LightGBM's
+    #: and XGBoost's native files are not offered: they cannot hold the pipeline's imputation and
+    #: encoding, so the booster alone is not the model that was measured.
+    formats = {"skops": (".skops",), "onnx": (".onnx",)}
     #: ``automl export --format onnx`` of a trial exported as skops.
     conversions = {"onnx": ("skops",)}
 

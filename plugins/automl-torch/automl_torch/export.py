@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ONNX_FILE", "TORCHSCRIPT_FILE", "convert_torchscript_to_onnx", "decode", "export_onnx", "export_torchscript",
-           "load_runner", "to_rows"]
+__all__ = ["ONNX_FILE", "STATE_DICT_FILE", "TORCHSCRIPT_FILE", "convert_torchscript_to_onnx",
+           "convert_torchscript_to_state_dict", "decode", "export_onnx", "export_torchscript", "load_runner", "to_rows"]
 
 ONNX_FILE = "model.onnx"
 TORCHSCRIPT_FILE = "model.torchscript.pt"
+STATE_DICT_FILE = "model.state_dict.pt"
 INPUT_NAME = "x"
 
 
@@ -101,6 +102,35 @@ def convert_torchscript_to_onnx(source: Path, rows: np.ndarray, path: Path) -> P
         gap = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
         path.unlink(missing_ok=True)
         raise ValueError(f"the ONNX outputs differ from the TorchScript model's by up to {gap:.3g}")
+    return path
+
+
+def convert_torchscript_to_state_dict(source: Path, net: nn.Module, rows: np.ndarray, path: Path) -> Path:
+    """Write the weights of the TorchScript model at ``source`` as a ``state_dict`` file at ``path``.
+
+    The file holds tensors only (``torch.load(path, weights_only=True)`` reads it, no code runs).
+    It is loaded back into ``net`` (the network built from the trial's config, strict key match)
+    whose outputs must match the TorchScript model's on ``rows``.
+
+    Raises:
+        ValueError: When the weights do not fit ``net`` or its outputs differ.
+    """
+    module = torch.jit.load(str(source), map_location="cpu").eval()
+    state = {name: tensor.detach().cpu().clone() for name, tensor in module.state_dict().items()}
+    torch.save(state, str(path))
+    net = net.cpu().eval()
+    try:
+        net.load_state_dict(torch.load(str(path), map_location="cpu", weights_only=True))
+    except RuntimeError as exc:
+        path.unlink(missing_ok=True)
+        raise ValueError(f"the TorchScript weights do not fit the network of this config: {exc}"[:1500]) from exc
+    sample = torch.from_numpy(np.ascontiguousarray(rows[:256], dtype=np.float32))
+    with torch.inference_mode():
+        want = module(sample).float().numpy()
+        got = net(sample).float().numpy()
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+        path.unlink(missing_ok=True)
+        raise ValueError("the network loaded with the state_dict does not compute what the TorchScript model does")
     return path
 
 

@@ -314,8 +314,14 @@ class NeuralNetTrainer(Trainer):
 
         return predict
 
-    #: ``automl export --format onnx`` of a trial that has only its TorchScript file.
-    conversions = {"onnx": ("torchscript",)}
+    #: What ``automl export --format`` accepts: the ONNX and TorchScript files this trainer writes, a
+    #: ``torch.export`` program (what automl-compress writes for torchao and bf16 models), and the
+    #: network's ``state_dict`` (tensors only: load it with ``torch.load(weights_only=True)`` into the
+    #: network built from the trial's config).
+    formats = {"onnx": (".onnx",), "torchscript": (".torchscript.pt",), "pt2": (".pt2",),
+               "state_dict": (".state_dict.pt",)}
+    #: ``automl export`` of a trial from its TorchScript file: ONNX, or the weights as a state_dict.
+    conversions = {"onnx": ("torchscript",), "state_dict": ("torchscript",)}
 
     def convert(self, source: Path, fmt: str, directory: Path) -> Path:
         """TorchScript to ONNX: the traced model (this trainer's own export) through torch's
@@ -327,10 +333,23 @@ class NeuralNetTrainer(Trainer):
         Raises:
             ValueError: For another conversion, or an ONNX file whose outputs differ.
         """
-        from automl_torch.export import ONNX_FILE, convert_torchscript_to_onnx
+        from automl_torch.export import (
+            ONNX_FILE,
+            STATE_DICT_FILE,
+            convert_torchscript_to_onnx,
+            convert_torchscript_to_state_dict,
+        )
 
-        if fmt != "onnx" or not Path(source).name.endswith(".pt"):
-            raise ValueError(f"the torch trainer converts torchscript to onnx only, not {Path(source).name} to {fmt}")
+        if fmt not in self.conversions or not Path(source).name.endswith(".torchscript.pt"):
+            raise ValueError(f"the torch trainer converts torchscript to onnx or state_dict only, not "
+                             f"{Path(source).name} to {fmt}")
+        if fmt == "state_dict":
+            # The network built from the trial's config must take the weights and compute what the
+            # TorchScript file computes: then the state_dict is the measured model's.
+            self._setup()
+            rows = self.arrays("valid").X if len(self.arrays("valid").X) else self.arrays("train").X
+            directory.mkdir(parents=True, exist_ok=True)
+            return convert_torchscript_to_state_dict(Path(source), self.net_, rows, directory / STATE_DICT_FILE)
         self._setup_arrays_only()
         rows = self.arrays("valid").X
         if not len(rows):
