@@ -10,8 +10,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from automl.errors import AutoMLError
+
+if TYPE_CHECKING:
+    from automl.run import Run
 
 console = Console()
 err_console = Console(stderr=True)
@@ -182,7 +185,8 @@ def show(run_dir: str, show_all: bool, as_json: bool) -> None:
     run = Run.open(run_dir)
     trials = run.trials()
     if as_json:
-        click.echo(json.dumps({"run": _jsonable(run.info()), "trials": trials, "front": run.front()}, indent=2, default=str))
+        click.echo(json.dumps({"run": _jsonable(run.info().to_dict()), "trials": [t.to_dict() for t in trials],
+                               "front": run.front().to_dict()}, indent=2, default=str))
         return
     info = run.info()
     counts: dict[str, int] = {}
@@ -419,26 +423,26 @@ def _config_text(config: dict[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in config.items())
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "spec_text"}
 
 
-def _print_front(run: Any) -> None:
+def _print_front(run: Run) -> None:
     front = run.front()
     objectives = run.objectives()
-    title = f"Pareto front: {len(front['members'])} of {front.get('candidates', 0)} completed trials"
-    if front.get("hypervolume") is not None:
-        title += f", hypervolume {_fmt(front['hypervolume'])}"
-    if front.get("provisional"):
+    title = f"Pareto front: {len(front.members)} of {front.candidates} completed trials"
+    if front.hypervolume is not None:
+        title += f", hypervolume {_fmt(front.hypervolume)}"
+    if front.provisional:
         title += " (provisional: search still running)"
     table = Table(title=title)
     for col in ("#", *[f"{o.metric} ({o.mode})" for o in objectives], "config", "model"):
         table.add_column(col, overflow="fold")
-    for m in front["members"]:
-        table.add_row(str(m["number"]), *[_fmt(m["metrics"].get(o.metric)) for o in objectives],
-                      _config_text(m["config"]), m.get("model") or "-")
+    for m in front.members:
+        table.add_row(str(m.number), *[_fmt(m.metrics.get(o.metric)) for o in objectives],
+                      _config_text(m.config), m.model or "-")
     console.print(table)
-    drift = front.get("latency_drift")
+    drift = front.latency_drift
     if drift and drift.get("drift") is not None and abs(drift["drift"]) > 0.2:
         console.print(f"[yellow]warning:[/] the machine's speed drifted {drift['drift']:+.0%} while the front was "
                       "measured; latencies are less comparable")

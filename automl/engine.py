@@ -19,6 +19,7 @@ from automl.front import compute_front
 from automl.measure import measure_latency, reference_latency
 from automl.plan import Plan, build_plan, user_paths
 from automl.plugins import get_plugin_manager
+from automl.records import FrontMember, TrialRecord
 from automl.run import FRONT_FILE, RUN_FILE, Run
 from automl.spec import Spec, load_spec, parse_spec
 
@@ -254,7 +255,7 @@ def _reopen(plan: Plan, run_dir: Path) -> Run:
     return run
 
 
-def _warm_rows(plan: Plan, other: Path) -> list[dict[str, Any]]:
+def _warm_rows(plan: Plan, other: Path) -> list[TrialRecord]:
     """Finished trials of another run whose configs fit this space."""
     rows = Run.open(other).trials()
     return [r for r in rows if r["status"] in ("completed", "stopped", "failed") and plan.space.contains(r["config"])]
@@ -262,7 +263,7 @@ def _warm_rows(plan: Plan, other: Path) -> list[dict[str, Any]]:
 
 def _tune(
     plan: Plan, run: Run, data: Any, address: str | None, pm: Any, on_progress: Any, t0: float,
-    warm: list[dict[str, Any]],
+    warm: list[TrialRecord],
 ) -> dict[str, Any]:
     spec = plan.spec
     history = run.trials()
@@ -444,7 +445,7 @@ def _end_paused(run: Run, why: str) -> None:
             remove_restart_files(trial_dir(run.dir, row["number"]))
 
 
-def _target_reached(plan: Plan, trials: list[dict[str, Any]]) -> int | None:
+def _target_reached(plan: Plan, trials: list[TrialRecord]) -> int | None:
     """The first completed trial whose first objective reached ``budget.target``, if any."""
     target = plan.spec.budget.target
     if target is None:
@@ -484,7 +485,7 @@ def _ensemble(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any)
 LATENCY_SLACK = 1.5
 
 
-def _latency_candidates(plan: Plan, trials: list[dict[str, Any]], members: list[int], full_only: bool) -> list[int]:
+def _latency_candidates(plan: Plan, trials: list[TrialRecord], members: list[int], full_only: bool) -> list[int]:
     """The front's members and the trials a noisy in-trial latency may have kept off it: the ones the final,
     full-protocol measurement is spent on (every other trial is far from the front)."""
     if "latency_ms" not in {o.metric for o in plan.objectives}:
@@ -494,8 +495,8 @@ def _latency_candidates(plan: Plan, trials: list[dict[str, Any]], members: list[
         metrics = dict(t["metrics"] or {})
         if t["number"] not in members and isinstance(metrics.get("latency_ms"), (int, float)):
             metrics["latency_ms"] = float(metrics["latency_ms"]) / LATENCY_SLACK
-        hopeful.append({**t, "metrics": metrics})
-    others = compute_front(hopeful, plan.objectives, plan.constraints, full_budget_only=full_only)["members"]
+        hopeful.append(t.replace(metrics=metrics))
+    others = compute_front(hopeful, plan.objectives, plan.constraints, full_budget_only=full_only).numbers
     return sorted(set(members) | set(others))
 
 
@@ -506,11 +507,11 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     front = compute_front(trials, plan.objectives, plan.constraints, full_budget_only=stopped_too)
     by_number = {t["number"]: t for t in trials}
     drift = None
-    if plan.measured and front["members"]:
+    if plan.measured and front.members:
         from automl.export import trial_trainer
 
         ref_before = reference_latency()
-        for number in _latency_candidates(plan, trials, front["members"], stopped_too):
+        for number in _latency_candidates(plan, trials, front.numbers, stopped_too):
             t = by_number[number]
             if not t.get("artifact"):
                 continue
@@ -526,7 +527,7 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
                 f"{Path(t['artifact']).suffix.lstrip('.')}, batch {plan.spec.latency.batch_size}, 1 thread, median of "
                 f"{plan.spec.latency.final_repeats} calls after {max(20, plan.spec.latency.warmup)}, serially at the end")}
             run.store.save_trial(run.run_id, number, metrics=metrics, measured_as=how)
-            t["metrics"] = metrics
+            by_number[number] = t.replace(metrics=metrics, measured_as=how)
         ref_after = reference_latency()
         drift = {"reference_ms_before": ref_before, "reference_ms_after": ref_after,
                  "drift": ref_after / ref_before - 1.0 if ref_before > 0 else None}
@@ -535,7 +536,7 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
                               full_budget_only=stopped_too)
     models = run.dir / "models"
     members = []
-    for number in front["members"]:
+    for number in front.numbers:
         t = by_number[number]
         model = None
         if t.get("artifact") and Path(t["artifact"]).exists():
@@ -544,22 +545,12 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
             dest = models / f"trial-{number:05d}-{src.name}"
             shutil.copy2(src, dest) if src.is_file() else shutil.copytree(src, dest, dirs_exist_ok=True)
             model = str(dest.relative_to(run.dir))
-        members.append({"number": number, "config": t["config"], "metrics": t["metrics"], "model": model})
+        members.append(FrontMember(number, t.config, t.metrics, model))
     counts: dict[str, int] = {}
     for t in trials:
         counts[t["status"]] = counts.get(t["status"], 0) + 1
-    doc = {
-        "objectives": [asdict(o) for o in plan.objectives],
-        "constraints": [str(c) for c in plan.constraints],
-        "reference": front["reference"],
-        "hypervolume": front["hypervolume"],
-        "candidates": front["candidates"],
-        "feasible": front["feasible"],
-        "members": members,
-        "latency_drift": drift,
-        "trials": counts,
-    }
-    (run.dir / FRONT_FILE).write_text(json.dumps(doc, indent=2, default=str))
-    summary.update({"trials": counts, "front_size": len(members), "hypervolume": front["hypervolume"]})
+    front = front.replace(members=tuple(members), latency_drift=drift, trials=counts)
+    (run.dir / FRONT_FILE).write_text(json.dumps(front.to_dict(), indent=2, default=str))
+    summary.update({"trials": counts, "front_size": len(members), "hypervolume": front.hypervolume})
     status = "completed" if counts.get("completed", 0) else "failed"
     run.store.finish_run(run.run_id, status, summary)

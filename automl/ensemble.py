@@ -311,7 +311,7 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
               and isinstance((t["metrics"] or {}).get(objective.metric), (int, float))
               and math.isfinite(float(t["metrics"][objective.metric]))]
     scored.sort(key=lambda t: (objective.to_min(float(t["metrics"][objective.metric])), t["number"]))
-    candidates: list[tuple[dict[str, Any], np.ndarray]] = []
+    candidates: list[tuple[Mapping[str, Any], np.ndarray]] = []
     skipped: dict[str, str] = {}  # trials among the best that could not take part, with the reason
     shape = None
     for t in scored:

@@ -10,6 +10,7 @@ import numpy as np
 
 from automl.interfaces import Constraint, Objective
 from automl.pareto import hypervolume, pareto_front
+from automl.records import Front, FrontMember
 
 __all__ = ["compute_front", "reference_point"]
 
@@ -49,14 +50,18 @@ def compute_front(
     constraints: Sequence[Constraint] = (),
     *,
     full_budget_only: bool = True,
-) -> dict[str, Any]:
-    """The front over ``trials`` (store rows).
+) -> Front:
+    """The front over ``trials`` (:class:`~automl.records.TrialRecord` or rows of the same keys).
 
     Returns:
-        ``{"members": [trial numbers], "reference": [...], "hypervolume": float,
-        "candidates": int, "feasible": int}`` with the reference and hypervolume in
-        the objectives' own directions (max objectives are reported as maximised).
+        The :class:`~automl.records.Front`: its members (number, config, metrics; no model yet),
+        the reference in the objectives' own directions, the hypervolume, and how many trials
+        were candidates and feasible. ``objectives`` and ``constraints`` are filled in.
     """
+    described: dict[str, Any] = {
+        "objectives": [{"metric": o.metric, "mode": o.mode, "reference": o.reference} for o in objectives],
+        "constraints": [str(c) for c in constraints],
+    }
     usable = [t for t in trials if t["status"] == "completed" or (not full_budget_only and t["status"] == "stopped")]
     rows, points, violations = [], [], []
     for t in usable:
@@ -68,7 +73,7 @@ def compute_front(
         points.append(values)
         violations.append(sum(c.violation(metrics.get(c.metric)) for c in constraints))
     if not rows:
-        return {"members": [], "reference": None, "hypervolume": 0.0, "candidates": 0, "feasible": 0}
+        return Front(**described)
     pts = np.asarray(points, dtype=float)
     viol = np.asarray(violations, dtype=float)
     members = pareto_front(pts, viol)
@@ -76,10 +81,12 @@ def compute_front(
     ref = reference_point(pts[feasible] if feasible.any() else pts, objectives)
     hv = hypervolume(pts[members], ref) if members else 0.0
     members.sort(key=lambda i: tuple(pts[i]))
-    return {
-        "members": [int(rows[i]["number"]) for i in members],
-        "reference": [o.to_min(r) for o, r in zip(objectives, ref)],  # back to each objective's direction
-        "hypervolume": hv,
-        "candidates": len(rows),
-        "feasible": int(feasible.sum()),
-    }
+    return Front(
+        members=tuple(FrontMember(int(rows[i]["number"]), dict(rows[i].get("config") or {}),
+                                  dict(rows[i].get("metrics") or {})) for i in members),
+        reference=[o.to_min(r) for o, r in zip(objectives, ref)],  # back to each objective's direction
+        hypervolume=float(hv),
+        candidates=len(rows),
+        feasible=int(feasible.sum()),
+        **described,
+    )

@@ -31,6 +31,7 @@ from typing import Any
 
 from automl.errors import AutoMLError
 from automl.interfaces import Objective
+from automl.records import Front, RunRecord, StepRecord, TrialRecord
 from automl.run import Run
 
 __all__ = ["ReportData", "build_report", "parameter_importance", "write_report"]
@@ -72,10 +73,10 @@ def _hover(trial: Mapping[str, Any], objectives: Sequence[Objective]) -> str:
 class ReportData:
     """What the report is drawn from: the run's rows, read once."""
 
-    info: dict[str, Any]
-    trials: list[dict[str, Any]]
-    steps: list[dict[str, Any]]
-    front: dict[str, Any]
+    info: RunRecord
+    trials: list[TrialRecord]
+    steps: list[StepRecord]
+    front: Front
     objectives: list[Objective]
     constraints: list[str]
     spec: Any = None
@@ -107,7 +108,7 @@ class ReportData:
 
     @property
     def members(self) -> set[int]:
-        return {int(m["number"]) for m in self.front.get("members", [])}
+        return set(self.front.numbers)
 
     @property
     def params(self) -> list[str]:
@@ -157,11 +158,10 @@ def history_figure(data: ReportData) -> Any:
     return _layout(fig, f"Optimisation history: {primary.metric} ({primary.mode})")
 
 
-def _front_points(data: ReportData) -> list[dict[str, Any]]:
+def _front_points(data: ReportData) -> list[TrialRecord]:
     """Trials with every objective finite (completed, and stopped ones when the front admits them)."""
-    statuses = {"completed", "stopped"} if any(
-        int(m["number"]) in {t["number"] for t in data.trials if t["status"] == "stopped"}
-        for m in data.front.get("members", [])) else {"completed"}
+    stopped = {t.number for t in data.trials if t.status == "stopped"}
+    statuses = {"completed", "stopped"} if any(n in stopped for n in data.front.numbers) else {"completed"}
     out = []
     for t in data.trials:
         metrics = t.get("metrics") or {}
@@ -429,7 +429,7 @@ _TEMPLATE = """<!DOCTYPE html>
  <tr><td>objectives</td><td>{% for o in objectives %}{{ o.metric }} ({{ o.mode }}){% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
  {% if constraints %}<tr><td>constraints</td><td>{{ constraints | join(", ") }}</td></tr>{% endif %}
  {% if setup %}<tr><td>trainer, searcher, scheduler</td><td>{{ setup }}</td></tr>{% endif %}
- <tr><td>Pareto front</td><td>{{ front_size }} of {{ front.get("candidates", 0) }} candidates{% if front.get("hypervolume") is not none %}, hypervolume {{ fmt(front.get("hypervolume")) }}{% endif %}{% if front.get("provisional") %} (provisional: computed from the store, the search has not written front.json){% endif %}</td></tr>
+ <tr><td>Pareto front</td><td>{{ front_size }} of {{ front.candidates }} candidates{% if front.hypervolume is not none %}, hypervolume {{ fmt(front.hypervolume) }}{% endif %}{% if front.provisional %} (provisional: computed from the store, the search has not written front.json){% endif %}</td></tr>
  {% if wall %}<tr><td>wall time</td><td>{{ wall }}</td></tr>{% endif %}
  <tr><td>versions</td><td>{% for k, v in versions %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
 </table>
@@ -543,10 +543,11 @@ def build_report(run_dir: str | Path) -> str:
             failures.setdefault(str(t.get("error") or "no reason recorded"), []).append(int(t["number"]))
     by_number = {t["number"]: t for t in data.trials}
     front_rows = []
-    for m in data.front.get("members", []):
-        metrics = m.get("metrics") or by_number.get(m["number"], {}).get("metrics") or {}
-        front_rows.append({"number": m["number"], "values": [_fmt(metrics.get(o.metric)) for o in objectives],
-                           "config": _config_text(m.get("config")), "model": m.get("model") or "-"})
+    for m in data.front.members:
+        member_of = by_number.get(m.number)
+        metrics = m.metrics or (member_of.metrics if member_of else {})
+        front_rows.append({"number": m.number, "values": [_fmt(metrics.get(o.metric)) for o in objectives],
+                           "config": _config_text(m.config), "model": m.model or "-"})
     trial_rows = [{
         "number": t["number"], "status": t["status"], "front": t["number"] in members,
         "budget": f"{t.get('budget') or 0}/{t.get('max_budget') or '?'}",

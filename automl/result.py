@@ -25,6 +25,7 @@ import pandas as pd
 
 from automl.errors import AutoMLError
 from automl.interfaces import Objective
+from automl.records import TrialRecord
 from automl.run import Run
 
 __all__ = ["Member", "Model", "Result", "load"]
@@ -163,7 +164,7 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def _artifact(run: Run, row: dict[str, Any]) -> Path:
+def _artifact(run: Run, row: TrialRecord) -> Path:
     """The trial's model file, found in the run directory only: its copy in ``models/`` (a front
     member's), else the file in the trial's own directory."""
     number = int(row["number"])

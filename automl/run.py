@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from automl.errors import AutoMLError
+from automl.errors import AutoMLError, PluginError, StoreError
 from automl.front import compute_front
 from automl.interfaces import Constraint, Objective
-from automl.store import Store
+from automl.records import Front, FrontMember, RunRecord, StepRecord, TrialRecord
+from automl.store import ResultsStore
+
+if TYPE_CHECKING:
+    from automl.plugins import PluginManager
 
 __all__ = ["Run", "RUN_FILE", "FRONT_FILE"]
 
@@ -20,74 +24,116 @@ FRONT_FILE = "front.json"
 class Run:
     """One search's results, readable while the search runs and after it ended.
 
+    Hooks receive it (``automl_trial_result(run, trial)``, ``automl_search_end(run)``);
+    :meth:`open` reopens a run directory; ``automl.load`` wraps it in a
+    :class:`~automl.result.Result` with models.
+
     Args:
         directory: The run directory (``--out``).
         store: The open results store.
         run_id: The run's id in the store.
+
+    Attributes:
+        dir: The run directory (a :class:`~pathlib.Path`): ``run.json``, ``automl.db`` (the default
+            store), ``front.json`` once the search ended, ``trials/NNNNN/`` (each trial's files),
+            ``models/`` (the front members' models).
+        store: The :class:`~automl.store.ResultsStore` the run is recorded in.
+        run_id: The run's id in that store.
     """
 
-    def __init__(self, directory: Path, store: Store, run_id: int) -> None:
+    def __init__(self, directory: Path, store: ResultsStore, run_id: int) -> None:
         self.dir = Path(directory)
         self.store = store
         self.run_id = run_id
 
     @classmethod
-    def open(cls, directory: str | Path) -> Run:
-        """Open an existing run directory.
+    def open(cls, directory: str | Path, plugins: PluginManager | None = None) -> Run:
+        """Open an existing run directory, its store opened through the ``automl_open_store`` hook
+        (so a store plugin serves ``show``, ``resume``, ``report`` and ``export`` too).
+
+        Args:
+            directory: The run directory.
+            plugins: The plugin manager to ask (default: the process-wide one).
 
         Raises:
-            AutoMLError: When the directory holds no run.
+            AutoMLError: When the directory holds no run, or no installed plugin opens its store.
         """
         d = Path(directory)
         meta = d / RUN_FILE
         if not meta.is_file():
             raise AutoMLError(f"{str(d)!r} holds no automl run (no {RUN_FILE}); pass the --out directory of a search")
-        info = json.loads(meta.read_text())
-        return cls(d, Store(info["store"]), int(info["run_id"]))
+        try:
+            info = json.loads(meta.read_text())
+            url, run_id = str(info["store"]), int(info["run_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AutoMLError(f"{str(meta)!r} is not an automl run file ({type(exc).__name__}: {exc})") from exc
+        if plugins is None:
+            from automl.plugins import get_plugin_manager
 
-    def info(self) -> dict[str, Any]:
+            plugins = get_plugin_manager()
+        store = plugins.open_store(url)
+        if not isinstance(store, ResultsStore):
+            raise PluginError(f"the plugin answering automl_open_store for {url!r} returned a "
+                              f"{type(store).__name__}, not a results store (see automl.plugin.ResultsStore)")
+        return cls(d, store, run_id)
+
+    def info(self) -> RunRecord:
+        """The run's record in the store.
+
+        Raises:
+            StoreError: When the store no longer holds the run.
+        """
         row = self.store.get_run(self.run_id)
         if row is None:
-            raise AutoMLError(f"run {self.run_id} is missing from the store {self.store.url!r}")
+            raise StoreError(f"run {self.run_id} is missing from the store {self.store.url!r}")
         return row
 
     @property
     def status(self) -> str:
-        return str(self.info()["status"])
+        """``running``, ``completed``, ``failed`` or ``interrupted``."""
+        return str(self.info().status)
 
     def objectives(self) -> list[Objective]:
-        return [Objective(**o) for o in self.info()["objectives"]["objectives"]]
+        """The objectives, primary first."""
+        return [Objective(**o) for o in self.info().objectives["objectives"]]
 
     def constraints(self) -> list[Constraint]:
-        return [Constraint(**c) for c in self.info()["objectives"].get("constraints", [])]
+        return [Constraint(**c) for c in self.info().objectives.get("constraints", [])]
 
-    def trials(self) -> list[dict[str, Any]]:
+    def trials(self) -> list[TrialRecord]:
+        """Every trial, by number."""
         return self.store.trials(self.run_id)
 
-    def steps(self, number: int | None = None) -> list[dict[str, Any]]:
+    def trial(self, number: int) -> TrialRecord | None:
+        """Trial ``number``, or None."""
+        return self.store.trial(self.run_id, number)
+
+    def steps(self, number: int | None = None) -> list[StepRecord]:
+        """Trial ``number``'s budget steps (every trial's when None)."""
         return self.store.steps(self.run_id, number)
 
-    def front(self) -> dict[str, Any]:
-        """``front.json`` once the search ended; computed from the store while it runs."""
+    def front(self) -> Front:
+        """``front.json`` once the search ended; computed from the store while it runs (``provisional``)."""
         path = self.dir / FRONT_FILE
         if path.is_file():
-            return dict(json.loads(path.read_text()))
-        trials = self.trials()
-        front = compute_front(trials, self.objectives(), self.constraints())
-        by_number = {t["number"]: t for t in trials}
-        front["members"] = [
-            {"number": n, "config": by_number[n]["config"], "metrics": by_number[n]["metrics"]} for n in front["members"]
-        ]
-        front["provisional"] = True
-        return front
+            front = Front.from_dict(json.loads(path.read_text()))
+            if any(not m.config and not m.metrics for m in front.members):
+                # An older front.json listed members by number only: their records come from the store.
+                by_number = {t.number: t for t in self.trials()}
+                front = front.with_members([
+                    FrontMember(m.number, by_number[m.number].config, by_number[m.number].metrics, m.model)
+                    if m.number in by_number else m for m in front.members
+                ])
+            return front
+        return compute_front(self.trials(), self.objectives(), self.constraints()).replace(provisional=True)
 
-    def best(self) -> dict[str, Any] | None:
+    def best(self) -> FrontMember | None:
         """The front member best on the primary objective."""
-        members = self.front()["members"]
+        members = self.front().members
         if not members:
             return None
         primary = self.objectives()[0]
-        return min(members, key=lambda m: primary.to_min(m["metrics"][primary.metric]))
+        return min(members, key=lambda m: primary.to_min(m.metrics[primary.metric]))
 
     def __repr__(self) -> str:
         return f"Run({str(self.dir)!r}, run_id={self.run_id})"

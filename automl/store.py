@@ -1,7 +1,10 @@
 """The results store: every run, trial and budget step, written by the driver on arrival.
 
-SQLAlchemy Core over any URL it accepts; SQLite (in WAL mode, so ``automl show`` can
-read while the search writes) is the default, at ``RUN_DIR/automl.db``.
+:class:`ResultsStore` is what the engine and the commands (``show``, ``resume``, ``report``,
+``export``) need of a store; a store plugin answers ``automl_open_store`` with one.
+:class:`Store` is the core's own: SQLAlchemy Core over any URL it accepts; SQLite (in WAL
+mode, so ``automl show`` can read while the search writes) is the default, at
+``RUN_DIR/automl.db``.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -17,8 +20,72 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from automl.errors import StoreError
+from automl.records import RunRecord, StepRecord, TrialRecord
 
-__all__ = ["Store", "TRIAL_FIELDS", "clean"]
+__all__ = ["ResultsStore", "Store", "TRIAL_FIELDS", "clean"]
+
+
+@runtime_checkable
+class ResultsStore(Protocol):
+    """What the engine and the commands need of a results store (the pattern of Optuna's ``BaseStorage``).
+
+    Only the driver writes, one call at a time; readers (``automl show`` while a search runs,
+    ``automl report``, ``automl export``) may open the same URL from other processes and must see
+    every committed write. Values are JSON-safe (:func:`clean` them); metrics that are not finite
+    are stored as None. :class:`Store` implements it for SQLAlchemy URLs; the conformance checks
+    in :mod:`automl.testing` run on any implementation.
+
+    Attributes:
+        url: The URL it was opened with (written to ``run.json``, so ``Run.open`` reopens it
+            through the ``automl_open_store`` hook).
+    """
+
+    url: str
+
+    def create_run(
+        self, *, name: str, directory: str, spec_text: str, spec_hash: str, seed: int,
+        objectives: Mapping[str, Any], versions: Mapping[str, str],
+    ) -> int:
+        """Record a new run with status ``running``; return its id (unique in the store)."""
+        ...
+
+    def finish_run(self, run_id: int, status: str, summary: Mapping[str, Any] | None = None) -> None:
+        """Set the run's final status, ``finished_at`` (now) and summary."""
+        ...
+
+    def set_run_status(self, run_id: int, status: str) -> None:
+        """Set the run's status only (``running`` again on resume)."""
+        ...
+
+    def get_run(self, run_id: int | None = None) -> RunRecord | None:
+        """The run ``run_id`` (or the newest one when None), or None when there is none."""
+        ...
+
+    def save_trial(self, run_id: int, number: int, **fields: Any) -> None:
+        """Insert trial ``number`` or update the ``fields`` given (names of :data:`TRIAL_FIELDS`;
+        others raise ValueError). A new trial without ``status`` is ``pending``, without ``config`` ``{}``."""
+        ...
+
+    def add_step(self, run_id: int, number: int, step: int, metrics: Mapping[str, Any], *,
+                 status: str = "running") -> None:
+        """Record one budget step's report; the trial's ``metrics``, ``budget`` and ``status`` become it."""
+        ...
+
+    def trials(self, run_id: int) -> list[TrialRecord]:
+        """Every trial of the run, by number."""
+        ...
+
+    def trial(self, run_id: int, number: int) -> TrialRecord | None:
+        """Trial ``number`` of the run, or None."""
+        ...
+
+    def steps(self, run_id: int, number: int | None = None) -> list[StepRecord]:
+        """The budget steps of trial ``number`` (every trial's when None), by trial then step."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
 
 metadata = sa.MetaData()
 
@@ -115,7 +182,7 @@ def _add_missing_columns(engine: Engine) -> None:
 
 
 class Store:
-    """A results store over a SQLAlchemy URL.
+    """The core's :class:`ResultsStore`, over a SQLAlchemy URL.
 
     Args:
         url: ``sqlite:///path/automl.db``, ``postgresql://...`` or any SQLAlchemy URL.
@@ -142,13 +209,13 @@ class Store:
 
     def create_run(
         self, *, name: str, directory: str, spec_text: str, spec_hash: str, seed: int,
-        objectives: list[dict[str, Any]], versions: dict[str, str],
+        objectives: Mapping[str, Any], versions: Mapping[str, str],
     ) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(
                 runs.insert().values(
                     name=name, directory=directory, spec_text=spec_text, spec_hash=spec_hash, status="running",
-                    seed=seed, objectives=objectives, versions=versions, created_at=time.time(),
+                    seed=seed, objectives=clean(objectives), versions=dict(versions), created_at=time.time(),
                 )
             )
             key = result.inserted_primary_key
@@ -168,12 +235,12 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(status=status))
 
-    def get_run(self, run_id: int | None = None) -> dict[str, Any] | None:
+    def get_run(self, run_id: int | None = None) -> RunRecord | None:
         """The run ``run_id``, or the newest one."""
         query = runs.select().order_by(runs.c.id.desc()).limit(1) if run_id is None else runs.select().where(runs.c.id == run_id)
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
-        return dict(row) if row else None
+        return RunRecord.from_row(dict(row)) if row else None
 
     # -- trials -------------------------------------------------------------------------
 
@@ -203,21 +270,21 @@ class Store:
                 )
             )
 
-    def trials(self, run_id: int) -> list[dict[str, Any]]:
+    def trials(self, run_id: int) -> list[TrialRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(trials.select().where(trials.c.run_id == run_id).order_by(trials.c.number)).mappings()
-            return [{k: v for k, v in row.items() if k not in ("id", "run_id")} for row in rows]
+            return [TrialRecord.from_row(dict(row)) for row in rows]
 
-    def trial(self, run_id: int, number: int) -> dict[str, Any] | None:
+    def trial(self, run_id: int, number: int) -> TrialRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(
                 trials.select().where((trials.c.run_id == run_id) & (trials.c.number == number))
             ).mappings().first()
-        return {k: v for k, v in row.items() if k not in ("id", "run_id")} if row else None
+        return TrialRecord.from_row(dict(row)) if row else None
 
-    def steps(self, run_id: int, number: int | None = None) -> list[dict[str, Any]]:
+    def steps(self, run_id: int, number: int | None = None) -> list[StepRecord]:
         query = steps.select().where(steps.c.run_id == run_id)
         if number is not None:
             query = query.where(steps.c.number == number)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.order_by(steps.c.number, steps.c.step)).mappings()]
+            return [StepRecord.from_row(dict(r)) for r in conn.execute(query.order_by(steps.c.number, steps.c.step)).mappings()]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from automl.front import compute_front
+from automl.records import FrontMember
 from automl.interfaces import Constraint, Objective
 from automl.pareto import crowding_distance, dominates, hypervolume, non_dominated_sort, pareto_front
 
@@ -88,8 +89,10 @@ def test_compute_front_over_store_rows_respects_directions_and_constraints() -> 
     ]
     objectives = [Objective("acc", "max"), Objective("latency_ms", "min")]
     front = compute_front(rows, objectives, [Constraint("latency_ms", "<=", 5)])
-    assert sorted(front["members"]) == [0, 1]
-    assert front["hypervolume"] > 0
-    assert front["feasible"] == 3
+    assert sorted(front.numbers) == [0, 1]
+    assert front.member(1) == FrontMember(1, {}, {"acc": 0.95, "latency_ms": 3.0})  # with its metrics, no model yet
+    assert front.hypervolume > 0
+    assert front.feasible == 3 and front.candidates == 4  # the completed trials with every objective
+    assert front.objectives[0] == {"metric": "acc", "mode": "max", "reference": None}
     with_stopped = compute_front(rows, objectives, [Constraint("latency_ms", "<=", 5)], full_budget_only=False)
-    assert with_stopped["members"] == [5]
+    assert with_stopped.numbers == [5]
