@@ -436,6 +436,8 @@ class TrainerSpec:
             no ``space:`` (or ``space: auto``). ``params`` are the spec's fixed ``trainer.params``;
             ``summary`` describes the loaded table (an empty :class:`~automl.data.DataSummary`
             for a trainer that needs no data). Called once, at plan time.
+        cross_validates: True when it honours ``Splits.folds`` (k-fold cross-validation over the
+            train and validation rows), so ``data.folds: auto`` may choose folds for it.
     """
 
     name: str
@@ -448,6 +450,7 @@ class TrainerSpec:
     measurable: bool = True
     extra_resources: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None
     default_space: Callable[[Task, Mapping[str, Any], DataSummary], DefaultSpace | Mapping[str, Mapping[str, Any]]] | None = None
+    cross_validates: bool = False
 
 
 @dataclass(frozen=True)

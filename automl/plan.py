@@ -72,6 +72,7 @@ class Plan:
     #: The data the default space was chosen for (None when the spec gave its space, or without data).
     summary: DataSummary | None = None
     _table: Table | None = field(default=None, repr=False)
+    _folds: int | None = field(default=None, repr=False)
 
     @property
     def compressor_names(self) -> list[str]:
@@ -169,7 +170,60 @@ class Plan:
         table = self.load_table()
         assert table is not None
         d = self.spec.data
-        return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=d.folds or 0)
+        return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=self.folds)
+
+    @property
+    def folds(self) -> int:
+        """Cross-validation folds the trials use (0: the validation split); ``data.folds: auto`` resolved."""
+        folds = self.spec.data.folds if self.spec.data is not None else 0
+        if folds != "auto":
+            return int(folds or 0)
+        if self._folds is None:
+            table = self.load_table() if self._auto_folds_possible() else None
+            self._folds, note = (0, None) if table is None else auto_folds(self.spec, table)
+            if note:
+                self.notes.append(note)
+        return self._folds
+
+    def _auto_folds_possible(self) -> bool:
+        return bool(self.trainer.cross_validates and not self.compressors and self.spec.budget.wall_time
+                    and self.spec.data is not None and self.spec.task)
+
+
+#: ``data.folds: auto`` cross-validates below this many cells (rows x columns) per hour of wall time, and
+#: below :data:`AUTO_FOLDS_MAX_ROWS` rows: FLAML's rule for its ``eval_method="auto"`` (its SMALL_LARGE_THRES
+#: and CV_HOLDOUT_THRESHOLD), which our benchmark on 16 tables bears out (selection on a 20% split of a few
+#: hundred rows overfits; k folds cost k fits but score on every row).
+AUTO_FOLDS_CELLS_PER_HOUR = 10_000_000
+AUTO_FOLDS_MAX_ROWS = 100_000
+AUTO_FOLDS = 5
+
+
+def auto_folds(spec: Spec, table: Table) -> tuple[int, str]:
+    """The folds ``data.folds: auto`` gives ``table`` under ``spec``'s wall time, and a note saying why."""
+    assert spec.data is not None and spec.budget.wall_time
+    rows = int(round(len(table.y) * (1 - spec.data.test)))
+    cells = rows * max(1, table.X.shape[1])
+    limit = AUTO_FOLDS_CELLS_PER_HOUR * float(spec.budget.wall_time) / 3600
+    if rows >= AUTO_FOLDS_MAX_ROWS or cells >= limit:
+        return 0, (f"data.folds auto: the validation split ({rows:,} rows x {table.X.shape[1]} columns is large for a "
+                   f"{float(spec.budget.wall_time):g}s wall time)")
+    folds = AUTO_FOLDS
+    if spec.task == "classification":
+        fewest = min(_cv_rows(int(n), spec.data.validation, spec.data.test) for n in table.y.value_counts())
+        folds = min(folds, fewest)
+        if folds < 2:
+            return 0, "data.folds auto: the validation split (a class has too few rows for 2 folds)"
+    return folds, (f"data.folds auto: {folds}-fold cross-validation ({rows:,} rows x {table.X.shape[1]} columns is "
+                   f"small for a {float(spec.budget.wall_time):g}s wall time; set data.folds: 0 for the validation split)")
+
+
+def _cv_rows(n: int, valid: float, test: float) -> int:
+    """Rows of a class of ``n`` left for cross-validation by :func:`automl.data.split` (its rounding)."""
+    n_test, n_valid = int(round(n * test)), int(round(n * valid))
+    if n - n_test - n_valid < 1:
+        n_test = 0 if n < 3 else 1
+    return n - n_test
 
 
 def user_paths(spec: Spec) -> list[str]:
@@ -274,7 +328,7 @@ def _compressors(spec: Spec, pm: PluginManager, trainer: TrainerSpec,
             f"(listed: {', '.join(names) or 'none'}); add `{{name: {head}}}` to `compression:` or rename the entry",
             "space", key,
         )
-    if out and spec.data is not None and spec.data.folds:
+    if out and spec.data is not None and spec.data.folds not in (None, 0, "auto"):
         raise spec.error(
             "compression is scored on the exported model, which with `data.folds` is refitted on every row: no "
             "held-out rows are left to score the compressed model on; use a validation split (remove `folds`)",
@@ -488,6 +542,8 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     if table is not None:
         plan._table = table
         plan.notes[:0] = table.notes
+    if plan._auto_folds_possible():
+        plan.folds  # noqa: B018 - resolved here so `automl validate` prints the choice with the other notes
     if scheduler.uses_steps:
         plan.make_scheduler()  # options outside their range fail here, before any trial
     plan.make_searcher()  # likewise for the searcher's option values

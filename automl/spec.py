@@ -137,9 +137,11 @@ class DataSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="options passed to the data set's loader")
     validation: float = Field(0.2, gt=0, lt=1, description="fraction of rows for validation (the objectives)")
     test: float = Field(0.2, ge=0, lt=1, description="fraction of rows held out for the test score")
-    folds: int | None = Field(
-        None, ge=2, description="k-fold cross-validation over the train and validation rows (stratified for "
-        "classification) instead of the single validation split, for trainers that support it",
+    folds: Literal["auto"] | int | None = Field(
+        "auto", description="k-fold cross-validation over the train and validation rows (stratified for "
+        "classification) instead of the single validation split, for trainers that support it; 0 or null: the "
+        "validation split; auto (default): 5 folds for a table small for its `budget.wall_time` (FLAML's rule: "
+        "rows x columns below 10 million per hour of wall time, under 100,000 rows), else the validation split",
     )
 
     @model_validator(mode="after")
@@ -151,6 +153,13 @@ class DataSpec(_Strict):
         if self.validation + self.test >= 0.9:
             raise ValueError("validation + test must leave at least 10% of the rows for training")
         return self
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, value: Any) -> Any:
+        if isinstance(value, int) and value in (1,) or isinstance(value, int) and value < 0:
+            raise ValueError(f"folds is {value}: give 2 or more folds, 0 (the validation split) or auto")
+        return value
 
 
 class TrainerModel(_Strict):

@@ -196,8 +196,8 @@ def engine_spec(job: Job, system: str) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": f"{job.table}-{job.seed}-{system}", "task": job.task}
     if system == "previous":
         old = yaml.safe_load((HERE / "previous" / f"tabular-{job.task}.yaml").read_text())
-        if old["data"].get("folds"):
-            data["folds"] = old["data"]["folds"]
+        # The previous engine's default was the validation split (``data.folds: auto`` came later).
+        data["folds"] = old["data"].get("folds") or 0
         spec.update(data=data, trainer=old["trainer"], searcher={"name": "tpe"}, scheduler={"name": "fifo"},
                     space=old["space"], **previous_switches())
     else:

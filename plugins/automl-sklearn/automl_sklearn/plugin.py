@@ -33,7 +33,7 @@ def automl_register_trainers() -> list[TrainerSpec]:
     return [
         TrainerSpec(
             "sklearn", SklearnTrainer, tasks=("classification", "regression"), metrics=trainer_metrics, check=check,
-            description=_description(), default_space=default_space,
+            description=_description(), default_space=default_space, cross_validates=True,
         )
     ]
 

@@ -1,0 +1,85 @@
+"""``data.folds: auto``: k-fold cross-validation for tables small for the wall time, the split otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import automl
+from automl.errors import SpecError
+from automl.plan import AUTO_FOLDS_CELLS_PER_HOUR
+
+SPEC = """
+task: {task}
+data: {{{data}}}
+trainer: {{name: {trainer}}}
+{extra}
+"""
+
+
+def plan_for(write_spec: Callable[..., Path], *, task: str = "classification", data: str = "dataset: iris",
+             trainer: str = "sklearn", extra: str = "budget: {wall_time: 60s}") -> automl.Plan:
+    return automl.validate(write_spec(SPEC.format(task=task, data=data, trainer=trainer, extra=extra)))
+
+
+def test_a_small_table_under_a_wall_time_is_cross_validated(write_spec: Callable[..., Path]) -> None:
+    plan = plan_for(write_spec)
+    assert plan.folds == 5
+    assert any("5-fold cross-validation" in note for note in plan.notes)
+    data = plan.load_data()
+    assert data is not None and data.folds == 5
+
+
+def test_without_a_wall_time_the_validation_split_stays(write_spec: Callable[..., Path]) -> None:
+    plan = plan_for(write_spec, extra="budget: {trials: 5}")
+    assert plan.folds == 0 and not any("folds" in note for note in plan.notes)
+
+
+def test_a_table_large_for_the_wall_time_keeps_the_validation_split(write_spec: Callable[..., Path],
+                                                                     tmp_path: Path) -> None:
+    # 60 s allows 10M / 60 cells; this table has twice that many.
+    cells = 2 * AUTO_FOLDS_CELLS_PER_HOUR * 60 // 3600
+    rows, cols = cells // 20, 20
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(rows, cols)), columns=[f"x{i}" for i in range(cols)])
+    frame["y"] = rng.integers(0, 2, rows)
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    plan = plan_for(write_spec, data=f"csv: {tmp_path / 'big.csv'}, target: y, test: 0")
+    assert plan.folds == 0
+    assert any("validation split" in note and "large" in note for note in plan.notes)
+    # The same table under an hour's wall time is small enough.
+    assert plan_for(write_spec, data=f"csv: {tmp_path / 'big.csv'}, target: y, test: 0",
+                    extra="budget: {wall_time: 1h}").folds == 5
+
+
+def test_a_rare_class_lowers_the_folds(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=100), "y": ["a"] * 97 + ["b"] * 3})
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    plan = plan_for(write_spec, data=f"csv: {tmp_path / 'rare.csv'}, target: y, test: 0")
+    assert plan.folds == 3
+    assert plan.load_data() is not None  # the split accepts the folds it was given
+
+
+def test_explicit_folds_win(write_spec: Callable[..., Path]) -> None:
+    assert plan_for(write_spec, data="dataset: iris, folds: 0").folds == 0
+    assert plan_for(write_spec, data="dataset: iris, folds: 3").folds == 3
+    assert plan_for(write_spec, data="dataset: iris, folds: null").folds == 0
+
+
+def test_a_trainer_that_does_not_cross_validate_keeps_the_split(write_spec: Callable[..., Path]) -> None:
+    pytest.importorskip("automl_torch")
+    plan = plan_for(write_spec, data="dataset: digits", trainer="torch",
+                    extra="budget: {wall_time: 60s}\nspace: {lr: {type: float, low: 0.001, high: 0.1, log: true}}")
+    assert plan.folds == 0
+
+
+@pytest.mark.parametrize("folds", ["1", "-2", "five"])
+def test_a_bad_folds_value_names_the_field(write_spec: Callable[..., Path], folds: str) -> None:
+    with pytest.raises(SpecError) as err:
+        plan_for(write_spec, data=f"dataset: iris, folds: {folds}")
+    assert "folds" in str(err.value)
