@@ -399,11 +399,27 @@ def leaderboard(store: str, out: str, suites: tuple[str, ...]) -> None:
 
 
 @main.command()
-def schema() -> None:
-    """Print the JSON Schema of a spec (for editor completion)."""
-    from automl.spec import spec_json_schema
+@click.option("--no-plugins", is_flag=True, help="The spec's shape alone, without the installed plugins' names.")
+@click.pass_context
+def schema(ctx: click.Context, no_plugins: bool) -> None:
+    """Print the JSON Schema of a spec (for editor completion).
 
-    click.echo(json.dumps(spec_json_schema(), indent=2))
+    \b
+    The names of the installed searchers, trainers, schedulers, compressors and
+    data sets are enums of their fields (each with its description and package),
+    and a searcher's or scheduler's options are listed under `options` for its
+    name. Point your editor's YAML support at the file, e.g. for VS Code's YAML
+    extension: automl schema > automl-spec.schema.json and a first spec line
+    # yaml-language-server: $schema=automl-spec.schema.json
+    """
+    if no_plugins:
+        from automl.spec import spec_json_schema
+
+        click.echo(json.dumps(spec_json_schema(), indent=2))
+        return
+    from automl.schema import plugin_schema
+
+    click.echo(json.dumps(plugin_schema(ctx.obj["disabled"]), indent=2))
 
 
 # -- output helpers -------------------------------------------------------------------
