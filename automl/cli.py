@@ -63,6 +63,10 @@ def main(ctx: click.Context, debug: bool, disabled: tuple[str, ...]) -> None:
     ctx.obj["disabled"] = disabled
 
 
+STRICT_HELP = ("Stop the search (exit 2, completed trials kept) when a plugin's observer hook raises; "
+               "by default it is recorded in the run's summary and the search goes on.")
+
+
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/NAME-TIMESTAMP).")
@@ -71,30 +75,33 @@ def main(ctx: click.Context, debug: bool, disabled: tuple[str, ...]) -> None:
 @click.option("--address", help="Join the Ray cluster at ADDRESS (host:port or ray://...) instead of starting a local Ray.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (after a crash or kill, or to add trials).")
 @click.option("--warm-start", type=click.Path(file_okay=False), help="Let the searcher learn first from this run's trials.")
+@click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.pass_context
 def search(
     ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None,
-    resume: bool, warm_start: str | None,
+    resume: bool, warm_start: str | None, strict_plugins: bool,
 ) -> None:
     """Run the search described by SPEC and print the Pareto front."""
     from automl.engine import search as run_search
 
     _run(ctx, lambda progress: run_search(
         spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
-        disabled_plugins=ctx.obj["disabled"], on_progress=progress.update))
+        disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins))
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--trials", type=int, help="Raise the number of trials (extends a finished run).")
 @click.option("--address", help="Join the Ray cluster at ADDRESS instead of starting a local Ray.")
+@click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.pass_context
-def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None) -> None:
+def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None, strict_plugins: bool) -> None:
     """Continue the search in RUN_DIR with the spec it started with (after a crash or kill, or to add trials)."""
     from automl.engine import resume as run_resume
 
     _run(ctx, lambda progress: run_resume(run_dir, trials=trials, address=address,
-                                          disabled_plugins=ctx.obj["disabled"], on_progress=progress.update))
+                                          disabled_plugins=ctx.obj["disabled"], on_progress=progress.update,
+                                          strict_plugins=strict_plugins))
 
 
 def _run(ctx: click.Context, start: Any) -> None:
@@ -156,7 +163,13 @@ def _param_text(name: str, param: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List installed plugins, their packages and versions, what they provide, and load failures."""
+    """List installed plugins, their packages and versions, what they provide, and their problems.
+
+    \b
+    Always runs: a plugin that fails to import, implements a misspelled hook
+    (with a did-you-mean) or registers a name another plugin registers too is
+    listed with the reason, and the rest of the plugins work.
+    """
     from automl.plugins import get_plugin_manager
 
     infos = get_plugin_manager(ctx.obj["disabled"]).plugins()
@@ -169,9 +182,17 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     for info in infos:
         provides = "; ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(info.provides.items()))
         if info.error:
-            provides = f"[red]failed to load: {info.error}[/]"
+            provides = f"[red]{escape(info.error)}[/]" + (f" (provides {escape(provides)})" if provides else "")
         table.add_row(info.name, info.package, info.version, provides or "-")
     console.print(table)
+    # Problems again as plain lines: a table cell folds them, and a reader (or grep) wants them whole.
+    for info in infos:
+        if info.error:
+            err_console.print(f"[red]broken:[/] {escape(info.label)}: {escape(info.error)}", highlight=False,
+                              soft_wrap=True)
+        for clash in info.clashes:
+            err_console.print(f"[yellow]clash:[/] {escape(info.label)}: {escape(clash)}; specs using the name fail "
+                              f"until one is disabled (AUTOML_DISABLE_PLUGINS=NAME)", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -474,6 +495,9 @@ def _print_summary(run: Any) -> bool:
     if summary.get("target_reached_by") is not None:
         console.print(f"budget.target reached by trial {summary['target_reached_by']}: the search ended there",
                       highlight=False)
+    for failure in summary.get("plugin_errors") or ():  # recorded by the isolating hook caller; the search went on
+        err_console.print(f"[yellow]warning:[/] {escape(str(failure.get('message')))}", highlight=False,
+                          soft_wrap=True)
     if not counts.get("completed"):
         failed = [t for t in run.trials() if t["status"] == "failed"]
         reasons = sorted({t["error"] for t in failed if t["error"]})

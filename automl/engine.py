@@ -162,6 +162,7 @@ def search(
     warm_start: str | Path | None = None,
     disabled_plugins: Iterable[str] = (),
     on_progress: Callable[[Any], None] | None = None,
+    strict_plugins: bool = False,
 ) -> Run:
     """Run a search (or resume one) and return its :class:`Run`.
 
@@ -176,6 +177,10 @@ def search(
         warm_start: Another run directory whose finished trials the searcher learns from first.
         disabled_plugins: Plugin names not to load.
         on_progress: Called with the progress counts after each trial event.
+        strict_plugins: A plugin's observer hook that raises ends the search with a
+            :class:`~automl.errors.PluginError` (completed trials kept; resume continues it).
+            By default the failure is logged once per plugin and hook, recorded in the run's
+            summary (``plugin_errors``), and the search goes on.
 
     Raises:
         AutoMLError: For a bad spec, missing plugin, unreadable data or store, or a resume
@@ -184,6 +189,10 @@ def search(
     t0 = time.time()
     loaded = _override(spec if isinstance(spec, Spec) else load_spec(spec), trials, seed)
     pm = get_plugin_manager(disabled_plugins)
+    hooks = pm.observe(strict=strict_plugins)
+    if resume and out is not None and (Path(out) / RUN_FILE).is_file():
+        # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
+        pm.check_recorded(Run.open(out).info()["versions"], f"resume {out}")
     plan = build_plan(loaded, pm)
     if resume and out is None:
         raise AutoMLError("--resume needs --out: the directory of the run to continue")
@@ -202,12 +211,18 @@ def search(
         run.store.finish_run(run.run_id, "interrupted")
         raise
     except BaseException:
-        run.store.finish_run(run.run_id, "failed")
+        run.store.finish_run(run.run_id, "failed", hooks.summary())
+        hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
         raise
     _ensemble(plan, run, data, summary, pm)
     summary["wall_s"] = time.time() - t0
     _finish(plan, run, data, summary)
-    pm.notify("automl_search_end", run=run)
+    try:
+        pm.notify("automl_search_end", run=run)
+    finally:
+        if hooks.failures:  # the summary was written before search_end: add the hooks' failures to it
+            summary.update(hooks.summary())
+            run.store.finish_run(run.run_id, run.status, summary)
     return run
 
 
@@ -274,7 +289,11 @@ def _tune(
     interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < limit]
     paused = {t["number"]: int(t["budget"] or 0) for t in history if t["status"] == "paused"}
     next_number = max((t["number"] + 1 for t in history), default=0)
-    to_run = len(interrupted) + max(0, limit - next_number)
+    # Counted in the store, not from the last number: a number handed out that the store never got (a driver
+    # killed between the two, in a run of an earlier version) is drawn again, so every number below the
+    # budget ends up run once.
+    recorded = {t["number"] for t in history if t["number"] < limit}
+    to_run = len(interrupted) + limit - len(recorded)
     reached = _target_reached(plan, history)
     scheduler, rungs = _scheduler(plan, run, paused)
     if (to_run == 0 and not (rungs and rungs.has_promotion())) or reached is not None:
@@ -316,8 +335,13 @@ def _tune(
             run.store.save_trial(run.run_id, number, status="stopped", config=config, error=reason, budget=0,
                                  max_budget=plan.max_budget, started_at=None, finished_at=now)
 
+        def issued(number: int, config: dict[str, Any]) -> None:
+            run.store.save_trial(run.run_id, number, status="pending", config=config, max_budget=plan.max_budget)
+
+        handed = max(next_number, state["next_number"] if state else 0)
         adapter = SearcherAdapter(
-            strategy, max_budget=plan.max_budget, first_number=max(next_number, state["next_number"] if state else 0),
+            strategy, max_budget=plan.max_budget, first_number=handed, on_issue=issued,
+            reissue=[n for n in range(min(handed, limit)) if n not in recorded],
             limit=limit, queue=[(t["number"], dict(t["config"])) for t in interrupted],
             state_path=state_path, promote=rungs.next_promotion if rungs else None,
             configs={t["number"]: t["config"] for t in history if t["number"] in paused},

@@ -1,8 +1,14 @@
 """Finding plugins: built-ins from a list, the rest through the ``automl`` entry points.
 
 Built-in plugins go through the same hooks as third-party ones (the pytest pattern).
-A plugin that fails to import is remembered with its reason and shown by
-``automl plugins``; it never stops the engine unless the spec asks for what it provides.
+A faulty plugin never stops the engine unless the spec asks for what it provides (the
+pytest pattern again: report the broken plugin, run the rest):
+
+- one that fails to import, or implements a hook name no hookspec has (a typo), is
+  remembered with its reason and loads nothing; ``automl plugins`` lists it;
+- two plugins registering the same name fail only the specs that use that name;
+- an observer hook (``automl_trial_result``, ``automl_search_end``) that raises is
+  recorded (:class:`HookFailures`) and the search goes on, unless strict.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata as md
+import logging
 import os
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -21,7 +28,9 @@ import pluggy
 from automl import hookspecs
 from automl.errors import PluginError
 
-__all__ = ["BUILTIN_PLUGINS", "PluginInfo", "PluginManager", "get_plugin_manager"]
+__all__ = ["BUILTIN_PLUGINS", "HookFailure", "HookFailures", "PluginInfo", "PluginManager", "get_plugin_manager"]
+
+log = logging.getLogger("automl")
 
 #: Modules of the core's own plugins, registered through the same hooks as any other.
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -51,6 +60,18 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
 DISABLE_ENV = "AUTOML_DISABLE_PLUGINS"
 T = TypeVar("T")
 
+#: Hooks that tell plugins what happened; :meth:`PluginManager.notify` calls them one implementation at a time.
+OBSERVER_HOOKS: tuple[str, ...] = ("automl_trial_result", "automl_search_end")
+
+#: The registry hook of each kind of named record.
+REGISTRY_HOOKS: dict[str, str] = {
+    "searcher": "automl_register_searchers",
+    "trainer": "automl_register_trainers",
+    "scheduler": "automl_register_schedulers",
+    "dataset": "automl_register_datasets",
+    "compressor": "automl_register_compressors",
+}
+
 
 @dataclass
 class PluginInfo:
@@ -60,8 +81,19 @@ class PluginInfo:
     package: str
     version: str
     provides: dict[str, list[str]] = field(default_factory=dict)
+    #: Why nothing (or not everything) of this plugin loaded: an import error, an unknown hook name,
+    #: a registration hook that raised.
     error: str | None = None
     builtin: bool = False
+    #: Names this plugin registers that another plugin registers too (each such name is unusable).
+    clashes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``package version (entry point NAME)``, or ``automl (built in, MODULE)``."""
+        if self.builtin:
+            return f"{self.package} (built in, {self.name})"
+        return f"{self.package} {self.version} (entry point {self.name!r})"
 
 
 @dataclass
@@ -72,9 +104,20 @@ class Registry(Generic[T]):
     records: dict[str, T]
     owners: dict[str, PluginInfo]
     failed: list[PluginInfo]
+    #: Names registered by more than one plugin, with every plugin registering each: unusable until
+    #: all but one are disabled.
+    clashes: dict[str, list[PluginInfo]] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return sorted(self.records)
+
+    def clash_message(self, name: str) -> str:
+        """Which plugins register ``name`` and how to disable one."""
+        owners = self.clashes[name]
+        outside = [o for o in owners if not o.builtin] or owners
+        how = " or ".join(f"{DISABLE_ENV}={o.name} (or --disable-plugin {o.name})" for o in outside)
+        return (f"two plugins register the {self.kind} {name!r}: {' and '.join(o.label for o in owners)}; "
+                f"disable one to use the name: {how}")
 
     def get(self, name: str) -> T:
         """The record called ``name``.
@@ -85,6 +128,8 @@ class Registry(Generic[T]):
         """
         if name in self.records:
             return self.records[name]
+        if name in self.clashes:
+            raise PluginError(self.clash_message(name))
         msg = f"unknown {self.kind} {name!r}; available: {', '.join(self.names()) or '(none)'}"
         close = difflib.get_close_matches(name, self.records, n=1)
         if close:
@@ -94,8 +139,12 @@ class Registry(Generic[T]):
             broken = [p for p in self.failed if p.package == package or p.name == package.removeprefix("automl-")]
             if broken:
                 msg += f". {package} is installed but failed to load: {broken[0].error}"
-            else:
-                msg += f". {name!r} is provided by the package {package}: pip install {package}"
+                raise PluginError(msg)
+            msg += f". {name!r} is provided by the package {package}: pip install {package}"
+        # Any third-party plugin that did not load may be the one that provides the name.
+        broken = [p for p in self.failed if not p.builtin]
+        if broken:
+            msg += ". Plugins that failed to load: " + "; ".join(f"{p.label}: {p.error}" for p in broken)
         raise PluginError(msg)
 
 
@@ -114,42 +163,61 @@ class PluginManager:
         env = [n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
         self.disabled = set(disabled) | set(env)
         self.infos: dict[str, PluginInfo] = {}
+        #: Plugins not loaded because they are disabled, by name (a missing name's error says so).
+        self.skipped: dict[str, PluginInfo] = {}
         for module in BUILTIN_PLUGINS:
             short = module.rsplit(".", 1)[-1]
             if module in self.disabled or short in self.disabled:
+                self.skipped[module] = PluginInfo(module, "automl", _core_version(), builtin=True)
                 continue
             self._register(module, importlib.import_module(module), _core_version(), "automl", builtin=True)
         if entry_points:
             self._load_entry_points()
-        # A hook implementation whose name matches no hookspec is a typo: fail loudly.
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"a plugin implements an unknown hook: {exc}") from exc
         self._cache: dict[str, Registry[Any]] = {}
+        self._observing = HookFailures()
 
     def _register(self, name: str, plugin: object, version: str, package: str, builtin: bool = False) -> None:
+        """Register one plugin; one that pluggy refuses or that implements an unknown hook loads nothing."""
+        info = PluginInfo(name, package, version, builtin=builtin)
+        self.infos[name] = info
         try:
             self.pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
-            self.infos[name] = PluginInfo(name, package, version, error=str(exc), builtin=builtin)
+            # pluggy's message names the plugin object and the hook; the package is said by `automl plugins`.
+            info.error = str(exc).strip().splitlines()[0]
             return
-        self.infos[name] = PluginInfo(name, package, version, builtin=builtin)
+        # A hook implementation whose name matches no hookspec is a typo (pluggy leaves it pending): the
+        # plugin is unregistered whole, since half of it (its trainer without its searcher) would fail later
+        # with a confusing "unknown searcher".
+        unknown = sorted(c.name for c in self.pm.get_hookcallers(plugin) or () if not c.has_spec())
+        if unknown:
+            self.pm.unregister(plugin)
+            info.error = "; ".join(self._unknown_hook(n) for n in unknown) + "; nothing from this plugin is loaded"
+
+    def _unknown_hook(self, name: str) -> str:
+        specs = [n for n in dir(hookspecs) if n.startswith(f"{hookspecs.PROJECT}_")]
+        close = difflib.get_close_matches(name, specs, n=1)
+        return f"unknown hook {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
     def _load_entry_points(self) -> None:
         for ep in md.entry_points(group=hookspecs.PROJECT):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             if ep.name in self.disabled or dist in self.disabled:
+                self.skipped[ep.name] = PluginInfo(ep.name, dist, version)
                 continue
-            if ep.name in self.infos:
-                other = self.infos[ep.name].package
-                raise PluginError(f"two plugins are named {ep.name!r}: from {other} and from {dist}")
+            if ep.name in self.infos:  # an entry point name is a plugin's identity (and what disables it)
+                other = self.infos[ep.name]
+                key = f"{ep.name} ({dist})"
+                self.infos[key] = PluginInfo(
+                    key, dist, version, error=f"not loaded: the plugin name {ep.name!r} is taken by {other.label}; "
+                                              f"disable one with {DISABLE_ENV}={dist} (or {other.package})")
+                continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not take the engine down
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take the engine down
                 last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                self.infos[ep.name] = PluginInfo(ep.name, dist, version, error=last)
+                self.infos[ep.name] = PluginInfo(ep.name, dist, version, error=f"failed to import: {last}")
                 continue
             self._register(ep.name, plugin, version, dist)
 
@@ -160,6 +228,7 @@ class PluginManager:
             return self._cache[kind]
         records: dict[str, Any] = {}
         owners: dict[str, PluginInfo] = {}
+        clashes: dict[str, list[PluginInfo]] = {}
         hook = getattr(self.pm.hook, hook_name)
         # Called one implementation at a time so each record is attributed to its plugin.
         for impl in reversed(hook.get_hookimpls()):
@@ -170,19 +239,21 @@ class PluginManager:
                 info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
                 continue
             for record in answered:
-                if record.name in records:
-                    first = owners[record.name]
-                    raise PluginError(
-                        f"two plugins register the {kind} {record.name!r}: "
-                        f"{first.package} ({first.name}) and {info.package} ({info.name}); "
-                        f"disable one with --disable-plugin NAME"
-                    )
+                info.provides.setdefault(kind, []).append(record.name)
+                if record.name in owners:  # unusable, but only by the specs that ask for it
+                    clashes.setdefault(record.name, [owners[record.name]]).append(info)
+                    continue
                 records[record.name] = record
                 owners[record.name] = info
-                info.provides.setdefault(kind, []).append(record.name)
-        failed = [i for i in self.infos.values() if i.error]
-        self._cache[kind] = Registry(kind, records, owners, failed)
-        return self._cache[kind]
+        registry: Registry[Any] = Registry(kind, records, owners, [], clashes)
+        for name, infos in clashes.items():
+            del records[name], owners[name]
+            for info in infos:
+                others = ", ".join(o.label for o in infos if o is not info)
+                info.clashes.append(f"{kind} {name!r} is also registered by {others}")
+        registry.failed = [i for i in self.infos.values() if i.error]
+        self._cache[kind] = registry
+        return registry
 
     @property
     def searchers(self) -> Registry[Any]:
@@ -211,18 +282,53 @@ class PluginManager:
         for impl in self.pm.hook.automl_open_store.get_hookimpls():
             what = getattr(impl.plugin, "STORE_URLS", "results store")
             self.infos[impl.plugin_name].provides.setdefault("store", [what])
+        for hook in OBSERVER_HOOKS:
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                hooks = self.infos[impl.plugin_name].provides.setdefault("hooks", [])
+                if hook not in hooks:
+                    hooks.append(hook)
         return sorted(self.infos.values(), key=lambda i: (not i.builtin, i.name))
+
+    def registry(self, kind: str) -> Registry[Any]:
+        """The registry of ``kind`` (``searcher``, ``trainer``, ``scheduler``, ``dataset``, ``compressor``)."""
+        return self._collect(REGISTRY_HOOKS[kind], kind)
 
     def version_of(self, kind: str, name: str) -> str:
         """``package==version`` of the plugin providing ``name``."""
-        registry: Registry[Any] = self._collect(
-            {"searcher": "automl_register_searchers", "trainer": "automl_register_trainers",
-             "dataset": "automl_register_datasets", "compressor": "automl_register_compressors",
-             "scheduler": "automl_register_schedulers"}[kind],
-            kind,
-        )
-        info = registry.owners.get(name)
+        info = self.registry(kind).owners.get(name)
         return f"{info.package}=={info.version}" if info else "?"
+
+    def check_recorded(self, versions: Mapping[str, str], action: str) -> None:
+        """Refuse to ``action`` a stored run whose plugins are not all usable now, naming what the run used.
+
+        Args:
+            versions: The run's recorded ``{"trainer:sklearn": "automl-sklearn==0.1.0", ...}``.
+            action: What is refused, for the message (``resume runs/x``).
+
+        Raises:
+            PluginError: Naming the kind, the name and the ``package==version`` the store recorded,
+                and why it is unusable now (not installed, disabled, failed to load, clashes).
+        """
+        for key, recorded in sorted(versions.items()):
+            kind, _, name = key.partition(":")
+            if kind not in REGISTRY_HOOKS or not name:
+                continue
+            registry = self.registry(kind)
+            if name in registry.records:
+                continue
+            package = recorded.partition("==")[0]
+            if name in registry.clashes:
+                why = registry.clash_message(name)
+            elif any(p.package == package for p in self.skipped.values()):
+                names = ", ".join(n for n, p in self.skipped.items() if p.package == package)
+                why = f"{package} is disabled ({DISABLE_ENV} or --disable-plugin: {names})"
+            elif broken := [p for p in registry.failed if p.package == package]:
+                why = f"{package} is installed but failed to load: {broken[0].error}"
+            else:
+                installed = _dist_version(package)
+                why = (f"{package} {installed} is installed but does not provide it" if installed
+                       else f"{package} is not installed: pip install '{recorded}'")
+            raise PluginError(f"cannot {action}: the run used the {kind} {name!r} from {recorded}; {why}")
 
     def open_store(self, url: str) -> Any:
         store = self.pm.hook.automl_open_store(url=url)
@@ -230,8 +336,95 @@ class PluginManager:
             raise PluginError(f"no plugin can open the store {url!r}")
         return store
 
+    # -- observer hooks -----------------------------------------------------------------
+
+    def observe(self, *, strict: bool = False) -> HookFailures:
+        """Start collecting the observer hooks' failures afresh (one search); ``strict``: raise the first."""
+        self._observing = HookFailures(strict=strict)
+        return self._observing
+
     def notify(self, name: str, **kwargs: Any) -> None:
-        getattr(self.pm.hook, name)(**kwargs)
+        """Call every implementation of the observer hook ``name``, each on its own.
+
+        An implementation that raises does not stop the others nor the caller: its failure is
+        recorded in the :class:`HookFailures` of :meth:`observe` (a warning line the first time
+        for each plugin and hook). When that collection is strict, the failure is raised instead,
+        as a :class:`PluginError` naming the plugin's package and the hook.
+        """
+        hook = getattr(self.pm.hook, name)
+        # pluggy calls the last registered first; wrappers are not called (observers need none).
+        for impl in reversed(hook.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                info = self.infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
+                self._observing.record(info, name, exc)
+
+
+@dataclass
+class HookFailure:
+    """An observer hook implementation that raised during a search (first error and count)."""
+
+    plugin: str
+    package: str
+    hook: str
+    error: str
+    count: int = 1
+
+    def line(self) -> str:
+        times = f" ({self.count} times)" if self.count > 1 else ""
+        return f"plugin {self.package} ({self.plugin}): {self.hook} raised {self.error}{times}"
+
+
+@dataclass
+class HookFailures:
+    """The observer hooks' failures of one search, kept for the run's summary (``plugin_errors``).
+
+    Args:
+        strict: Raise the first failure (``--strict-plugins``) instead of recording it and going on.
+    """
+
+    strict: bool = False
+    failures: dict[tuple[str, str], HookFailure] = field(default_factory=dict)
+    #: The error raised under ``strict`` (Ray Tune wraps what its callbacks raise: :meth:`reraise` unwraps).
+    fatal: PluginError | None = None
+
+    def record(self, info: PluginInfo, hook: str, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+        package = f"{info.package}=={info.version}" if info.version != "?" else info.package
+        key = (info.name, hook)
+        if key in self.failures:
+            self.failures[key].count += 1
+        else:
+            self.failures[key] = HookFailure(info.name, package, hook, error)
+        failure = self.failures[key]
+        if self.strict:
+            self.fatal = PluginError(f"{failure.line()}; stopped by --strict-plugins (completed trials are kept: "
+                                     "fix or disable the plugin, then automl resume RUN_DIR)")
+            raise self.fatal from None
+        if failure.count == 1:
+            log.warning("automl: %s; the search goes on (its later failures are counted in the run's summary, "
+                        "--strict-plugins makes them fatal)", failure.line())
+
+    def reraise(self) -> None:
+        """Raise the strict failure, if one ended the search (whatever wrapped it on the way)."""
+        if self.fatal is not None:
+            raise self.fatal from None
+
+    def summary(self) -> dict[str, Any]:
+        """``{"plugin_errors": [...]}`` for the run's summary (empty when no hook failed)."""
+        if not self.failures:
+            return {}
+        return {"plugin_errors": [vars(f) | {"message": f.line()} for f in self.failures.values()]}
+
+
+def _dist_version(package: str) -> str | None:
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return None
 
 
 def _core_version() -> str:

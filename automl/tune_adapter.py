@@ -374,7 +374,10 @@ class SearcherAdapter(TuneSearcher):
     """Presents one of our :class:`Searcher` objects to Tune.
 
     Numbers trials in suggestion order (after re-issuing, on resume, the trials a killed
-    driver left unfinished), tells the searcher the truth about each end (completed at full
+    driver left unfinished and the numbers it handed out that the store never recorded), and
+    records each number handed out (``on_issue``: a ``pending`` row) before its state file
+    counts it, so a driver killed at any point leaves no number that a resume would skip. Tells
+    the searcher the truth about each end (completed at full
     budget, stopped early by the scheduler, or failed) and keeps the searcher's state in a
     file written by the engine itself (``state_path``), at most every ``save_every`` seconds
     and at the end.
@@ -400,6 +403,8 @@ class SearcherAdapter(TuneSearcher):
         deadline: float | None = None,
         on_skip: Callable[[int, dict[str, Any], str], None] | None = None,
         start: Sequence[Mapping[str, Any]] = (),
+        reissue: Sequence[int] = (),
+        on_issue: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -421,6 +426,10 @@ class SearcherAdapter(TuneSearcher):
         self.deadline = deadline
         #: Records a trial that was drawn but not started (number, config, reason).
         self.on_skip = on_skip
+        #: Records a trial number as it is handed out (number, config), before the state file counts it.
+        self.on_issue = on_issue
+        #: Numbers below ``first_number`` handed out before but never recorded: drawn again, first.
+        self.reissue = sorted(reissue)
         self.costs = CostModel()
         #: Configs that trials 0, 1, ... run before the searcher is asked (the trainer's low-cost starting
         #: points); the searcher learns from their outcomes like from any trial it did not suggest.
@@ -432,7 +441,7 @@ class SearcherAdapter(TuneSearcher):
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its search algorithm with the experiment; the store writer is a live object
         # (our resume builds a new adapter from the store and the searcher state file).
-        return {**self.__dict__, "on_skip": None}
+        return {**self.__dict__, "on_skip": None, "on_issue": None}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         promoted = self.promote() if self.promote is not None and not self.queue else None
@@ -441,7 +450,7 @@ class SearcherAdapter(TuneSearcher):
         elif promoted is not None:
             number, config = promoted, self.configs[promoted]
         else:
-            if self.limit is not None and self.next_number >= self.limit:
+            if self.limit is not None and self.next_number >= self.limit and not self.reissue:
                 # A running trial may still make a paused one promotable: ask again later.
                 return None if self.promote is not None and self.live else TuneSearcher.FINISHED
             drawn = self._draw()
@@ -456,21 +465,30 @@ class SearcherAdapter(TuneSearcher):
     def _draw(self) -> tuple[int, dict[str, Any]] | None:
         """A new configuration from the searcher, skipping those predicted not to finish before the deadline."""
         for _ in range(self.MAX_SKIPS):
-            if self.limit is not None and self.next_number >= self.limit:
+            again = bool(self.reissue)
+            if not again and self.limit is not None and self.next_number >= self.limit:
                 return None
-            if self.next_number < len(self.start):
-                suggested: dict[str, Any] | None = self.start[self.next_number]
+            number = self.reissue[0] if again else self.next_number
+            if number < len(self.start):
+                suggested: dict[str, Any] | None = self.start[number]
             else:
-                suggested = self.strategy.suggest(self.next_number)
+                suggested = self.strategy.suggest(number)
             if suggested is None:
                 self.exhausted = True
                 return None
-            number, config = self.next_number, dict(suggested)
-            self.next_number += 1
-            self._changed()
+            config = dict(suggested)
+            if again:
+                self.reissue.pop(0)
+            else:
+                self.next_number += 1
             left = self.deadline - time.time() if self.deadline is not None else math.inf
             need = self.costs.predict(config)
             if need is None or need <= left:
+                if self.on_issue is not None:
+                    # In the store first, then in the state file: a driver killed in between leaves a pending
+                    # row that a resume runs, never a number counted as handed out that nobody re-issues.
+                    self.on_issue(number, config)
+                self._changed()
                 return number, config
             reason = (f"not started: trials like it took at least {need:.1f}s and {max(left, 0.0):.1f}s of the "
                       "wall-time budget were left")

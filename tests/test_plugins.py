@@ -61,10 +61,12 @@ def test_a_third_party_searcher_is_found_with_its_package_and_version(install: I
     assert pm.version_of("searcher", "acme") == "acme-search==1.2.3"
 
 
-def test_duplicate_names_raise_naming_both_packages(install: Installer) -> None:
+def test_duplicate_names_fail_only_that_name_naming_both_packages(install: Installer) -> None:
     install("acme-search", "thirdparty_acme", SEARCHER_PLUGIN.format(name="random"))
+    searchers = PluginManager().searchers  # building the registry does not raise (tests/test_plugin_isolation.py)
+    assert "grid" in searchers.names() and "random" not in searchers.names()
     with pytest.raises(PluginError) as info:
-        PluginManager().searchers  # noqa: B018 - building the registry raises
+        searchers.get("random")
     assert "'random'" in str(info.value) and "automl" in str(info.value) and "acme-search" in str(info.value)
 
 
@@ -76,11 +78,13 @@ def test_a_plugin_that_fails_to_import_is_reported_not_fatal(install: Installer)
     assert broken and "not_a_real_module_xyz" in (broken[0].error or "")
 
 
-def test_a_misspelled_hook_fails_loudly(install: Installer) -> None:
+def test_a_misspelled_hook_is_reported_and_loads_nothing(install: Installer) -> None:
     code = "from automl import hookimpl\n\n@hookimpl\ndef automl_register_searcher():\n    return []\n"
     install("typo-plugin", "thirdparty_typo", code)
-    with pytest.raises(PluginError, match="unknown hook"):
-        PluginManager()
+    pm = PluginManager()
+    typo = [p for p in pm.plugins() if p.package == "typo-plugin"]
+    assert typo and "unknown hook 'automl_register_searcher'" in (typo[0].error or "")
+    assert "random" in pm.searchers.names()
 
 
 def test_disable_by_argument_and_environment(install: Installer, monkeypatch: pytest.MonkeyPatch) -> None:
