@@ -15,13 +15,15 @@ Every hook is called with keyword arguments.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from automl.interfaces import CompressorSpec, DatasetSpec, SchedulerSpec, SearcherSpec, TrainerSpec
-    from automl.store import Store
+    from automl.records import TrialRecord
+    from automl.run import Run
+    from automl.store import ResultsStore
 
 PROJECT = "automl"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -87,23 +89,26 @@ def automl_register_datasets() -> Sequence[DatasetSpec]:
 
 
 @hookspec(firstresult=True)
-def automl_open_store(url: str) -> Store | None:
+def automl_open_store(url: str) -> ResultsStore | None:
     """Open the results store at ``url``.
 
-    Called by the driver when a search starts and by ``automl show``. The built-in SQL
-    store answers every SQLAlchemy URL with ``trylast``, so a plugin overrides it for a
-    scheme by answering first. Stops at first non-None result.
+    Called by the driver when a search starts (the spec's ``store``, default
+    ``sqlite:///RUN_DIR/automl.db``) and by :meth:`Run.open <automl.run.Run.open>` for
+    ``show``, ``resume``, ``report``, ``export`` and ``automl.load`` (the URL ``run.json``
+    recorded). The built-in SQL store answers every URL with ``trylast``, so a plugin
+    serves a scheme by answering first. Stops at first non-None result.
 
     Args:
         url: A SQLAlchemy-style URL (``sqlite:///run/automl.db``) or a plugin's own.
 
     Returns:
-        A :class:`~automl.store.Store`, or None to let another plugin answer.
+        An object implementing :class:`~automl.store.ResultsStore` (import it from
+        :mod:`automl.plugin`), or None to let another plugin answer.
     """
 
 
 @hookspec
-def automl_trial_result(run: Any, trial: dict[str, Any]) -> None:
+def automl_trial_result(run: Run, trial: TrialRecord) -> None:
     """Be told about a trial's new state, in the driver, after the store recorded it.
 
     Called for each intermediate report, completion, early stop and failure; use it for
@@ -111,14 +116,16 @@ def automl_trial_result(run: Any, trial: dict[str, Any]) -> None:
     the driver loop.
 
     Args:
-        run: The :class:`~automl.run.Run` being searched.
-        trial: The trial's row as the store holds it (``number``, ``status``, ``config``,
-            ``metrics``, ``budget``, ``error``...).
+        run: The :class:`~automl.run.Run` being searched (``run.dir``, ``run.store``,
+            ``run.run_id``, ``run.trials()``...).
+        trial: The trial as the store now holds it, a frozen :class:`~automl.records.TrialRecord`
+            (``trial.number``, ``trial.status``, ``trial.config``, ``trial.metrics``,
+            ``trial.budget``, ``trial.error``...).
     """
 
 
 @hookspec
-def automl_search_end(run: Any) -> None:
+def automl_search_end(run: Run) -> None:
     """Be told that a search ended and its front was written.
 
     Called once in the driver after ``front.json`` and the models are written; use it

@@ -39,6 +39,7 @@ from automl.interfaces import (
     split_config,
 )
 from automl.measure import measure_latency
+from automl.records import TrialRecord
 
 __all__ = ["Job", "SearcherAdapter", "StoreCallback", "compress", "run_trial"]
 
@@ -669,7 +670,7 @@ class StoreCallback(tune.Callback):
 
     def __init__(
         self, store: Any, run_id: int, *, run_dir: Path, metric_keys: set[str], primary: Objective, max_budget: int,
-        notify: Callable[[dict[str, Any]], None], counts: Counts, adapter: SearcherAdapter,
+        notify: Callable[[TrialRecord], None], counts: Counts, adapter: SearcherAdapter,
         on_progress: Callable[[Counts], None] | None = None, rungs: Any = None, export_top: int | None = None,
     ) -> None:
         self.store = store
