@@ -5,7 +5,7 @@ objectives; :func:`search` runs the trials on Ray Tune and ends with the Pareto 
 
 >>> import automl
 >>> run = automl.search("searchspaces/quickstart.yaml", trials=10)  # doctest: +SKIP
->>> run.front()["members"]  # doctest: +SKIP
+>>> run.front().members  # doctest: +SKIP
 >>> automl.load(run.dir).model().predict(frame)  # the best trial's model  # doctest: +SKIP
 >>> automl.AutoMLClassifier(time_budget=60).fit(X, y).predict(X)  # doctest: +SKIP
 """
@@ -21,7 +21,9 @@ from automl.interfaces import (
     CompressorSpec,
     Constraint,
     DatasetSpec,
+    DefaultSpace,
     Objective,
+    SchedulerSpec,
     Searcher,
     SearcherSpec,
     Trainer,
@@ -29,6 +31,7 @@ from automl.interfaces import (
     TrialContext,
     TrialOutcome,
 )
+from automl.records import Front, FrontMember, RunRecord, RunStatus, StepRecord, TrialRecord, TrialStatus
 from automl.run import Run
 from automl.space import Choice, Float, Int, SearchSpace
 from automl.spec import Spec, load_spec, parse_spec
@@ -39,13 +42,16 @@ if TYPE_CHECKING:
     from automl.estimators import AutoMLClassifier, AutoMLRegressor
     from automl.result import Model, Result
 
-__version__ = "0.1.0"
+#: The core's version; 0.2.0 changed the plugin contract (typed records, ``automl.plugin``): see
+#: "Changes for plugin authors" in ``docs/plugins.md``.
+__version__ = "0.2.0"
 
 __all__ = [
     "AutoMLClassifier", "AutoMLError", "AutoMLRegressor", "Choice", "Compressor", "CompressorSpec", "Constraint",
-    "DataError", "DatasetSpec", "Float", "Int", "Model", "Objective", "PluginError", "Result", "Run", "SearchSpace",
-    "Searcher", "SearcherSpec", "Spec", "SpecError",
-    "StoreError", "Trainer", "TrainerSpec", "TrialContext", "TrialError", "TrialOutcome", "hookimpl",
+    "DataError", "DatasetSpec", "DefaultSpace", "Float", "Front", "FrontMember", "Int", "Model", "Objective",
+    "PluginError", "Result", "Run", "RunRecord", "RunStatus", "SchedulerSpec", "SearchSpace", "Searcher",
+    "SearcherSpec", "Spec", "SpecError", "StepRecord", "StoreError", "Trainer", "TrainerSpec", "TrialContext",
+    "TrialError", "TrialOutcome", "TrialRecord", "TrialStatus", "__version__", "hookimpl",
     "load", "load_spec", "parse_spec", "search", "validate",
 ]
 
