@@ -73,8 +73,8 @@ class Run:
             plugins = get_plugin_manager()
         store = plugins.open_store(url)
         if not isinstance(store, ResultsStore):
-            raise PluginError(f"the plugin answering automl_open_store for {url!r} returned a "
-                              f"{type(store).__name__}, not a results store (see automl.plugin.ResultsStore)")
+            raise PluginError(f"the plugin answering automl_open_store for {url!r} returned an object of type "
+                              f"{type(store).__name__!r}, not a results store (see automl.plugin.ResultsStore)")
         return cls(d, store, run_id)
 
     def info(self) -> RunRecord:
