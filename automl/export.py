@@ -155,7 +155,10 @@ def _trainer_record(run: Run) -> tuple[str, Any, Any, str]:
     try:
         return spec.trainer.name, spec, get_plugin_manager().trainers.get(spec.trainer.name), ""
     except AutoMLError as exc:
-        return spec.trainer.name, spec, None, str(exc)
+        # A trainer gone since the search: say which package==version the store recorded it from.
+        recorded = (_get(run.info(), "versions") or {}).get(f"trainer:{spec.trainer.name}")
+        why = get_plugin_manager().unusable("trainer", spec.trainer.name, recorded) if recorded else None
+        return spec.trainer.name, spec, None, f"the run used it from {recorded}; {why}" if why else str(exc)
 
 
 def _measured_file(run: Run, number: int, stored: str) -> Path | None:

@@ -313,22 +313,28 @@ class PluginManager:
             kind, _, name = key.partition(":")
             if kind not in REGISTRY_HOOKS or not name:
                 continue
-            registry = self.registry(kind)
-            if name in registry.records:
-                continue
-            package = recorded.partition("==")[0]
-            if name in registry.clashes:
-                why = registry.clash_message(name)
-            elif any(p.package == package for p in self.skipped.values()):
-                names = ", ".join(n for n, p in self.skipped.items() if p.package == package)
-                why = f"{package} is disabled ({DISABLE_ENV} or --disable-plugin: {names})"
-            elif broken := [p for p in registry.failed if p.package == package]:
-                why = f"{package} is installed but failed to load: {broken[0].error}"
-            else:
-                installed = _dist_version(package)
-                why = (f"{package} {installed} is installed but does not provide it" if installed
-                       else f"{package} is not installed: pip install '{recorded}'")
-            raise PluginError(f"cannot {action}: the run used the {kind} {name!r} from {recorded}; {why}")
+            why = self.unusable(kind, name, recorded)
+            if why is not None:
+                raise PluginError(f"cannot {action}: the run used the {kind} {name!r} from {recorded}; {why}")
+
+    def unusable(self, kind: str, name: str, recorded: str) -> str | None:
+        """Why the ``kind`` ``name`` a stored run got from ``recorded`` (``package==version``) cannot be had
+        now (not installed, disabled, failed to load, clashes), or None when it can."""
+        registry = self.registry(kind)
+        if name in registry.records:
+            return None
+        package = recorded.partition("==")[0]
+        if name in registry.clashes:
+            return registry.clash_message(name)
+        if any(p.package == package for p in self.skipped.values()):
+            names = ", ".join(n for n, p in self.skipped.items() if p.package == package)
+            return f"{package} is disabled ({DISABLE_ENV} or --disable-plugin: {names})"
+        if broken := [p for p in registry.failed if p.package == package]:
+            return f"{package} is installed but failed to load: {broken[0].error}"
+        installed = _dist_version(package)
+        if installed:
+            return f"{package} {installed} is installed but does not provide it"
+        return f"{package} is not installed: pip install '{recorded}'"
 
     def open_store(self, url: str) -> Any:
         store = self.pm.hook.automl_open_store(url=url)

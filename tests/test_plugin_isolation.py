@@ -191,6 +191,18 @@ def test_resume_of_a_run_whose_plugin_is_gone_names_the_recorded_package(
                     "pip install 'fixture-extra-searcher==0.3.0'")
 
 
+def test_export_of_a_run_whose_trainer_is_gone_names_the_recorded_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    spec = SPEC.format(searcher="random", trials=1).replace('name: function', 'name: gone')
+    _fake_run(run_dir, {"trainer:gone": "fixture-gone-trainer==2.1.0"}, spec)
+    assert cli(["export", str(run_dir), "--trial", "0", "--format", "no-such-format"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "the 'gone' trainer is not available: the run used it from fixture-gone-trainer==2.1.0; " \
+           "fixture-gone-trainer is not installed: pip install 'fixture-gone-trainer==2.1.0'" in line
+
+
 def test_resume_of_a_run_whose_plugin_is_disabled_or_broken_says_so(
     fixture_plugins: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
