@@ -20,6 +20,8 @@ from automl.testing.searchers import (
     bowl,
     drive,
     random_best_median,
+    random_bests,
+    rank_sum_p_value,
 )
 
 __all__ = [
@@ -30,4 +32,6 @@ __all__ = [
     "bowl",
     "drive",
     "random_best_median",
+    "random_bests",
+    "rank_sum_p_value",
 ]

@@ -17,11 +17,11 @@ class TestMultivariateTPE(SearcherConformance):
 class TestGP(SearcherConformance):
     searcher = "gp"
     # A GP fit per suggestion costs ~0.1-0.5 s here: a short random start and few trials
-    # (the bowl check still finds ~4x below random's median best after 12 trials).
+    # (after 12 trials, three seeds beat random search at p = 0.0003).
     options = {"n_startup_trials": 4}
     n_trials = 6
     n_improve = 12
-    improve_seeds = (0,)
+    improve_seeds = (0, 1, 2)
 
 
 class TestCmaEs(SearcherConformance):
@@ -32,17 +32,16 @@ class TestCmaEs(SearcherConformance):
 
 class TestNSGA2(SearcherConformance):
     searcher = "nsga2"
-    # A genetic algorithm needs generations: small populations, a longer bowl run, more seeds.
+    # A genetic algorithm needs generations: small populations and a longer bowl run (after 60
+    # trials its five bests are not yet better than random search's at the kit's 1%).
     options = {"population_size": 6}
-    n_improve = 60
-    improve_seeds = (0, 1, 2, 3, 4)
+    n_improve = 100
 
 
 class TestNSGA3(SearcherConformance):
     searcher = "nsga3"
     options = {"population_size": 6}
-    n_improve = 60
-    improve_seeds = (0, 1, 2, 3, 4)
+    n_improve = 100
 
 
 class TestQMC(SearcherConformance):
