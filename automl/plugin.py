@@ -21,18 +21,25 @@ What is here, by use:
   :class:`TrialContext` with its :class:`Splits` of :class:`Part` (a trainer), :class:`Table` (what a
   data set's loader returns), :class:`DataSummary` (a trainer's default space),
   :class:`EnsembleMember` (a trainer's ``build_ensemble``), :class:`Run` with :class:`TrialRecord`,
-  :class:`StepRecord`, :class:`RunRecord`, :class:`Front` and :class:`FrontMember` (hooks).
-- **Search spaces**: :class:`SearchSpace`, :class:`Float`, :class:`Int`, :class:`Choice`, :class:`Param`.
+  :class:`StepRecord`, :class:`RunRecord`, :class:`Front` and :class:`FrontMember` (hooks), their
+  :class:`TrialStatus` and :class:`RunStatus`; the literal types :data:`Task` (``classification`` /
+  ``regression``), :data:`Mode` (``min`` / ``max``) and :data:`Status` (a trial status as a string);
+  :data:`COMPRESSOR_SEPARATOR` (``.`` in ``NAME.PARAM`` space entries) and :data:`UNCOMPRESSED`.
+- **Search spaces**: :class:`SearchSpace`, :class:`Float`, :class:`Int`, :class:`Choice`, :class:`Param`
+  (any of the three), :data:`Value` (what a parameter takes).
 - **Errors**: :class:`AutoMLError` and its :class:`SpecError`, :class:`DataError`, :class:`PluginError`,
   :class:`TrialError`, :class:`StoreError`.
 - **Helpers**: :func:`lazy_import` (an optional library imported when first used, naming the package
   to install), :func:`import_callable`, :func:`measure_latency`, :func:`reference_latency`,
   :func:`single_thread`, :func:`file_size`, :func:`split_config`, :func:`split`, :func:`check_table`,
   :func:`load_csv`, :func:`summarize`, :func:`clean`, the Pareto tools (:func:`pareto_front`,
-  :func:`hypervolume`, ...), the ensemble selection (:func:`greedy_selection`, :func:`blend`),
+  :func:`hypervolume`, :func:`dominates`, :func:`non_dominated_sort`, :func:`crowding_distance`),
+  the ensemble selection (:func:`greedy_selection` giving a :class:`Selection`, :func:`blend`),
   :func:`compress` (a trial's compression and export, as the engine runs it).
 - **The engine, for tests and benchmarks**: :func:`get_plugin_manager` (the installed plugins'
-  registries), :data:`KNOWN_PROVIDERS`, :func:`start_ray`, :func:`concurrency`, :func:`cli`.
+  registries, a :class:`PluginManager`), :data:`KNOWN_PROVIDERS` (names the first-party packages
+  provide), :func:`build_plan` (a spec checked against the plugins, as a search starts: a
+  :class:`Plan`), :func:`start_ray`, :func:`concurrency`, :func:`cli`.
 
 The data types (pandas) and what needs Ray are imported on first use, so importing this module
 stays cheap for a plugin's entry point.
@@ -80,7 +87,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from automl.data import DataSummary, Part, Splits, Table, check_table, load_csv, split, summarize
-    from automl.plan import Plan
+    from automl.plan import Plan, build_plan
     from automl.schedulers import RungScheduler
 
 __all__ = [
@@ -103,11 +110,12 @@ __all__ = [
     "greedy_selection", "hypervolume", "import_callable", "lazy_import", "load_csv", "measure_latency",
     "non_dominated_sort", "pareto_front", "reference_latency", "single_thread", "split", "split_config", "summarize",
     # the engine, for tests and benchmarks
-    "KNOWN_PROVIDERS", "PluginManager", "cli", "concurrency", "get_plugin_manager", "start_ray",
+    "KNOWN_PROVIDERS", "Plan", "PluginManager", "build_plan", "cli", "concurrency", "get_plugin_manager", "start_ray",
 ]
 
-#: Names imported on first use: pandas (the data types) and Ray (the scheduler base class).
+#: Names imported on first use: pandas (the data types, the plan) and Ray (the scheduler base class).
 _LAZY = {
+    "Plan": "automl.plan", "build_plan": "automl.plan",
     **{n: "automl.data" for n in ("DataSummary", "Part", "Splits", "Table", "check_table", "load_csv", "split",
                                   "summarize")},
     "RungScheduler": "automl.schedulers",

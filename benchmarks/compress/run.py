@@ -176,7 +176,7 @@ def _save(name: str, result: dict[str, Any]) -> Path:
 def _digits() -> Any:
     from automl_sklearn.datasets import load
 
-    from automl.data import split
+    from automl.plugin import split
 
     return split(load("digits", {}), "classification", valid=0.2, test=0.2, seed=0)
 
@@ -185,7 +185,7 @@ def _floor_entry(data: Any, directory: Path) -> tuple[str, Callable[[Any], Any],
     """The per-call floor's timing entry (see :data:`FLOOR`)."""
     from automl_torch import NeuralNetTrainer
 
-    from automl.interfaces import TrialContext
+    from automl.plugin import TrialContext
 
     directory.mkdir(parents=True, exist_ok=True)
     trainer = NeuralNetTrainer(*FLOOR, TrialContext("classification", 0, data, directory, 1.0, 0.0))
@@ -197,7 +197,7 @@ def _floor_entry(data: Any, directory: Path) -> tuple[str, Callable[[Any], Any],
 
 def _timed(entries: Sequence[tuple[str, Callable[[Any], Any], Any, Any]], rounds: int) -> dict[str, dict[str, list[float]]]:
     """Latency of each predictor at batch 1 and 256, ``rounds`` interleaved rounds, the order rotated each round."""
-    from automl.measure import measure_latency
+    from automl.plugin import measure_latency
 
     out: dict[str, dict[str, list[float]]] = {name: {"b1": [], "b256": []} for name, *_ in entries}
     for r in range(rounds):
@@ -218,9 +218,7 @@ def run_techniques(network: str, seeds: Sequence[int], rounds: int, only: Sequen
     from automl_compress.torch_tools import example_rows
     from automl_torch import NeuralNetTrainer
 
-    from automl.interfaces import TrialContext
-    from automl.plugins import get_plugin_manager
-    from automl.tune_adapter import compress
+    from automl.plugin import TrialContext, compress, get_plugin_manager
 
     registry = get_plugin_manager().compressors
     data = _digits()
@@ -393,13 +391,16 @@ def run_fronts(network: str, seed: int, rounds: int) -> None:
     """Both runs' front members measured again side by side; fronts, hypervolumes and the goal from those figures."""
     import tempfile
 
-    from automl.interfaces import TrialContext
-    from automl.measure import reference_latency
-    from automl.pareto import hypervolume, pareto_front
-    from automl.plan import build_plan
-    from automl.plugins import get_plugin_manager
-    from automl.run import Run
-    from automl.spec import load_spec
+    from automl import load_spec
+    from automl.plugin import (
+        Run,
+        TrialContext,
+        build_plan,
+        get_plugin_manager,
+        hypervolume,
+        pareto_front,
+        reference_latency,
+    )
 
     members: dict[str, list[dict[str, Any]]] = {}
     timed: list[tuple[str, Callable[[Any], Any], Any, Any]] = []
@@ -497,7 +498,7 @@ def run_sklearn(rounds: int) -> None:
     from automl_compress import OnnxCompressor
     from automl_sklearn.trainer import SklearnTrainer
 
-    from automl.interfaces import TrialContext, split_config
+    from automl.plugin import TrialContext, split_config
 
     data = _digits()
     rows: list[dict[str, Any]] = []

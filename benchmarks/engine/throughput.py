@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import ray
 
-    from automl.engine import _start_ray
+    from automl.plugin import start_ray
 
     t0 = time.perf_counter()
-    _start_ray(None)
+    start_ray(None)
     figures = {"ray_init_s": time.perf_counter() - t0, "cpus": ray.cluster_resources().get("CPU")}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -13,7 +13,7 @@ tasks), :mod:`.methods` (our searchers and the peers), :mod:`.suite` (suite file
 
 from __future__ import annotations
 
-from automl.errors import AutoMLError
+from automl.plugin import AutoMLError
 
 __all__ = ["BenchmarkError"]
 

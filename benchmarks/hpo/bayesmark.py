@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.interfaces import Objective
-from automl.space import Float, Int, Param, SearchSpace
+from automl.plugin import Float, Int, Objective, Param, SearchSpace
 from benchmarks.hpo import BenchmarkError
 from benchmarks.hpo.problems import Problem
 

@@ -13,11 +13,29 @@ from typing import Any
 
 import click
 
-from automl.cli import _int_list, _name_list  # one parser for `automl bench` and this runner
-from automl.errors import AutoMLError
+from automl.plugin import AutoMLError
 from benchmarks.hpo.store import DEFAULT_STORE
 
 __all__ = ["main"]
+
+
+# The same lists `automl bench` reads (automl/cli.py), kept here: the benchmarks use the core's public API only.
+def _int_list(value: str | None, what: str) -> list[int] | None:
+    """``0,1,2`` or ``0-4`` (or a mix) as a list of integers."""
+    if value is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in value.split(","):
+            lo, dash, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if dash and lo else [int(part)])
+    except ValueError:
+        raise click.BadParameter(f"give integers like 0,1,2 or a range 0-4, got {value!r}", param_hint=what) from None
+    return out
+
+
+def _name_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 class _Group(click.Group):

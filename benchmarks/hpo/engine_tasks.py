@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from automl.interfaces import Objective
+from automl.plugin import Objective
 from benchmarks.hpo import BenchmarkError
 from benchmarks.hpo.methods import Method, Trace, _version
 from benchmarks.hpo.problems import Problem, unit_space
@@ -426,8 +426,7 @@ class EngineMethod(Method):
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        from automl.errors import PluginError
-        from automl.plugins import get_plugin_manager
+        from automl.plugin import PluginError, get_plugin_manager
 
         searcher, _, scheduler = name.removeprefix("automl:").partition("+")
         if not searcher or not scheduler:
@@ -487,7 +486,7 @@ class EngineMethod(Method):
         return trace
 
     def version(self) -> str:
-        from automl.plugins import get_plugin_manager
+        from automl.plugin import get_plugin_manager
 
         pm = get_plugin_manager()
         versions = [pm.version_of("searcher", self.searcher_spec.name),

@@ -27,9 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.errors import PluginError
-from automl.interfaces import TrialOutcome
-from automl.space import Float, Int, SearchSpace
+from automl.plugin import Float, Int, PluginError, SearchSpace, TrialOutcome
 from benchmarks.hpo import BenchmarkError
 from benchmarks.hpo.problems import Problem
 
@@ -206,7 +204,7 @@ class AutomlMethod(Method):
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        from automl.plugins import get_plugin_manager
+        from automl.plugin import get_plugin_manager
 
         self.searcher_name = name.removeprefix("automl:")
         self.pm = get_plugin_manager()
@@ -652,7 +650,7 @@ def peer_names() -> list[str]:
 
 def method_names() -> list[str]:
     """Every method name available now: the peers and ``automl:`` + each installed searcher."""
-    from automl.plugins import get_plugin_manager
+    from automl.plugin import get_plugin_manager
 
     return peer_names() + [f"automl:{n}" for n in get_plugin_manager().searchers.names()]
 

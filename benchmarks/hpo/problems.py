@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.interfaces import Objective
-from automl.space import Float, SearchSpace
+from automl.plugin import Float, Objective, SearchSpace
 from benchmarks.hpo import BenchmarkError
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from automl.pareto import hypervolume
+from automl.plugin import hypervolume
 from benchmarks.hpo.methods import Trace
 from benchmarks.hpo.problems import Problem
 

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from automl.store import clean
+from automl.plugin import clean
 from benchmarks.hpo import BenchmarkError
 
 __all__ = ["DEFAULT_STORE", "HpoStore", "RESULT_KEY", "environment_record", "git_commit"]

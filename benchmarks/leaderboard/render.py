@@ -231,7 +231,7 @@ def pareto_figure(g: Group, task: str) -> Any | None:
     """The non-dominated points each method evaluated on a multi-objective task (its smallest seed)."""
     import plotly.graph_objects as go
 
-    from automl.pareto import pareto_front
+    from automl.plugin import pareto_front
 
     rows = latest_rows(g.rows[g.rows["task"] == task])
     if rows.empty or int(rows.iloc[0]["n_objectives"]) < 2:

@@ -57,7 +57,7 @@ class Curves:
 
 def record(run_dir: Path, workers: int) -> dict[str, Any]:
     """The curves of every completed full-budget trial of a finished fifo run."""
-    from automl.run import Run
+    from automl.plugin import Run
 
     run = Run.open(run_dir)
     objective = run.objectives()[0]
@@ -106,8 +106,7 @@ def simulate(curves: Curves, order: Sequence[int], target: float, scheduler: str
     trial reaches ``target``; ``scheduler`` is ``fifo``, ``stopping`` or ``promotion``."""
     from ray.tune.schedulers import TrialScheduler
 
-    from automl.interfaces import Objective
-    from automl.schedulers import RungScheduler
+    from automl.plugin import Objective, RungScheduler
 
     objective = Objective(curves.metric, curves.mode)  # type: ignore[arg-type]
     rungs = None if scheduler == "fifo" else RungScheduler(

@@ -358,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="hv: a reference value per objective of --spec (a real task instead of ZDT1)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    from automl.engine import _start_ray
+    from automl.plugin import start_ray
 
-    _start_ray(None)
+    start_ray(None)
     with tempfile.TemporaryDirectory() as tmp:
         figures = {"s2": s2, "speedup": speedup, "hv": hv, "cpu": cpu}[args.figure](args, Path(tmp))
     print(json.dumps(figures, indent=2, default=str))

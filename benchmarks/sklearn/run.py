@@ -53,7 +53,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 def _splits(name: str, task: str, seed: int) -> Any:
     from automl_sklearn.datasets import load
 
-    from automl.data import split
+    from automl.plugin import split
 
     return split(load(name, {}), task, valid=0.2, test=0.2, seed=seed, folds=FOLDS)
 
@@ -262,9 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.report:
         os.environ.setdefault("AUTOML_NUM_CPUS", "2")
-        from automl.engine import _start_ray
+        from automl.plugin import start_ray
 
-        _start_ray(None)  # once for every search of this call
+        start_ray(None)  # once for every search of this call
         RAW.mkdir(parents=True, exist_ok=True)
         env = _env()
         with tempfile.TemporaryDirectory(prefix="automl-bench-") as tmp:

@@ -157,7 +157,7 @@ def space_auto_supported(tasks: tuple[str, ...] = ("classification", "regression
     enough, the trainer must supply the space.
     """
     import automl
-    from automl.errors import AutoMLError
+    from automl.plugin import AutoMLError
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="automl-tabular-check-") as tmp:
@@ -184,7 +184,7 @@ PREVIOUS_OFF: dict[str, Any] = {"ensemble": {"enabled": False}}
 
 def previous_switches() -> dict[str, Any]:
     """The entries of :data:`PREVIOUS_OFF` this automl's spec knows."""
-    from automl.spec import Spec
+    from automl import Spec
 
     return {k: v for k, v in PREVIOUS_OFF.items() if k in Spec.model_fields}
 

@@ -106,8 +106,7 @@ def run_ddp_one(name: str, repeat: int, epochs: int) -> None:
     from automl_sklearn.datasets import load
     from automl_torch import NeuralNetTrainer
 
-    from automl.data import split
-    from automl.interfaces import TrialContext
+    from automl.plugin import TrialContext, split
 
     distributed, cpus = DDP_CONFIGS[name]
     if distributed:

@@ -23,8 +23,7 @@ import copy
 import math
 from typing import Any
 
-from automl.errors import TrialError
-from automl.interfaces import Compressor, Trainer
+from automl.plugin import Compressor, Trainer, TrialError
 from automl_compress.params import DistillParams, parse
 from automl_compress.torch_tools import finetune, torch_trainer
 

@@ -10,7 +10,7 @@ layer of its own; the two plain ``Linear`` layers export to ONNX and TorchScript
 
 from __future__ import annotations
 
-from automl.interfaces import Compressor, Trainer
+from automl.plugin import Compressor, Trainer
 from automl_compress.params import LowRankParams, parse
 from automl_compress.torch_tools import finetune, output_layer, torch_trainer
 

@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from automl.plugins import lazy_import
-from automl.space import Choice, Float, Int, SearchSpace
+from automl.plugin import Choice, Float, Int, SearchSpace, lazy_import
 
 __all__ = [
     "DistillParams",

@@ -6,8 +6,7 @@ plugin, and those libraries are imported by a trial that compresses.
 
 from __future__ import annotations
 
-from automl.hookspecs import hookimpl
-from automl.interfaces import CompressorSpec
+from automl.plugin import CompressorSpec, hookimpl
 from automl_compress.distill import DistillCompressor
 from automl_compress.lowrank import LowRankCompressor
 from automl_compress.params import check_distill, check_lowrank, check_onnx, check_prune, check_quantize

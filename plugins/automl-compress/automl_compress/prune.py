@@ -22,8 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from automl.errors import TrialError
-from automl.interfaces import Compressor, Trainer
+from automl.plugin import Compressor, Trainer, TrialError
 from automl_compress.params import PruneParams, parse
 from automl_compress.torch_tools import (
     example_rows,

@@ -28,8 +28,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from automl.errors import TrialError
-from automl.interfaces import Compressor, Trainer
+from automl.plugin import Compressor, Trainer, TrialError
 from automl_compress.onnx_tools import quiet_logger
 from automl_compress.params import QuantizeParams, parse
 from automl_compress.torch_tools import example_rows, torch_trainer

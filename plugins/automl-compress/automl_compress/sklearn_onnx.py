@@ -19,9 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from automl.errors import TrialError
-from automl.interfaces import Compressor, Trainer
-from automl.measure import measure_latency
+from automl.plugin import Compressor, Trainer, TrialError, measure_latency
 from automl_compress.params import OnnxParams, parse
 
 __all__ = ["OnnxCompressor", "keep_trees"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 
 if TYPE_CHECKING:
     import torch

@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 
 import automl
-from automl.errors import SpecError
-from automl.plan import build_plan
-from automl.plugins import PluginManager
-from automl.spec import parse_spec
+from automl import parse_spec
+from automl.plugin import PluginManager, SpecError, build_plan
 
 ROOT = Path(__file__).resolve().parents[3]
 

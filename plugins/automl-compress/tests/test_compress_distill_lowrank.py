@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from automl_compress import DistillCompressor, LowRankCompressor
 
-from automl.data import Splits
+from automl.plugin import Splits
 
 
 def linear_shapes(net: torch.nn.Module) -> list[tuple[int, int]]:

@@ -12,8 +12,7 @@ import torch
 from automl_compress import PruneCompressor, QuantizeCompressor
 from automl_torch.export import load_runner
 
-from automl.errors import TrialError
-from automl.tune_adapter import compress
+from automl.plugin import TrialError, compress
 
 
 def linear_shapes(net: torch.nn.Module) -> list[tuple[int, int]]:

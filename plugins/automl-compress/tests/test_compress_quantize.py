@@ -11,8 +11,7 @@ import pytest
 import torch
 from automl_compress import QuantizeCompressor
 
-from automl.errors import TrialError
-from automl.tune_adapter import compress
+from automl.plugin import TrialError, compress
 
 
 def ops(path: Path) -> set[str]:

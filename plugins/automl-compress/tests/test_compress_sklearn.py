@@ -8,9 +8,7 @@ import pytest
 from automl_compress import OnnxCompressor
 from automl_sklearn.trainer import SklearnTrainer
 
-from automl.data import Splits
-from automl.interfaces import TrialContext
-from automl.tune_adapter import compress
+from automl.plugin import Splits, TrialContext, compress
 
 
 def fitted(digits: Splits, tmp_path: Path, config: dict) -> SklearnTrainer:

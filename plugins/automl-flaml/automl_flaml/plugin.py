@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from automl.hookspecs import hookimpl
-from automl.interfaces import SearcherSpec
-from automl.plugins import lazy_import
-from automl.space import SearchSpace
+from automl.plugin import SearcherSpec, SearchSpace, hookimpl, lazy_import
 from automl_flaml.searchers import BlendSearchSearcher, CFOSearcher, require
 from automl_flaml.space import check_flaml_space
 

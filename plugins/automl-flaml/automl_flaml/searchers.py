@@ -50,9 +50,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from automl.interfaces import Objective, Searcher, TrialOutcome
-from automl.plugins import lazy_import
-from automl.space import SearchSpace
+from automl.plugin import Objective, Searcher, SearchSpace, TrialOutcome, lazy_import
 from automl_flaml.space import FlamlSpace, check_flaml_space, default_low_cost, is_number
 
 __all__ = ["BlendSearchSearcher", "CFOSearcher", "FlamlSearcher", "require"]

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from automl.space import Choice, Float, Int, Param, SearchSpace
+from automl.plugin import Choice, Float, Int, Param, SearchSpace
 
 __all__ = [
     "LOW_COST_NAMES",

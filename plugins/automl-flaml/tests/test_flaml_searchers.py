@@ -20,12 +20,19 @@ from automl_flaml.searchers import BlendSearchSearcher, CFOSearcher, FlamlSearch
 from automl_flaml.space import MAX_DIMENSIONS, FlamlSpace, check_flaml_space, default_low_cost
 
 import automl
-from automl.errors import PluginError, SpecError
-from automl.interfaces import Objective, TrialOutcome
-from automl.plan import build_plan
-from automl.plugins import get_plugin_manager
-from automl.space import Choice, Float, Int, SearchSpace
-from automl.spec import parse_spec
+from automl import parse_spec
+from automl.plugin import (
+    Choice,
+    Float,
+    Int,
+    Objective,
+    PluginError,
+    SearchSpace,
+    SpecError,
+    TrialOutcome,
+    build_plan,
+    get_plugin_manager,
+)
 from automl.testing import BOWL_SPACE, CONDITIONAL_SPACE, MIXED_SPACE, bowl, drive
 from automl.testing.searchers import assert_in_space
 

@@ -15,12 +15,18 @@ import pytest
 from automl_hyperopt.searchers import ATPESearcher, TPESearcher, build_expression
 
 import automl
-from automl.errors import PluginError, SpecError
-from automl.interfaces import Objective, TrialOutcome
-from automl.plan import build_plan
-from automl.plugins import get_plugin_manager
-from automl.space import Choice, Float, SearchSpace
-from automl.spec import parse_spec
+from automl import parse_spec
+from automl.plugin import (
+    Choice,
+    Float,
+    Objective,
+    PluginError,
+    SearchSpace,
+    SpecError,
+    TrialOutcome,
+    build_plan,
+    get_plugin_manager,
+)
 from automl.testing import BOWL_SPACE, CONDITIONAL_SPACE, bowl
 
 LOSS = [Objective("loss", "min")]
@@ -172,7 +178,7 @@ def test_the_plugin_module_imports_without_hyperopt(monkeypatch: pytest.MonkeyPa
 def test_names_match_the_core_list_of_known_providers() -> None:
     from automl_hyperopt.plugin import searcher_specs
 
-    from automl.plugins import KNOWN_PROVIDERS
+    from automl.plugin import KNOWN_PROVIDERS
 
     ours = {s.name for s in searcher_specs()}
     assert ours == {n for n, package in KNOWN_PROVIDERS["searcher"].items() if package == "automl-hyperopt"}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from automl.hookspecs import hookimpl
-from automl.interfaces import SearcherSpec
-from automl.space import SearchSpace
+from automl.plugin import SearcherSpec, SearchSpace, hookimpl
 from automl_nevergrad.searchers import (
     CMASearcher,
     DESearcher,

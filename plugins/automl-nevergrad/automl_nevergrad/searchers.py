@@ -36,9 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.interfaces import Objective, Searcher, TrialOutcome
-from automl.plugins import lazy_import
-from automl.space import Choice, Float, Int, Param, SearchSpace
+from automl.plugin import Choice, Float, Int, Objective, Param, Searcher, SearchSpace, TrialOutcome, lazy_import
 
 __all__ = [
     "CMASearcher",

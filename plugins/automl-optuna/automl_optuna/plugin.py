@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from automl.hookspecs import hookimpl
-from automl.interfaces import SearcherSpec
-from automl.space import SearchSpace
+from automl.plugin import SearcherSpec, SearchSpace, hookimpl
 from automl_optuna.searchers import (
     CmaEsSearcher,
     GPSearcher,

@@ -38,9 +38,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from automl.interfaces import Objective, Searcher, TrialOutcome
-from automl.plugins import lazy_import
-from automl.space import Choice, Float, Int, SearchSpace
+from automl.plugin import Choice, Float, Int, Objective, Searcher, SearchSpace, TrialOutcome, lazy_import
 
 if TYPE_CHECKING:
     import optuna

@@ -38,7 +38,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import has_fit_parameter
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 from automl_sklearn.boosting import default_patience
 from automl_sklearn.metrics import scores_for
 from automl_sklearn.models import ENSEMBLES, MODELS, Growth, Model, estimator_params, growth_of

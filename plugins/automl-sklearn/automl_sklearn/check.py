@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from automl.interfaces import Task
-from automl.space import Choice, Float, Int, Param, SearchSpace
+from automl.plugin import Choice, Float, Int, Param, SearchSpace, Task
 from automl_sklearn.build import OWN_KEYS, member_names
 from automl_sklearn.export import EXPORTS
 from automl_sklearn.fidelity import FIDELITIES

@@ -9,8 +9,7 @@ from typing import Any
 import pandas as pd
 from sklearn import datasets
 
-from automl.data import Table
-from automl.interfaces import DatasetSpec
+from automl.plugin import DatasetSpec, Table
 
 _BUNDLED: dict[str, tuple[Callable[..., Any], str, str]] = {
     "iris": (datasets.load_iris, "classification", "3 iris species, 150 rows, 4 features"),

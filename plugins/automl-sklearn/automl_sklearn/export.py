@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 from automl_sklearn.preprocess import numeric_columns
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from automl.interfaces import Mode
+from automl.plugin import Mode
 
 __all__ = ["CLASSIFICATION_METRICS", "FIDELITY_METRICS", "REGRESSION_METRICS", "mean_scores", "metrics_for", "scores",
            "scores_for"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from automl.hookspecs import hookimpl
-from automl.interfaces import DatasetSpec, Mode, Task, TrainerSpec
+from automl.plugin import DatasetSpec, Mode, Task, TrainerSpec, hookimpl
 from automl_sklearn.check import check
 from automl_sklearn.datasets import dataset_specs
 from automl_sklearn.metrics import metrics_for

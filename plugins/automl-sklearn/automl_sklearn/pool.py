@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from automl.interfaces import Mode
+from automl.plugin import Mode
 
 __all__ = ["RECORD", "Finished", "best_trials", "read_records", "write_record"]
 

@@ -43,7 +43,7 @@ from automl_sklearn.export import OnnxModel, load_model
 from automl_sklearn.metrics import _auc, mean_scores, scores
 
 if TYPE_CHECKING:
-    from automl.ensemble import EnsembleMember
+    from automl.plugin import EnsembleMember
 
 __all__ = ["MANIFEST", "MEMBER_FILE", "EnsembleModel", "Given", "Votes", "build_ensemble", "ensemble_bytes",
            "fold_rows", "load_ensemble", "predictions", "score_predictions"]

@@ -32,8 +32,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from automl.data import DataSummary
-from automl.interfaces import DefaultSpace, Task
+from automl.plugin import DataSummary, DefaultSpace, Task
 from automl_sklearn import models
 
 __all__ = ["SMALL_ROWS", "default_space", "missing_models"]

@@ -33,8 +33,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
-from automl.errors import TrialError
-from automl.interfaces import Trainer
+from automl.plugin import Trainer, TrialError
 from automl_sklearn.boosting import Stopping, add_rounds
 from automl_sklearn.build import Recipe, build_recipe, model_name
 from automl_sklearn.export import convert_skops_to_onnx, export_model, load_predictor, load_scorable, model_bytes

@@ -11,8 +11,7 @@ import pytest
 from automl_sklearn.trainer import SklearnTrainer
 from sk_helpers import MakeTrial, splits
 
-from automl.data import Splits
-from automl.interfaces import TrialContext
+from automl.plugin import Splits, TrialContext
 
 
 @pytest.fixture(autouse=True)

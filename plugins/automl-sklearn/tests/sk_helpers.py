@@ -7,7 +7,7 @@ from collections.abc import Callable
 from automl_sklearn.datasets import load
 from automl_sklearn.trainer import SklearnTrainer
 
-from automl.data import Splits, Table, split
+from automl.plugin import Splits, Table, split
 
 MakeTrial = Callable[..., SklearnTrainer]
 

@@ -10,8 +10,7 @@ import pytest
 from sk_helpers import MakeTrial, run_all, table_splits
 
 import automl
-from automl.data import Table, check_table, load_csv
-from automl.errors import DataError, SpecError, TrialError
+from automl.plugin import DataError, SpecError, Table, TrialError, check_table, load_csv
 
 N = 300
 
@@ -120,7 +119,7 @@ def test_default_space_fits_a_real_csv(tmp_path: Path, make_trial: MakeTrial) ->
     """Every starting point of the default space trains and exports on the messy table."""
     from automl_sklearn.spaces import default_space
 
-    from automl.data import summarize
+    from automl.plugin import summarize
 
     table = read(tmp_path, messy_frame())
     data = table_splits(table, "classification")

@@ -13,7 +13,7 @@ from sk_helpers import MakeTrial, run_all, splits
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import BaggingClassifier, StackingRegressor, VotingClassifier
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 
 
 def finish(trainer: object) -> None:

@@ -13,8 +13,7 @@ from automl_sklearn.fidelity import MIN_PER_CLASS, MIN_ROWS, RowShares, nested_o
 from automl_sklearn.trainer import SklearnTrainer
 from sk_helpers import MakeTrial, splits, table_splits
 
-from automl.data import Table
-from automl.interfaces import TrialContext
+from automl.plugin import Table, TrialContext
 
 
 def test_schedule_is_geometric_with_eta_2() -> None:

@@ -14,8 +14,7 @@ from automl_sklearn.models import MODELS
 from sk_helpers import MakeTrial, run_all, splits, table_splits
 
 import automl
-from automl.data import Table
-from automl.errors import SpecError
+from automl.plugin import SpecError, Table
 
 pytest.importorskip("lightgbm")
 pytest.importorskip("xgboost")

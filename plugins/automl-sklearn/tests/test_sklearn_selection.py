@@ -16,8 +16,7 @@ from automl_sklearn.selection import MANIFEST, MEMBER_FILE, load_ensemble
 from automl_sklearn.trainer import SklearnTrainer
 from sk_helpers import MakeTrial, run_all, splits
 
-from automl.ensemble import EnsembleMember, blend, greedy_selection
-from automl.interfaces import TrialContext
+from automl.plugin import EnsembleMember, TrialContext, blend, greedy_selection
 
 CONFIGS = [{"model": "linear"}, {"model": "forest", "n_estimators": 20}, {"model": "knn"}]
 

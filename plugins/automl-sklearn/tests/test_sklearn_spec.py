@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 import automl
-from automl.cli import run as cli
-from automl.errors import AutoMLError, DataError, SpecError
+from automl.plugin import AutoMLError, DataError, SpecError, cli
 
 ROOT = Path(__file__).resolve().parents[3]
 WriteSpec = Callable[..., Path]

@@ -15,8 +15,7 @@ from sklearn.ensemble import AdaBoostClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.utils.class_weight import compute_sample_weight
 
-from automl.data import Table
-from automl.errors import TrialError
+from automl.plugin import Table, TrialError
 
 CLASSIFIERS = [n for n, m in MODELS.items() if m.classifier is not None]
 REGRESSORS = [n for n, m in MODELS.items() if m.regressor is not None]

@@ -14,9 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from automl.importpath import import_callable
-from automl.interfaces import Mode, Task
-from automl.space import Choice, Float, Int, SearchSpace
+from automl.plugin import Choice, Float, Int, Mode, SearchSpace, Task, import_callable
 
 __all__ = [
     "CLASSIFICATION_METRICS",

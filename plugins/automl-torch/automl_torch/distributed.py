@@ -34,7 +34,7 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.v2.api.callback import UserCallback
 from ray.util.queue import Empty, Queue
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 from automl_torch.config import Settings
 from automl_torch.loop import Fitter, seed_everything
 from automl_torch.networks import build_model

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 from automl_torch.config import Settings
 
 __all__ = ["Arrays", "EpochStats", "Fitter", "autocast_dtype", "eval_loss", "predict", "seed_everything"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from automl.hookspecs import hookimpl
-from automl.interfaces import TrainerSpec
+from automl.plugin import TrainerSpec, hookimpl
 from automl_torch.config import check, extra_resources, trainer_metrics
 from automl_torch.trainer import NeuralNetTrainer
 

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from automl.errors import TrialError
-from automl.interfaces import Trainer, TrialContext
+from automl.plugin import Trainer, TrialContext, TrialError
 from automl_torch.config import Settings, settings_from
 
 if TYPE_CHECKING:
@@ -281,7 +280,7 @@ class NeuralNetTrainer(Trainer):
         """
         import torch
 
-        from automl.measure import measure_latency
+        from automl.plugin import measure_latency
 
         self._setup()
         if self.settings.distributed is not None or self.device_.type != "cpu":

@@ -10,8 +10,7 @@ import pytest
 from automl_sklearn.datasets import load
 from automl_torch import NeuralNetTrainer
 
-from automl.data import Splits, split
-from automl.interfaces import TrialContext
+from automl.plugin import Splits, TrialContext, split
 
 
 def _splits(name: str, task: str) -> Splits:

@@ -10,11 +10,8 @@ from pathlib import Path
 import pytest
 from automl_torch.config import check, settings_from, trainer_metrics
 
-from automl.errors import SpecError
-from automl.plan import build_plan
-from automl.plugins import get_plugin_manager
-from automl.space import Choice, Float, Int, SearchSpace
-from automl.spec import load_spec
+from automl import load_spec
+from automl.plugin import Choice, Float, Int, SearchSpace, SpecError, build_plan, get_plugin_manager
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -109,7 +106,7 @@ def test_loading_the_plugin_does_not_import_torch() -> None:
 
 @pytest.mark.usefixtures("ray_session")
 def test_concurrency_counts_the_ddp_workers_cpus(write_spec: Callable[[str], Path]) -> None:
-    from automl.engine import _concurrency
+    from automl.plugin import concurrency
 
     text = """
     task: classification
@@ -120,9 +117,9 @@ def test_concurrency_counts_the_ddp_workers_cpus(write_spec: Callable[[str], Pat
     resources: {cpu: 0.1}
     """
     plan = build_plan(load_spec(write_spec(text % "0.4")), get_plugin_manager())
-    assert _concurrency(plan) == 2  # 0.1 + 2 x 0.4 = 0.9 CPU per trial on 2 CPUs
+    assert concurrency(plan) == 2  # 0.1 + 2 x 0.4 = 0.9 CPU per trial on 2 CPUs
     plan = build_plan(load_spec(write_spec(text % "0.9")), get_plugin_manager())
-    assert _concurrency(plan) == 1  # 1.9 CPU per trial: one at a time, not two that starve each other
+    assert concurrency(plan) == 1  # 1.9 CPU per trial: one at a time, not two that starve each other
     plan = build_plan(load_spec(write_spec(text % "1.5")), get_plugin_manager())
     with pytest.raises(SpecError, match=r"3\.1 CPU\(s\) \(0\.1 for the trial, 3 for its trainer's workers\)"):
-        _concurrency(plan)
+        concurrency(plan)

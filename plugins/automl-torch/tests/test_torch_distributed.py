@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from automl.errors import TrialError
+from automl.plugin import TrialError
 from conftest import MakeTrainer
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,7 @@ import torch
 from automl_torch.loop import autocast_dtype
 from automl_torch.trainer import STATE_FILE
 
-from automl.data import Part, Splits
-from automl.errors import TrialError
-from automl.measure import single_thread
+from automl.plugin import Part, Splits, TrialError, single_thread
 from conftest import MakeTrainer
 
 
