@@ -194,3 +194,11 @@ def test_the_documented_trainer_and_compressor_run_real_searches(ridge_site: Pat
         keep = t["config"]["prune-coef.keep"]
         assert {"accuracy", "accuracy_uncompressed", "sparsity", "size_bytes"} <= set(t["metrics"])
         assert abs(t["metrics"]["sparsity"] - (1 - keep)) < 0.05  # wine: 13 features x 3 classes
+
+
+def test_the_docs_examples_import_the_core_only_through_its_public_modules() -> None:
+    public = {"automl", "automl.plugin", "automl.testing"}
+    imports = re.findall(r"^\s*(?:from (automl[\w.]*) import|import (automl[\w.]*))", DOC, re.M)
+    modules = {a or b for a, b in imports}
+    assert {"automl.plugin"} <= modules  # the check below would pass vacuously if nothing matched
+    assert modules <= public, f"docs/plugins.md examples import {sorted(modules - public)}: use automl.plugin"
