@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from automl import hookspecs
-from automl.errors import PluginError
+from automl.errors import AutoMLError, PluginError
 
 __all__ = ["BUILTIN_PLUGINS", "HookFailure", "HookFailures", "PluginInfo", "PluginManager", "get_plugin_manager"]
 
@@ -337,10 +337,27 @@ class PluginManager:
         return f"{package} is not installed: pip install '{recorded}'"
 
     def open_store(self, url: str) -> Any:
-        store = self.pm.hook.automl_open_store(url=url)
-        if store is None:
-            raise PluginError(f"no plugin can open the store {url!r}")
-        return store
+        """The store at ``url`` from the first plugin that answers (pluggy's order: ``tryfirst`` first, the
+        built-in SQL store last).
+
+        Raises:
+            PluginError: When no plugin answers, or a plugin other than the core raises (naming its package);
+                the core's own :class:`~automl.errors.AutoMLError` (a bad URL) passes through unchanged.
+        """
+        for impl in reversed(self.pm.hook.automl_open_store.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            info = self.infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?", "?")
+            try:
+                store = impl.function(*[{"url": url}[arg] for arg in impl.argnames])
+            except AutoMLError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {info.label} raised in automl_open_store for {url!r}: "
+                                  f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+            if store is not None:
+                return store
+        raise PluginError(f"no plugin can open the store {url!r}")
 
     # -- observer hooks -----------------------------------------------------------------
 

@@ -162,6 +162,18 @@ def test_strict_makes_a_raising_observer_fatal_with_one_line(fixture_plugins: Ca
             failures.reraise()
 
 
+def test_a_store_plugin_that_raises_is_named_and_the_other_stores_open(
+    fixture_plugins: Callable[..., object], tmp_path: Path
+) -> None:
+    fixture_plugins("raising-store")
+    pm = PluginManager()
+    with pytest.raises(PluginError) as info:
+        pm.open_store("broken://db")
+    assert str(info.value) == ("plugin fixture-raising-store 0.1.0 (entry point 'raising-store') raised in "
+                               "automl_open_store for 'broken://db': ConnectionError: cannot reach the store server")
+    assert isinstance(pm.open_store(f"sqlite:///{tmp_path / 'a.db'}"), Store)
+
+
 # -- resume or export of a run whose plugin is gone --------------------------------------------------------------
 
 
