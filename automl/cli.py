@@ -270,13 +270,13 @@ def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None
 
     \b
     An export is the model that was measured, or it is refused with the reason.
-    The formats are the trainer's own (sklearn: skops, onnx, lightgbm, xgboost;
-    torch: onnx, torchscript, pt2, state_dict). The measured file's format is
-    copied byte for byte; so is a file the trainer wrote beside it in the same
-    export (torch: ONNX and TorchScript), unless a compressor rewrote the export.
+    The formats are the trainer's own (sklearn: skops, onnx; torch: onnx,
+    torchscript, pt2, state_dict). The measured file's format is copied byte for
+    byte; so is a file the trainer wrote beside it in the same export (torch:
+    ONNX and TorchScript), unless a compressor may have rewritten the export.
     Another format is converted by the trial's trainer from such a file and
-    checked to predict the same (sklearn skops -> ONNX, LightGBM text, XGBoost
-    JSON; torch TorchScript -> ONNX, state_dict); nothing is unpickled. A trial
+    checked to predict the same (sklearn skops -> ONNX; torch TorchScript ->
+    ONNX or state_dict); nothing is unpickled. A trial
     whose model was not kept (models.export: top), or that stopped or failed,
     has nothing to export: it is never fitted again.
     """
