@@ -10,8 +10,9 @@ format name -> file name endings; a trainer that declares none gets :data:`COMMO
 
 - the measured file's own format is a byte-for-byte copy, nothing loaded;
 - another file the trainer wrote in the same export (the torch trainer writes ONNX and
-  TorchScript side by side) is the same model and is copied too, unless a compressor
-  rewrote the export: then that file holds the model before compression and is refused;
+  TorchScript side by side) is the same model and is copied too, unless the spec has a
+  compressor that may rewrite the export (``compress_artifact``): such a file may hold the
+  model before compression, and which files were rewritten is not recorded, so it is refused;
 - a format the trainer's :attr:`~automl.interfaces.Trainer.conversions` list is written
   by its :meth:`~automl.interfaces.Trainer.convert` from one of those files: the trainer
   is rebuilt with the trial's config, params and data (loaded again from the run's spec),
