@@ -27,6 +27,7 @@ import pluggy
 
 from automl import hookspecs
 from automl.errors import AutoMLError, PluginError
+from automl.interfaces import CompressorSpec, DatasetSpec, SchedulerSpec, SearcherSpec, TrainerSpec
 
 __all__ = ["BUILTIN_PLUGINS", "HookFailure", "HookFailures", "PluginInfo", "PluginManager", "get_plugin_manager"]
 
@@ -62,6 +63,12 @@ T = TypeVar("T")
 
 #: Hooks that tell plugins what happened; :meth:`PluginManager.notify` calls them one implementation at a time.
 OBSERVER_HOOKS: tuple[str, ...] = ("automl_trial_result", "automl_search_end")
+
+#: The record class each registry hook returns, by kind.
+RECORD_TYPES: dict[str, type] = {
+    "searcher": SearcherSpec, "trainer": TrainerSpec, "scheduler": SchedulerSpec, "dataset": DatasetSpec,
+    "compressor": CompressorSpec,
+}
 
 #: The registry hook of each kind of named record.
 REGISTRY_HOOKS: dict[str, str] = {
@@ -234,9 +241,14 @@ class PluginManager:
         for impl in reversed(hook.get_hookimpls()):
             info = self.infos[impl.plugin_name]
             try:
-                answered: Sequence[Any] = impl.function() or ()
+                answered: Sequence[Any] = list(impl.function() or ())
             except Exception as exc:
-                info.error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                info.error = f"{hook_name} raised {type(exc).__name__}: {exc}".splitlines()[0]
+                continue
+            wrong = [r for r in answered if not isinstance(r, RECORD_TYPES[kind])]
+            if wrong:  # checked here: a bad record must not break every command later
+                info.error = (f"{hook_name} returned a {type(wrong[0]).__name__}, not a "
+                              f"{RECORD_TYPES[kind].__name__}; nothing of this kind from it is loaded")
                 continue
             for record in answered:
                 info.provides.setdefault(kind, []).append(record.name)

@@ -162,6 +162,20 @@ def test_strict_makes_a_raising_observer_fatal_with_one_line(fixture_plugins: Ca
             failures.reraise()
 
 
+def test_a_registration_hook_returning_no_records_is_listed_and_the_rest_loads(
+    fixture_plugins: Callable[..., object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture_plugins("bad-record")
+    pm = PluginManager()
+    assert "function" in pm.trainers.names()
+    bad = next(p for p in pm.plugins() if p.package == "fixture-bad-record")
+    assert bad.error == ("automl_register_trainers returned a dict, not a TrainerSpec; nothing of this kind from "
+                         "it is loaded")
+    assert cli(["plugins"]) == 0
+    assert "broken: fixture-bad-record 0.1.0 (entry point 'bad-record'): automl_register_trainers returned a dict" \
+           in capsys.readouterr().err
+
+
 def test_a_store_plugin_that_raises_is_named_and_the_other_stores_open(
     fixture_plugins: Callable[..., object], tmp_path: Path
 ) -> None:
