@@ -213,3 +213,21 @@ def test_records_and_specs_import_from_the_top_level() -> None:
     from automl import DefaultSpace, SchedulerSpec, TrialRecord, TrialStatus  # noqa: F401 - the import is the test
 
     assert automl.__version__ == "0.2.0"
+
+
+def test_every_result_record_field_is_documented() -> None:
+    import dataclasses
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    missing = []
+    for record in (TrialRecord, StepRecord, RunRecord, Front, FrontMember):
+        section = doc.split(f"**`{record.__name__}`**", 1)
+        if len(section) == 1:
+            missing.append(record.__name__)
+            continue
+        paragraph = section[1].split("\n\n", 1)[0]
+        missing += [f"{record.__name__}.{f.name}" for f in dataclasses.fields(record) if f"`{f.name}`" not in paragraph]
+    for name in ("dir", "store", "run_id", "open"):
+        if f"`{name}`" not in doc.split("**`Run`**", 1)[-1].split("\n\n", 1)[0] and f"`Run.{name}" not in doc:
+            missing.append(f"Run.{name}")
+    assert not missing, f"records or fields missing from docs/plugins.md: {missing}"
