@@ -231,3 +231,44 @@ def test_every_result_record_field_is_documented() -> None:
         if f"`{name}`" not in doc.split("**`Run`**", 1)[-1].split("\n\n", 1)[0] and f"`Run.{name}" not in doc:
             missing.append(f"Run.{name}")
     assert not missing, f"records or fields missing from docs/plugins.md: {missing}"
+
+
+class Recorder:
+    """An observer plugin keeping what the hooks were given."""
+
+    def __init__(self) -> None:
+        self.results: list[tuple[Any, Any]] = []
+        self.ends: list[Any] = []
+
+    @hookimpl
+    def automl_trial_result(self, run: Run, trial: TrialRecord) -> None:
+        self.results.append((run, trial))
+
+    @hookimpl
+    def automl_search_end(self, run: Run) -> None:
+        self.ends.append(run)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_the_hooks_get_the_run_and_trial_records(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("trainer: {name: function, params: {function: 'tests.fixtures.objectives:quadratic', "
+                    "metrics: {loss: min, cost: min}}}\nsearcher: {name: random}\n"
+                    "space: {x: {type: float, low: 0.0, high: 1.0}}\n"
+                    "objectives: [{metric: loss, mode: min}, {metric: cost, mode: min}]\n"
+                    "budget: {trials: 3}\nseed: 1\n")
+    pm, recorder = get_plugin_manager(), Recorder()
+    pm.pm.register(recorder, name="test-recorder")
+    try:
+        run = automl.search(spec, out=tmp_path / "run")
+    finally:
+        pm.pm.unregister(recorder)
+    assert recorder.ends == [run] and run.dir == (tmp_path / "run").resolve()
+    assert all(r is run and isinstance(t, TrialRecord) for r, t in recorder.results)
+    last = {t.number: t for _, t in recorder.results}
+    assert sorted(last) == [0, 1, 2] and all(t.status is TrialStatus.COMPLETED for t in last.values())
+    assert all(last[t.number] == t for t in run.trials())  # the record the hook got is the store's final one
+    front = json.loads((run.dir / FRONT_FILE).read_text())
+    assert Front.from_dict(front) == run.front() and front["members"][0].keys() == {"number", "config", "metrics",
+                                                                                      "model"}
