@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import pandas as pd
 
 from automl.errors import AutoMLError
 from automl.interfaces import Objective
-from automl.records import TrialRecord
+from automl.records import FrontMember, TrialRecord
 from automl.run import Run
 
 __all__ = ["Member", "Model", "Result", "load"]
@@ -40,21 +39,9 @@ def load(run_dir: str | Path) -> Result:
     return Result(Run.open(run_dir))
 
 
-@dataclass(frozen=True)
-class Member:
-    """A front member (or the best trial): its number, config and metrics.
-
-    Attributes:
-        number: The trial number.
-        config: The config it ran.
-        metrics: Every metric it reported (``test_<metric>`` on the test part, when the data has one).
-        model: Its model's copy under the run directory (``models/...``), or None.
-    """
-
-    number: int
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    model: str | None = None
+#: A front member (or the best trial): ``number``, ``config``, ``metrics``, ``model`` (the name 0.1 gave
+#: :class:`~automl.records.FrontMember`, which :attr:`Result.front` and :attr:`Result.best` return).
+Member = FrontMember
 
 
 class Result:
@@ -87,15 +74,14 @@ class Result:
     @property
     def front(self) -> list[Member]:
         """The Pareto front's members (computed from the store while the search runs)."""
-        return [Member(int(m["number"]), dict(m.get("config") or {}), dict(m.get("metrics") or {}), m.get("model"))
-                for m in self.run.front()["members"]]
+        return list(self.run.front().members)
 
     @property
     def best(self) -> Member | None:
         """The completed front member best on the primary objective (the lower number on a tie);
         None when no trial completed with every objective and within the constraints."""
         primary = self.objectives[0]
-        status = {t["number"]: t["status"] for t in self.run.trials()}
+        status = {t.number: t.status for t in self.run.trials()}
         scored = [(primary.to_min(float(m.metrics[primary.metric])), m.number, m) for m in self.front
                   if status.get(m.number) == "completed" and _finite(m.metrics.get(primary.metric))]
         return min(scored, key=lambda s: s[:2])[2] if scored else None
@@ -106,9 +92,10 @@ class Result:
         then ``config.<name>`` and ``metrics.<name>`` columns (missing where a trial has none)."""
         rows = []
         for t in self.run.trials():
-            row = {k: t.get(k) for k in ("number", "status", "budget", "max_budget", "duration", "error")}
-            row.update({f"config.{k}": v for k, v in (t.get("config") or {}).items()})
-            row.update({f"metrics.{k}": v for k, v in (t.get("metrics") or {}).items()})
+            row: dict[str, Any] = {"number": t.number, "status": str(t.status), "budget": t.budget,
+                                   "max_budget": t.max_budget, "duration": t.duration, "error": t.error}
+            row.update({f"config.{k}": v for k, v in t.config.items()})
+            row.update({f"metrics.{k}": v for k, v in t.metrics.items()})
             rows.append(row)
         columns = ["number", "status", "budget", "max_budget", "duration", "error"]
         return pd.DataFrame(rows, columns=None if rows else columns)
@@ -126,14 +113,14 @@ class Result:
             if best is None:
                 counts: dict[str, int] = {}
                 for t in run.trials():
-                    counts[t["status"]] = counts.get(t["status"], 0) + 1
+                    counts[t.status] = counts.get(t.status, 0) + 1
                 seen = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials"
                 raise AutoMLError(f"{str(run.dir)!r} has no completed trial with every objective within the "
                                   f"constraints ({seen}): no best model; `automl show {run.dir}` lists why")
             number = best.number
         row = run.store.trial(run.run_id, number)
         if row is None:
-            numbers = [t["number"] for t in run.trials()]
+            numbers = [t.number for t in run.trials()]
             span = f"trials {min(numbers)}..{max(numbers)}" if numbers else "no trials"
             raise AutoMLError(f"{str(run.dir)!r} has no trial {number} (it has {span})")
         path = _artifact(run, row)
@@ -167,11 +154,11 @@ def _finite(value: Any) -> bool:
 def _artifact(run: Run, row: TrialRecord) -> Path:
     """The trial's model file, found in the run directory only: its copy in ``models/`` (a front
     member's), else the file in the trial's own directory."""
-    number = int(row["number"])
-    stored = row.get("artifact")
+    number = row.number
+    stored = row.artifact
     if not stored:
-        why = f": {row['error']}" if row.get("error") else ""
-        raise AutoMLError(f"trial {number} ({row['status']}) has no model file{why}")
+        why = f": {row.error}" if row.error else ""
+        raise AutoMLError(f"trial {number} ({row.status}) has no model file{why}")
     name = Path(stored).name
     for path in (run.dir / "models" / f"trial-{number:05d}-{name}", run.dir / "trials" / f"{number:05d}" / name):
         if path.exists():
