@@ -79,14 +79,16 @@ def _counts(out: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("when", ["running", "completed"])
 def test_a_driver_killed_inside_a_hook_resumes_to_the_full_budget(
-    fixture_plugins: Callable[..., Any], write_spec: Callable[..., Path], tmp_path: Path
+    fixture_plugins: Callable[..., Any], write_spec: Callable[..., Path], tmp_path: Path, when: str
 ) -> None:
+    """Killed when the first trial starts (the next number may be handed out, not started) or first completes."""
     site = fixture_plugins("exit-in-hook")
     marker = tmp_path / "killed.txt"
     out = tmp_path / "run"
     spec = write_spec(SPEC.format(trials=6))
-    env = site.env(AUTOML_NUM_CPUS="2", FIXTURE_EXIT_MARKER=str(marker))
+    env = site.env(AUTOML_NUM_CPUS="2", FIXTURE_EXIT_MARKER=str(marker), FIXTURE_EXIT_STATUS=when)
     died = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(spec), "--out", str(out)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
     assert died.returncode == 1 and marker.is_file(), died.stderr  # killed by the hook, not finished
