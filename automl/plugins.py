@@ -190,8 +190,8 @@ class PluginManager:
         try:
             self.pm.register(plugin, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
-            # pluggy's message names the plugin object and the hook; the package is said by `automl plugins`.
-            info.error = str(exc).strip().splitlines()[0]
+            # pluggy's message spans lines (plugin and hook, the definition, what is wrong): one line here.
+            info.error = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             return
         # A hook implementation whose name matches no hookspec is a typo (pluggy leaves it pending): the
         # plugin is unregistered whole, since half of it (its trainer without its searcher) would fail later
