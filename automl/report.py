@@ -97,7 +97,7 @@ class ReportData:
         try:
             from automl.spec import parse_spec
 
-            data.spec = parse_spec(info["spec_text"])
+            data.spec = parse_spec(info.spec_text)
             from automl.plan import build_space
 
             data.space = build_space(data.spec)
@@ -115,7 +115,7 @@ class ReportData:
         """Parameter names: the space's order, then any other config key in order of appearance."""
         names: list[str] = list(self.space) if self.space is not None else []
         for t in self.trials:
-            names += [k for k in (t.get("config") or {}) if k not in names]
+            names += [k for k in t.config if k not in names]
         return names
 
 
@@ -135,23 +135,23 @@ def history_figure(data: ReportData) -> Any:
     primary = data.objectives[0]
     fig = go.Figure()
     for status in ("completed", "stopped"):
-        rows = [t for t in data.trials if t["status"] == status
-                and _finite((t.get("metrics") or {}).get(primary.metric)) is not None]
+        rows = [t for t in data.trials if t.status == status
+                and _finite(t.metrics.get(primary.metric)) is not None]
         if not rows:
             continue
         fig.add_trace(go.Scatter(
-            x=[t["number"] for t in rows], y=[float(t["metrics"][primary.metric]) for t in rows], mode="markers",
+            x=[t.number for t in rows], y=[float(t.metrics[primary.metric]) for t in rows], mode="markers",
             name=status if status == "completed" else "stopped early (last reported value)",
             marker={"color": STATUS_COLOURS[status], "size": 8, "symbol": "circle" if status == "completed" else "x"},
             text=[_hover(t, data.objectives) for t in rows], hovertemplate="%{text}<extra></extra>"))
-    done = sorted((t for t in data.trials if t["status"] == "completed"
-                   and _finite((t.get("metrics") or {}).get(primary.metric)) is not None), key=lambda t: t["number"])
+    done = sorted((t for t in data.trials if t.status == "completed"
+                   and _finite(t.metrics.get(primary.metric)) is not None), key=lambda t: t.number)
     best: list[float] = []
     for t in done:
-        value = float(t["metrics"][primary.metric])
+        value = float(t.metrics[primary.metric])
         best.append(value if not best else (max if primary.mode == "max" else min)(best[-1], value))
     if done:
-        fig.add_trace(go.Scatter(x=[t["number"] for t in done], y=best, mode="lines", line={"shape": "hv"},
+        fig.add_trace(go.Scatter(x=[t.number for t in done], y=best, mode="lines", line={"shape": "hv"},
                                  name=f"best so far ({primary.mode})", line_color="#2ca02c"))
     fig.update_xaxes(title="trial number")
     fig.update_yaxes(title=primary.metric)
@@ -164,8 +164,8 @@ def _front_points(data: ReportData) -> list[TrialRecord]:
     statuses = {"completed", "stopped"} if any(n in stopped for n in data.front.numbers) else {"completed"}
     out = []
     for t in data.trials:
-        metrics = t.get("metrics") or {}
-        if t["status"] in statuses and all(_finite(metrics.get(o.metric)) is not None for o in data.objectives):
+        metrics = t.metrics
+        if t.status in statuses and all(_finite(metrics.get(o.metric)) is not None for o in data.objectives):
             out.append(t)
     return out
 
@@ -179,8 +179,8 @@ def pareto_figures(data: ReportData) -> list[Any]:
         return []
     points = _front_points(data)
     members = data.members
-    groups = [("other trials", [t for t in points if t["number"] not in members], "#9aa5b1", 7, "circle"),
-              ("Pareto front", [t for t in points if t["number"] in members], FRONT_COLOUR, 11, "diamond")]
+    groups = [("other trials", [t for t in points if t.number not in members], "#9aa5b1", 7, "circle"),
+              ("Pareto front", [t for t in points if t.number in members], FRONT_COLOUR, 11, "diamond")]
     figures = []
     for i in range(len(objectives)):
         for j in range(i + 1, len(objectives)):
@@ -189,9 +189,9 @@ def pareto_figures(data: ReportData) -> list[Any]:
             for name, rows, colour, size, symbol in groups:
                 if not rows:
                     continue
-                ordered = sorted(rows, key=lambda t: float(t["metrics"][a.metric]))
+                ordered = sorted(rows, key=lambda t: float(t.metrics[a.metric]))
                 fig.add_trace(go.Scatter(
-                    x=[float(t["metrics"][a.metric]) for t in ordered], y=[float(t["metrics"][b.metric]) for t in ordered],
+                    x=[float(t.metrics[a.metric]) for t in ordered], y=[float(t.metrics[b.metric]) for t in ordered],
                     mode="markers", name=name, marker={"color": colour, "size": size, "symbol": symbol,
                                                        "line": {"width": 1, "color": "#333"}},
                     text=[_hover(t, data.objectives) for t in ordered], hovertemplate="%{text}<extra></extra>"))
@@ -204,8 +204,8 @@ def pareto_figures(data: ReportData) -> list[Any]:
         for name, rows, colour, size, _symbol in groups:
             if rows:
                 fig.add_trace(go.Scatter3d(
-                    x=[float(t["metrics"][a.metric]) for t in rows], y=[float(t["metrics"][b.metric]) for t in rows],
-                    z=[float(t["metrics"][c.metric]) for t in rows], mode="markers", name=name,
+                    x=[float(t.metrics[a.metric]) for t in rows], y=[float(t.metrics[b.metric]) for t in rows],
+                    z=[float(t.metrics[c.metric]) for t in rows], mode="markers", name=name,
                     marker={"color": colour, "size": size * 0.6}, text=[_hover(t, data.objectives) for t in rows],
                     hovertemplate="%{text}<extra></extra>"))
         fig.update_layout(scene={"xaxis_title": a.metric, "yaxis_title": b.metric, "zaxis_title": c.metric})
@@ -264,8 +264,8 @@ def parallel_figure(data: ReportData) -> Any | None:
     import plotly.graph_objects as go
 
     primary = data.objectives[0]
-    rows = [t for t in data.trials if t["status"] == "completed"
-            and _finite((t.get("metrics") or {}).get(primary.metric)) is not None]
+    rows = [t for t in data.trials if t.status == "completed"
+            and _finite(t.metrics.get(primary.metric)) is not None]
     if len(rows) < 2:
         return None
     names, matrix, ticks = _encode(data, rows)
@@ -289,7 +289,7 @@ def parallel_figure(data: ReportData) -> Any | None:
             dim["ticktext"] = ["(inactive)", *[f"{v:.3g}" for v in grid]]
             dim["range"] = [lo, hi]
         dimensions.append(dim)
-    objective_values = [float(t["metrics"][primary.metric]) for t in rows]
+    objective_values = [float(t.metrics[primary.metric]) for t in rows]
     dimensions.append({"label": primary.metric, "values": objective_values})
     fig = go.Figure(go.Parcoords(
         line={"color": objective_values, "colorscale": "Viridis", "showscale": True,
@@ -307,8 +307,8 @@ def parameter_importance(data: ReportData, *, seed: int = 0) -> list[tuple[str, 
         saying why there is none (too few trials, scikit-learn missing, nothing varies).
     """
     primary = data.objectives[0]
-    rows = [t for t in data.trials if t["status"] == "completed"
-            and _finite((t.get("metrics") or {}).get(primary.metric)) is not None]
+    rows = [t for t in data.trials if t.status == "completed"
+            and _finite(t.metrics.get(primary.metric)) is not None]
     if len(rows) < MIN_IMPORTANCE_TRIALS:
         return (f"parameter importance needs at least {MIN_IMPORTANCE_TRIALS} completed trials "
                 f"with {primary.metric}; this run has {len(rows)}")
@@ -321,7 +321,7 @@ def parameter_importance(data: ReportData, *, seed: int = 0) -> list[tuple[str, 
     names, matrix, _ = _encode(data, rows)
     X = np.asarray(matrix, dtype=float)
     varying = [k for k in range(len(names)) if len(np.unique(X[:, k])) > 1]
-    y = np.asarray([primary.to_min(float(t["metrics"][primary.metric])) for t in rows])
+    y = np.asarray([primary.to_min(float(t.metrics[primary.metric])) for t in rows])
     if not varying or float(np.ptp(y)) == 0.0:
         return "no parameter or objective varies over the completed trials: nothing to attribute"
     X = X[:, varying]
@@ -363,10 +363,10 @@ def rungs_figure(data: ReportData, milestones: Sequence[int]) -> Any | None:
     for s in data.steps:
         value = _finite((s.get("metrics") or {}).get(primary.metric))
         if value is not None:
-            by_trial.setdefault(int(s["number"]), []).append((int(s["step"]), value))
+            by_trial.setdefault(int(s.number), []).append((int(s.step), value))
     if not by_trial or max(len(v) for v in by_trial.values()) < 2:
         return None
-    status = {t["number"]: t["status"] for t in data.trials}
+    status = {t.number: t.status for t in data.trials}
     fig = go.Figure()
     shown: set[str] = set()
     for number, points in sorted(by_trial.items()):
@@ -388,11 +388,11 @@ def rung_table(data: ReportData, milestones: Sequence[int]) -> list[dict[str, An
     """Per rung: trials that reached it, and how many of those were stopped there."""
     reached: dict[int, int] = {}
     for t in data.trials:
-        reached[int(t["number"])] = int(t.get("budget") or 0)
+        reached[int(t.number)] = int(t.budget or 0)
     out = []
     for m in milestones:
         at = [n for n, b in reached.items() if b >= m]
-        stopped_here = [t for t in data.trials if t["status"] == "stopped" and int(t.get("budget") or 0) == m]
+        stopped_here = [t for t in data.trials if t.status == "stopped" and int(t.budget or 0) == m]
         out.append({"rung": m, "reached": len(at), "stopped": len(stopped_here)})
     return out
 
@@ -508,7 +508,7 @@ def build_report(run_dir: str | Path) -> str:
                                   config={"displaylogo": False, "responsive": True}))
 
     figures: dict[str, Any] = dict.fromkeys(("history", "parallel", "importance", "rungs"))
-    if any(_finite((t.get("metrics") or {}).get(objectives[0].metric)) is not None for t in data.trials):
+    if any(_finite(t.metrics.get(objectives[0].metric)) is not None for t in data.trials):
         figures["history"] = html_of(history_figure(data), "history")
     figures["pareto"] = [html_of(f, f"pareto-{i}") for i, f in enumerate(pareto_figures(data))]
     parallel = parallel_figure(data)
@@ -521,7 +521,7 @@ def build_report(run_dir: str | Path) -> str:
     else:
         figures["importance"] = html_of(importance_figure(importance, objectives[0].metric), "importance")
 
-    max_budget = max((int(t.get("max_budget") or 1) for t in data.trials), default=1)
+    max_budget = max((int(t.max_budget or 1) for t in data.trials), default=1)
     milestones = rung_milestones_of(data, max_budget)
     rungs_fig = rungs_figure(data, milestones)
     if rungs_fig is not None:
@@ -536,12 +536,12 @@ def build_report(run_dir: str | Path) -> str:
 
     counts: dict[str, int] = {}
     for t in data.trials:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
+        counts[t.status] = counts.get(t.status, 0) + 1
     failures: dict[str, list[int]] = {}
     for t in data.trials:
-        if t["status"] == "failed":
-            failures.setdefault(str(t.get("error") or "no reason recorded"), []).append(int(t["number"]))
-    by_number = {t["number"]: t for t in data.trials}
+        if t.status == "failed":
+            failures.setdefault(str(t.error or "no reason recorded"), []).append(int(t.number))
+    by_number = {t.number: t for t in data.trials}
     front_rows = []
     for m in data.front.members:
         member_of = by_number.get(m.number)
@@ -549,22 +549,22 @@ def build_report(run_dir: str | Path) -> str:
         front_rows.append({"number": m.number, "values": [_fmt(metrics.get(o.metric)) for o in objectives],
                            "config": _config_text(m.config), "model": m.model or "-"})
     trial_rows = [{
-        "number": t["number"], "status": t["status"], "front": t["number"] in members,
-        "budget": f"{t.get('budget') or 0}/{t.get('max_budget') or '?'}",
-        "values": [_fmt((t.get("metrics") or {}).get(o.metric)) for o in objectives],
-        "duration": _fmt(t.get("duration")), "config": _config_text(t.get("config")), "error": t.get("error") or "",
+        "number": t.number, "status": str(t.status), "front": t.number in members,
+        "budget": f"{t.budget or 0}/{t.max_budget or '?'}",
+        "values": [_fmt(t.metrics.get(o.metric)) for o in objectives],
+        "duration": _fmt(t.duration), "config": _config_text(t.config), "error": t.error or "",
     } for t in data.trials]
     setup = ""
     if data.spec is not None:
         setup = f"{data.spec.trainer.name}, {data.spec.searcher.name}, {data.spec.scheduler.name}"
-    summary = data.info.get("summary") or {}
+    summary = data.info.summary
     wall = f"{summary['wall_s']:.1f} s" if isinstance(summary.get("wall_s"), (int, float)) else ""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
         info=data.info, directory=str(run.dir), written=time.strftime("%Y-%m-%d %H:%M:%S"),
         counts=sorted(counts.items()), objectives=objectives, constraints=data.constraints, setup=setup,
         front=data.front, front_size=len(members), front_rows=front_rows, wall=wall,
-        versions=sorted((data.info.get("versions") or {}).items()), notes=data.notes, figures=figures,
+        versions=sorted(data.info.versions.items()), notes=data.notes, figures=figures,
         importance_note=importance_note, rung_note=rung_note, rungs=rung_table(data, milestones),
         failures=[{"reason": r, "numbers": ", ".join(map(str, ns)), "count": len(ns)}
                   for r, ns in sorted(failures.items(), key=lambda kv: -len(kv[1]))],
