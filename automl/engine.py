@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.ensemble import build_ensemble_trial, is_ensemble_trial, wants_ensemble
-from automl.errors import AutoMLError
+from automl.errors import AutoMLError, PluginError
 from automl.front import compute_front
 from automl.measure import measure_latency, reference_latency
 from automl.plan import Plan, build_plan, user_paths
@@ -214,7 +214,11 @@ def search(
         run.store.finish_run(run.run_id, "failed", hooks.summary())
         hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
         raise
-    _ensemble(plan, run, data, summary, pm)
+    try:
+        _ensemble(plan, run, data, summary, pm)
+    except PluginError:  # --strict-plugins: an observer raised when told of the ensemble trial
+        run.store.finish_run(run.run_id, "failed", {**summary, **hooks.summary()})
+        raise
     summary["wall_s"] = time.time() - t0
     _finish(plan, run, data, summary)
     try:
