@@ -22,6 +22,7 @@ from automl.errors import PluginError
 from automl.plugins import PluginManager
 from automl.run import Run
 from automl.store import Store
+from tests.conftest import PluginSite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +58,7 @@ def automl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_misspelled_hook_is_listed_with_did_you_mean_and_its_package_and_loads_nothing(
-    fixture_plugins: Callable[..., object], capsys: pytest.CaptureFixture[str]
+    fixture_plugins: Callable[..., PluginSite], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fixture_plugins("misspelled-hook", "recorder")
     pm = PluginManager()
@@ -77,7 +78,7 @@ def test_misspelled_hook_is_listed_with_did_you_mean_and_its_package_and_loads_n
 
 
 def test_plugin_that_fails_to_import_is_listed_and_named_by_an_unknown_name(
-    fixture_plugins: Callable[..., object], write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+    fixture_plugins: Callable[..., PluginSite], write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fixture_plugins("import-error")
     assert cli(["plugins", "--json"]) == 0
@@ -92,7 +93,7 @@ def test_plugin_that_fails_to_import_is_listed_and_named_by_an_unknown_name(
 
 
 def test_a_name_clash_fails_only_the_specs_that_use_the_name(
-    fixture_plugins: Callable[..., object], write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    fixture_plugins: Callable[..., PluginSite], write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fixture_plugins("clash-random")
@@ -118,7 +119,7 @@ def test_a_name_clash_fails_only_the_specs_that_use_the_name(
 
 
 def test_a_raising_observer_is_recorded_once_and_stops_no_other(
-    fixture_plugins: Callable[..., object], caplog: pytest.LogCaptureFixture
+    fixture_plugins: Callable[..., PluginSite], caplog: pytest.LogCaptureFixture
 ) -> None:
     fixture_plugins("raising-result", "raising-end", "recorder")
     pm = PluginManager()
@@ -146,7 +147,7 @@ def test_a_raising_observer_is_recorded_once_and_stops_no_other(
     assert errors["automl_search_end"]["error"] == "ValueError: cannot write the report"
 
 
-def test_strict_makes_a_raising_observer_fatal_with_one_line(fixture_plugins: Callable[..., object]) -> None:
+def test_strict_makes_a_raising_observer_fatal_with_one_line(fixture_plugins: Callable[..., PluginSite]) -> None:
     fixture_plugins("raising-result")
     pm = PluginManager()
     failures = pm.observe(strict=True)
@@ -163,7 +164,7 @@ def test_strict_makes_a_raising_observer_fatal_with_one_line(fixture_plugins: Ca
 
 
 def test_a_registration_hook_returning_no_records_is_listed_and_the_rest_loads(
-    fixture_plugins: Callable[..., object], capsys: pytest.CaptureFixture[str]
+    fixture_plugins: Callable[..., PluginSite], capsys: pytest.CaptureFixture[str]
 ) -> None:
     fixture_plugins("bad-record")
     pm = PluginManager()
@@ -177,7 +178,7 @@ def test_a_registration_hook_returning_no_records_is_listed_and_the_rest_loads(
 
 
 def test_a_store_plugin_that_raises_is_named_and_the_other_stores_open(
-    fixture_plugins: Callable[..., object], tmp_path: Path
+    fixture_plugins: Callable[..., PluginSite], tmp_path: Path
 ) -> None:
     fixture_plugins("raising-store")
     pm = PluginManager()
@@ -230,7 +231,7 @@ def test_export_of_a_run_whose_trainer_is_gone_names_the_recorded_package(
 
 
 def test_resume_of_a_run_whose_plugin_is_disabled_or_broken_says_so(
-    fixture_plugins: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    fixture_plugins: Callable[..., PluginSite], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fixture_plugins("extra-searcher")
     pm = PluginManager(disabled=["extra-searcher"])
@@ -250,13 +251,13 @@ def test_resume_of_a_run_whose_plugin_is_disabled_or_broken_says_so(
 
 @pytest.mark.slow
 def test_search_with_raising_observers_finishes_and_records_them(
-    fixture_plugins: Callable[..., object], write_spec: Callable[..., Path], tmp_path: Path
+    fixture_plugins: Callable[..., PluginSite], write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     site = fixture_plugins("raising-result", "raising-end", "recorder")
     calls = tmp_path / "calls.txt"
     out = tmp_path / "run"
     done = automl("search", str(write_spec(SPEC.format(searcher="random", trials=3))), "--out", str(out),
-                  env=site.env(AUTOML_NUM_CPUS="2", FIXTURE_RECORDER_FILE=str(calls)))  # type: ignore[attr-defined]
+                  env=site.env(AUTOML_NUM_CPUS="2", FIXTURE_RECORDER_FILE=str(calls)))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     warned = [line for line in done.stderr.splitlines() if "the search goes on" in line]
@@ -273,12 +274,12 @@ def test_search_with_raising_observers_finishes_and_records_them(
 
 @pytest.mark.slow
 def test_strict_plugins_stops_with_one_line_and_resume_finishes_the_budget(
-    fixture_plugins: Callable[..., object], write_spec: Callable[..., Path], tmp_path: Path
+    fixture_plugins: Callable[..., PluginSite], write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     site = fixture_plugins("raising-result")
     out = tmp_path / "run"
     spec = write_spec(SPEC.format(searcher="random", trials=4))
-    env = site.env(AUTOML_NUM_CPUS="2")  # type: ignore[attr-defined]
+    env = site.env(AUTOML_NUM_CPUS="2")
     failed = automl("search", str(spec), "--out", str(out), "--strict-plugins", env=env)
     assert failed.returncode == 2
     line = [x for x in failed.stderr.splitlines() if x.startswith("error:")]

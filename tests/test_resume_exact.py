@@ -7,6 +7,7 @@ cleanup), in a subprocess; the fast tests pin the two rules that make it exact.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from automl.interfaces import Objective
 from automl.run import Run
 from automl.space import Float, SearchSpace
 from automl.tune_adapter import NUMBER, SearcherAdapter
+from tests.conftest import PluginSite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +83,7 @@ def _counts(out: Path) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["running", "completed"])
 def test_a_driver_killed_inside_a_hook_resumes_to_the_full_budget(
-    fixture_plugins: Callable[..., Any], write_spec: Callable[..., Path], tmp_path: Path, when: str
+    fixture_plugins: Callable[..., PluginSite], write_spec: Callable[..., Path], tmp_path: Path, when: str
 ) -> None:
     """Killed when the first trial starts (the next number may be handed out, not started) or first completes."""
     site = fixture_plugins("exit-in-hook")
@@ -114,8 +116,6 @@ def test_resume_draws_again_the_numbers_an_older_driver_lost(
     out = tmp_path / "run"
     spec = write_spec(SPEC.format(trials=4))
     env = {"PYTHONPATH": str(ROOT), "AUTOML_NUM_CPUS": "2"}
-    import os
-
     done = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(spec), "--out", str(out)], cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
