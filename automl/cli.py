@@ -212,19 +212,18 @@ def show(run_dir: str, show_all: bool, as_json: bool) -> None:
     info = run.info()
     counts: dict[str, int] = {}
     for t in trials:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
-    console.print(f"[bold]{info['name']}[/] ({info['status']}) in {run.dir}: "
+        counts[t.status] = counts.get(t.status, 0) + 1
+    console.print(f"[bold]{info.name}[/] ({info.status}) in {run.dir}: "
                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False)
     objectives = run.objectives()
     table = Table(title="trials")
     for col in ("#", "status", "budget", *[o.metric for o in objectives], "seconds", "overhead", "config / error"):
         table.add_column(col, overflow="fold")
     for t in trials if show_all else trials[-30:]:
-        metrics = t["metrics"] or {}
-        detail = t["error"] if t["status"] in ("failed", "stopped") and t["error"] else _config_text(t["config"])
-        table.add_row(str(t["number"]), t["status"], f"{t['budget'] or 0}/{t['max_budget'] or '?'}",
-                      *[_fmt(metrics.get(o.metric)) for o in objectives], _fmt(t["duration"]),
-                      _overhead(t.get("timings")), detail)
+        detail = t.error if t.status in ("failed", "stopped") and t.error else _config_text(t.config)
+        table.add_row(str(t.number), str(t.status), f"{t.budget or 0}/{t.max_budget or '?'}",
+                      *[_fmt(t.metrics.get(o.metric)) for o in objectives], _fmt(t.duration),
+                      _overhead(t.timings), detail)
     console.print(table)
     _print_front(run)
 
@@ -485,12 +484,12 @@ def _print_front(run: Run) -> None:
                       "measured; latencies are less comparable")
 
 
-def _print_summary(run: Any) -> bool:
+def _print_summary(run: Run) -> bool:
     """Print the outcome; False when no trial completed."""
     info = run.info()
-    summary = info.get("summary") or {}
+    summary = info.summary
     counts = summary.get("trials", {})
-    console.print(f"[bold]{info['name']}[/]: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    console.print(f"[bold]{info.name}[/]: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
                   + f" in {summary.get('wall_s', 0):.1f}s; results in {run.dir}", highlight=False)
     if summary.get("target_reached_by") is not None:
         console.print(f"budget.target reached by trial {summary['target_reached_by']}: the search ended there",
@@ -499,8 +498,7 @@ def _print_summary(run: Any) -> bool:
         err_console.print(f"[yellow]warning:[/] {escape(str(failure.get('message')))}", highlight=False,
                           soft_wrap=True)
     if not counts.get("completed"):
-        failed = [t for t in run.trials() if t["status"] == "failed"]
-        reasons = sorted({t["error"] for t in failed if t["error"]})
+        reasons = sorted({t.error for t in run.trials() if t.status == "failed" and t.error})
         console.print("[red]no trial completed.[/] " + ("Reasons: " + "; ".join(reasons[:3]) if reasons else ""),
                       highlight=False)
         return False
