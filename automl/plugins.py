@@ -53,7 +53,7 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
     "trainer": {"sklearn": "automl-sklearn", "torch": "automl-torch"},
     "dataset": {
         n: "automl-sklearn"
-        for n in ("iris", "digits", "wine", "breast_cancer", "diabetes", "california_housing", "linnerud")
+        for n in ("iris", "digits", "wine", "breast_cancer", "diabetes")
     },
     "compressor": {n: "automl-compress" for n in ("prune", "quantize", "distill", "lowrank", "onnx")},
 }
