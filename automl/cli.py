@@ -172,7 +172,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     """
     from automl.plugins import get_plugin_manager
 
-    infos = get_plugin_manager(ctx.obj["disabled"]).plugins()
+    pm = get_plugin_manager(ctx.obj["disabled"])
+    infos = pm.plugins()
     if as_json:
         click.echo(json.dumps([vars(i) for i in infos], indent=2))
         return
@@ -190,9 +191,9 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         if info.error:
             err_console.print(f"[red]broken:[/] {escape(info.label)}: {escape(info.error)}", highlight=False,
                               soft_wrap=True)
-        for clash in info.clashes:
-            err_console.print(f"[yellow]clash:[/] {escape(info.label)}: {escape(clash)}; specs using the name fail "
-                              f"until one is disabled (AUTOML_DISABLE_PLUGINS=NAME)", highlight=False, soft_wrap=True)
+    for message in pm.clash_messages():
+        err_console.print(f"[yellow]clash:[/] {escape(message)}; specs using another name are not affected",
+                          highlight=False, soft_wrap=True)
 
 
 @main.command()

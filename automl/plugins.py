@@ -301,6 +301,11 @@ class PluginManager:
                     hooks.append(hook)
         return sorted(self.infos.values(), key=lambda i: (not i.builtin, i.name))
 
+    def clash_messages(self) -> list[str]:
+        """One line per name that several plugins register: which plugins, and how to disable one."""
+        return [registry.clash_message(name) for registry in map(self.registry, REGISTRY_HOOKS)
+                for name in sorted(registry.clashes)]
+
     def registry(self, kind: str) -> Registry[Any]:
         """The registry of ``kind`` (``searcher``, ``trainer``, ``scheduler``, ``dataset``, ``compressor``)."""
         return self._collect(REGISTRY_HOOKS[kind], kind)
