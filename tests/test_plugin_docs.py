@@ -22,7 +22,7 @@ from automl.plan import build_plan
 from automl.plugins import KNOWN_PROVIDERS, PluginManager
 from automl.run import Run
 from automl.spec import load_spec
-from automl.testing import SearcherConformance
+from automl.testing import CompressorConformance, SearcherConformance, TrainerConformance
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
@@ -202,3 +202,66 @@ def test_the_docs_examples_import_the_core_only_through_its_public_modules() -> 
     modules = {a or b for a, b in imports}
     assert {"automl.plugin"} <= modules  # the check below would pass vacuously if nothing matched
     assert modules <= public, f"docs/plugins.md examples import {sorted(modules - public)}: use automl.plugin"
+
+
+# The worked trainer and compressor pass their conformance kits, imported from the docs' own blocks.
+def _docs_site() -> Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="automl-docs-")
+    atexit.register(shutil.rmtree, root, True)
+    return install_docs_package(Path(root) / "site")
+
+
+_RIDGE_SITE = _docs_site()
+
+
+def _ridge_module(name: str) -> types.ModuleType:
+    """A module of the documented package, loaded from its file under a private name (no sys.path change)."""
+    import importlib.util
+
+    path = _RIDGE_SITE / "automl_ridge" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"automl_docs_ridge_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_RIDGE, _PRUNE = _ridge_module("plugin"), _ridge_module("prune")
+
+
+class TestDocumentedRidgeTrainer(TrainerConformance):
+    trainer = "ridge"
+    config = {"alpha": 1.0}
+    other_config = {"alpha": 100.0}
+    params = {"steps": 2}
+
+    def spec(self) -> interfaces.TrainerSpec:
+        (record,) = _RIDGE.automl_register_trainers()
+        return record
+
+
+class TestDocumentedRidgeTrainerRegression(TestDocumentedRidgeTrainer):
+    task = "regression"
+
+
+class TestDocumentedPruneCompressor(CompressorConformance):
+    compressor = "prune-coef"
+    params = {"keep": 0.5}
+    bad_params = ({"keep": 0}, {"keep": 1.5}, {"share": 0.5})
+    trainer = "ridge"
+    trainer_config = {"alpha": 1.0}
+    trainer_params = {"steps": 2}
+    max_drop = 0.5  # half the coefficients of a linear model on a tiny table
+    shrinks = True  # the zeros compress in the npz file
+
+    def spec(self) -> interfaces.CompressorSpec:
+        (record,) = _PRUNE.automl_register_compressors()
+        return record
+
+    def trainer_spec(self) -> interfaces.TrainerSpec:
+        return TestDocumentedRidgeTrainer().spec()
