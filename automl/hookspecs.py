@@ -113,7 +113,8 @@ def automl_trial_result(run: Run, trial: TrialRecord) -> None:
 
     Called for each intermediate report, completion, early stop and failure; use it for
     progress displays, logging or experiment trackers. Must return quickly: it runs in
-    the driver loop.
+    the driver loop. An implementation that raises is recorded (one warning, ``plugin_errors``
+    in the run's summary) and the search goes on; ``--strict-plugins`` makes it fatal.
 
     Args:
         run: The :class:`~automl.run.Run` being searched (``run.dir``, ``run.store``,
@@ -129,7 +130,8 @@ def automl_search_end(run: Run) -> None:
     """Be told that a search ended and its front was written.
 
     Called once in the driver after ``front.json`` and the models are written; use it
-    for reports and exports.
+    for reports and exports. An implementation that raises is recorded as for
+    :func:`automl_trial_result`; the search still ends well.
 
     Args:
         run: The finished :class:`~automl.run.Run`.
