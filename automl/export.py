@@ -163,13 +163,13 @@ def _trainer_record(run: Run) -> tuple[str, Any, Any, str]:
 
 
 def _measured_file(run: Run, number: int, stored: str) -> Path | None:
-    """The measured file in the run directory: its copy in ``models/``, else the trial directory's, else as stored."""
+    """The measured file, found in the run directory only (a moved run's stored path may name another run's
+    file): its copy in ``models/``, else the file in the trial's directory."""
     stored_path = Path(stored)
     trial_dir = run.dir / "trials" / f"{number:05d}"
     inside = stored_path.parts[stored_path.parts.index(f"{number:05d}") + 1:] \
         if f"{number:05d}" in stored_path.parts else (stored_path.name,)
-    for path in (run.dir / "models" / f"trial-{number:05d}-{stored_path.name}", trial_dir.joinpath(*inside),
-                 stored_path):
+    for path in (run.dir / "models" / f"trial-{number:05d}-{stored_path.name}", trial_dir.joinpath(*inside)):
         if path.is_file():
             return path
     return None

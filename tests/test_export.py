@@ -392,3 +392,14 @@ def test_a_torch_trial_is_exported_as_the_state_dict_of_its_network(tmp_path: Pa
         want = trainer.net_.cpu().eval()(rows)
     assert not torch.allclose(before, want)  # the check below could not pass with a fresh network's weights
     torch.testing.assert_close(after, want)
+
+
+def test_a_moved_run_exports_its_own_files_only(torch_like_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(torch_like_run, moved)
+    (moved / "trials" / "00002" / "model.onnx").unlink()  # the stored path still names the original's file
+    with pytest.raises(AutoMLError, match=r"trial 2's model file 'model.onnx' is neither in"):
+        export_trial(moved, 2, "onnx")
+    assert export_trial(moved, 1, "onnx", tmp_path / "o").source == moved / "trials" / "00001" / "model.onnx"
