@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -32,6 +33,14 @@ def test_names_from_installed_plugins_are_enums(capsys: pytest.CaptureFixture[st
     assert "fifo" in defs["SchedulerModel"]["properties"]["name"]["enum"]
     dataset = next(a for a in defs["DataSpec"]["properties"]["dataset"]["anyOf"] if a.get("type") == "string")
     assert "csv" in dataset["enum"]
+
+
+def test_a_third_party_plugin_name_appears(fixture_plugins: Callable[..., object],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    fixture_plugins("extra-searcher")  # installed through a real entry point (tests/conftest.py)
+    searcher = _schema(capsys)["$defs"]["SearcherModel"]["properties"]["name"]
+    described = dict(zip(searcher["enum"], searcher["enumDescriptions"], strict=True))
+    assert described["fixture-random"] == "random draws (test fixture) (fixture-extra-searcher)"
 
 
 def test_a_disabled_plugin_leaves_the_enums(capsys: pytest.CaptureFixture[str]) -> None:
