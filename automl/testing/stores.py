@@ -11,8 +11,8 @@ What is checked (each a ``test_*`` method of :class:`StoreConformance`):
 * a created run reads back as a :class:`~automl.plugin.RunRecord` with what was given, status
   ``running``; ids are unique; ``get_run()`` is the newest; an unknown id is None;
 * a run's status and ``finish_run``'s status, end time and summary are kept;
-* ``save_trial`` inserts a ``pending`` trial with an empty config, updates only the fields
-  given, never duplicates a number, refuses unknown fields with ``ValueError``; ``trials`` come
+* ``save_trial`` inserts a ``pending`` trial with an empty config (also with no fields at
+  all), updates only the fields given, never duplicates a number, refuses unknown fields with ``ValueError``; ``trials`` come
   by number as :class:`~automl.plugin.TrialRecord`;
 * ``add_step`` records each budget step (by trial, then step) and makes the trial's metrics,
   budget and status the step's;
@@ -147,13 +147,13 @@ class StoreConformance:
         try:
             run = self._run(store)
             store.save_trial(run, 2, status="pending", config={"x": 0.5, "model": "tree"}, seed=9, max_budget=4)
-            store.save_trial(run, 0)
+            store.save_trial(run, 0, seed=1)
             store.save_trial(run, 1, status="running", config={"x": 1.0}, started_at=10.0)
             trials = store.trials(run)
             assert [t.number for t in trials] == [0, 1, 2], f"trials() by number: {[t.number for t in trials]}"
             assert all(isinstance(t, TrialRecord) for t in trials)
             bare = trials[0]
-            assert bare.status == "pending" and bare.config == {}, f"a bare trial: {bare.status!r} {bare.config!r}"
+            assert bare.status == "pending" and bare.config == {}, f"a new trial: {bare.status!r} {bare.config!r}"
             store.save_trial(run, 2, status="completed", metrics={"loss": 0.25}, budget=4, finished_at=20.0)
             done = store.trial(run, 2)
             assert done is not None
@@ -165,6 +165,19 @@ class StoreConformance:
             assert store.trial(run, 99) is None
             with pytest.raises(ValueError):
                 store.save_trial(run, 3, no_such_field=1)
+        finally:
+            store.close()
+
+    def test_a_trial_saved_with_no_fields_is_pending(self, tmp_path: Path) -> None:
+        # The engine numbers a trial before anything else is known of it.
+        store = self._store(tmp_path)
+        try:
+            run = self._run(store)
+            store.save_trial(run, 0)
+            bare = store.trial(run, 0)
+            assert bare is not None and bare.status == "pending" and bare.config == {}, bare
+            store.save_trial(run, 0)  # again: nothing to change, nothing added
+            assert len(store.trials(run)) == 1
         finally:
             store.close()
 

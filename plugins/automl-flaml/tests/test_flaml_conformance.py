@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.testing import SearcherConformance
+from automl.testing import PackageConformance, SearcherConformance
 
 
 class TestCFO(SearcherConformance):
@@ -15,3 +15,7 @@ class TestCFO(SearcherConformance):
 class TestBlendSearch(SearcherConformance):
     searcher = "blendsearch"
     stopped_as_final = True
+
+
+class TestPackage(PackageConformance):
+    package = "automl-flaml"  # loads and registers every searcher without its libraries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.testing import SearcherConformance
+from automl.testing import PackageConformance, SearcherConformance
 
 
 class TestHyperoptTPE(SearcherConformance):
@@ -16,3 +16,7 @@ class TestHyperoptATPE(SearcherConformance):
 
 class TestHyperoptAnneal(SearcherConformance):
     searcher = "hyperopt-anneal"
+
+
+class TestPackage(PackageConformance):
+    package = "automl-hyperopt"  # loads and registers every searcher without its libraries

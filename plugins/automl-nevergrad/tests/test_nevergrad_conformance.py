@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.testing import SearcherConformance
+from automl.testing import PackageConformance, SearcherConformance
 
 
 class TestNGOpt(SearcherConformance):
@@ -25,3 +25,7 @@ class TestPSO(SearcherConformance):
 
 class TestCMA(SearcherConformance):
     searcher = "ng-cma"
+
+
+class TestPackage(PackageConformance):
+    package = "automl-nevergrad"  # loads and registers every searcher without its libraries

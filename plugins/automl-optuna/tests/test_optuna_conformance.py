@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.testing import SearcherConformance
+from automl.testing import PackageConformance, SearcherConformance
 
 
 class TestTPE(SearcherConformance):
@@ -47,3 +47,7 @@ class TestNSGA3(SearcherConformance):
 class TestQMC(SearcherConformance):
     searcher = "qmc"
     improves = False  # space filling, no model
+
+
+class TestPackage(PackageConformance):
+    package = "automl-optuna"  # loads and registers every searcher without its libraries

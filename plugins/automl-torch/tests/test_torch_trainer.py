@@ -157,26 +157,17 @@ def test_cuda_asked_for_in_a_trial_without_a_gpu_fails_clearly(make_trainer: Mak
         run(make_trainer(params={"device": "cuda"}))
 
 
-def test_resuming_from_a_checkpoint_continues_exactly(make_trainer: MakeTrainer, tmp_path: Path) -> None:
-    config = {"dropout": 0.3, "schedule": "cosine", "optimizer": "adamw", "patience": 5}
-    whole = make_trainer(config, {"epochs": 4})
-    run(whole)
-
-    first = make_trainer(config, {"epochs": 4})
+def test_a_checkpoint_holds_the_last_epoch_only(make_trainer: MakeTrainer, tmp_path: Path) -> None:
+    # That a resumed trial ends like an uninterrupted one is the conformance kit's check
+    # (test_torch_conformance.py); here what is torch-specific: nothing saved before the first epoch,
+    # one state file replaced after each.
+    trainer = make_trainer({"dropout": 0.3}, {"epochs": 3})
     checkpoint = tmp_path / "checkpoint"
-    assert first.save_checkpoint(checkpoint) is False  # nothing trained yet
-    for step in first.run_steps(1):
-        assert first.save_checkpoint(checkpoint)
-        if step == 2:
-            break
-    assert [p.name for p in checkpoint.iterdir()] == [STATE_FILE]  # only the last is kept
-
-    second = make_trainer(config, {"epochs": 4})
-    start = second.load_checkpoint(checkpoint) + 1
-    assert start == 3
-    assert list(second.run_steps(start)) == [3, 4]
-    a, b = weights(whole), weights(second)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert trainer.save_checkpoint(checkpoint) is False  # nothing trained yet
+    for step in trainer.run_steps(1):
+        assert trainer.save_checkpoint(checkpoint)
+        assert [p.name for p in checkpoint.iterdir()] == [STATE_FILE]
+        assert make_trainer({"dropout": 0.3}, {"epochs": 3}).load_checkpoint(checkpoint) == step
 
 
 def test_a_checkpoint_of_another_network_is_refused(make_trainer: MakeTrainer, tmp_path: Path) -> None:
