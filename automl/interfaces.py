@@ -205,9 +205,10 @@ class Trainer(abc.ABC):
     def budget_steps(self) -> int:
         """How many budget steps a full trial runs (epochs, boosting rounds...). Default 1.
 
-        Must depend only on the fixed ``params``, not on the searched config: schedulers
-        compare trials at equal budgets, and the engine asks a trainer built with an
-        empty config.
+        Must depend only on the fixed ``params``, not on the searched config nor the data:
+        schedulers compare trials at equal budgets, and the plan asks a trainer built with an
+        empty config and no data (``context.data`` is None), before any trial. The trainer
+        conformance kit checks both (``automl.testing.TrainerConformance``).
         """
         return 1
 
