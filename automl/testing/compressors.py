@@ -25,8 +25,11 @@ What is checked (each a ``test_*`` method of :class:`CompressorConformance`):
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import math
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -87,6 +90,7 @@ class CompressorConformance:
     rtol: ClassVar[float] = 1e-4
 
     _data_cache: ClassVar[dict[tuple[str, str], Splits]] = {}
+    _trained_cache: ClassVar[dict[tuple[Any, ...], Trainer]] = {}
 
     # -- helpers subclasses may override ------------------------------------------------
 
@@ -121,11 +125,23 @@ class CompressorConformance:
         return TrialContext(self.task, seed, self.data(), directory)
 
     def trained(self, directory: Path, seed: int = 0) -> Trainer:
-        """The trainer fitted through every budget step, as a trial leaves it before compression."""
-        trainer = self.trainer_spec().factory(dict(self.trainer_config), dict(self.trainer_params),
-                                              self.context(directory, seed))
-        for _ in trainer.run_steps(1):
-            trainer.evaluate("valid")
+        """The trainer fitted through every budget step, as a trial leaves it before compression.
+
+        Fitted once per kit class, seed, trainer and config, then copied (``copy.deepcopy``) with
+        ``directory`` as its trial directory, so each check compresses a model of its own.
+        """
+        spec = self.trainer_spec()
+        key = (type(self).__qualname__, seed, spec.factory, repr(sorted(self.trainer_config.items())),
+               repr(sorted(self.trainer_params.items())), self.task)
+        if key not in self._trained_cache:
+            home = Path(tempfile.mkdtemp(prefix="automl-kit-trainer-"))
+            trainer = spec.factory(dict(self.trainer_config), dict(self.trainer_params), self.context(home, seed))
+            for _ in trainer.run_steps(1):
+                trainer.evaluate("valid")
+            self._trained_cache[key] = trainer
+        trainer = copy.deepcopy(self._trained_cache[key])
+        directory.mkdir(parents=True, exist_ok=True)
+        trainer.context = dataclasses.replace(trainer.context, trial_dir=directory)
         return trainer
 
     def make(self, trainer: Trainer, params: Mapping[str, Any] | None = None) -> Compressor:
