@@ -19,7 +19,7 @@ from automl.front import compute_front
 from automl.measure import measure_latency, reference_latency
 from automl.plan import Plan, build_plan, user_paths
 from automl.plugins import get_plugin_manager
-from automl.records import FrontMember, TrialRecord
+from automl.records import FrontMember, StepRecord, TrialRecord
 from automl.run import FRONT_FILE, RUN_FILE, Run
 from automl.spec import Spec, load_spec, parse_spec
 
@@ -192,7 +192,7 @@ def search(
     hooks = pm.observe(strict=strict_plugins)
     if resume and out is not None and (Path(out) / RUN_FILE).is_file():
         # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
-        pm.check_recorded(Run.open(out).info()["versions"], f"resume {out}")
+        pm.check_recorded(Run.open(out).info().versions, f"resume {out}")
     plan = build_plan(loaded, pm)
     if resume and out is None:
         raise AutoMLError("--resume needs --out: the directory of the run to continue")
@@ -235,7 +235,7 @@ def resume(run_dir: str | Path, *, trials: int | None = None, **kwargs: Any) -> 
     existing = Run.open(run_dir)
     info = existing.info()
     source = json.loads((Path(run_dir) / RUN_FILE).read_text()).get("spec")
-    spec = parse_spec(info["spec_text"], source)
+    spec = parse_spec(info.spec_text, source)
     return search(spec, out=run_dir, trials=trials, resume=True, **kwargs)
 
 
@@ -261,10 +261,10 @@ def _reopen(plan: Plan, run_dir: Path) -> Run:
     info = run.info()
     # The stored spec is read again with today's defaults: a section added since the run began (at its
     # default) changes the stored hash but not the search, and must not block a resume.
-    old = parse_spec(info["spec_text"]).model_dump(mode="json", exclude={"budget", "name"})
+    old = parse_spec(info.spec_text).model_dump(mode="json", exclude={"budget", "name"})
     new = plan.spec.model_dump(mode="json", exclude={"budget", "name"})
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if info["spec_hash"] != plan.spec_hash and changed:
+    if info.spec_hash != plan.spec_hash and changed:
         raise AutoMLError(
             f"cannot resume {str(run_dir)!r}: it holds a run of a different spec (changed: {', '.join(changed)}); "
             "only budget may change on resume. Use a new --out for a new search."
@@ -277,7 +277,7 @@ def _reopen(plan: Plan, run_dir: Path) -> Run:
 def _warm_rows(plan: Plan, other: Path) -> list[TrialRecord]:
     """Finished trials of another run whose configs fit this space."""
     rows = Run.open(other).trials()
-    return [r for r in rows if r["status"] in ("completed", "stopped", "failed") and plan.space.contains(r["config"])]
+    return [r for r in rows if r.status in ("completed", "stopped", "failed") and plan.space.contains(r.config)]
 
 
 def _tune(
@@ -287,16 +287,16 @@ def _tune(
     spec = plan.spec
     history = run.trials()
     # The ensemble trial of an earlier end of this run is no searcher's trial, and its number takes no trial's place.
-    ensembles = [t["number"] for t in history if is_ensemble_trial(t)]
+    ensembles = [t.number for t in history if is_ensemble_trial(t)]
     limit = spec.budget.trials + len(ensembles)
-    done = [t for t in history if t["status"] in ("completed", "stopped", "failed") and t["number"] not in ensembles]
-    interrupted = [t for t in history if t["status"] in ("running", "pending") and t["number"] < limit]
-    paused = {t["number"]: int(t["budget"] or 0) for t in history if t["status"] == "paused"}
-    next_number = max((t["number"] + 1 for t in history), default=0)
+    done = [t for t in history if t.status in ("completed", "stopped", "failed") and t.number not in ensembles]
+    interrupted = [t for t in history if t.status in ("running", "pending") and t.number < limit]
+    paused = {t.number: int(t.budget or 0) for t in history if t.status == "paused"}
+    next_number = max((t.number + 1 for t in history), default=0)
     # Counted in the store, not from the last number: a number handed out that the store never got (a driver
     # killed between the two, in a run of an earlier version) is drawn again, so every number below the
     # budget ends up run once.
-    recorded = {t["number"] for t in history if t["number"] < limit}
+    recorded = {t.number for t in history if t.number < limit}
     to_run = len(interrupted) + limit - len(recorded)
     reached = _target_reached(plan, history)
     scheduler, rungs = _scheduler(plan, run, paused)
@@ -346,9 +346,9 @@ def _tune(
         adapter = SearcherAdapter(
             strategy, max_budget=plan.max_budget, first_number=handed, on_issue=issued,
             reissue=[n for n in range(min(handed, limit)) if n not in recorded],
-            limit=limit, queue=[(t["number"], dict(t["config"])) for t in interrupted],
+            limit=limit, queue=[(t.number, dict(t.config)) for t in interrupted],
             state_path=state_path, promote=rungs.next_promotion if rungs else None,
-            configs={t["number"]: t["config"] for t in history if t["number"] in paused},
+            configs={t.number: t.config for t in history if t.number in paused},
             deadline=deadline, on_skip=skipped, start=plan.start,
         )
         if state:
@@ -363,7 +363,7 @@ def _tune(
                 adapter.costs.add(outcome)
             adapter.tell(outcome)
         for t in interrupted:
-            run.store.save_trial(run.run_id, t["number"], status="pending")
+            run.store.save_trial(run.run_id, t.number, status="pending")
 
         job = Job(
             trainer=plan.trainer.factory, params=dict(spec.trainer.params), task=spec.task or "classification",
@@ -380,15 +380,15 @@ def _tune(
             if plan.export_top else None,
         )
         counts = Counts(total=spec.budget.trials, done=len(done),
-                        failed=sum(t["status"] == "failed" for t in done),
-                        stopped=sum(t["status"] == "stopped" for t in done), paused=len(paused))
+                        failed=sum(t.status == "failed" for t in done),
+                        stopped=sum(t.status == "stopped" for t in done), paused=len(paused))
         callback = StoreCallback(
             run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
             max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
             counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
         )
         for row in done:  # a resumed search's bar starts from the trials it already has
-            value = (row["metrics"] or {}).get(plan.objectives[0].metric) if row["status"] == "completed" else None
+            value = row.metrics.get(plan.objectives[0].metric) if row.status == "completed" else None
             if isinstance(value, (int, float)):
                 callback.note_completed(float(value))
         resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
@@ -430,11 +430,11 @@ def _tune(
     why = (f"stopped when trial {reached} reached budget.target" if reached is not None
            else DEADLINE_REASON)
     for row in run.trials():
-        if row["status"] in ("running", "pending"):
+        if row.status in ("running", "pending"):
             now = time.time()
-            run.store.save_trial(run.run_id, row["number"], status="stopped", finished_at=now, error=why,
-                                 duration=now - row["started_at"] if row["started_at"] else None,
-                                 **best_step(run.steps(row["number"]), plan.objectives[0]))
+            run.store.save_trial(run.run_id, row.number, status="stopped", finished_at=now, error=why,
+                                 duration=now - row.started_at if row.started_at else None,
+                                 **best_step(run.steps(row.number), plan.objectives[0]))
     _end_paused(run, "paused when the search ended: not promoted"
                 + (f" (trial {reached} reached budget.target)" if reached is not None else ""))
     return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
@@ -459,7 +459,8 @@ def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:
         return scheduler, None
     steps = run.steps()
     if steps:
-        scheduler.replay(sorted(steps, key=lambda r: r["at"]), paused=paused)
+        by_time: list[StepRecord] = sorted(steps, key=lambda r: r.at)
+        scheduler.replay(by_time, paused=paused)
     return scheduler, scheduler if scheduler.promotes else None
 
 
@@ -468,9 +469,9 @@ def _end_paused(run: Run, why: str) -> None:
     from automl.tune_adapter import remove_restart_files, trial_dir
 
     for row in run.trials():
-        if row["status"] == "paused":
-            run.store.save_trial(run.run_id, row["number"], status="stopped", error=why)
-            remove_restart_files(trial_dir(run.dir, row["number"]))
+        if row.status == "paused":
+            run.store.save_trial(run.run_id, row.number, status="stopped", error=why)
+            remove_restart_files(trial_dir(run.dir, row.number))
 
 
 def _target_reached(plan: Plan, trials: list[TrialRecord]) -> int | None:
@@ -479,10 +480,10 @@ def _target_reached(plan: Plan, trials: list[TrialRecord]) -> int | None:
     if target is None:
         return None
     primary = plan.objectives[0]
-    hits = [t for t in trials if t["status"] == "completed"
-            and (t["metrics"] or {}).get(primary.metric) is not None
-            and primary.to_min(float(t["metrics"][primary.metric])) <= primary.to_min(target)]
-    return min(hits, key=lambda t: t["finished_at"] or 0)["number"] if hits else None
+    hits = [t for t in trials if t.status == "completed"
+            and t.metrics.get(primary.metric) is not None
+            and primary.to_min(float(t.metrics[primary.metric])) <= primary.to_min(target)]
+    return min(hits, key=lambda t: t.finished_at or 0).number if hits else None
 
 
 def _ensemble(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any) -> None:
@@ -520,8 +521,8 @@ def _latency_candidates(plan: Plan, trials: list[TrialRecord], members: list[int
         return list(members)
     hopeful = []
     for t in trials:
-        metrics = dict(t["metrics"] or {})
-        if t["number"] not in members and isinstance(metrics.get("latency_ms"), (int, float)):
+        metrics = dict(t.metrics)
+        if t.number not in members and isinstance(metrics.get("latency_ms"), (int, float)):
             metrics["latency_ms"] = float(metrics["latency_ms"]) / LATENCY_SLACK
         hopeful.append(t.replace(metrics=metrics))
     others = compute_front(hopeful, plan.objectives, plan.constraints, full_budget_only=full_only).numbers
@@ -533,7 +534,7 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     trials = run.trials()
     stopped_too = not plan.spec.front.include_stopped
     front = compute_front(trials, plan.objectives, plan.constraints, full_budget_only=stopped_too)
-    by_number = {t["number"]: t for t in trials}
+    by_number = {t.number: t for t in trials}
     drift = None
     if plan.measured and front.members:
         from automl.export import trial_trainer
@@ -541,17 +542,17 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
         ref_before = reference_latency()
         for number in _latency_candidates(plan, trials, front.numbers, stopped_too):
             t = by_number[number]
-            if not t.get("artifact"):
+            if not t.artifact:
                 continue
             trainer = trial_trainer(run, t, plan, data)
-            predict = trainer.load_predictor(Path(t["artifact"]))
+            predict = trainer.load_predictor(Path(t.artifact))
             latency = measure_latency(predict, trainer.sample_input(plan.spec.latency.batch_size),
                                       warmup=max(20, plan.spec.latency.warmup), repeats=plan.spec.latency.final_repeats)
-            metrics = dict(t["metrics"])
+            metrics = dict(t.metrics)
             if "latency_ms_trial" not in metrics:  # a resumed final stage keeps the trial's own figure
                 metrics["latency_ms_trial"] = metrics.get("latency_ms")
             metrics["latency_ms"] = latency
-            how = {**(t.get("measured_as") or {}), "latency_ms": (
+            how = {**t.measured_as, "latency_ms": (
                 f"{Path(t['artifact']).suffix.lstrip('.')}, batch {plan.spec.latency.batch_size}, 1 thread, median of "
                 f"{plan.spec.latency.final_repeats} calls after {max(20, plan.spec.latency.warmup)}, serially at the end")}
             run.store.save_trial(run.run_id, number, metrics=metrics, measured_as=how)
@@ -567,16 +568,16 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     for number in front.numbers:
         t = by_number[number]
         model = None
-        if t.get("artifact") and Path(t["artifact"]).exists():
+        if t.artifact and Path(t.artifact).exists():
             models.mkdir(exist_ok=True)
-            src = Path(t["artifact"])
+            src = Path(t.artifact)
             dest = models / f"trial-{number:05d}-{src.name}"
             shutil.copy2(src, dest) if src.is_file() else shutil.copytree(src, dest, dirs_exist_ok=True)
             model = str(dest.relative_to(run.dir))
         members.append(FrontMember(number, t.config, t.metrics, model))
     counts: dict[str, int] = {}
     for t in trials:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
+        counts[t.status] = counts.get(t.status, 0) + 1
     front = front.replace(members=tuple(members), latency_drift=drift, trials=counts)
     (run.dir / FRONT_FILE).write_text(json.dumps(front.to_dict(), indent=2, default=str))
     summary.update({"trials": counts, "front_size": len(members), "hypervolume": front.hypervolume})
