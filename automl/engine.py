@@ -196,6 +196,10 @@ def search(
     plan = build_plan(loaded, pm)
     if resume and out is None:
         raise AutoMLError("--resume needs --out: the directory of the run to continue")
+    if resume and out is not None and (Path(out) / RUN_FILE).is_file():
+        # `data.folds: auto` depends on the wall time, which a resume may change: keep the run's choice (a run
+        # from before `auto` has none recorded and used the validation split).
+        plan.keep_folds(int(json.loads((Path(out) / RUN_FILE).read_text()).get("folds", 0)))
     # Data and warm-start rows first: bad data or a bad --warm-start leaves no half-made run directory.
     data = plan.load_data()
     warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
@@ -250,7 +254,8 @@ def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
         name=plan.name, directory=str(run_dir), spec_text=plan.spec.text, spec_hash=plan.spec_hash,
         seed=plan.spec.seed, objectives=objectives, versions=plan.versions,
     )
-    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": plan.spec.source}, indent=2))
+    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": plan.spec.source,
+                                                "folds": plan.folds}, indent=2))
     return Run(run_dir, store, run_id)
 
 

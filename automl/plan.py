@@ -185,6 +185,12 @@ class Plan:
                 self.notes.append(note)
         return self._folds
 
+    def keep_folds(self, folds: int) -> None:
+        """Use ``folds`` for ``data.folds: auto`` (a resumed run keeps the choice it was started with)."""
+        if self.spec.data is not None and self.spec.data.folds == "auto":
+            self._folds = folds
+            self.notes[:] = [n for n in self.notes if not n.startswith("data.folds auto")]
+
     def _auto_folds_possible(self) -> bool:
         return bool(self.trainer.cross_validates and not self.compressors and self.spec.budget.wall_time
                     and self.spec.data is not None and self.spec.task)

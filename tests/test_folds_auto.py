@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,3 +84,23 @@ def test_a_bad_folds_value_names_the_field(write_spec: Callable[..., Path], fold
     with pytest.raises(SpecError) as err:
         plan_for(write_spec, data=f"dataset: iris, folds: {folds}")
     assert "folds" in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_a_resume_keeps_the_folds_its_run_started_with(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    """The wall time may change on resume; the folds ``auto`` chose must not (trials would not compare)."""
+    text = SPEC.format(task="classification", data="dataset: iris, validation: 0.3, test: 0.2", trainer="sklearn",
+                       extra="space: {model: {type: choice, values: [linear]}}\nensemble: {enabled: false}\n"
+                             "budget: BUDGET")
+    first = automl.search(write_spec(text.replace("BUDGET", "{trials: 2}")), out=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["folds"] == 0
+    # Under a wall time a new run of this spec would cross-validate; the resumed one keeps the split.
+    timed = text.replace("BUDGET", "{trials: 3, wall_time: 1h}")
+    assert automl.validate(write_spec(timed)).folds == 5
+    resumed = automl.search(write_spec(timed), out=tmp_path / "run", resume=True)
+    rows = {t.number: t.metrics.get("train_rows") for t in resumed.trials() if t.status == "completed"}
+    assert sorted(rows) == [0, 1, 2], [(t.number, t.status, t.error) for t in resumed.trials()]
+    assert len(set(rows.values())) == 1, rows  # the third trial saw as many rows as the first two
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["folds"] == 0
+    assert first.run_id == resumed.run_id
