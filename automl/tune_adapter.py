@@ -725,15 +725,15 @@ class StoreCallback(tune.Callback):
         row = self.store.trial(self.run_id, number)
         self.segment[number] = now
         self.counts.running += 1
-        if row and row["status"] == "paused":  # promoted: the same trial goes on from its checkpoint
+        if row and row.status == "paused":  # promoted: the same trial goes on from its checkpoint
             self.counts.paused = max(0, self.counts.paused - 1)
             self.store.save_trial(self.run_id, number, tune_id=trial.trial_id, status="running")
             self._emit(number)
             return
         if number in self.recovered:  # a retry: counted by on_trial_recover
-            attempts = int(row["attempts"] or 1) if row else 1
+            attempts = int(row.attempts or 1) if row else 1
         else:  # first start, or a restart of a trial a killed driver left behind
-            attempts = int(row["attempts"] or 1) + 1 if row and row["started_at"] else 1
+            attempts = int(row.attempts or 1) + 1 if row and row.started_at else 1
         self.store.save_trial(
             self.run_id, number, tune_id=trial.trial_id, status="running", config=self._config(trial),
             started_at=now, max_budget=self.max_budget, attempts=attempts,
@@ -749,9 +749,9 @@ class StoreCallback(tune.Callback):
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         number = self._number(trial)
-        row = self.store.trial(self.run_id, number) or {}
+        row = self.store.trial(self.run_id, number)
         self.recovered.add(number)
-        self.store.save_trial(self.run_id, number, attempts=int(row.get("attempts") or 1) + 1,
+        self.store.save_trial(self.run_id, number, attempts=(int(row.attempts or 1) if row else 1) + 1,
                               error=f"retrying after: {self._failure(trial)}")
         self._emit(number)
 
@@ -801,9 +801,9 @@ class StoreCallback(tune.Callback):
         if isinstance(result.get(MEASURED_AS), Mapping):
             fields["measured_as"] = dict(result[MEASURED_AS])
         row = self.store.trial(self.run_id, number)
-        began = self.segment.pop(number, row["started_at"] if row else None)
+        began = self.segment.pop(number, row.started_at if row else None)
         if began:  # the time it ran: a promoted trial's pieces add up, its time paused does not
-            fields["duration"] = float((row or {}).get("duration") or 0.0) + now - began
+            fields["duration"] = float((row.duration if row else None) or 0.0) + now - began
         self.store.save_trial(self.run_id, number, **fields)
         c = self.counts
         c.running = max(0, c.running - 1)
