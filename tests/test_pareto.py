@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from automl.front import compute_front
-from automl.records import FrontMember
 from automl.interfaces import Constraint, Objective
 from automl.pareto import crowding_distance, dominates, hypervolume, non_dominated_sort, pareto_front
+from automl.records import FrontMember
 
 
 def brute_front(points: np.ndarray) -> set[int]:
