@@ -186,6 +186,11 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             provides = f"[red]{escape(info.error)}[/]" + (f" (provides {escape(provides)})" if provides else "")
         table.add_row(info.name, info.package, info.version, provides or "-")
     console.print(table)
+    # Each trainer's own line: what it trains and which of its models lack their library (and what to install).
+    for name in pm.trainers.names():
+        description = pm.trainers.get(name).description
+        if description:
+            console.print(f"trainer {escape(name)}: {escape(description)}", highlight=False, soft_wrap=True)
     # Problems again as plain lines: a table cell folds them, and a reader (or grep) wants them whole.
     for info in infos:
         if info.error:

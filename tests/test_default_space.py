@@ -195,3 +195,17 @@ def test_a_search_without_space_or_objectives(write_spec: Callable[..., Path], t
     assert len(trials) == 4 and all(t["status"] == "completed" for t in trials), [t.get("error") for t in trials]
     assert all(t["config"]["model"] in models and "accuracy" in t["metrics"] for t in trials)
     assert [o.metric for o in run.objectives()] == ["accuracy"]
+
+
+def test_automl_plugins_says_which_models_lack_their_library(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from automl_sklearn import models
+
+    from automl import plugins as registry
+
+    monkeypatch.setattr(models, "MISSING", {"lgbm": "pip install lightgbm"}, raising=False)
+    monkeypatch.setattr(registry, "_default", {})  # a fresh manager asks the trainers again
+    assert cli(["plugins"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "trainer sklearn: scikit-learn pipelines" in out
+    assert "not available: lgbm (pip install lightgbm)" in out
