@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -250,11 +250,13 @@ class Store:
         if unknown:
             raise ValueError(f"unknown trial fields {sorted(unknown)}")
         values = {k: clean(v) if k in ("config", "metrics", "timings", "measured_as") else v for k, v in fields.items()}
+        where = (trials.c.run_id == run_id) & (trials.c.number == number)
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                trials.update().where((trials.c.run_id == run_id) & (trials.c.number == number)).values(**values)
-            )
-            if updated.rowcount == 0:
+            if values:
+                found = conn.execute(trials.update().where(where).values(**values)).rowcount > 0
+            else:  # nothing to update (an UPDATE needs a SET): only make sure the row exists
+                found = conn.execute(select(trials.c.id).where(where)).first() is not None
+            if not found:
                 values.setdefault("config", {})
                 values.setdefault("status", "pending")
                 conn.execute(trials.insert().values(run_id=run_id, number=number, **values))

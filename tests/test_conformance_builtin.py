@@ -7,8 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from automl.testing import (
     DatasetConformance,
     SearcherConformance,
@@ -37,11 +35,6 @@ class TestGridInOrder(SearcherConformance):
 
 class TestSQLiteStore(StoreConformance):
     """The built-in store on SQLite, opened through the automl_open_store hook."""
-
-    @pytest.mark.xfail(strict=True, reason="Store.save_trial with no fields runs an UPDATE with an empty SET "
-                       "(sqlite3.OperationalError); the protocol allows it")
-    def test_a_trial_saved_with_no_fields_is_pending(self, tmp_path: Path) -> None:
-        super().test_a_trial_saved_with_no_fields_is_pending(tmp_path)
 
 
 class TestPostgresStore(StoreConformance):
