@@ -5,6 +5,11 @@ A space is an ordered mapping of parameter name to :class:`Float`, :class:`Int` 
 parameter and the values under which it exists; an inactive parameter is absent from a
 config. Parameters are kept in an order where every condition refers to an earlier
 parameter, so sampling in order always knows whether a parameter is active.
+
+Vector searchers (quasi-random sequences, CMA-ES, Gaussian processes) work in the unit cube:
+:meth:`SearchSpace.from_unit` maps a point of ``[0, 1]`` per parameter onto a config and
+:meth:`SearchSpace.to_unit` maps a config back, so that ``from_unit(to_unit(config)) == config``
+for every config of the space.
 """
 
 from __future__ import annotations
@@ -20,6 +25,20 @@ import numpy as np
 __all__ = ["Choice", "Float", "Int", "Param", "SearchSpace", "Value"]
 
 Value = Union[bool, int, float, str, None]
+
+#: How many floating-point neighbours of a computed unit value :meth:`Float.to_unit` tries for one
+#: that maps back to the value exactly (the forward map rounds; a few ulps always suffice for its outputs).
+_NUDGES = 16
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float, or ValueError naming the parameter (a bool, a string or NaN is no number)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"parameter {name!r}: {value!r} is not a number")
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError(f"parameter {name!r}: NaN has no place in the unit cube")
+    return number
 
 
 @dataclass(frozen=True)
@@ -50,20 +69,44 @@ class Float(_Base):
         return self.from_unit(float(rng.random()))
 
     def from_unit(self, u: float) -> float:
-        """Map ``u`` in [0, 1] onto the parameter (log-uniformly when ``log``)."""
+        """Map ``u`` in [0, 1] onto the parameter (log-uniformly when ``log``), then onto its ``step``."""
         u = min(max(u, 0.0), 1.0)
-        if self.log:
+        if u in (0.0, 1.0):  # the ends exactly (exp(log(x)) may miss x by an ulp)
+            value = self.low if u == 0.0 else self.high
+        elif self.log:
             value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
         else:
             value = self.low + u * (self.high - self.low)
         return self.clip(value)
 
     def to_unit(self, value: float) -> float:
+        """The point of [0, 1] that :meth:`from_unit` maps onto ``value`` (the inverse map).
+
+        Log-scaled when ``log``; a value outside ``[low, high]`` maps to the nearer end (0 or 1);
+        a one-value range maps to 0.5. For every value :meth:`from_unit` returns (any sample),
+        ``from_unit(to_unit(value)) == value`` exactly: the computed point is moved by a few
+        floating-point steps when rounding would miss the value.
+
+        Raises:
+            ValueError: ``value`` is not a number (a bool, a string, NaN).
+        """
+        value = min(max(_number(self.name, value), self.low), self.high)
         if self.high == self.low:
             return 0.5
         if self.log:
-            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
-        return (value - self.low) / (self.high - self.low)
+            u = (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        else:
+            u = (value - self.low) / (self.high - self.low)
+        u = min(max(u, 0.0), 1.0)
+        if self.from_unit(u) == value:
+            return u
+        up = down = u
+        for _ in range(_NUDGES):
+            up, down = math.nextafter(up, 1.0), math.nextafter(down, 0.0)
+            for candidate in (up, down):
+                if self.from_unit(candidate) == value:
+                    return candidate
+        return u
 
     def clip(self, value: float) -> float:
         if self.step:
@@ -106,6 +149,17 @@ class Int(_Base):
         return self.clip(value)
 
     def to_unit(self, value: float) -> float:
+        """The point of [0, 1] that :meth:`from_unit` maps onto ``value`` (the inverse map).
+
+        The same conventions as :meth:`from_unit`: the range widened by half a unit at each end
+        (log-scaled when ``log``), so ``value`` itself is the point and it rounds back to
+        ``value``; a value outside ``[low, high]`` maps to the nearer end's point; a one-value
+        range maps to 0.5. ``from_unit(to_unit(value)) == value`` for every value of the parameter.
+
+        Raises:
+            ValueError: ``value`` is not a number (a bool, a string, NaN).
+        """
+        value = min(max(_number(self.name, value), self.low), self.high)
         if self.high == self.low:
             return 0.5
         if self.log:
@@ -142,7 +196,30 @@ class Choice(_Base):
         return self.values[int(rng.integers(len(self.values)))]
 
     def from_unit(self, u: float) -> Value:
+        """The value whose bucket holds ``u``: [0, 1] cut into ``len(values)`` equal buckets, in order."""
         return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+
+    def index(self, value: Any) -> int:
+        """The position of ``value`` in :attr:`values`: of the same type first (``True`` is not ``1``).
+
+        Raises:
+            ValueError: ``value`` is not one of :attr:`values`.
+        """
+        for i, v in enumerate(self.values):
+            if type(v) is type(value) and v == value:
+                return i
+        for i, v in enumerate(self.values):
+            if isinstance(v, bool) == isinstance(value, (bool, np.bool_)) and v == value:
+                return i  # a numpy scalar, or 3.0 for 3
+        raise ValueError(f"parameter {self.name!r}: {value!r} is not one of {list(self.values)}")
+
+    def to_unit(self, value: Value) -> float:
+        """The centre of ``value``'s bucket (the inverse of :meth:`from_unit`): ``(index + 0.5) / len(values)``.
+
+        Raises:
+            ValueError: ``value`` is not one of :attr:`values`.
+        """
+        return (self.index(value) + 0.5) / len(self.values)
 
     def contains(self, value: Any) -> bool:
         return value in self.values
@@ -229,6 +306,33 @@ class SearchSpace(Mapping[str, Param]):
             if p.is_active(config):
                 config[name] = p.from_unit(vector[name])
         return config
+
+    def to_unit(self, config: Mapping[str, Any], *, inactive: float = 0.5) -> dict[str, float]:
+        """Map a config back to [0, 1] per parameter: the inverse of :meth:`from_unit`.
+
+        Every parameter of the space gets a value, in space order: an active one the point its
+        own ``to_unit`` gives (floats and ints on their linear or log scale, a choice the centre of
+        its value's bucket), an inactive one (its condition does not hold under ``config``; any
+        value ``config`` gives it is ignored) ``inactive``, 0.5 by default: the centre, which
+        :meth:`from_unit` never reads. ``from_unit(to_unit(config)) == config`` for every config
+        the space contains (every sample, every config :meth:`from_unit` builds). Keys that are
+        not parameters of the space are ignored; numbers outside a range map to its nearer end.
+
+        Raises:
+            ValueError: ``config`` lacks an active parameter, gives a choice a value it does not
+                take or a number parameter something else; the message names the parameter.
+        """
+        vector: dict[str, float] = {}
+        seen: dict[str, Any] = {}
+        for name, p in self._params.items():
+            if not p.is_active(seen):
+                vector[name] = inactive
+                continue
+            if name not in config:
+                raise ValueError(f"config lacks the active parameter {name!r} (it has {sorted(config)})")
+            seen[name] = config[name]
+            vector[name] = p.to_unit(config[name])
+        return vector
 
     def contains(self, config: Mapping[str, Any]) -> bool:
         """True when ``config`` has exactly the active parameters, each inside its range."""
