@@ -751,6 +751,7 @@ class StoreCallback(tune.Callback):
         number = self._number(trial)
         row = self.store.trial(self.run_id, number)
         self.recovered.add(number)
+        self.counts.running = max(0, self.counts.running - 1)  # its worker ended; the restart counts it again
         self.store.save_trial(self.run_id, number, attempts=(int(row.attempts or 1) if row else 1) + 1,
                               error=f"retrying after: {self._failure(trial)}")
         self._emit(number)
@@ -826,6 +827,7 @@ class StoreCallback(tune.Callback):
                         "trials keep their checkpoints (scheduler option max_paused)"))
                     c.paused = max(0, c.paused - 1)
                     self._end_for_good(dropped, "stopped")
+                    self._emit(dropped)  # plugins are told of every early stop, this one too
         self._emit(number)
 
     def note_completed(self, value: float) -> None:
