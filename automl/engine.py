@@ -354,7 +354,7 @@ def _tune(
             limit=limit, queue=[(t.number, dict(t.config)) for t in interrupted],
             state_path=state_path, promote=rungs.next_promotion if rungs else None,
             configs={t.number: t.config for t in history if t.number in paused},
-            deadline=deadline, on_skip=skipped, start=plan.start,
+            deadline=deadline, on_skip=skipped, start=plan.start, cost_units=plan.cost_units,
         )
         if state:
             adapter.observed = set(state["observed"])

@@ -439,6 +439,11 @@ class TrainerSpec:
             for a trainer that needs no data). Called once, at plan time.
         cross_validates: True when it honours ``Splits.folds`` (k-fold cross-validation over the
             train and validation rows), so ``data.folds: auto`` may choose folds for it.
+        cost: Optional ``cost(config, params) -> float``: a configuration's cost relative to others
+            of its kind (same categorical values), e.g. its number of trees. Under a wall time the
+            engine learns seconds per unit from the finished trials of each kind and does not
+            start one predicted not to finish in the time left. Without it, a configuration is
+            predicted to cost as much as the cheapest finished trial of its kind.
     """
 
     name: str
@@ -452,6 +457,7 @@ class TrainerSpec:
     extra_resources: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None
     default_space: Callable[[Task, Mapping[str, Any], DataSummary], DefaultSpace | Mapping[str, Mapping[str, Any]]] | None = None
     cross_validates: bool = False
+    cost: Callable[[Mapping[str, Any], Mapping[str, Any]], float] | None = None
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,12 @@ class Plan:
                 self.notes.append(note)
         return self._folds
 
+    def cost_units(self, config: Mapping[str, Any]) -> float | None:
+        """A trial config's cost relative to others of its kind, from the trainer's ``cost``; None without one."""
+        if self.trainer.cost is None:
+            return None
+        return float(self.trainer.cost(self.trainer_config(config), self.spec.trainer.params))
+
     def keep_folds(self, folds: int) -> None:
         """Use ``folds`` for ``data.folds: auto`` (a resumed run keeps the choice it was started with)."""
         if self.spec.data is not None and self.spec.data.folds == "auto":

@@ -406,6 +406,7 @@ class SearcherAdapter(TuneSearcher):
         start: Sequence[Mapping[str, Any]] = (),
         reissue: Sequence[int] = (),
         on_issue: Callable[[int, dict[str, Any]], None] | None = None,
+        cost_units: Callable[[Mapping[str, Any]], float | None] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -432,6 +433,8 @@ class SearcherAdapter(TuneSearcher):
         #: Numbers below ``first_number`` handed out before but never recorded: drawn again, first.
         self.reissue = sorted(reissue)
         self.costs = CostModel()
+        #: A configuration's cost relative to others of its kind (the trainer's ``cost``), or None.
+        self.cost_units = cost_units
         #: Configs that trials 0, 1, ... run before the searcher is asked (the trainer's low-cost starting
         #: points); the searcher learns from their outcomes like from any trial it did not suggest.
         self.start = [dict(c) for c in start]
@@ -442,7 +445,7 @@ class SearcherAdapter(TuneSearcher):
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its search algorithm with the experiment; the store writer is a live object
         # (our resume builds a new adapter from the store and the searcher state file).
-        return {**self.__dict__, "on_skip": None, "on_issue": None}
+        return {**self.__dict__, "on_skip": None, "on_issue": None, "cost_units": None}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         promoted = self.promote() if self.promote is not None and not self.queue else None
@@ -456,7 +459,13 @@ class SearcherAdapter(TuneSearcher):
                 return None if self.promote is not None and self.live else TuneSearcher.FINISHED
             drawn = self._draw()
             if drawn is None:
-                return TuneSearcher.FINISHED
+                # Only configurations too costly for the time left were drawn: ask again when a trial ends,
+                # unless not even the cheapest kind seen can finish any more (or the searcher is done).
+                floor = self.costs.floor()
+                left = self.deadline - time.time() if self.deadline is not None else math.inf
+                if self.exhausted or floor is None or floor > left:
+                    return TuneSearcher.FINISHED
+                return None
             number, config = drawn
         self.live[trial_id] = (number, config)
         if self.promote is not None:
@@ -483,7 +492,7 @@ class SearcherAdapter(TuneSearcher):
             else:
                 self.next_number += 1
             left = self.deadline - time.time() if self.deadline is not None else math.inf
-            need = self.costs.predict(config)
+            need = self.costs.predict(config, self._units(config))
             if need is None or need <= left:
                 if self.on_issue is not None:
                     # In the store first, then in the state file: a driver killed in between leaves a pending
@@ -492,7 +501,9 @@ class SearcherAdapter(TuneSearcher):
                 self._changed()
                 return number, config
             reason = (f"not started: trials like it took at least {need:.1f}s and {max(left, 0.0):.1f}s of the "
-                      "wall-time budget were left")
+                      "wall-time budget were left" if self._units(config) is None else
+                      f"not started: predicted to take at least {need:.1f}s (its size times the lowest seconds per "
+                      f"unit of its kind) and {max(left, 0.0):.1f}s of the wall-time budget were left")
             if self.on_skip is not None:
                 self.on_skip(number, config, reason)
             self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
@@ -508,10 +519,19 @@ class SearcherAdapter(TuneSearcher):
         if outcome.number in self.observed:
             return
         if outcome.status == "completed":
-            self.costs.add(outcome)
+            self.costs.add(outcome, self._units(outcome.config))
         self.strategy.observe(outcome)
         self.observed.add(outcome.number)
         self._changed()
+
+    def _units(self, config: Mapping[str, Any]) -> float | None:
+        if self.cost_units is None:
+            return None
+        try:
+            units = self.cost_units(config)
+            return None if units is None else float(units)
+        except Exception:  # a plugin's estimate must never stop the search: predict as without it
+            return None
 
     def _changed(self) -> None:
         self._dirty = True
@@ -562,27 +582,39 @@ class CostModel:
     """Predicts what a configuration costs from the completed trials seen so far.
 
     Configurations are grouped by their categorical values (the model chosen, its
-    preprocessing...); the prediction for a configuration is the cheapest completed trial of
-    its group, or None for a group never seen. The cheapest, not a mean: a trial is refused
-    only when even the cheapest of its kind would not finish, so a cheap corner of an
-    expensive model family is still tried.
+    preprocessing...). Without cost units (``TrainerSpec.cost``) the prediction for a
+    configuration is the cheapest completed trial of its group; with them, its units times the
+    group's lowest seconds per unit; None for a group never seen. The lowest, not a mean: a
+    trial is refused only when even the cheapest rate of its kind says it would not finish, so
+    a cheap corner of an expensive model family is still tried.
     """
 
     def __init__(self) -> None:
         self.cheapest: dict[str, float] = {}
+        #: Lowest seconds per cost unit seen, per group.
+        self.rate: dict[str, float] = {}
 
     @staticmethod
     def key(config: Mapping[str, Any]) -> str:
         return repr(sorted((k, v) for k, v in config.items() if isinstance(v, (str, bool)) or v is None))
 
-    def add(self, outcome: TrialOutcome) -> None:
+    def add(self, outcome: TrialOutcome, units: float | None = None) -> None:
         if outcome.cost_s is None or not math.isfinite(outcome.cost_s) or outcome.number < 0:
             return  # warm-start trials ran on another machine, at another time
         key = self.key(outcome.config)
         self.cheapest[key] = min(self.cheapest.get(key, math.inf), float(outcome.cost_s))
+        if units is not None and units > 0 and math.isfinite(units):
+            self.rate[key] = min(self.rate.get(key, math.inf), float(outcome.cost_s) / units)
 
-    def predict(self, config: Mapping[str, Any]) -> float | None:
-        return self.cheapest.get(self.key(config))
+    def predict(self, config: Mapping[str, Any], units: float | None = None) -> float | None:
+        key = self.key(config)
+        if units is not None and key in self.rate and units > 0 and math.isfinite(units):
+            return units * self.rate[key]
+        return self.cheapest.get(key)
+
+    def floor(self) -> float | None:
+        """The cheapest trial of any kind: with less time left than this, nothing can finish."""
+        return min(self.cheapest.values(), default=None)
 
 
 def outcome_of(

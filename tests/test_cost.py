@@ -158,9 +158,11 @@ def test_the_final_measurement_covers_the_front_and_the_trials_a_noisy_latency_k
     from types import SimpleNamespace
 
     from automl.engine import _latency_candidates
+    from automl.records import TrialRecord
 
-    def trial(number: int, accuracy: float, latency: float) -> dict[str, Any]:
-        return {"number": number, "status": "completed", "metrics": {"accuracy": accuracy, "latency_ms": latency}}
+    def trial(number: int, accuracy: float, latency: float) -> TrialRecord:
+        return TrialRecord.from_row({"number": number, "status": "completed",
+                                     "metrics": {"accuracy": accuracy, "latency_ms": latency}})
 
     plan = SimpleNamespace(objectives=[Objective("accuracy", "max"), Objective("latency_ms", "min")], constraints=[])
     trials = [trial(0, 0.90, 1.0), trial(1, 0.95, 2.0),
@@ -266,3 +268,57 @@ objectives: [{metric: accuracy, mode: max}]
     assert automl.validate(write_spec(base + "models: {export: top, top: 3}\nensemble: {enabled: false}\n"),
                            data=False).export_top == 3
     assert automl.validate(write_spec(timed + "models: {export: all}\n"), data=False).export_top is None
+
+
+def test_with_cost_units_the_prediction_scales_with_the_configs_size() -> None:
+    model = CostModel()
+    model.add(TrialOutcome(0, {"model": "forest", "n": 10}, "completed", {}, 1, 1, 2.0), units=10.0)
+    model.add(TrialOutcome(1, {"model": "forest", "n": 40}, "completed", {}, 1, 1, 4.0), units=40.0)
+    # The lowest seconds per unit (0.1 s, from the larger trial, whose fixed overhead weighs least) times the size.
+    assert model.predict({"model": "forest", "n": 2000}, units=2000.0) == pytest.approx(200.0)
+    assert model.predict({"model": "forest", "n": 2000}) == 2.0  # without units: the cheapest of its kind
+    assert model.predict({"model": "knn"}, units=1.0) is None  # a kind never seen
+    assert model.floor() == 2.0
+
+
+def test_a_large_config_of_a_cheap_kind_is_not_started_and_the_search_asks_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import automl.tune_adapter as ta
+
+    monkeypatch.setattr(ta.time, "time", lambda: 100.0)
+    skipped: list[Any] = []
+    configs = [{"model": "forest", "n": 1800 + i} for i in range(SearcherAdapter.MAX_SKIPS)] + [{"model": "forest", "n": 20}]
+    strategy = Scripted(configs)
+    adapter = SearcherAdapter(strategy, max_budget=1, deadline=130.0, cost_units=lambda c: float(c["n"]),
+                              on_skip=lambda number, config, reason: skipped.append((number, config, reason)))
+    adapter.tell(TrialOutcome(0, {"model": "forest", "n": 50}, "completed", {"loss": 1.0}, 1, 1, 5.0))
+    adapter.next_number = 1
+    adapter.live["other"] = (0, {"model": "forest", "n": 50})  # a trial still running
+    # 30 s left, 0.1 s per tree: 1,800 trees would need 180 s. Not started; a 20-tree forest still fits, so the
+    # search is not over: the adapter answers "nothing now" (None), and draws again when asked.
+    assert adapter.suggest("t1") is None
+    assert len(skipped) == SearcherAdapter.MAX_SKIPS and "predicted to take at least 180.0s" in skipped[0][2]
+    again = adapter.suggest("t2")
+    assert isinstance(again, dict) and again["n"] == 20
+
+
+def test_a_cost_estimate_that_raises_counts_as_none() -> None:
+    def broken(config: Any) -> float:
+        raise RuntimeError("plugin bug")
+
+    adapter = SearcherAdapter(Scripted([{"model": "a"}]), max_budget=1, deadline=None, cost_units=broken)
+    adapter.tell(TrialOutcome(0, {"model": "a"}, "completed", {"loss": 1.0}, 1, 1, 3.0))
+    assert adapter.costs.predict({"model": "a"}, adapter._units({"model": "a"})) == 3.0
+
+
+def test_the_sklearn_cost_counts_trees_leaves_and_features() -> None:
+    from automl_sklearn.cost import config_cost
+
+    small = config_cost({"model": "forest", "forest__n_estimators": 10, "forest__max_features": 0.5}, {})
+    large = config_cost({"model": "forest", "forest__n_estimators": 1000, "forest__max_features": 0.5}, {})
+    assert large == pytest.approx(100 * small)
+    shallow = config_cost({"model": "lgbm", "lgbm__n_estimators": 100, "lgbm__num_leaves": 3}, {})
+    deep = config_cost({"model": "lgbm", "lgbm__n_estimators": 100, "lgbm__num_leaves": 4095}, {})
+    assert deep == pytest.approx(6 * shallow)  # log2(4096) / log2(4)
+    assert config_cost({"model": "knn", "knn__n_neighbors": 50}, {}) == 1.0
+    assert config_cost({}, {"model": "xgboost", "xgboost__n_estimators": 8}) == 8.0

@@ -7,6 +7,7 @@ from typing import Any
 
 from automl.plugin import DatasetSpec, Mode, Task, TrainerSpec, hookimpl
 from automl_sklearn.check import check
+from automl_sklearn.cost import config_cost
 from automl_sklearn.datasets import dataset_specs
 from automl_sklearn.metrics import metrics_for
 from automl_sklearn.spaces import default_space, missing_models
@@ -33,6 +34,7 @@ def automl_register_trainers() -> list[TrainerSpec]:
         TrainerSpec(
             "sklearn", SklearnTrainer, tasks=("classification", "regression"), metrics=trainer_metrics, check=check,
             description=_description(), default_space=default_space, cross_validates=True,
+            cost=config_cost,
         )
     ]
 
