@@ -306,16 +306,24 @@ class Trainer(abc.ABC):
         """A batch of ``batch_size`` validation inputs, for latency measurement."""
         return self.context.data.valid.X.iloc[:batch_size]
 
-    def save_checkpoint(self, directory: Path) -> bool:
-        """Save what is needed to continue after the current step under ``directory``.
+    def save_checkpoint(self, directory: Path, step: int | None = None) -> bool:
+        """Save what is needed to continue after budget step ``step`` under ``directory``.
 
-        Called by the engine after each budget step; return False (the default) when
-        the trainer does not checkpoint, and a restarted trial then starts over.
+        Called by the engine after each budget step but the last (once the step is evaluated
+        and before it is reported), into a fresh directory that replaces the previous checkpoint
+        only when this returns True; return False (the default) when the trainer does not
+        checkpoint, and a restarted trial then starts over.
+
+        ``step`` is the step just completed, the one :meth:`load_checkpoint` must return (the
+        restarted trial goes on at ``step + 1``). Since 0.2.0 the engine passes it as a keyword,
+        and only to a method whose signature takes ``step`` (or ``**kwargs``): a trainer written
+        for 0.1, ``save_checkpoint(self, directory)``, is called as before and keeps track of its
+        steps itself. Declare it ``step: int | None = None``; ``None``: the caller did not say.
         """
         return False
 
     def load_checkpoint(self, directory: Path) -> int:
-        """Restore from :meth:`save_checkpoint`'s files; return the last completed step."""
+        """Restore from :meth:`save_checkpoint`'s files; return the last completed step (the ``step`` it was told)."""
         raise NotImplementedError(f"{type(self).__name__} does not restore checkpoints")
 
     # -- ensembles of the completed trials (optional; see automl.ensemble) ------------------

@@ -8,6 +8,8 @@ records each report as it arrives.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import math
 import os
@@ -260,7 +262,7 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
                         mark = time.perf_counter()
                         extra = _rung_metrics(trainer, directory / RUNG_DIR, job)
                         spent["measure_s"] += time.perf_counter() - mark
-                    _save_checkpoint(trainer, checkpoint)
+                    _save_checkpoint(trainer, checkpoint, step)
                     tune.report({**metrics, **extra, BUDGET: step})
                 mark = time.perf_counter()
         finally:
@@ -359,12 +361,27 @@ def _save_predictions(trainer: Trainer, directory: Path, test: bool) -> None:
             return
 
 
-def _save_checkpoint(trainer: Trainer, checkpoint: Path) -> None:
-    """Save atomically: a crash while saving leaves the previous checkpoint intact."""
+@functools.cache
+def _takes_step(cls: type[Trainer]) -> bool:
+    """Whether ``cls.save_checkpoint`` takes ``step`` (asked once per trainer class).
+
+    A trainer written for 0.1, ``save_checkpoint(self, directory)``, is called without it.
+    """
+    try:
+        parameters = inspect.signature(cls.save_checkpoint).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): call it the 0.1 way
+        return False
+    return any(p.name == "step" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.kind == p.VAR_KEYWORD
+               for p in parameters)
+
+
+def _save_checkpoint(trainer: Trainer, checkpoint: Path, step: int) -> None:
+    """Save after budget step ``step`` atomically: a crash while saving leaves the previous checkpoint intact."""
     tmp = checkpoint.with_name(CHECKPOINT_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if trainer.save_checkpoint(tmp):
+    saved = trainer.save_checkpoint(tmp, step=step) if _takes_step(type(trainer)) else trainer.save_checkpoint(tmp)
+    if saved:
         shutil.rmtree(checkpoint, ignore_errors=True)
         tmp.rename(checkpoint)
     else:

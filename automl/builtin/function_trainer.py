@@ -57,9 +57,11 @@ class FunctionTrainer(Trainer):
 
     # The function is evaluated afresh at each budget, so the last step and its result are the
     # whole state: a restarted or promoted trial goes on at the next step.
-    def save_checkpoint(self, directory: Path) -> bool:
+    def save_checkpoint(self, directory: Path, step: int | None = None) -> bool:
         if not hasattr(self, "result_"):
             return False
+        if step is not None and step != self.step_:  # a resume would skip or repeat a budget
+            raise ValueError(f"asked to checkpoint after step {step}, but the last step evaluated is {self.step_}")
         (directory / CHECKPOINT_FILE).write_text(json.dumps({"step": self.step_, "result": self.result_}))
         return True
 

@@ -16,8 +16,10 @@ What is checked (each a ``test_*`` method of :class:`TrainerConformance`):
 * ``budget_steps`` is the same for the kit's config, another config, and an empty config with
   ``data=None`` (how the plan asks it); ``run_steps`` yields each step once, in order;
 * the same seed gives the same metrics;
-* a checkpoint saved mid-trial and loaded into a new trainer resumes at the next step and ends
-  with the same metrics as an uninterrupted trial (skipped for a trainer that does not checkpoint);
+* a checkpoint saved mid-trial (after step k, told ``step=k`` as the engine tells it when
+  ``save_checkpoint`` takes ``step``) and loaded into a new trainer returns k, resumes at step k+1,
+  runs exactly the steps k+1.. once each, with the same metrics at each step as an uninterrupted
+  trial (skipped for a trainer that does not checkpoint);
 * the exported file loads with ``load_predictor``, predicts one row per input row, and its
   predictions score what ``evaluate`` reports (and ``evaluate_artifact`` agrees, when implemented);
   ``model_size`` counts something;
@@ -27,6 +29,7 @@ What is checked (each a ``test_*`` method of :class:`TrainerConformance`):
 
 from __future__ import annotations
 
+import inspect
 import math
 import shutil
 from collections.abc import Mapping, Sequence
@@ -81,6 +84,18 @@ def score_predictions(task: str, y: Any, predicted: Any) -> dict[str, float]:
     total = float(np.sum((truth - truth.mean()) ** 2))
     return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(diff))),
             "r2": 1.0 - float(np.sum(diff**2)) / total if total else 0.0}
+
+
+def _takes_step(trainer: Trainer) -> bool:
+    """Whether the trainer's ``save_checkpoint`` takes ``step`` (the engine passes it only then)."""
+    parameters = inspect.signature(type(trainer).save_checkpoint).parameters.values()
+    return any(p.name == "step" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.kind == p.VAR_KEYWORD
+               for p in parameters)
+
+
+def _save_as_engine(trainer: Trainer, directory: Path, step: int) -> bool:
+    """Save as the engine saves after budget step ``step``: told ``step=`` when the method takes it."""
+    return trainer.save_checkpoint(directory, step=step) if _takes_step(trainer) else trainer.save_checkpoint(directory)
 
 
 def _is_number(value: Any) -> bool:
@@ -253,16 +268,19 @@ class TrainerConformance:
         if not self._checkpoints():
             pytest.skip(f"{self.trainer or 'the trainer'} does not save checkpoints (a restarted trial starts over)")
         whole = self.make(tmp_path / "whole")
-        expected = self.fit(whole)[-1]
+        history = self.fit(whole)
+        expected = history[-1]
         steps = whole.budget_steps
         stop = max(1, steps // 2)
         first = self.make(tmp_path / "first")
         checkpoint = tmp_path / "checkpoint"
+        told = " (told step=k)" if _takes_step(first) else ""
         for step in first.run_steps(1):
             first.evaluate("valid")  # the engine evaluates before it saves
             saved = tmp_path / f"save-{step}"
             saved.mkdir()
-            assert first.save_checkpoint(saved) is True, f"save_checkpoint returned a non-True value after step {step}"
+            assert _save_as_engine(first, saved, step) is True, (
+                f"save_checkpoint{told} returned a non-True value after step {step}")
             if checkpoint.exists():
                 shutil.rmtree(checkpoint)
             saved.rename(checkpoint)  # as the engine does: the newest complete checkpoint only
@@ -270,9 +288,16 @@ class TrainerConformance:
                 break
         second = self.make(tmp_path / "second")
         last = second.load_checkpoint(checkpoint)
-        assert last == stop, f"load_checkpoint returned step {last!r}; the checkpoint was saved after step {stop}"
-        rest = self.fit(second, last + 1)
-        assert len(rest) == steps - stop, f"resumed at step {stop + 1}, run_steps yielded {len(rest)} of {steps - stop} steps"
+        assert last == stop, f"load_checkpoint returned step {last!r}; the checkpoint was saved after step {stop}{told}"
+        done, rest = [], []
+        for step in second.run_steps(last + 1):
+            done.append(step)
+            rest.append(dict(second.evaluate("valid")))
+        assert done == list(range(stop + 1, steps + 1)), (
+            f"resumed at step {stop + 1}, run_steps yielded {done}, expected {list(range(stop + 1, steps + 1))}")
+        for step, (resumed, through) in enumerate(zip(rest, history[stop:]), stop + 1):
+            wrong = self._close(through, resumed, self.required(), self.rtol)
+            assert not wrong, f"a trial resumed after step {stop} has other metrics at step {step} than one run through: {wrong}"
         after = rest[-1] if rest else second.evaluate("valid")
         wrong = self._close(expected, after, self.required(), self.rtol)
         assert not wrong, f"a trial resumed after step {stop} ended with other metrics than one run through: {wrong}"

@@ -378,11 +378,15 @@ class NeuralNetTrainer(Trainer):
             return self.fitter_.state_dict() if self.fitter_.epoch > 0 else None
         return self._worker_state
 
-    def save_checkpoint(self, directory: Path) -> bool:
+    def save_checkpoint(self, directory: Path, step: int | None = None) -> bool:
         """Write the state after the last epoch to ``directory/torch_state.pt``, replacing the previous one.
 
         Written to a temporary file and renamed, so a crash mid-write leaves the previous
         checkpoint intact. Returns False before the first epoch.
+
+        Raises:
+            ValueError: The engine says it saves after budget step ``step`` but the state is of
+                another epoch (a restart would repeat or skip epochs).
         """
         import torch
 
@@ -391,6 +395,8 @@ class NeuralNetTrainer(Trainer):
         state = self._state()
         if state is None:
             return False
+        if step is not None and step != int(state["epoch"]):
+            raise ValueError(f"asked to checkpoint after step {step}, but the network's state is of epoch {state['epoch']}")
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
         torch.save(state, tmp)
