@@ -26,7 +26,8 @@ What is here, by use:
   ``regression``), :data:`Mode` (``min`` / ``max``) and :data:`Status` (a trial status as a string);
   :data:`COMPRESSOR_SEPARATOR` (``.`` in ``NAME.PARAM`` space entries) and :data:`UNCOMPRESSED`.
 - **Search spaces**: :class:`SearchSpace`, :class:`Float`, :class:`Int`, :class:`Choice`, :class:`Param`
-  (any of the three), :data:`Value` (what a parameter takes).
+  (any of the three), :data:`Value` (what a parameter takes). A space maps the unit cube onto its
+  configs and back (``SearchSpace.from_unit`` / ``SearchSpace.to_unit``, each parameter's too).
 - **Errors**: :class:`AutoMLError` and its :class:`SpecError`, :class:`DataError`, :class:`PluginError`,
   :class:`TrialError`, :class:`StoreError`.
 - **Helpers**: :func:`lazy_import` (an optional library imported when first used, naming the package
