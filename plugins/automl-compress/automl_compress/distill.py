@@ -67,7 +67,8 @@ class DistillCompressor(Compressor):
         soft = predict(teacher, train.X, device).to(device)
         torch.manual_seed(t.context.seed + 104729)
         student = build_model(
-            student_settings(t.settings, p), n_features=train.X.shape[1], n_outputs=len(t.classes_) if classify else 1,
+            student_settings(t.settings, p), n_features=train.X.shape[1],
+            n_outputs=len(t.classes_) if t.classes_ is not None else 1,
             mean=t.stats_[0], std=t.stats_[1], target=t.target_,
         ).to(device)
         batch = max(1, int(t.settings.batch_size))

@@ -20,7 +20,7 @@ or are zero, relative to the model before pruning.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from automl.plugin import Compressor, Trainer, TrialError
 from automl_compress.params import PruneParams, parse
@@ -92,7 +92,8 @@ class PruneCompressor(Compressor):
             prune.remove(module, name)
         import torch
 
-        dead = [name for name, m in weight_layers(net) if int(torch.count_nonzero(m.weight)) == 0]
+        weights = ((name, cast("torch.Tensor", m.weight)) for name, m in weight_layers(net))
+        dead = [name for name, w in weights if int(torch.count_nonzero(w)) == 0]
         if dead:
             raise TrialError(
                 f"prune.amount {p.amount:g} ({p.scope}) zeroed every weight of layer(s) {', '.join(dead)}: the "

@@ -7,7 +7,7 @@ compressed model is trained the way the trial's model was.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from automl.plugin import TrialError
 
@@ -75,13 +75,13 @@ def output_layer(net: nn.Module) -> nn.Module:
 
 def weight_count(net: nn.Module) -> int:
     """Weights of the linear and convolution layers (biases and normalisation left out)."""
-    return sum(int(m.weight.numel()) for _, m in weight_layers(net))
+    return sum(int(cast("torch.Tensor", m.weight).numel()) for _, m in weight_layers(net))
 
 
 def nonzero_weights(net: nn.Module) -> int:
     import torch
 
-    return sum(int(torch.count_nonzero(m.weight)) for _, m in weight_layers(net))
+    return sum(int(torch.count_nonzero(cast("torch.Tensor", m.weight))) for _, m in weight_layers(net))
 
 
 def finetune(trainer: NeuralNetTrainer, net: nn.Module, epochs: int, lr_fraction: float, **settings: Any) -> None:

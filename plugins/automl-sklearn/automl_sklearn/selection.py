@@ -264,7 +264,7 @@ def build_ensemble(self: Any, members: Sequence[EnsembleMember], directory: Path
     data, task = self.context.data, self.context.task
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for m in members:
         source, fmt = _member_source(m)
         name = _MEMBER_NAME.format(number=int(m.number), fmt=fmt)

@@ -62,6 +62,8 @@ def _model_space(name: str, task: Task, data: DataSummary) -> tuple[Entries, dic
     """(entries, starting values) of one model; names are ``<model>__<estimator argument>``."""
     rows = max(data.rows, 10)
     boost_upper = min(32768, rows)
+    entries: Entries
+    start: dict[str, Any]
     if name == "lgbm":
         entries = {
             "n_estimators": _int(4, boost_upper), "num_leaves": _int(4, boost_upper),

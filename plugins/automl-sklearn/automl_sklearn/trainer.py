@@ -339,5 +339,6 @@ class SklearnTrainer(Trainer):
         return list(self.recipe_.members) if hasattr(self, "recipe_") else []
 
     # Ensembles of the completed trials (automl.ensemble): predictions, their scores and the voting
-    # export, defined in automl_sklearn.selection and bound here as this class's methods.
-    from automl_sklearn.selection import build_ensemble, predictions, score_predictions
+    # export, defined in automl_sklearn.selection and bound here as this class's methods (mypy does
+    # not model an import in a class body, hence the ignore).
+    from automl_sklearn.selection import build_ensemble, predictions, score_predictions  # type: ignore[misc]

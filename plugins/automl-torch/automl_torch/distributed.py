@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import ray
 import torch
@@ -263,7 +263,9 @@ def run_distributed(trainer: NeuralNetTrainer, start: int) -> Iterator[int]:
             # and restarts here are driven by the engine's checkpoints instead.
             name=f"run-{uuid.uuid4().hex[:8]}",
             storage_path=str(storage),
-            callbacks=[EpochRelay(reports)],
+            # ray.train's RunConfig is Train v2's at run time (on by default) but v1's to a type
+            # checker, whose callbacks are Tune callbacks.
+            callbacks=[cast(Any, EpochRelay(reports))],
             checkpoint_config=CheckpointConfig(num_to_keep=1),
             failure_config=FailureConfig(max_failures=0),
         ),

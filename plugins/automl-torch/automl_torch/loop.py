@@ -160,7 +160,9 @@ class Fitter:
         self.valid = valid
         self.valid_y = torch.as_tensor(valid.y, dtype=y_dtype)
         # One seeded permutation per epoch (seed + epoch), cut into `world` interleaved shares.
-        self.sampler = DistributedSampler(self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed
+        )
         self.per_worker_batch = max(1, math.ceil(settings.batch_size / world))
         # Batches are drawn as index lists and gathered in one indexing operation: a
         # per-row Dataset fetch plus collate costs more than the step itself on small nets.

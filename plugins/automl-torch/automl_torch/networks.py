@@ -32,6 +32,10 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 class Prep(nn.Module):
     """Impute missing values with the training mean, standardise, reshape to ``shape``."""
 
+    # Registered buffers: declared so that attribute access reads as a tensor, not ``Tensor | Module``.
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, mean: np.ndarray, std: np.ndarray, shape: Sequence[int] | None) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
@@ -50,6 +54,9 @@ class Prep(nn.Module):
 
 class Unscale(nn.Module):
     """Map a standardised regression output back to the target's units."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, mean: float, std: float) -> None:
         super().__init__()
