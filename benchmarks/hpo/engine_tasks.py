@@ -544,8 +544,9 @@ class OptunaPrunerPeer(Method):
         sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"
                    else optuna.samplers.RandomSampler(seed=seed))
         study = optuna.create_study(sampler=sampler, pruner=self._pruner(problem.max_steps), direction="minimize")
-        spent, xs, bests, trials, stopped = 0, [], [], 0, 0
+        spent, xs, trials, stopped = 0, [], 0, 0
         best: float | None = None
+        bests: list[float | None] = []
         t0 = time.perf_counter()
         while spent < budget:
             trial = study.ask()

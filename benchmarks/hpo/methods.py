@@ -564,6 +564,7 @@ class RayTunePeer(Method):
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
         self.library = name.split(":", 1)[1]
+        target: type[Any]
         if self.library == "optuna":
             from ray.tune.search.optuna import OptunaSearch as target
         else:

@@ -148,8 +148,9 @@ class HpoStore:
 
     def add_environment(self, record: Mapping[str, Any]) -> int:
         with self.engine.begin() as conn:
-            result = conn.execute(environments.insert().values(**clean(dict(record))))
-            return int(result.inserted_primary_key[0])
+            key = conn.execute(environments.insert().values(**clean(dict(record)))).inserted_primary_key
+            assert key is not None  # a one-row INSERT returns its key; typed Optional
+            return int(key[0])
 
     def has_result(self, key: Mapping[str, Any], ignore: Sequence[str] = ()) -> bool:
         """Whether a row matching ``key`` (the :data:`RESULT_KEY` columns but ``ignore``) is stored."""
@@ -162,7 +163,9 @@ class HpoStore:
         """Insert one result row (never replaces one)."""
         values = {k: clean(v) if isinstance(v, (dict, list, tuple)) else v for k, v in row.items()}
         with self.engine.begin() as conn:
-            return int(conn.execute(results.insert().values(**values)).inserted_primary_key[0])
+            key = conn.execute(results.insert().values(**values)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def results(self, suites: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Every stored row (of ``suites`` when given), oldest first."""
@@ -222,7 +225,7 @@ def environment_record(command: str) -> dict[str, Any]:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+    threads: dict[str, Any] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                            "AUTOML_NUM_CPUS") if k in os.environ}
     threads["threadpools"] = [{"api": p.get("internal_api"), "threads": p.get("num_threads")}
                               for p in threadpool_info()]

@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def run_automl(name: str, task: str, seed: int, trials: int, ensembles: bool, wo
     rows = run.trials()
     done = [t for t in rows if t["status"] == "completed" and metric in (t["metrics"] or {})]
 
-    def best(candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def best(candidates: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
         if not candidates:
             return None
         top = max(candidates, key=lambda t: (t["metrics"][metric], -t["number"]))

@@ -111,7 +111,8 @@ def run_ddp_one(name: str, repeat: int, epochs: int) -> None:
     distributed, cpus = DDP_CONFIGS[name]
     if distributed:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")  # type: ignore[arg-type]  # ray annotates int, takes a level name too
     data = split(load("digits", {}), "classification", valid=0.2, test=0.2, seed=0)
     params: dict[str, Any] = {**NETWORK, "epochs": epochs}
     if distributed:
@@ -288,7 +289,7 @@ def report(targets: list[float]) -> str:
         for t in targets:
             if {"fifo", "asha"} <= set(ttt[t]):
                 fifo, asha = ttt[t]["fifo"], ttt[t]["asha"]
-                speedups = [fifo[s] / asha[s] for s in fifo if s in asha and fifo[s] and asha[s]]
+                speedups = [f / a for s, f in fifo.items() if (a := asha.get(s)) and f]
                 lines.append(f"- ASHA speedup to {t:g}, time-to-target(fifo) / time-to-target(asha), per seed reaching "
                              f"it with both: {_spread(speedups, '.2f')} over {len(speedups)} seed(s).")
         loads = [r["environment"]["load_average"][0] for r in budget]
