@@ -92,6 +92,16 @@ class _Record(Mapping[str, Any]):
         """The record as plain JSON-ready types (statuses as strings, nested records as dicts)."""
         return {name: _plain(getattr(self, name)) for name in self._names()}
 
+    @classmethod
+    def _row_values(cls, row: Mapping[str, Any], mappings: tuple[str, ...], status: type[enum.Enum]) -> dict[str, Any]:
+        """``row``'s known fields, its JSON ``mappings`` as dicts and its ``status`` as the enum."""
+        names = set(cls._names())
+        values = {k: v for k, v in row.items() if k in names}
+        for key in mappings:
+            values[key] = _dict(values.get(key))
+        values["status"] = status(values["status"])
+        return values
+
     def replace(self, **changes: Any) -> Any:
         """A copy with ``changes`` (records are frozen)."""
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
@@ -158,12 +168,7 @@ class TrialRecord(_Record):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TrialRecord:
         """The record of a store row (or of its :meth:`to_dict` form); unknown keys are ignored."""
-        names = set(cls._names())
-        values = {k: v for k, v in row.items() if k in names}
-        for key in ("config", "metrics", "timings", "measured_as"):
-            values[key] = _dict(values.get(key))
-        values["status"] = TrialStatus(values["status"])
-        return cls(**values)
+        return cls(**cls._row_values(row, ("config", "metrics", "timings", "measured_as"), TrialStatus))
 
 
 @dataclass(frozen=True, eq=True)
@@ -222,12 +227,7 @@ class RunRecord(_Record):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
-        names = set(cls._names())
-        values = {k: v for k, v in row.items() if k in names}
-        for key in ("objectives", "versions", "summary"):
-            values[key] = _dict(values.get(key))
-        values["status"] = RunStatus(values["status"])
-        return cls(**values)
+        return cls(**cls._row_values(row, ("objectives", "versions", "summary"), RunStatus))
 
 
 @dataclass(frozen=True, eq=True)
