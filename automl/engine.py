@@ -365,7 +365,7 @@ def _tune(
         for row in done:  # finished after the searcher's last saved state
             outcome = outcome_from_row(row)
             if outcome.status == "completed":
-                adapter.costs.add(outcome)
+                adapter.costs.add(outcome, adapter._units(outcome.config))
             adapter.tell(outcome)
         for t in interrupted:
             run.store.save_trial(run.run_id, t.number, status="pending")

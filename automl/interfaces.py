@@ -102,6 +102,9 @@ class TrialOutcome:
             when unknown (a warm start from a run that did not record it). Cost-aware searchers
             (FLAML's CFO, cost-aware acquisition) weigh what a region of the space costs with it;
             others ignore it.
+        fit_s: Of ``cost_s``, the seconds of the budget steps and their evaluation, or None when
+            unknown. What grows with a configuration's size; the rest (start-up, export,
+            measurement) is closer to a constant per kind of model.
     """
 
     number: int
@@ -111,6 +114,7 @@ class TrialOutcome:
     budget: int = 0
     max_budget: int = 1
     cost_s: float | None = None
+    fit_s: float | None = None
 
 
 class Searcher(abc.ABC):

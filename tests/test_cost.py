@@ -12,7 +12,7 @@ import pytest
 from automl.interfaces import Objective, Searcher, TrialOutcome
 from automl.space import Choice, Float, SearchSpace
 from automl.store import Store
-from automl.tune_adapter import FINAL, CostModel, SearcherAdapter, outcome_from_row, outcome_of
+from automl.tune_adapter import FINAL, TIMINGS, CostModel, SearcherAdapter, outcome_from_row, outcome_of
 
 SPACE = SearchSpace([Choice("model", {}, ("cheap", "dear")), Float("x", {}, 0.0, 1.0)])
 
@@ -53,6 +53,26 @@ def test_the_cost_model_predicts_the_cheapest_trial_of_the_same_kind() -> None:
     assert model.predict({"model": "dear", "x": 0.5}) == 20.0
     assert model.predict({"model": "cheap", "x": 0.0}) == 1.0
     assert model.predict({"model": "other"}) is None
+
+
+def test_with_fitting_seconds_only_they_scale_with_size_and_the_rest_is_added_once() -> None:
+    model = CostModel()
+    # 10 trees: 3 s in all, 0.1 s of it fitting (the rest: start-up, export, measurement).
+    model.add(TrialOutcome(0, {"model": "gbm", "n": 10}, "completed", {}, 1, 1, 3.0, 0.1), units=10.0)
+    assert model.predict({"model": "gbm", "n": 1000}, units=1000.0) == pytest.approx(1000 * 0.01 + 2.9)
+    # A trial without fitting seconds (an old store) still counts, by its whole cost.
+    old = CostModel()
+    old.add(TrialOutcome(0, {"model": "gbm", "n": 10}, "completed", {}, 1, 1, 3.0), units=10.0)
+    assert old.predict({"model": "gbm", "n": 1000}, units=1000.0) == pytest.approx(300.0)
+
+
+def test_fitting_seconds_reach_the_outcome_from_a_result_and_from_a_stored_row() -> None:
+    result = {FINAL: True, "time_total_s": 5.0, TIMINGS: {"fit_s": 1.5, "export_s": 3.0}}
+    assert outcome_of(0, {}, result, False, 1).fit_s == 1.5
+    row = {"number": 4, "config": {}, "status": "completed", "metrics": {}, "budget": 1, "max_budget": 1,
+           "duration": 7.0, "timings": {"fit_s": 2.0}}
+    assert outcome_from_row(row).fit_s == 2.0
+    assert outcome_from_row({**row, "timings": {}}).fit_s is None
 
 
 def _adapter(configs: list[dict[str, Any]], deadline: float | None, skipped: list[Any]) -> tuple[SearcherAdapter,
