@@ -316,18 +316,11 @@ def _tune(
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
 
     from automl.interfaces import TrialOutcome
+    from automl.recorder import Counts, Recorder, TargetStopper, best_step
     from automl.schedulers import RungScheduler
-    from automl.tune_adapter import (
-        DEADLINE_REASON,
-        Counts,
-        Job,
-        SearcherAdapter,
-        StoreCallback,
-        TargetStopper,
-        best_step,
-        outcome_from_row,
-        run_trial,
-    )
+    from automl.searcher_adapter import SearcherAdapter, outcome_from_row
+    from automl.trial_job import DEADLINE_REASON, Job
+    from automl.trial_worker import run_trial
 
     try:
         concurrency = _concurrency(plan)
@@ -387,7 +380,7 @@ def _tune(
         counts = Counts(total=spec.budget.trials, done=len(done),
                         failed=sum(t.status == "failed" for t in done),
                         stopped=sum(t.status == "stopped" for t in done), paused=len(paused))
-        callback = StoreCallback(
+        callback = Recorder(
             run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
             max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
             counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
@@ -471,7 +464,7 @@ def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:
 
 def _end_paused(run: Run, why: str) -> None:
     """A finished search keeps no paused trial: each is stopped at its budget, its checkpoint removed."""
-    from automl.tune_adapter import remove_restart_files, trial_dir
+    from automl.trial_job import remove_restart_files, trial_dir
 
     for row in run.trials():
         if row.status == "paused":

@@ -299,7 +299,8 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         Exception: Whatever the trainer raises while scoring or building; the engine records
             the reason and finishes the search without an ensemble.
     """
-    from automl.tune_adapter import Job, _measure, trial_dir
+    from automl.trial_job import Job, trial_dir
+    from automl.trial_worker import measure_artifact
 
     t0 = time.time()
     settings = plan.spec.ensemble
@@ -404,7 +405,7 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
                   run_dir=str(run.dir), measured=True, batch_size=plan.spec.latency.batch_size,
                   warmup=plan.spec.latency.warmup, repeats=plan.spec.latency.repeats,
                   cpus=plan.spec.resources.cpu, gpus=plan.spec.resources.gpu)
-        metrics.update(_measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
+        metrics.update(measure_artifact(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
     now = time.time()
     # Written once it is built: a failed build leaves no half-made trial (nor touches an earlier ensemble's row).
     run.store.save_trial(run.run_id, number, status="completed", config=config, metrics=metrics,

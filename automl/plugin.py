@@ -150,7 +150,7 @@ def compress(
     Raises:
         TrialError: When a metric is NaN or infinite after compression.
     """
-    from automl.tune_adapter import compress as _compress
+    from automl.trial_worker import compress as _compress
 
     return _compress(trainer, compressors, directory, test=test)
 

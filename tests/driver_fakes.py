@@ -1,6 +1,6 @@
 """Fakes for the driver-side classes without Ray: a Tune trial as the searcher adapter and the recorder read
 it, a scripted searcher, a settable clock, and :class:`Driver`, which calls the adapter, the rung scheduler
-and the recorder (``StoreCallback``) in the order Ray Tune's ``TuneController`` does, one event at a time.
+and the recorder (``Recorder``) in the order Ray Tune's ``TuneController`` does, one event at a time.
 
 The order followed (Ray 2.x ``ray/tune/execution/tune_controller.py``):
 
@@ -22,22 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from automl.interfaces import Objective, Searcher, TrialOutcome
+from automl.recorder import Counts, Recorder
 from automl.records import StepRecord, TrialRecord
+from automl.searcher_adapter import SearcherAdapter
 from automl.space import Float, SearchSpace
 from automl.store import Store
-from automl.tune_adapter import (
-    ARTIFACT,
-    BUDGET,
-    CHECKPOINT_DIR,
-    FAILURE_FILE,
-    FINAL,
-    NUMBER,
-    TIMINGS,
-    Counts,
-    SearcherAdapter,
-    StoreCallback,
-    trial_dir,
-)
+from automl.trial_job import ARTIFACT, BUDGET, CHECKPOINT_DIR, FAILURE_FILE, FINAL, NUMBER, TIMINGS, trial_dir
 
 LOSS = Objective("loss", "min")
 SPACE = SearchSpace([Float("x", {}, 0.0, 1.0)])
@@ -115,7 +105,7 @@ class Driver:
         self.counts = counts or Counts(total=adapter_options.get("limit") or 0)
         self.notified: list[TrialRecord] = []
         self.progress: list[tuple[int, int, int]] = []
-        self.recorder = StoreCallback(
+        self.recorder = Recorder(
             self.store, self.run_id, run_dir=directory, metric_keys={"loss"}, primary=LOSS, max_budget=max_budget,
             notify=self.notified.append, counts=self.counts, adapter=self.adapter,
             on_progress=lambda c: self.progress.append((c.done, c.running, c.paused)), rungs=rungs,

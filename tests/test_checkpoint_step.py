@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import pytest
 
-from automl import tune_adapter
+from automl import trial_job, trial_worker
 from automl.builtin.function_trainer import FunctionTrainer
 from automl.plugin import Trainer, TrainerSpec, TrialContext
 from automl.testing import TrainerConformance, failed_checks, run_checks, tiny_splits
@@ -102,10 +102,10 @@ def run_trial(trainer: type[Trainer], run_dir: Path, monkeypatch: pytest.MonkeyP
               number: int = 0) -> list[dict[str, Any]]:
     """The worker's trial function for one trial, in-process; returns what it reported to Tune."""
     reports: list[dict[str, Any]] = []
-    monkeypatch.setattr(tune_adapter.tune, "report", lambda metrics: reports.append(dict(metrics)))
-    job = tune_adapter.Job(trainer=trainer, params={}, task="regression", seed=3, run_dir=str(run_dir),
+    monkeypatch.setattr(trial_worker.tune, "report", lambda metrics: reports.append(dict(metrics)))
+    job = trial_job.Job(trainer=trainer, params={}, task="regression", seed=3, run_dir=str(run_dir),
                            measured=False, batch_size=1, warmup=0, repeats=1, cpus=1.0, gpus=0.0)
-    tune_adapter.run_trial({tune_adapter.NUMBER: number}, None, job)
+    trial_worker.run_trial({trial_job.NUMBER: number}, None, job)
     return reports
 
 
@@ -115,13 +115,13 @@ def test_the_worker_tells_a_trainer_that_takes_it_the_step(trainer: type[Trainer
     reports = run_trial(trainer, tmp_path, monkeypatch)
     # After every step but the last (the trial then exports and its checkpoint goes).
     assert saves == [(trainer.__name__, k) for k in range(1, STEPS)]
-    assert [r[tune_adapter.BUDGET] for r in reports] == list(range(1, STEPS + 1))
+    assert [r[trial_job.BUDGET] for r in reports] == list(range(1, STEPS + 1))
 
 
 def test_the_worker_calls_a_01_trainer_without_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reports = run_trial(WrittenFor01, tmp_path, monkeypatch)
     assert saves == [("WrittenFor01", "not told")] * (STEPS - 1)
-    assert reports[-1][tune_adapter.FINAL] is True
+    assert reports[-1][trial_job.FINAL] is True
 
 
 def test_the_signature_is_read_once_per_trainer_class(tmp_path: Path) -> None:
@@ -129,12 +129,12 @@ def test_the_signature_is_read_once_per_trainer_class(tmp_path: Path) -> None:
         pass
 
     context = TrialContext("regression", 0, None, tmp_path)  # type: ignore[arg-type]
-    before = tune_adapter._takes_step.cache_info()
+    before = trial_worker._takes_step.cache_info()
     for k in (1, 2, 3):
         trainer = Fresh({}, {}, context)
         trainer.fit_step(k)
-        tune_adapter._save_checkpoint(trainer, tmp_path / "checkpoint", k)
-    after = tune_adapter._takes_step.cache_info()
+        trial_worker._save_checkpoint(trainer, tmp_path / "checkpoint", k)
+    after = trial_worker._takes_step.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
     assert saves == [("Fresh", 1), ("Fresh", 2), ("Fresh", 3)]
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 3
@@ -143,7 +143,7 @@ def test_the_signature_is_read_once_per_trainer_class(tmp_path: Path) -> None:
 def test_a_trainer_that_does_not_checkpoint_leaves_no_checkpoint(tmp_path: Path) -> None:
     trainer = NoCheckpoints({}, {}, TrialContext("regression", 0, None, tmp_path))  # type: ignore[arg-type]
     trainer.fit_step(1)
-    tune_adapter._save_checkpoint(trainer, tmp_path / "checkpoint", 1)
+    trial_worker._save_checkpoint(trainer, tmp_path / "checkpoint", 1)
     assert not (tmp_path / "checkpoint").exists() and not (tmp_path / "checkpoint.tmp").exists()
 
 
@@ -155,10 +155,10 @@ def test_a_restarted_trial_goes_on_after_the_step_of_its_checkpoint(trainer: typ
     first = trainer({}, {}, TrialContext("regression", 3, None, tmp_path))  # type: ignore[arg-type]
     for k in (1, 2):
         first.fit_step(k)
-        tune_adapter._save_checkpoint(first, tune_adapter.trial_dir(tmp_path / "restart", 0) / "checkpoint", k)
+        trial_worker._save_checkpoint(first, trial_job.trial_dir(tmp_path / "restart", 0) / "checkpoint", k)
     saves.clear()
     resumed = run_trial(trainer, tmp_path / "restart", monkeypatch)
-    assert [r[tune_adapter.BUDGET] for r in resumed] == [3, 4]
+    assert [r[trial_job.BUDGET] for r in resumed] == [3, 4]
     assert saves == [(trainer.__name__, 3 if trainer is TakesStep else "not told")]
     assert resumed[-1]["loss"] == whole[-1]["loss"]
 
@@ -167,7 +167,7 @@ def test_the_function_trainer_records_the_step_and_refuses_another(tmp_path: Pat
     trainer = FunctionTrainer({"x": 1.0}, {"function": "math:fabs", "metrics": {"loss": "min"}, "steps": 3},
                               TrialContext("regression", 0, None, tmp_path))  # type: ignore[arg-type]
     trainer.result_, trainer.step_ = {"loss": 0.5}, 2  # as after fit_step(2)
-    assert tune_adapter._takes_step(FunctionTrainer)
+    assert trial_worker._takes_step(FunctionTrainer)
     assert trainer.save_checkpoint(tmp_path, step=2)
     fresh = FunctionTrainer(trainer.config, trainer.params, trainer.context)
     assert fresh.load_checkpoint(tmp_path) == 2 and fresh.result_ == {"loss": 0.5}
@@ -215,7 +215,7 @@ def test_the_torch_trainer_checks_the_step_against_its_epoch(tmp_path: Path) -> 
 
     context = TrialContext("classification", 0, tiny_splits("classification"), tmp_path)
     trainer = NeuralNetTrainer({"units": 4}, {"epochs": 2}, context)
-    assert tune_adapter._takes_step(NeuralNetTrainer)
+    assert trial_worker._takes_step(NeuralNetTrainer)
     trainer.fit_step(1)
     assert trainer.save_checkpoint(tmp_path / "checkpoint", step=1)
     assert NeuralNetTrainer({"units": 4}, {"epochs": 2}, context).load_checkpoint(tmp_path / "checkpoint") == 1

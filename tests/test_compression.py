@@ -22,7 +22,7 @@ from automl.interfaces import TrialContext, split_config
 from automl.plan import Plan, build_plan
 from automl.plugins import PluginManager
 from automl.spec import parse_spec
-from automl.tune_adapter import compress
+from automl.trial_worker import compress
 from tests.fixtures import compression as fixture
 
 SPEC = """

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from automl.interfaces import Objective, Searcher, TrialOutcome
+from automl.searcher_adapter import CostModel, SearcherAdapter, outcome_from_row, outcome_of
 from automl.space import Choice, Float, SearchSpace
 from automl.store import Store
-from automl.tune_adapter import FINAL, TIMINGS, CostModel, SearcherAdapter, outcome_from_row, outcome_of
+from automl.trial_job import FINAL, TIMINGS
 
 SPACE = SearchSpace([Choice("model", {}, ("cheap", "dear")), Float("x", {}, 0.0, 1.0)])
 
@@ -84,7 +85,7 @@ def _adapter(configs: list[dict[str, Any]], deadline: float | None, skipped: lis
 
 
 def test_a_trial_predicted_not_to_finish_before_the_deadline_is_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
-    import automl.tune_adapter as ta
+    import automl.searcher_adapter as ta
 
     now = 1000.0
     monkeypatch.setattr(ta.time, "time", lambda: now)
@@ -112,7 +113,7 @@ def test_without_a_deadline_or_a_known_cost_every_draw_starts() -> None:
 
 
 def test_when_every_draw_is_too_expensive_the_search_starts_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
-    import automl.tune_adapter as ta
+    import automl.searcher_adapter as ta
 
     monkeypatch.setattr(ta.time, "time", lambda: 50.0)
     skipped: list[Any] = []
@@ -198,7 +199,7 @@ def test_each_measured_figure_says_what_it_is(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from automl.interfaces import Trainer
-    from automl.tune_adapter import _measure
+    from automl.trial_worker import measure_artifact
 
     class Sized(Trainer):
         def fit_step(self, step: int) -> None: ...
@@ -212,7 +213,7 @@ def test_each_measured_figure_says_what_it_is(tmp_path: Path) -> None:
     trainer = Sized({}, {}, None)  # type: ignore[arg-type]
     job = SimpleNamespace(batch_size=1, warmup=1, repeats=3)
     how: dict[str, str] = {}
-    out = _measure(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False, how=how)  # type: ignore[arg-type]
+    out = measure_artifact(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False, how=how)  # type: ignore[arg-type]
     assert out["size_bytes"] == 1234 and out["latency_ms"] >= 0
     assert how["size_bytes"] == "onnx: file"
     assert how["latency_ms"].startswith("onnx, batch 1, 1 thread, median of 3 calls")
@@ -241,9 +242,11 @@ def test_starting_points_run_first_and_the_searcher_learns_from_them() -> None:
 def test_only_trials_among_the_best_so_far_export_their_model(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from automl.tune_adapter import EXPORT_BAR, StoreCallback, _below_export_bar
+    from automl.recorder import Recorder
+    from automl.trial_job import EXPORT_BAR
+    from automl.trial_worker import _below_export_bar
 
-    callback = StoreCallback.__new__(StoreCallback)  # only the bar's bookkeeping is exercised here
+    callback = Recorder.__new__(Recorder)  # only the bar's bookkeeping is exercised here
     callback.run_dir, callback.primary, callback.export_top, callback.values = (
         tmp_path, Objective("accuracy", "max"), 3, [])
     job = SimpleNamespace(export_top=("accuracy", "max", 3), run_dir=str(tmp_path))
@@ -303,7 +306,7 @@ def test_with_cost_units_the_prediction_scales_with_the_configs_size() -> None:
 
 def test_a_large_config_of_a_cheap_kind_is_not_started_and_the_search_asks_again(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import automl.tune_adapter as ta
+    import automl.searcher_adapter as ta
 
     monkeypatch.setattr(ta.time, "time", lambda: 100.0)
     skipped: list[Any] = []

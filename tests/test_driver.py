@@ -1,4 +1,4 @@
-"""The driver's bookkeeping without Ray: the searcher adapter and the recorder (``StoreCallback``) driven through
+"""The driver's bookkeeping without Ray: the searcher adapter and the recorder (``Recorder``) driven through
 Ray Tune's method names, in Tune's order (:class:`tests.driver_fakes.Driver`), over a SQLite store in a temp dir.
 
 What the slow end-to-end searches of ``test_scheduling.py`` and ``test_resume_exact.py`` show through Ray, event
@@ -9,21 +9,17 @@ the order queue -> promotion -> new suggestion, the trial limit, the searcher's 
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import automl.tune_adapter as ta
+from automl.interfaces import TrialOutcome
+from automl.recorder import TargetStopper
 from automl.schedulers import RungScheduler
-from automl.tune_adapter import (
-    DEADLINE_REASON,
-    EXPORT_BAR,
-    NUMBER,
-    SearcherAdapter,
-    TargetStopper,
-    trial_dir,
-)
+from automl.searcher_adapter import SearcherAdapter
+from automl.trial_job import DEADLINE_REASON, EXPORT_BAR, FINAL, NUMBER, trial_dir
 from tests.driver_fakes import LOSS, Clock, Driver, Scripted
 
 FINISHED = SearcherAdapter.FINISHED
@@ -33,7 +29,7 @@ FINISHED = SearcherAdapter.FINISHED
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """``time.time`` as the driver-side code reads it, set by the test."""
     fake = Clock()
-    monkeypatch.setattr(ta.time, "time", fake)
+    monkeypatch.setattr(time, "time", fake)
     return fake
 
 
@@ -287,9 +283,9 @@ def test_each_outcome_is_told_once_and_only_for_a_trial_it_handed_out() -> None:
     adapter = SearcherAdapter(strategy, max_budget=3)
     adapter.suggest("a")
     adapter.on_trial_complete("unknown", {"loss": 1.0})  # not one of the adapter's trials
-    adapter.on_trial_complete("a", {"loss": 0.2, "budget": 3, ta.FINAL: True})
-    adapter.on_trial_complete("a", {"loss": 0.2, "budget": 3, ta.FINAL: True})
-    adapter.tell(ta.TrialOutcome(0, {"x": 0.0}, "failed"))
+    adapter.on_trial_complete("a", {"loss": 0.2, "budget": 3, FINAL: True})
+    adapter.on_trial_complete("a", {"loss": 0.2, "budget": 3, FINAL: True})
+    adapter.tell(TrialOutcome(0, {"x": 0.0}, "failed"))
     assert [(o.number, o.status, dict(o.values)) for o in strategy.told] == [(0, "completed", {"loss": 0.2})]
 
 
@@ -300,7 +296,7 @@ def test_the_searchers_state_is_flushed_at_most_every_save_every_seconds_and_at_
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monotonic = Clock(100.0)
-    monkeypatch.setattr(ta.time, "monotonic", monotonic)
+    monkeypatch.setattr(time, "monotonic", monotonic)
     state = tmp_path / "searcher.pkl"
     d = Driver(tmp_path, Scripted(), state_path=state, save_every=5.0)
     first = d.start()
@@ -326,14 +322,14 @@ def test_a_new_driver_goes_on_from_the_saved_state(tmp_path: Path) -> None:
     first = SearcherAdapter(Scripted(), max_budget=1, state_path=state, save_every=0.0)
     for i in range(3):
         first.suggest(f"t{i}")
-    first.on_trial_complete("t0", {"loss": 0.5, "budget": 1, ta.FINAL: True})
+    first.on_trial_complete("t0", {"loss": 0.5, "budget": 1, FINAL: True})
     saved = SearcherAdapter.load_state(state)
     assert saved is not None
     # As engine._tune rebuilds it: the saved strategy, numbers after those handed out, the outcomes it knew.
     again = SearcherAdapter(saved["strategy"], max_budget=1, first_number=saved["next_number"], limit=5,
                             queue=[(1, {"x": 0.01}), (2, {"x": 0.02})])
     again.observed = set(saved["observed"])
-    again.tell(ta.TrialOutcome(0, {"x": 0.0}, "completed", {"loss": 0.5}))  # already known: not told twice
+    again.tell(TrialOutcome(0, {"x": 0.0}, "completed", {"loss": 0.5}))  # already known: not told twice
     numbers = [again.suggest(f"u{i}")[NUMBER] for i in range(4)]  # type: ignore[index]
     assert numbers == [1, 2, 3, 4] and again.suggest("u4") == FINISHED
     strategy = again.strategy

@@ -100,7 +100,7 @@ def test_predictions_files_hold_numbers_only(tmp_path: Path) -> None:
 
 
 def test_a_trial_whose_predictions_fail_keeps_its_result_and_says_why(tmp_path: Path) -> None:
-    from automl.tune_adapter import _save_predictions
+    from automl.trial_worker import _save_predictions
 
     class Broken:
         def predictions(self, split: str) -> Any:

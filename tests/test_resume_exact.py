@@ -21,8 +21,9 @@ import pytest
 from automl.builtin.searchers import RandomSearcher
 from automl.interfaces import Objective
 from automl.run import Run
+from automl.searcher_adapter import SearcherAdapter
 from automl.space import Float, SearchSpace
-from automl.tune_adapter import NUMBER, SearcherAdapter
+from automl.trial_job import NUMBER
 from tests.conftest import PluginSite
 
 ROOT = Path(__file__).resolve().parents[1]

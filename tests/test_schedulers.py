@@ -11,7 +11,8 @@ from ray.tune.schedulers.async_hyperband import _Bracket
 
 from automl.interfaces import Objective
 from automl.schedulers import RungScheduler, rung_milestones
-from automl.tune_adapter import FINAL, outcome_of
+from automl.searcher_adapter import outcome_of
+from automl.trial_job import FINAL
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 

@@ -87,7 +87,7 @@ def test_hyperband_judges_each_trial_at_its_own_brackets_rungs(write_spec: Calla
 def test_the_wall_time_ends_a_running_step_and_keeps_the_trials_best_step(
     write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
-    from automl.tune_adapter import DEADLINE_REASON
+    from automl.trial_job import DEADLINE_REASON
 
     path = spec(write_spec, function="stalls", steps=3, budget="{trials: 2, wall_time: 20s}")
     run = automl.search(path, out=tmp_path / "run")

@@ -15,7 +15,7 @@ compression, scikit-learn models on ONNX Runtime.
 
 ``techniques``: one reference network per seed (the trial seed; the data split is the engine's
 with seed 0), trained as a trial trains it, then each technique applied to a copy through the
-trial's own compress step (:func:`automl.tune_adapter.compress`, compressors from the plugin
+trial's own compress step (:func:`automl.plugin.compress`, compressors from the plugin
 registry): size = bytes of the final file, accuracy = the file's (validation and test),
 latency = the engine's protocol (:func:`automl.measure.measure_latency`: one thread, warm-up,
 median of timed calls) on the file loaded back by the trainer, at batch 1 (20 warm-up, 200

@@ -1,0 +1,287 @@
+"""The driver's record of a search: the Tune callback that writes each trial event to the store
+(:class:`Recorder`), the progress counts it keeps, and the stopper that ends a search at its target.
+
+Runs in the driver process: Tune calls the callback and the stopper there, and workers never write the
+store. What it shares with the trial workers is in :mod:`automl.trial_job`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from automl.interfaces import Objective
+from automl.records import TrialRecord
+from automl.searcher_adapter import SearcherAdapter, metrics_of, outcome_of
+from automl.trial_job import (
+    ARTIFACT,
+    BUDGET,
+    DEADLINE_REASON,
+    ERROR,
+    EXPORT_BAR,
+    FAILURE_FILE,
+    FINAL,
+    MEASURED_AS,
+    NUMBER,
+    TIMINGS,
+    remove_restart_files,
+    trial_dir,
+)
+
+__all__ = ["Counts", "Recorder", "TargetStopper", "best_step"]
+
+
+@dataclass
+class Counts:
+    """What the progress display shows."""
+
+    total: int
+    done: int = 0
+    running: int = 0
+    failed: int = 0
+    stopped: int = 0
+    paused: int = 0
+    best: float | None = None
+    best_number: int | None = None
+    started: float = field(default_factory=time.time)
+
+
+class TargetStopper(tune.Stopper):
+    """Ends the whole search once a completed trial reaches ``budget.target`` (read from :class:`Counts`)."""
+
+    def __init__(self, counts: Counts, primary: Objective, target: float) -> None:
+        self.counts = counts
+        self.primary = primary
+        self.target = target
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves its stopper with the experiment state; the live counts are rebuilt on resume.
+        return {**self.__dict__, "counts": Counts(total=self.counts.total)}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False  # single trials end by their budget or the scheduler
+
+    def stop_all(self) -> bool:
+        best = self.counts.best
+        return best is not None and self.primary.to_min(best) <= self.primary.to_min(self.target)
+
+
+class Recorder(tune.Callback):
+    """Driver side: writes each trial event to the store as it arrives, then notifies plugins."""
+
+    def __init__(
+        self, store: Any, run_id: int, *, run_dir: Path, metric_keys: set[str], primary: Objective, max_budget: int,
+        notify: Callable[[TrialRecord], None], counts: Counts, adapter: SearcherAdapter,
+        on_progress: Callable[[Counts], None] | None = None, rungs: Any = None, export_top: int | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        #: ``models.export: top``: keep :data:`EXPORT_BAR` at the ``export_top``-th best completed value.
+        self.export_top = export_top
+        self.values: list[float] = []
+        self.run_dir = run_dir
+        self.metric_keys = metric_keys
+        self.primary = primary
+        self.max_budget = max_budget
+        self.notify = notify
+        self.counts = counts
+        self.adapter = adapter
+        self.on_progress = on_progress
+        #: A promotion-type :class:`~automl.schedulers.RungScheduler`: tells a pause from a stop.
+        self.rungs = rungs
+        self.first_start: float | None = None
+        self.finished: set[int] = set()
+        self.recovered: set[int] = set()
+        #: When each trial's current run began (a promoted trial runs in several pieces).
+        self.segment: dict[int, float] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment state; the store, the plugin
+        # notifier and the progress display are live objects (our resume builds new ones).
+        state = dict(self.__dict__)
+        for key in ("store", "notify", "on_progress", "adapter", "rungs"):
+            state[key] = None
+        return state
+
+    def _number(self, trial: Any) -> int:
+        return int(trial.config[NUMBER])
+
+    def _config(self, trial: Any) -> dict[str, Any]:
+        return {k: v for k, v in trial.config.items() if k != NUMBER}
+
+    def _emit(self, number: int) -> None:
+        row = self.store.trial(self.run_id, number)
+        if row:
+            self.notify(row)
+        if self.on_progress:
+            self.on_progress(self.counts)
+
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        self.adapter.maybe_flush()
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        now = time.time()
+        self.first_start = self.first_start or now
+        number = self._number(trial)
+        row = self.store.trial(self.run_id, number)
+        self.segment[number] = now
+        self.counts.running += 1
+        if row and row.status == "paused":  # promoted: the same trial goes on from its checkpoint
+            self.counts.paused = max(0, self.counts.paused - 1)
+            self.store.save_trial(self.run_id, number, tune_id=trial.trial_id, status="running")
+            self._emit(number)
+            return
+        if number in self.recovered:  # a retry: counted by on_trial_recover
+            attempts = int(row.attempts or 1) if row else 1
+        else:  # first start, or a restart of a trial a killed driver left behind
+            attempts = int(row.attempts or 1) + 1 if row and row.started_at else 1
+        self.store.save_trial(
+            self.run_id, number, tune_id=trial.trial_id, status="running", config=self._config(trial),
+            started_at=now, max_budget=self.max_budget, attempts=attempts,
+        )
+        self._emit(number)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        if result.get(FINAL):
+            return  # recorded once, at completion
+        number = self._number(trial)
+        self.store.add_step(self.run_id, number, int(result.get(BUDGET, 0)), metrics_of(result, self.metric_keys))
+        self._emit(number)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        number = self._number(trial)
+        row = self.store.trial(self.run_id, number)
+        self.recovered.add(number)
+        self.counts.running = max(0, self.counts.running - 1)  # its worker ended; the restart counts it again
+        self.store.save_trial(self.run_id, number, attempts=(int(row.attempts or 1) if row else 1) + 1,
+                              error=f"retrying after: {self._failure(trial)}")
+        self._emit(number)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        outcome = outcome_of(self._number(trial), self._config(trial), result, False, self.max_budget)
+        self._finish(trial, outcome.status, result, None)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        reason = self._failure(trial)
+        if reason == DEADLINE_REASON:  # not the trial's fault: stopped, and its best step is kept
+            self._finish(trial, "stopped", trial.last_result or {}, reason)
+            best = best_step(self.store.steps(self.run_id, self._number(trial)), self.primary)
+            if best:
+                self.store.save_trial(self.run_id, self._number(trial), **best)
+            return
+        self._finish(trial, "failed", trial.last_result or {}, reason)
+
+    def _failure(self, trial: Any) -> str:
+        path = trial_dir(self.run_dir, self._number(trial)) / FAILURE_FILE
+        with contextlib.suppress(OSError):
+            text = path.read_text().strip()
+            if text:
+                return text
+        return _error_text(trial)
+
+    def _finish(self, trial: Any, status: str, result: Mapping[str, Any], error: str | None) -> None:
+        number = self._number(trial)
+        if number in self.finished:
+            return
+        paused = status == "stopped" and self.rungs is not None and number in self.rungs.paused
+        if not paused:
+            self.finished.add(number)
+        now = time.time()
+        metrics = metrics_of(result, self.metric_keys) if not result.get(ERROR) else {}
+        budget = int(result.get(BUDGET, 0) or 0)
+        if status == "completed":
+            self.store.add_step(self.run_id, number, budget, metrics, status=status)
+        fields: dict[str, Any] = {"status": "paused" if paused else status, "finished_at": now, "budget": budget}
+        if metrics:
+            fields["metrics"] = metrics
+        fields["error"] = error
+        if ARTIFACT in result:
+            fields["artifact"] = str(result[ARTIFACT])
+        if isinstance(result.get(TIMINGS), Mapping):
+            fields["timings"] = dict(result[TIMINGS])
+        if isinstance(result.get(MEASURED_AS), Mapping):
+            fields["measured_as"] = dict(result[MEASURED_AS])
+        row = self.store.trial(self.run_id, number)
+        began = self.segment.pop(number, row.started_at if row else None)
+        if began:  # the time it ran: a promoted trial's pieces add up, its time paused does not
+            fields["duration"] = float((row.duration if row else None) or 0.0) + now - began
+        self.store.save_trial(self.run_id, number, **fields)
+        c = self.counts
+        c.running = max(0, c.running - 1)
+        if paused:  # its checkpoint stays: a promotion continues from it
+            c.paused += 1
+        else:
+            self._end_for_good(number, status)
+        value = metrics.get(self.primary.metric)
+        better = c.best is None or (value is not None and self.primary.to_min(value) < self.primary.to_min(c.best))
+        if status == "completed" and value is not None and better:
+            c.best, c.best_number = value, number
+        if status == "completed" and value is not None:
+            self.note_completed(float(value))
+        if self.rungs is not None:
+            for dropped in self.rungs.take_dropped():
+                if dropped != number and dropped not in self.finished:
+                    self.finished.add(dropped)
+                    self.store.save_trial(self.run_id, dropped, status="stopped", error=(
+                        f"paused, then stopped for good: not promoted, and only {self.rungs.max_paused} paused "
+                        "trials keep their checkpoints (scheduler option max_paused)"))
+                    c.paused = max(0, c.paused - 1)
+                    self._end_for_good(dropped, "stopped")
+                    self._emit(dropped)  # plugins are told of every early stop, this one too
+        self._emit(number)
+
+    def note_completed(self, value: float) -> None:
+        """Count a completed trial's primary value; rewrite the export bar once ``export_top`` trials completed."""
+        if self.export_top is None or not math.isfinite(value):
+            return
+        self.values.append(value)
+        if len(self.values) < self.export_top:
+            return
+        ranked = sorted(self.values, key=self.primary.to_min)
+        bar = ranked[self.export_top - 1]
+        path = self.run_dir / EXPORT_BAR
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"metric": self.primary.metric, "value": bar}))
+        os.replace(tmp, path)  # a worker never reads half a file
+
+    def _end_for_good(self, number: int, status: str) -> None:
+        """A trial ended for good: its checkpoints go (they only serve a restart; disk stays bounded)."""
+        remove_restart_files(trial_dir(self.run_dir, number))
+        c = self.counts
+        c.done += 1
+        if status == "failed":
+            c.failed += 1
+        elif status == "stopped":
+            c.stopped += 1
+
+
+def _error_text(trial: Any) -> str:
+    """The most telling line of Tune's error file for a trial whose worker failed."""
+    try:
+        text = Path(trial.error_file).read_text() if trial.error_file else ""
+    except OSError:
+        text = ""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line or "killed" in line.lower() or "died" in line.lower():
+            return line[:2000]
+    return lines[-1][:2000] if lines else "the trial's worker process failed"
+
+
+def best_step(steps: Sequence[Mapping[str, Any]], primary: Objective) -> dict[str, Any]:
+    """``metrics`` and ``budget`` of the best of a trial's stored steps on the primary objective ({} when none)."""
+    scored = [r for r in steps if isinstance((r["metrics"] or {}).get(primary.metric), (int, float))]
+    if not scored:
+        return {}
+    best = min(scored, key=lambda r: (primary.to_min(float(r["metrics"][primary.metric])), -r["step"]))
+    return {"metrics": dict(best["metrics"]), "budget": int(best["step"])}

@@ -1,0 +1,324 @@
+"""The searcher adapter: one of our :class:`~automl.interfaces.Searcher` objects presented to Ray Tune as its
+``Searcher``, with the cost model that keeps it from starting a trial the wall time cannot finish.
+
+Runs in the driver process (Tune calls ``suggest`` and ``on_trial_complete`` there); the user-facing
+strategy it wraps is the plugin's searcher, as Ray Tune keeps its ``Searcher`` apart from the engine-side
+``SearchGenerator``. What it shares with the trial workers is in :mod:`automl.trial_job`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher as TuneSearcher
+
+from automl.interfaces import Searcher, TrialOutcome
+from automl.trial_job import BUDGET, FINAL, NUMBER, TIMINGS
+
+__all__ = ["CostModel", "SearcherAdapter", "metrics_of", "outcome_from_row", "outcome_of"]
+
+
+class SearcherAdapter(TuneSearcher):
+    """Presents one of our :class:`Searcher` objects to Tune.
+
+    Numbers trials in suggestion order (after re-issuing, on resume, the trials a killed
+    driver left unfinished and the numbers it handed out that the store never recorded), and
+    records each number handed out (``on_issue``: a ``pending`` row) before its state file
+    counts it, so a driver killed at any point leaves no number that a resume would skip. Tells
+    the searcher the truth about each end (completed at full
+    budget, stopped early by the scheduler, or failed) and keeps the searcher's state in a
+    file written by the engine itself (``state_path``), at most every ``save_every`` seconds
+    and at the end.
+
+    With a promotion-type scheduler (``promote``: its :meth:`RungScheduler.next_promotion`),
+    a paused trial that became promotable is re-issued, under its own number and config,
+    before any new configuration is drawn; the searcher was told of it once, when it paused
+    (as stopped at the budget it reached: searchers such as optuna's cannot be told twice).
+    """
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        *,
+        max_budget: int,
+        first_number: int = 0,
+        limit: int | None = None,
+        queue: Sequence[tuple[int, dict[str, Any]]] = (),
+        state_path: Path | None = None,
+        save_every: float = 1.0,
+        promote: Callable[[], int | None] | None = None,
+        configs: Mapping[int, Mapping[str, Any]] | None = None,
+        deadline: float | None = None,
+        on_skip: Callable[[int, dict[str, Any], str], None] | None = None,
+        start: Sequence[Mapping[str, Any]] = (),
+        reissue: Sequence[int] = (),
+        on_issue: Callable[[int, dict[str, Any]], None] | None = None,
+        cost_units: Callable[[Mapping[str, Any]], float | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.strategy = searcher
+        self.max_budget = max_budget
+        self.next_number = first_number
+        self.limit = limit
+        self.queue = list(queue)
+        self.promote = promote
+        #: Config of each trial number that may be re-issued (promotion type).
+        self.configs: dict[int, dict[str, Any]] = {n: dict(c) for n, c in (configs or {}).items()}
+        self.live: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.observed: set[int] = set()
+        self.exhausted = False
+        self.state_path = state_path
+        self.save_every = save_every
+        self._saved_at = 0.0
+        self._dirty = False
+        #: When the wall-time budget ends (``time.time()``); a new trial predicted to need longer is not started.
+        self.deadline = deadline
+        #: Records a trial that was drawn but not started (number, config, reason).
+        self.on_skip = on_skip
+        #: Records a trial number as it is handed out (number, config), before the state file counts it.
+        self.on_issue = on_issue
+        #: Numbers below ``first_number`` handed out before but never recorded: drawn again, first.
+        self.reissue = sorted(reissue)
+        self.costs = CostModel()
+        #: A configuration's cost relative to others of its kind (the trainer's ``cost``), or None.
+        self.cost_units = cost_units
+        #: Configs that trials 0, 1, ... run before the searcher is asked (the trainer's low-cost starting
+        #: points); the searcher learns from their outcomes like from any trial it did not suggest.
+        self.start = [dict(c) for c in start]
+
+    #: Draws in a row predicted not to finish before the deadline after which the search ends.
+    MAX_SKIPS = 5
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its search algorithm with the experiment; the store writer is a live object
+        # (our resume builds a new adapter from the store and the searcher state file).
+        return {**self.__dict__, "on_skip": None, "on_issue": None, "cost_units": None}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
+        promoted = self.promote() if self.promote is not None and not self.queue else None
+        if self.queue:
+            number, config = self.queue.pop(0)
+        elif promoted is not None:
+            number, config = promoted, self.configs[promoted]
+        else:
+            if self.limit is not None and self.next_number >= self.limit and not self.reissue:
+                # A running trial may still make a paused one promotable: ask again later.
+                return None if self.promote is not None and self.live else TuneSearcher.FINISHED
+            drawn = self._draw()
+            if drawn is None:
+                # Only configurations too costly for the time left were drawn: ask again when a trial ends,
+                # unless not even the cheapest kind seen can finish any more (or the searcher is done).
+                floor = self.costs.floor()
+                left = self.deadline - time.time() if self.deadline is not None else math.inf
+                if self.exhausted or floor is None or floor > left:
+                    return TuneSearcher.FINISHED
+                return None
+            number, config = drawn
+        self.live[trial_id] = (number, config)
+        if self.promote is not None:
+            self.configs[number] = config
+        return {**config, NUMBER: number}
+
+    def _draw(self) -> tuple[int, dict[str, Any]] | None:
+        """A new configuration from the searcher, skipping those predicted not to finish before the deadline."""
+        for _ in range(self.MAX_SKIPS):
+            again = bool(self.reissue)
+            if not again and self.limit is not None and self.next_number >= self.limit:
+                return None
+            number = self.reissue[0] if again else self.next_number
+            if number < len(self.start):
+                suggested: dict[str, Any] | None = self.start[number]
+            else:
+                suggested = self.strategy.suggest(number)
+            if suggested is None:
+                self.exhausted = True
+                return None
+            config = dict(suggested)
+            if again:
+                self.reissue.pop(0)
+            else:
+                self.next_number += 1
+            left = self.deadline - time.time() if self.deadline is not None else math.inf
+            need = self.costs.predict(config, self._units(config))
+            if need is None or need <= left:
+                if self.on_issue is not None:
+                    # In the store first, then in the state file: a driver killed in between leaves a pending
+                    # row that a resume runs, never a number counted as handed out that nobody re-issues.
+                    self.on_issue(number, config)
+                self._changed()
+                return number, config
+            reason = (f"not started: trials like it took at least {need:.1f}s and {max(left, 0.0):.1f}s of the "
+                      "wall-time budget were left" if self._units(config) is None else
+                      f"not started: predicted to take at least {need:.1f}s (its size times the lowest seconds per "
+                      f"unit of its kind) and {max(left, 0.0):.1f}s of the wall-time budget were left")
+            if self.on_skip is not None:
+                self.on_skip(number, config, reason)
+            self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
+        return None  # every recent draw was too expensive for the time left: start nothing more
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id not in self.live:
+            return
+        number, config = self.live.pop(trial_id)
+        self.tell(outcome_of(number, config, result, error, self.max_budget))
+
+    def tell(self, outcome: TrialOutcome) -> None:
+        if outcome.number in self.observed:
+            return
+        if outcome.status == "completed":
+            self.costs.add(outcome, self._units(outcome.config))
+        self.strategy.observe(outcome)
+        self.observed.add(outcome.number)
+        self._changed()
+
+    def _units(self, config: Mapping[str, Any]) -> float | None:
+        if self.cost_units is None:
+            return None
+        try:
+            units = self.cost_units(config)
+            return None if units is None else float(units)
+        except Exception:  # a plugin's estimate must never stop the search: predict as without it
+            return None
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        if self._dirty and time.monotonic() - self._saved_at >= self.save_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the searcher's state now if it changed (atomically)."""
+        if not self._dirty or self.state_path is None:
+            return
+        tmp = self.state_path.with_suffix(".tmp")
+        # Written and read only by the engine itself (see the security rule on unpickling).
+        with open(tmp, "wb") as f:
+            pickle.dump({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed}, f)
+        os.replace(tmp, self.state_path)
+        self._saved_at = time.monotonic()
+        self._dirty = False
+
+    @staticmethod
+    def load_state(path: Path) -> dict[str, Any] | None:
+        if not path.is_file():
+            return None
+        with open(path, "rb") as f:
+            return dict(pickle.load(f))
+
+    def save(self, checkpoint_path: str) -> None:
+        # Tune's own experiment checkpoint; our resume reads ``state_path`` instead.
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump((self.next_number, sorted(self.observed)), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        raise NotImplementedError("automl resumes from its own store and searcher state, not from Tune's")
+
+
+class CostModel:
+    """Predicts what a configuration costs from the completed trials seen so far.
+
+    Configurations are grouped by their categorical values (the model chosen, its
+    preprocessing...). Without cost units (``TrainerSpec.cost``) the prediction for a
+    configuration is the cheapest completed trial of its group; with them, its units times the
+    group's lowest fitting seconds per unit, plus the group's lowest other seconds (start-up,
+    export, measurement: about constant per kind, so 10 trees that took 3 s, 2.9 of them
+    exporting, do not predict 300 s for 1,000 trees); None for a group never seen. The lowest,
+    not a mean: a trial is refused only when even the cheapest rate of its kind says it would
+    not finish, so a cheap corner of an expensive model family is still tried.
+    """
+
+    def __init__(self) -> None:
+        self.cheapest: dict[str, float] = {}
+        #: Lowest seconds per cost unit seen, per group (fitting seconds where trials reported them).
+        self.rate: dict[str, float] = {}
+        #: Lowest seconds besides fitting seen, per group.
+        self.overhead: dict[str, float] = {}
+
+    @staticmethod
+    def key(config: Mapping[str, Any]) -> str:
+        return repr(sorted((k, v) for k, v in config.items() if isinstance(v, (str, bool)) or v is None))
+
+    def add(self, outcome: TrialOutcome, units: float | None = None) -> None:
+        if outcome.cost_s is None or not math.isfinite(outcome.cost_s) or outcome.number < 0:
+            return  # warm-start trials ran on another machine, at another time
+        key = self.key(outcome.config)
+        cost = float(outcome.cost_s)
+        self.cheapest[key] = min(self.cheapest.get(key, math.inf), cost)
+        if units is None or units <= 0 or not math.isfinite(units):
+            return
+        fit = outcome.fit_s
+        if fit is not None and math.isfinite(fit) and 0 <= fit <= cost:
+            self.rate[key] = min(self.rate.get(key, math.inf), float(fit) / units)
+            self.overhead[key] = min(self.overhead.get(key, math.inf), cost - float(fit))
+        else:
+            self.rate[key] = min(self.rate.get(key, math.inf), cost / units)
+
+    def predict(self, config: Mapping[str, Any], units: float | None = None) -> float | None:
+        key = self.key(config)
+        if units is not None and key in self.rate and units > 0 and math.isfinite(units):
+            return units * self.rate[key] + self.overhead.get(key, 0.0)
+        return self.cheapest.get(key)
+
+    def floor(self) -> float | None:
+        """The cheapest trial of any kind: with less time left than this, nothing can finish."""
+        return min(self.cheapest.values(), default=None)
+
+
+def outcome_of(
+    number: int, config: Mapping[str, Any], result: Mapping[str, Any] | None, error: bool, max_budget: int
+) -> TrialOutcome:
+    result = result or {}
+    budget = int(result.get(BUDGET, 0) or 0)
+    if error:
+        status = "failed"
+    elif result.get(FINAL):
+        status = "completed"
+    else:
+        status = "stopped"
+    values = metrics_of(result)
+    # Tune's own clock of the trial's run (training, evaluation, export, measurement).
+    cost = result.get("time_total_s")
+    cost_s = float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else None
+    return TrialOutcome(number, dict(config), status, values, budget, max_budget, cost_s,  # type: ignore[arg-type]
+                        _fit_seconds(result.get(TIMINGS)))
+
+
+def _fit_seconds(timings: Any) -> float | None:
+    fit = timings.get("fit_s") if isinstance(timings, Mapping) else None
+    return float(fit) if isinstance(fit, (int, float)) and math.isfinite(fit) else None
+
+
+def outcome_from_row(row: Mapping[str, Any]) -> TrialOutcome:
+    """A stored trial as the searcher is told about it (resume, warm start)."""
+    return TrialOutcome(
+        int(row["number"]), dict(row["config"]), row["status"], {k: v for k, v in (row["metrics"] or {}).items()
+                                                                 if v is not None},
+        int(row["budget"] or 0), int(row["max_budget"] or 1),
+        float(row["duration"]) if row.get("duration") is not None else None,
+        _fit_seconds(row.get("timings")),
+    )
+
+
+#: What Tune adds to every result besides the trial's own metrics.
+_TUNE_KEYS = frozenset({
+    "time_this_iter_s", "time_total_s", "timestamp", "training_iteration", "pid", "time_since_restore",
+    "iterations_since_restore", "timesteps_total", "episodes_total", "timesteps_since_restore", "done",
+})
+
+
+def metrics_of(result: Mapping[str, Any], keys: set[str] | None = None) -> dict[str, float]:
+    """The metrics in a Tune result: ``keys`` (and ``test_*``), or every number but Tune's bookkeeping
+    and our own keys when ``keys`` is None."""
+    return {
+        k: float(v) for k, v in result.items()
+        if (k in keys or k.startswith("test_") if keys is not None else k not in _TUNE_KEYS)
+        and not k.startswith("_") and k != BUDGET and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }

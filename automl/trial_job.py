@@ -1,0 +1,103 @@
+"""What the driver and the trial workers share: the job sent to the workers, the reserved keys of the
+configs and results that travel through Ray Tune, and the files of a trial directory.
+
+Runs in both processes (imported by :mod:`automl.trial_worker` in each Ray worker and by the driver-side
+:mod:`automl.searcher_adapter`, :mod:`automl.recorder` and :mod:`automl.engine`); imports no Ray.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from automl.data import Splits
+from automl.interfaces import Compressor, Task, Trainer, TrialContext
+
+__all__ = [
+    "ARTIFACT", "BUDGET", "CHECKPOINT_DIR", "DEADLINE_REASON", "ERROR", "EXPORT_BAR", "FAILURE_FILE", "FINAL",
+    "MEASURED_AS", "NUMBER", "RUNG_DIR", "TIMINGS", "Job", "remove_restart_files", "trial_context", "trial_dir",
+]
+
+#: Reserved keys in the configs and results that travel through Tune.
+NUMBER = "_automl_number"
+FINAL = "_automl_final"
+ERROR = "_automl_error"
+ARTIFACT = "_automl_artifact"
+TIMINGS = "_automl_timings"
+MEASURED_AS = "_automl_measured_as"
+BUDGET = "budget"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every trial of a search shares; pickled once and sent to the workers."""
+
+    trainer: type[Trainer]
+    params: Mapping[str, Any]
+    task: Task
+    seed: int
+    run_dir: str
+    measured: bool
+    batch_size: int
+    warmup: int
+    repeats: int
+    cpus: float
+    gpus: float
+    #: Engine metrics to measure at intermediate steps too (for a multi-objective scheduler).
+    rung_metrics: tuple[str, ...] = ()
+    #: Steps where the scheduler compares trials (empty: every step): the only ones that need rung_metrics.
+    rung_steps: tuple[int, ...] = ()
+    trial_timeout: float | None = None
+    #: When the trial phase of the search ends (``time.time()``): a trial still running then ends there.
+    deadline: float | None = None
+    #: Where the spec's import paths resolve from (the spec's directory, the driver's working directory).
+    sys_path: tuple[str, ...] = ()
+    #: The spec's compressors in order: (name, factory, fixed params).
+    compressors: tuple[tuple[str, Callable[..., Compressor], Mapping[str, Any]], ...] = ()
+    #: Save each completed trial's predictions (the search builds an ensemble from them, automl.ensemble).
+    predictions: bool = False
+    #: ``models.export: top``: (primary metric, mode, how many): a trial exports its model only when its
+    #: primary value is within the best that many completed so far (read from :data:`EXPORT_BAR`).
+    export_top: tuple[str, str, int] | None = None
+
+    def context(self, number: int, data: Splits | None) -> TrialContext:
+        """The context trial ``number`` of this search gets."""
+        return trial_context(self.task, self.seed, number, data, self.run_dir, self.cpus, self.gpus)
+
+
+def trial_dir(run_dir: str | Path, number: int) -> Path:
+    """The directory of trial ``number`` in a run directory (its exports, checkpoints, failure reason)."""
+    return Path(run_dir) / "trials" / f"{number:05d}"
+
+
+FAILURE_FILE = "failure.txt"
+CHECKPOINT_DIR = "checkpoint"
+#: Where a trial's model is exported to estimate objectives at a rung (replaced at each rung).
+RUNG_DIR = "rung"
+
+
+def remove_restart_files(directory: Path) -> None:
+    """Drop what a trial keeps only to go on (its checkpoint, its rung export): disk stays bounded."""
+    shutil.rmtree(directory / CHECKPOINT_DIR, ignore_errors=True)
+    shutil.rmtree(directory / RUNG_DIR, ignore_errors=True)
+
+
+#: The reason a trial still running when the wall-time budget ends leaves (recorded as stopped, best step kept).
+DEADLINE_REASON = "stopped when the wall-time budget ran out"
+
+#: The file (in the run directory) where the driver keeps the value a trial must reach to export its model.
+EXPORT_BAR = "export-bar.json"
+
+
+def trial_context(task: Task, seed: int, number: int, data: Splits | None, run_dir: str | Path,
+                  cpus: float = 1.0, gpus: float = 0.0) -> TrialContext:
+    """The context of trial ``number`` of a search seeded ``seed``: the one place a :class:`TrialContext` is made.
+
+    Its seed is the search's seed plus the trial number, its directory :func:`trial_dir`; the worker
+    (:meth:`Job.context`), the ensemble trial and a trial's trainer built again after the search
+    (:meth:`automl.plan.Plan.trial_context`) all get theirs here, so they cannot disagree.
+    """
+    return TrialContext(task, seed + number, data, trial_dir(run_dir, number), cpus, gpus)  # type: ignore[arg-type]
