@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from automl.data import DataSummary, Splits, Table, check_table, split, summarize
-from automl.errors import AutoMLError, DataError, PluginError
+from automl.errors import AutoMLError, DataError, PluginError, SpecError
 from automl.interfaces import (
     COMPRESSOR_SEPARATOR,
     ENGINE_METRICS,
@@ -31,14 +33,22 @@ from automl.interfaces import (
     SchedulerSpec,
     Searcher,
     SearcherSpec,
+    Task,
+    Trainer,
     TrainerSpec,
+    TrialContext,
     split_config,
 )
 from automl.plugins import PluginManager
 from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl.spec import ChoiceParam, FloatParam, IntParam, ParamSpec, Spec
+from automl.trial_job import Job, trial_context, trial_dir
 
-__all__ = ["MIN_WALL_TIME_S", "Plan", "build_plan", "build_space", "trainer_space"]
+if TYPE_CHECKING:
+    from automl.run import Run
+
+__all__ = ["MIN_WALL_TIME_S", "Plan", "build_plan", "build_space", "recorded_folds", "run_plan", "run_spec",
+           "trainer_space"]
 
 #: The shortest ``budget.wall_time`` accepted: Ray's start (~9-10 s on 2 cores, docs/architecture.md)
 #: plus one cheap trial. It counts from the start of the command, so less would end before any result.
@@ -81,6 +91,108 @@ class Plan:
     def trainer_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """The part of a trial's config the trainer sees (compressor entries left out)."""
         return split_config(config, self.compressor_names)[0]
+
+    @property
+    def task(self) -> Task:
+        """``classification`` or ``regression``; a spec without data (a function trainer) says classification."""
+        return _task(self.spec)
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    @property
+    def trial_count(self) -> int:
+        """The trials the search runs (``budget.trials``)."""
+        return self.spec.budget.trials
+
+    @property
+    def wall_time(self) -> float | None:
+        """Seconds the whole search may take (``budget.wall_time``), or None."""
+        return float(self.spec.budget.wall_time) if self.spec.budget.wall_time else None
+
+    @property
+    def target(self) -> float | None:
+        """The first objective's value that ends the search once a completed trial reaches it (``budget.target``)."""
+        return self.spec.budget.target
+
+    @property
+    def max_failures(self) -> int:
+        """How many times a failed trial is retried (``budget.max_failures``)."""
+        return self.spec.budget.max_failures
+
+    @property
+    def include_stopped(self) -> bool:
+        """Whether trials stopped before their full budget may be on the front (``front.include_stopped``)."""
+        return self.spec.front.include_stopped
+
+    @property
+    def trial_resources(self) -> dict[str, float]:
+        """What each trial asks Ray for: ``{"cpu": ..., "gpu": ...}`` (``resources``)."""
+        return {"cpu": self.spec.resources.cpu, "gpu": self.spec.resources.gpu}
+
+    def trainer_resources(self) -> dict[str, float]:
+        """What the trainer's own workers ask besides the trial's resources (``TrainerSpec.extra_resources``)."""
+        extra = self.trainer.extra_resources
+        return {k: float(v) for k, v in extra(self.spec.trainer.params).items()} if extra else {}
+
+    @property
+    def max_concurrent(self) -> int | None:
+        return self.spec.resources.max_concurrent
+
+    def final_latency(self) -> tuple[int, int, int]:
+        """Batch size, warm-up and timed calls of the front's final, serial latency measurement."""
+        latency = self.spec.latency
+        return latency.batch_size, max(20, latency.warmup), latency.final_repeats
+
+    def store_url(self, run_dir: Path) -> str:
+        """The results store of a new run in ``run_dir`` (``store``, default a SQLite file in it)."""
+        return self.spec.store or f"sqlite:///{run_dir / 'automl.db'}"
+
+    def error(self, message: str, *path: str | int) -> SpecError:
+        """An error about the spec, pointing at the field ``path`` (its file and line when known)."""
+        return self.spec.error(message, *path)
+
+    def changed_since(self, stored: Spec) -> list[str]:
+        """The sections in which this plan's spec differs from ``stored`` (``budget`` and ``name`` aside)."""
+        old = stored.model_dump(mode="json", exclude={"budget", "name"})
+        new = self.spec.model_dump(mode="json", exclude={"budget", "name"})
+        return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+    def trial_context(self, number: int, run_dir: str | Path, data: Splits | None) -> TrialContext:
+        """The context of trial ``number`` of a run in ``run_dir``: the one its worker gets (:meth:`job`)."""
+        cpus, gpus = self.spec.resources.cpu, self.spec.resources.gpu
+        return trial_context(self.task, self.spec.seed, number, data, run_dir, cpus, gpus)
+
+    def trial_trainer(self, number: int, config: Mapping[str, Any], run_dir: str | Path,
+                      data: Splits | None) -> Trainer:
+        """The trainer of trial ``number`` (config ``config``) as its worker builds it, not fitted."""
+        return self.trainer.factory(self.trainer_config(config), self.spec.trainer.params,
+                                    self.trial_context(number, run_dir, data))
+
+    def job(self, run_dir: str | Path, *, rung_steps: Sequence[int] = (), deadline: float | None = None) -> Job:
+        """What every trial of a search in ``run_dir`` is sent (:func:`automl.trial_worker.run_trial`).
+
+        Args:
+            run_dir: The run directory.
+            rung_steps: The steps where the scheduler compares trials (empty: every step).
+            deadline: When the trial phase ends (``time.time()``), from the wall-time budget.
+        """
+        from automl.ensemble import wants_ensemble
+
+        spec = self.spec
+        primary = self.objectives[0]
+        return Job(
+            trainer=self.trainer.factory, params=dict(spec.trainer.params), task=self.task, seed=spec.seed,
+            run_dir=str(run_dir), measured=self.measured, batch_size=spec.latency.batch_size,
+            warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu,
+            gpus=spec.resources.gpu, rung_metrics=tuple(self.rung_metrics), rung_steps=tuple(rung_steps),
+            trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
+            deadline=deadline, sys_path=tuple(user_paths(spec)),
+            compressors=tuple((record.name, record.factory, params) for record, params in self.compressors),
+            predictions=wants_ensemble(self)[0],
+            export_top=(primary.metric, primary.mode, self.export_top) if self.export_top else None,
+        )
 
     @property
     def name(self) -> str:
@@ -238,8 +350,45 @@ def _cv_rows(n: int, valid: float, test: float) -> int:
     return n - n_test
 
 
+def _task(spec: Spec) -> Task:
+    """The spec's task; a spec without data (a function trainer) counts as classification."""
+    return spec.task or "classification"
+
+
 def user_paths(spec: Spec) -> list[str]:
     return list(dict.fromkeys([str(spec.base_dir().resolve()), str(Path.cwd())]))
+
+
+def run_spec(run: Run) -> Spec:
+    """The spec an existing run was started with: its text from the store, its file (which relative paths in it
+    resolve from) from the run's ``run.json``."""
+    from automl.run import RUN_FILE
+    from automl.spec import parse_spec
+
+    meta = run.dir / RUN_FILE
+    source = json.loads(meta.read_text()).get("spec") if meta.is_file() else None
+    return parse_spec(run.info().spec_text, source)
+
+
+def recorded_folds(run_dir: str | Path) -> int | None:
+    """The folds a run in ``run_dir`` chose for ``data.folds: auto`` (a run from before ``auto`` used the
+    validation split: 0); None without a ``run.json``."""
+    from automl.run import RUN_FILE
+
+    meta = Path(run_dir) / RUN_FILE
+    return int(json.loads(meta.read_text()).get("folds", 0)) if meta.is_file() else None
+
+
+def run_plan(run: Run, pm: PluginManager | None = None) -> Plan:
+    """The plan of an existing run: its spec built again with the installed plugins (``pm``, default all), and
+    ``data.folds: auto`` as the run chose it."""
+    from automl.plugins import get_plugin_manager
+
+    plan = build_plan(run_spec(run), pm or get_plugin_manager())
+    folds = recorded_folds(run.dir)
+    if folds is not None:
+        plan.keep_folds(folds)
+    return plan
 
 
 def build_space(spec: Spec, entries: Mapping[str, FloatParam | IntParam | ChoiceParam] | None = None) -> SearchSpace:
@@ -279,7 +428,7 @@ def _default_space(spec: Spec, trainer: TrainerSpec, summary: DataSummary) -> tu
             "under `space:`", "space",
         )
     try:
-        made = trainer.default_space(spec.task or "classification", spec.trainer.params, summary)  # type: ignore[arg-type]
+        made = trainer.default_space(_task(spec), spec.trainer.params, summary)
     except ValueError as exc:  # the fixed params rule out a default space
         raise spec.error(f"trainer {trainer.name!r} has no default space here: {exc}", "trainer", "params") from exc
     default = made if isinstance(made, DefaultSpace) else DefaultSpace(made)
@@ -378,7 +527,7 @@ def _trainer_fault(trainer: TrainerSpec, spec: Spec, space: SearchSpace) -> tupl
         kept = [dataclasses.replace(p, when={k: v for k, v in p.when.items() if k != name})
                 for other, p in space.items() if other != name]
         try:
-            trainer.check(spec.task or "classification", spec.trainer.params, SearchSpace(kept))  # type: ignore[arg-type]
+            trainer.check(_task(spec), spec.trainer.params, SearchSpace(kept))
         except ValueError:
             continue
         return ("space", name)
@@ -395,16 +544,15 @@ def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, 
         )
 
 
-def _max_budget(trainer: TrainerSpec, spec: Spec) -> int:
-    """Budget steps of a full trial, asked of a trainer built with an empty config and no data."""
-    from automl.interfaces import TrialContext
-
+def _max_budget(plan: Plan) -> int:
+    """Budget steps of a full trial, asked of trial 0's trainer built with an empty config and no data (in a
+    directory of its own that is removed after: a trainer may write to its trial directory)."""
     try:
-        probe = trainer.factory({}, spec.trainer.params, TrialContext(spec.task or "classification", spec.seed,
-                                                                        None, Path(".")))  # type: ignore[arg-type]
-        return max(1, int(probe.budget_steps))
+        with tempfile.TemporaryDirectory(prefix="automl-probe-") as tmp:
+            trial_dir(tmp, 0).mkdir(parents=True)
+            return max(1, int(plan.trial_trainer(0, {}, tmp, None).budget_steps))
     except Exception as exc:  # a trainer that cannot say without a config is a plugin bug
-        raise spec.error(f"trainer {trainer.name!r} cannot tell its budget steps: {type(exc).__name__}: {exc}",
+        raise plan.error(f"trainer {plan.trainer.name!r} cannot tell its budget steps: {type(exc).__name__}: {exc}",
                          "trainer") from exc
 
 
@@ -419,6 +567,38 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     for entry in user_paths(spec):
         if entry not in sys.path:
             sys.path.append(entry)
+    trainer, searcher, scheduler = _resolve(spec, pm)
+    dataset, options = _data_source(spec, pm, trainer)
+    space, default, summary, table = _space(spec, trainer, searcher, scheduler, dataset, options)
+    compressors = _compressors(spec, pm, trainer, space)
+    _check_space(spec, trainer, searcher, space, compressors)
+    metrics = _metrics(spec, trainer, compressors)
+    objectives, constraints = _objectives(spec, trainer, metrics)
+    if spec.resources.gpu > 0 and spec.resources.gpu > 1 and spec.resources.gpu != int(spec.resources.gpu):
+        raise spec.error("a fractional GPU request must be below 1 (e.g. 0.5), or a whole number", "resources", "gpu")
+    plan = Plan(spec, space, objectives, constraints, trainer, searcher, scheduler, 1, dataset, options, metrics,
+                compressors=compressors)
+    plan.max_budget = _max_budget(plan)
+    _check_budget(plan)
+    plan.versions = _versions(pm, plan)
+    if default is not None:
+        plan.space_source = "trainer"
+        plan.start = [dict(config) for config in default.start]
+        plan.summary = summary
+        plan.notes.extend(default.notes)
+    if table is not None:
+        plan._table = table
+        plan.notes[:0] = table.notes
+    if plan._auto_folds_possible():
+        plan.folds  # noqa: B018 - resolved here so `automl validate` prints the choice with the other notes
+    if scheduler.uses_steps:
+        plan.make_scheduler()  # options outside their range fail here, before any trial
+    plan.make_searcher()  # likewise for the searcher's option values
+    return plan
+
+
+def _resolve(spec: Spec, pm: PluginManager) -> tuple[TrainerSpec, SearcherSpec, SchedulerSpec]:
+    """The spec's trainer, searcher and scheduler records; the searcher's and scheduler's option names checked."""
     try:
         trainer = pm.trainers.get(spec.trainer.name)
     except PluginError as exc:
@@ -433,49 +613,62 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
         raise spec.error(str(exc), "scheduler", "name") from exc
     _options_check(spec, "searcher", searcher, spec.searcher.options)
     _options_check(spec, "scheduler", scheduler, spec.scheduler.options)
+    return trainer, searcher, scheduler
 
-    dataset: DatasetSpec | None = None
-    options: dict[str, Any] = {}
-    if trainer.needs_data:
-        if spec.task is None:
-            raise spec.error("`task:` is required: classification or regression", "task")
-        if spec.data is None:
-            raise spec.error(f"trainer {trainer.name!r} needs `data:` (a dataset name or a csv file)", "data")
-        if spec.task not in trainer.tasks:
-            raise spec.error(f"trainer {trainer.name!r} does not do {spec.task}; it does {', '.join(trainer.tasks)}", "task")
-        file_kind = "csv" if spec.data.csv is not None else "parquet" if spec.data.parquet is not None else None
-        if file_kind is not None:
-            dataset = pm.datasets.get(file_kind)
-            path = spec.base_dir() / str(getattr(spec.data, file_kind))
-            options = {"path": str(path), "target": spec.data.target, **spec.data.options}
-            where: tuple[str, ...] = ("data", file_kind)
-        else:
-            try:
-                dataset = pm.datasets.get(str(spec.data.dataset))
-            except PluginError as exc:
-                raise spec.error(str(exc), "data", "dataset") from exc
-            options = dict(spec.data.options)
-            where = ("data", "dataset")
-        if dataset.task is not None and dataset.task != spec.task:
-            raise spec.error(f"data set {dataset.name!r} is for {dataset.task}, the spec says task: {spec.task}", "task")
-        if dataset.check is not None:
-            try:
-                dataset.check(options)
-            except (ValueError, DataError) as exc:
-                raise spec.error(str(exc), *where) from exc
 
-    table: Table | None = None
-    default: DefaultSpace | None = None
-    summary: DataSummary | None = None
-    if spec.space is None:
-        if trainer.needs_data and dataset is not None:
-            probe = Plan(spec, SearchSpace([]), [], [], trainer, searcher, scheduler, 1, dataset, options, {})
-            table = probe.load_table()  # the default space depends on the data: read it once, here
-        summary = summarize(table, spec.task or "classification") if table is not None else DataSummary()
-        space, default = _default_space(spec, trainer, summary)
+def _data_source(spec: Spec, pm: PluginManager, trainer: TrainerSpec) -> tuple[DatasetSpec | None, dict[str, Any]]:
+    """The data set record and its options (None and {} for a trainer without data), checked before loading."""
+    if not trainer.needs_data:
+        return None, {}
+    if spec.task is None:
+        raise spec.error("`task:` is required: classification or regression", "task")
+    if spec.data is None:
+        raise spec.error(f"trainer {trainer.name!r} needs `data:` (a dataset name or a csv file)", "data")
+    if spec.task not in trainer.tasks:
+        raise spec.error(f"trainer {trainer.name!r} does not do {spec.task}; it does {', '.join(trainer.tasks)}", "task")
+    file_kind = "csv" if spec.data.csv is not None else "parquet" if spec.data.parquet is not None else None
+    if file_kind is not None:
+        dataset = pm.datasets.get(file_kind)
+        path = spec.base_dir() / str(getattr(spec.data, file_kind))
+        options = {"path": str(path), "target": spec.data.target, **spec.data.options}
+        where: tuple[str, ...] = ("data", file_kind)
     else:
-        space = build_space(spec)
-    compressors = _compressors(spec, pm, trainer, space)
+        try:
+            dataset = pm.datasets.get(str(spec.data.dataset))
+        except PluginError as exc:
+            raise spec.error(str(exc), "data", "dataset") from exc
+        options = dict(spec.data.options)
+        where = ("data", "dataset")
+    if dataset.task is not None and dataset.task != spec.task:
+        raise spec.error(f"data set {dataset.name!r} is for {dataset.task}, the spec says task: {spec.task}", "task")
+    if dataset.check is not None:
+        try:
+            dataset.check(options)
+        except (ValueError, DataError) as exc:
+            raise spec.error(str(exc), *where) from exc
+    return dataset, options
+
+
+def _space(
+    spec: Spec, trainer: TrainerSpec, searcher: SearcherSpec, scheduler: SchedulerSpec, dataset: DatasetSpec | None,
+    options: dict[str, Any],
+) -> tuple[SearchSpace, DefaultSpace | None, DataSummary | None, Table | None]:
+    """The spec's space, or the trainer's default space for the data (then also its starting points, the data's
+    summary and the table read to make it)."""
+    if spec.space is not None:
+        return build_space(spec), None, None, None
+    table: Table | None = None
+    if trainer.needs_data and dataset is not None:
+        probe = Plan(spec, SearchSpace([]), [], [], trainer, searcher, scheduler, 1, dataset, options, {})
+        table = probe.load_table()  # the default space depends on the data: read it once, here
+    summary = summarize(table, _task(spec)) if table is not None else DataSummary()
+    space, default = _default_space(spec, trainer, summary)
+    return space, default, summary, table
+
+
+def _check_space(spec: Spec, trainer: TrainerSpec, searcher: SearcherSpec, space: SearchSpace,
+                 compressors: list[tuple[CompressorSpec, dict[str, Any]]]) -> None:
+    """The searcher's and the trainer's own checks of the space (the trainer sees it without the compressors')."""
     if searcher.check_space is not None:
         try:
             searcher.check_space(space)
@@ -484,11 +677,15 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     if trainer.check is not None:
         tspace = trainer_space(space, [record.name for record, _ in compressors])
         try:
-            trainer.check(spec.task or "classification", spec.trainer.params, tspace)  # type: ignore[arg-type]
+            trainer.check(_task(spec), spec.trainer.params, tspace)
         except ValueError as exc:
             raise spec.error(str(exc), *_trainer_fault(trainer, spec, tspace)) from exc
 
-    metrics: dict[str, Mode] = dict(trainer.metrics(spec.task or "classification", spec.trainer.params))  # type: ignore[arg-type]
+
+def _metrics(spec: Spec, trainer: TrainerSpec, compressors: list[tuple[CompressorSpec, dict[str, Any]]]
+             ) -> dict[str, Mode]:
+    """Every metric a trial reports, with its mode: the trainer's, before and after compression, the engine's."""
+    metrics: dict[str, Mode] = dict(trainer.metrics(_task(spec), spec.trainer.params))
     if compressors:
         # The metrics of the model before compression are kept, so the loss it caused shows.
         metrics.update({f"{name}{UNCOMPRESSED}": mode for name, mode in list(metrics.items())})
@@ -497,10 +694,17 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
                 metrics.setdefault(name, mode)
     if trainer.measurable:
         metrics.update(ENGINE_METRICS)
+    return metrics
+
+
+def _objectives(spec: Spec, trainer: TrainerSpec, metrics: Mapping[str, Mode]
+                ) -> tuple[list[Objective], list[Constraint]]:
+    """The objectives (the trainer's first metric when the spec names none) and constraints, each on a metric
+    a trial reports."""
     objectives = []
     if spec.objectives is None:
         # The trainer's first metric (accuracy, r2 for sklearn) when the spec names none.
-        first = next(iter(trainer.metrics(spec.task or "classification", spec.trainer.params).items()), None)  # type: ignore[arg-type]
+        first = next(iter(trainer.metrics(_task(spec), spec.trainer.params).items()), None)
         if first is None:
             raise spec.error(f"trainer {trainer.name!r} reports no metric: give `objectives:`", "objectives")
         objectives.append(Objective(*first))
@@ -519,44 +723,35 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
                 f"it reports: {', '.join(sorted(metrics))}",
                 "constraints", i,
             )
-    if spec.resources.gpu > 0 and spec.resources.gpu > 1 and spec.resources.gpu != int(spec.resources.gpu):
-        raise spec.error("a fractional GPU request must be below 1 (e.g. 0.5), or a whole number", "resources", "gpu")
-    max_budget = _max_budget(trainer, spec)
-    wall = spec.budget.wall_time
-    if wall is not None and float(wall) < MIN_WALL_TIME_S:
-        raise spec.error(
-            f"a wall time of {float(wall):g}s ends before the first trial could finish: starting Ray alone takes "
+    return objectives, constraints
+
+
+def _check_budget(plan: Plan) -> None:
+    """A wall time long enough for one trial; several steps per trial for a scheduler that stops between them."""
+    wall = plan.wall_time
+    if wall is not None and wall < MIN_WALL_TIME_S:
+        raise plan.error(
+            f"a wall time of {wall:g}s ends before the first trial could finish: starting Ray alone takes "
             f"about 10s on 2 cores, and the wall time counts from the start of the search; give at least "
             f"{MIN_WALL_TIME_S:g}s", "budget", "wall_time")
-    if scheduler.uses_steps and max_budget < 2:
-        raise spec.error(
-            f"scheduler {scheduler.name!r} stops trials between budget steps, but trainer {trainer.name!r} "
+    if plan.scheduler.uses_steps and plan.max_budget < 2:
+        raise plan.error(
+            f"scheduler {plan.scheduler.name!r} stops trials between budget steps, but trainer {plan.trainer.name!r} "
             "reports one step per trial here; use scheduler fifo, or trainer params that give several steps",
             "scheduler", "name",
         )
+
+
+def _versions(pm: PluginManager, plan: Plan) -> dict[str, str]:
+    """The package version of the core and of each plugin the plan uses (stored with the run)."""
     versions = {
         "automl": pm.infos["automl.builtin.searchers"].version if "automl.builtin.searchers" in pm.infos else "?",
-        f"trainer:{trainer.name}": pm.version_of("trainer", trainer.name),
-        f"searcher:{searcher.name}": pm.version_of("searcher", searcher.name),
-        f"scheduler:{scheduler.name}": pm.version_of("scheduler", scheduler.name),
+        f"trainer:{plan.trainer.name}": pm.version_of("trainer", plan.trainer.name),
+        f"searcher:{plan.searcher.name}": pm.version_of("searcher", plan.searcher.name),
+        f"scheduler:{plan.scheduler.name}": pm.version_of("scheduler", plan.scheduler.name),
     }
-    if dataset is not None:
-        versions[f"dataset:{dataset.name}"] = pm.version_of("dataset", dataset.name)
-    for record, _ in compressors:
+    if plan.dataset is not None:
+        versions[f"dataset:{plan.dataset.name}"] = pm.version_of("dataset", plan.dataset.name)
+    for record, _ in plan.compressors:
         versions[f"compressor:{record.name}"] = pm.version_of("compressor", record.name)
-    plan = Plan(spec, space, objectives, constraints, trainer, searcher, scheduler, max_budget, dataset, options,
-                metrics, versions, compressors)
-    if default is not None:
-        plan.space_source = "trainer"
-        plan.start = [dict(config) for config in default.start]
-        plan.summary = summary
-        plan.notes.extend(default.notes)
-    if table is not None:
-        plan._table = table
-        plan.notes[:0] = table.notes
-    if plan._auto_folds_possible():
-        plan.folds  # noqa: B018 - resolved here so `automl validate` prints the choice with the other notes
-    if scheduler.uses_steps:
-        plan.make_scheduler()  # options outside their range fail here, before any trial
-    plan.make_searcher()  # likewise for the searcher's option values
-    return plan
+    return versions
