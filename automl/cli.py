@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from automl.commands import PluginCommands
 from automl.errors import AutoMLError
 
 if TYPE_CHECKING:
@@ -28,7 +29,36 @@ err_console = Console(stderr=True)
 
 
 class _Group(click.Group):
-    """Turns engine errors into a clear message and exit code 2."""
+    """Turns engine errors into a clear message and exit code 2; adds the installed packages' commands.
+
+    A command of the ``automl.commands`` entry points (:mod:`automl.commands`) is imported only when it
+    runs or when the commands are listed (``automl --help``): ``automl search`` never imports one.
+    """
+
+    def _plugin_commands(self, ctx: click.Context) -> PluginCommands:
+        root = ctx.find_root()  # one lookup per invocation: tests and a shell may change what is installed
+        if "automl.commands" not in root.meta:
+            root.meta["automl.commands"] = PluginCommands(self.commands, root.params.get("disabled") or ())
+        found: PluginCommands = root.meta["automl.commands"]
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        commands = self._plugin_commands(ctx)
+        loaded = commands.load_all()
+        for problem in commands.problems.values():
+            err_console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        return sorted([*super().list_commands(ctx), *loaded])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        core = super().get_command(ctx, cmd_name)
+        if core is not None:
+            return core
+        commands = self._plugin_commands(ctx)
+        command = commands.load(cmd_name)
+        if command is None and cmd_name in commands.problems:
+            err_console.print(f"[red]error:[/] {escape(commands.problems[cmd_name])}", highlight=False, soft_wrap=True)
+            ctx.exit(2)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -12,6 +12,8 @@ What is here, by use:
 
 - **Hooks**: :data:`hookimpl` (decorate ``automl_register_*``, ``automl_open_store``,
   ``automl_trial_result``, ``automl_search_end``).
+- **Subcommands**: :data:`COMMAND_GROUP` (``automl.commands``), the entry-point group in which a package
+  names the :class:`click.Command` objects it adds as ``automl NAME`` (see ``docs/plugins.md``).
 - **Strategies** (the ABCs a plugin subclasses): :class:`Searcher`, :class:`Trainer`,
   :class:`Compressor`; a results store implements :class:`ResultsStore`; a scheduler may
   subclass :class:`RungScheduler`.
@@ -51,6 +53,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from automl.commands import COMMAND_GROUP
 from automl.ensemble import EnsembleMember, Selection, blend, greedy_selection
 from automl.errors import AutoMLError, DataError, PluginError, SpecError, StoreError, TrialError
 from automl.hookspecs import hookimpl
@@ -92,8 +95,8 @@ if TYPE_CHECKING:
     from automl.schedulers import RungScheduler
 
 __all__ = [
-    # hooks
-    "hookimpl",
+    # hooks and subcommands
+    "COMMAND_GROUP", "hookimpl",
     # strategies and registry records
     "Compressor", "CompressorSpec", "DatasetSpec", "DefaultSpace", "ResultsStore", "RungScheduler", "SchedulerSpec",
     "Searcher", "SearcherSpec", "Trainer", "TrainerSpec",

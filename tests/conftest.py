@@ -47,8 +47,9 @@ def install_fixture_plugin(site: Path, name: str) -> str:
     info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-    entries = project["entry-points"]["automl"]
-    (info / "entry_points.txt").write_text("[automl]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()))
+    groups = project["entry-points"]  # `automl` (hooks), `automl.commands` (subcommands)
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()) for group, entries in groups.items()))
     return str(project["name"])
 
 
