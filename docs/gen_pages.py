@@ -96,9 +96,9 @@ def leaderboard_page() -> str:
     if url is None:
         return "\n".join(head + ["No results store was given to this build: run `automl bench nightly`, then build "
                                  "the site with `AUTOML_LEADERBOARD_STORE=<store URL> mkdocs build`."])
-    from benchmarks.leaderboard.board import build_groups
-    from benchmarks.leaderboard.render import render_markdown
-    from benchmarks.leaderboard.store import open_results
+    from automl_bench.leaderboard.board import build_groups
+    from automl_bench.leaderboard.render import render_markdown
+    from automl_bench.leaderboard.store import open_results
 
     rows, environments = open_results(url)
     groups, notes = build_groups(rows)

@@ -7,15 +7,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from automl_bench.base import BenchmarkError, Trace
+from automl_bench.engine_tasks import EngineMethod, OptunaPrunerPeer, load_reference, make_engine_task, trials_for
+from automl_bench.leaderboard.board import build_groups
+from automl_bench.methods import make_method
+from automl_bench.plans import resolve, run_bench
+from automl_bench.store import HpoStore
+from automl_bench.suite import load_suite
 
 from automl.cli import run as cli
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.engine_tasks import EngineMethod, OptunaPrunerPeer, load_reference, make_engine_task, trials_for
-from benchmarks.hpo.methods import Trace, make_method
-from benchmarks.hpo.store import HpoStore
-from benchmarks.hpo.suite import load_suite
-from benchmarks.leaderboard.board import build_groups
-from benchmarks.nightly import resolve, run_bench
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -145,9 +145,8 @@ TINY = {
 
 @pytest.mark.slow
 def test_s2_r2_r3_run_through_the_engine_into_the_store_and_the_leaderboard(
-    tmp_path: Path, ray_session: None, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, ray_session: None,
 ) -> None:
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # trial workers import benchmarks.scheduling
     suites = [load_suite(write(tmp_path, name, text)) for name, text in TINY.items()]
     store = f"sqlite:///{tmp_path / 'bench.db'}"
     lines: list[str] = []

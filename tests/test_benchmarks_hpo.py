@@ -1,4 +1,4 @@
-"""The searcher benchmark runner (benchmarks/hpo): problems, hypervolume, suites, store, report."""
+"""The searcher benchmark runner (automl-bench, plugins/automl-bench): problems, hypervolume, suites, store, report."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from automl_bench.base import BenchmarkError, Trace
+from automl_bench.cli import main
+from automl_bench.methods import make_method
+from automl_bench.problems import SYNTHETIC, dtlz2, make_problem, zdt1, zdt2, zdt3
+from automl_bench.scoring import average_ranks, bayesmark_normalise, run_figures
+from automl_bench.store import HpoStore
+from automl_bench.suite import load_suite
 from click.testing import CliRunner
 
 from automl.builtin.searchers import RandomSearcher
 from automl.pareto import hypervolume
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.cli import main
-from benchmarks.hpo.methods import Trace, make_method
-from benchmarks.hpo.problems import SYNTHETIC, dtlz2, make_problem, zdt1, zdt2, zdt3
-from benchmarks.hpo.scoring import average_ranks, bayesmark_normalise, run_figures
-from benchmarks.hpo.store import HpoStore
-from benchmarks.hpo.suite import load_suite
 
 # -- problems ---------------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ def test_raytune_peer_runs_through_tuner(ray_session: None) -> None:
 def test_smoke_suite_appends_rows_skips_stored_ones_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Others commit in the same tree: pin the commit, or HEAD may move between the two runs
     # (and a new commit rightly gets rows of its own).
-    monkeypatch.setattr("benchmarks.hpo.runner.git_commit", lambda: ("0" * 40, False))
+    monkeypatch.setattr("automl_bench.runner.git_commit", lambda: ("0" * 40, False))
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     runner = CliRunner()
     suite = load_suite("smoke", seeds=[0])

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from automl_bench.leaderboard.board import build_groups, critical_difference
+from automl_bench.leaderboard.render import render_html, render_markdown
+from automl_bench.store import HpoStore
 
 from automl.cli import run as cli
-from benchmarks.hpo.store import HpoStore
-from benchmarks.leaderboard.board import build_groups, critical_difference
-from benchmarks.leaderboard.render import render_html, render_markdown
 from tests.test_report import assert_rendered, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def toy_rows(date: str = "2026-11-01", good_final: float = 0.1) -> list[dict[str
 
 def test_normalised_score_ranks_and_wins_follow_their_definitions(tmp_path: Path) -> None:
     rows = fill(f"sqlite:///{tmp_path / 'r.db'}", toy_rows())
-    from benchmarks.leaderboard.store import open_results
+    from automl_bench.leaderboard.store import open_results
 
     groups, notes = build_groups(open_results(rows)[0])
     assert notes == [] and len(groups) == 1
@@ -97,7 +97,7 @@ def test_a_score_that_leaves_its_previous_interval_is_flagged(tmp_path: Path) ->
             noisy.append(row(task="bowl", seed=seed, method="random", curve=[1.5, 0.9 + 0.01 * seed], date=date,
                              task_info={"optimum": 0.0}, losses=[[1.5], [0.5], [1.0]]))
     url = fill(f"sqlite:///{tmp_path / 'n.db'}", noisy)
-    from benchmarks.leaderboard.store import open_results
+    from automl_bench.leaderboard.store import open_results
 
     groups, _ = build_groups(open_results(url)[0])
     flags = [(p.date, p.method) for p in groups[0].flags]
@@ -109,7 +109,7 @@ def test_a_score_that_leaves_its_previous_interval_is_flagged(tmp_path: Path) ->
 def test_suite_versions_are_kept_apart_and_say_so(tmp_path: Path) -> None:
     rows = toy_rows() + [dict(r, suite_version=2) for r in toy_rows(good_final=0.5)]
     url = fill(f"sqlite:///{tmp_path / 'v.db'}", rows)
-    from benchmarks.leaderboard.store import open_results
+    from automl_bench.leaderboard.store import open_results
 
     groups, notes = build_groups(open_results(url)[0])
     assert [(g.suite, g.version) for g in groups] == [("toy", 2), ("toy", 1)]
@@ -128,7 +128,7 @@ def test_multi_objective_tasks_report_hypervolume_regret(tmp_path: Path) -> None
                             task_info=info, hv_regret=0.8 - hv,
                             losses=[[0.1 * i, 1 - 0.1 * i] for i in range(4)]))
     url = fill(f"sqlite:///{tmp_path / 'mo.db'}", rows)
-    from benchmarks.leaderboard.store import open_results
+    from automl_bench.leaderboard.store import open_results
 
     groups, _ = build_groups(open_results(url)[0])
     table = {r.method: r for r in groups[0].methods}
@@ -142,7 +142,7 @@ def test_names_from_the_store_are_escaped(tmp_path: Path) -> None:
     evil = "<img src=x onerror=alert(1)>"
     rows = [dict(r, method=evil if r["method"] == "bad" else r["method"]) for r in toy_rows()]
     url = fill(f"sqlite:///{tmp_path / 'e.db'}", rows)
-    from benchmarks.leaderboard.store import open_results
+    from automl_bench.leaderboard.store import open_results
 
     groups, notes = build_groups(open_results(url)[0])
     assert evil not in render_html(groups, notes)

@@ -1,22 +1,11 @@
-"""Searcher benchmarks: suites of problems, searchers and their peers side by side, an append-only store.
+"""The searcher benchmarks' recorded results (RESULTS.md); the code is the automl-bench package.
 
-Run from the repository root::
+The suites, methods, runner, store and leaderboard live in ``plugins/automl-bench`` (the
+``automl_bench`` package, installed by ``scripts/setup.sh``). From the repository root::
 
     .venv/bin/python -m benchmarks.hpo list
     .venv/bin/python -m benchmarks.hpo run s1
     .venv/bin/python -m benchmarks.hpo report --out benchmarks/hpo/RESULTS.md
 
-Modules: :mod:`.problems` (synthetic test functions), :mod:`.bayesmark` (the R1 tabular
-tasks), :mod:`.methods` (our searchers and the peers), :mod:`.suite` (suite files),
-:mod:`.store` (results), :mod:`.scoring` and :mod:`.report` (figures), :mod:`.cli`.
+run ``python -m automl_bench`` (:mod:`automl_bench.cli`) with the store under ``benchmarks/results/``.
 """
-
-from __future__ import annotations
-
-from automl.plugin import AutoMLError
-
-__all__ = ["BenchmarkError"]
-
-
-class BenchmarkError(AutoMLError):
-    """A suite file, method, task or store the benchmark cannot use; the message says how to fix it."""

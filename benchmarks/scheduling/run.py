@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from benchmarks.scheduling.problems import BRANIN_MIN, HARTMANN3_MIN, STEPS
+from automl_bench.multifidelity import BRANIN_MIN, HARTMANN3_MIN, STEPS
 
 S2_SPEC = """
 name: s2-{problem}
 trainer:
   name: function
-  params: {{function: "benchmarks.scheduling.problems:{function}", metrics: {metrics}, steps: {steps}}}
+  params: {{function: "automl_bench.multifidelity:{function}", metrics: {metrics}, steps: {steps}}}
 space:
 {space}
 objectives:

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.hpo.methods import RayTunePeer, Trace
-from benchmarks.hpo.scoring import log10_regret, run_figures
-from benchmarks.hpo.store import HpoStore, environment_record, git_commit, today
-from benchmarks.hpo.suite import MethodEntry, Suite, TaskEntry
+from automl_bench.base import Trace
+from automl_bench.methods import RayTunePeer, ensure_ray
+from automl_bench.scoring import log10_regret, run_figures
+from automl_bench.store import HpoStore, environment_record, git_commit, today
+from automl_bench.suite import MethodEntry, Suite, TaskEntry
 
 __all__ = ["RunSummary", "run_suite"]
 
-log = logging.getLogger("benchmarks.hpo")
+log = logging.getLogger("automl_bench")
 
 
 @dataclass
@@ -90,8 +91,6 @@ def run_suite(
             if env_id is None:
                 env_id = store.add_environment(environment_record(command or " ".join(sys.argv)))
             if (isinstance(method.method, RayTunePeer) or getattr(method.method, "needs_ray", False)) and not ray_started:
-                from benchmarks.hpo.methods import ensure_ray
-
                 ray_started = ensure_ray()
             trace, error = run_one(task, method, seed, suite)
             row = {

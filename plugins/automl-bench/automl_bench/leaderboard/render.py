@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.leaderboard.board import Group, MethodRow, latest_rows, log10
+from automl.plugin import pareto_front
+from automl_bench.leaderboard.board import Group, MethodRow, build_groups, latest_rows, log10
+from automl_bench.leaderboard.store import open_results
 
 __all__ = ["render_html", "render_markdown", "write_leaderboard"]
 
@@ -231,8 +233,6 @@ def pareto_figure(g: Group, task: str) -> Any | None:
     """The non-dominated points each method evaluated on a multi-objective task (its smallest seed)."""
     import plotly.graph_objects as go
 
-    from automl.plugin import pareto_front
-
     rows = latest_rows(g.rows[g.rows["task"] == task])
     if rows.empty or int(rows.iloc[0]["n_objectives"]) < 2:
         return None
@@ -361,8 +361,6 @@ def write_leaderboard(store_url: str, out: str | Path, suites: Sequence[str] = (
     Raises:
         BenchmarkError: When the store cannot be opened or holds no results (of ``suites``).
     """
-    from benchmarks.leaderboard.board import build_groups
-    from benchmarks.leaderboard.store import open_results
 
     rows, environments = open_results(store_url, suites)
     groups, notes = build_groups(rows)

@@ -15,8 +15,7 @@ import numpy as np
 from scipy import stats
 
 from automl.plugin import hypervolume
-from benchmarks.hpo.methods import Trace
-from benchmarks.hpo.problems import Problem
+from automl_bench.base import Problem, Trace
 
 __all__ = ["REGRET_FLOOR", "bayesmark_normalise", "run_figures", "t_interval"]
 

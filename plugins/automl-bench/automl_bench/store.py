@@ -23,13 +23,29 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+import automl
 from automl.plugin import clean
-from benchmarks.hpo import BenchmarkError
+from automl_bench.base import BenchmarkError
 
-__all__ = ["DEFAULT_STORE", "HpoStore", "RESULT_KEY", "environment_record", "git_commit"]
+__all__ = ["STORE_ENV", "HpoStore", "RESULT_KEY", "default_store", "environment_record", "git_commit"]
 
-#: Inside ``benchmarks/results/``, which the repository ignores.
-DEFAULT_STORE = f"sqlite:///{Path(__file__).resolve().parents[1] / 'results' / 'hpo.db'}"
+#: The environment variable naming the store ``automl bench`` and ``automl leaderboard`` use without ``--store``.
+STORE_ENV = "AUTOML_BENCH_STORE"
+
+
+def default_store(cwd: Path | None = None) -> str:
+    """The store used when none is given, found from the working directory, never from where this package lies.
+
+    ``$AUTOML_BENCH_STORE`` when set; else, in an automl repository checkout (a ``benchmarks/hpo/``
+    directory here), ``sqlite:///benchmarks/results/hpo.db`` (a directory the repository ignores,
+    where its recorded nights are); else ``sqlite:///automl-bench.db`` in the working directory.
+    """
+    if os.environ.get(STORE_ENV):
+        return os.environ[STORE_ENV]
+    here = (cwd or Path.cwd()).resolve()
+    if (here / "benchmarks" / "hpo").is_dir():
+        return f"sqlite:///{here / 'benchmarks' / 'results' / 'hpo.db'}"
+    return f"sqlite:///{here / 'automl-bench.db'}"
 
 metadata = sa.MetaData()
 
@@ -110,9 +126,10 @@ class HpoStore:
         BenchmarkError: When the URL is malformed or the database cannot be opened.
     """
 
-    def __init__(self, url: str = DEFAULT_STORE) -> None:
+    def __init__(self, url: str | None = None) -> None:
+        url = url or default_store()
         self.url = url
-        if url == DEFAULT_STORE:
+        if url == default_store():  # benchmarks/results/ of a fresh checkout does not exist yet
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(url)
@@ -124,7 +141,7 @@ class HpoStore:
                 hint = f" (does the directory {str(Path(url.removeprefix('sqlite:///')).parent)!r} exist?)"
             raise BenchmarkError(
                 f"cannot open the results store {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}{hint}. "
-                f"Give --store a SQLAlchemy URL such as sqlite:///benchmarks/results/hpo.db"
+                f"Give --store a SQLAlchemy URL such as sqlite:///bench.db"
             ) from exc
 
     def _add_missing_columns(self) -> None:
@@ -186,7 +203,8 @@ def today() -> str:
 
 def git_commit(root: Path | None = None) -> tuple[str, bool]:
     """``(git rev-parse HEAD, whether tracked files differ from it)``; ("unknown", False) outside git."""
-    root = root or Path(__file__).resolve().parents[2]
+    # The checkout of the automl core being measured (an editable install), not where this package lies.
+    root = root or Path(automl.__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

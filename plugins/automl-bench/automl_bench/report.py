@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.scoring import average_ranks, bayesmark_normalise, log10_regret, t_interval
+from automl_bench.base import BenchmarkError
+from automl_bench.scoring import average_ranks, bayesmark_normalise, log10_regret, t_interval
 
 __all__ = ["render_report", "score_rows"]
 
@@ -281,7 +281,7 @@ def render_report(rows: Sequence[dict[str, Any]], environments: Sequence[dict[st
     """The Markdown report of every suite in ``rows`` (newest version, newest row per run)."""
     df = latest(rows, version)
     if df.empty:
-        raise BenchmarkError("the store holds no results: run a suite first (python -m benchmarks.hpo run smoke)")
+        raise BenchmarkError("the store holds no results: run a suite first (automl bench smoke)")
     lines = ["# Searcher benchmarks", ""]
     if environments:
         env = environments[-1]

@@ -1,9 +1,9 @@
 """``automl bench``: run a suite or a plan of suites with the searcher benchmark runner.
 
-A thin layer over :mod:`benchmarks.hpo`: suites are its files (``benchmarks/hpo/suites/``),
+A thin layer over the runner: suites are the files of :mod:`automl_bench.suite` (``automl_bench/suites/``),
 methods its ``automl:NAME`` searchers (any installed plugin's, third-party ones included)
 and peers, rows go to its append-only store with its environment record. What this module
-adds: *plans* (``benchmarks/nightly.yaml``: the nightly subset and the weekly set, each a
+adds: *plans* (``automl_bench/plans.yaml``: the nightly subset and the weekly set, each a
 list of suites narrowed to seeds, tasks or methods), every suite of a plan checked before
 anything runs, and progress as ``[k/N]`` lines.
 """
@@ -19,14 +19,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.runner import RunSummary, run_suite
-from benchmarks.hpo.store import DEFAULT_STORE, HpoStore
-from benchmarks.hpo.suite import Suite, load_suite, suite_names
+from automl_bench.base import BenchmarkError
+from automl_bench.methods import method_names
+from automl_bench.runner import RunSummary, run_suite
+from automl_bench.store import HpoStore
+from automl_bench.suite import Suite, load_suite, suite_names
 
 __all__ = ["PLANS_FILE", "BenchResult", "load_plan", "plan_names", "resolve", "run_bench"]
 
-PLANS_FILE = Path(__file__).resolve().parent / "nightly.yaml"
+PLANS_FILE = Path(__file__).resolve().parent / "plans.yaml"
 
 
 class _Strict(BaseModel):
@@ -144,12 +145,12 @@ def resolve(
 
 def run_bench(
     suites: Sequence[Suite],
-    store_url: str = DEFAULT_STORE,
+    store_url: str | None = None,
     *,
     command: str = "",
     echo: Callable[[str], None] = print,
 ) -> BenchResult:
-    """Run ``suites`` one after the other, appending to the store at ``store_url``.
+    """Run ``suites`` one after the other, appending to the store at ``store_url`` (default: :func:`default_store`).
 
     Rows already stored (same date, commit, suite, version, task, seed, method and budget)
     are skipped, so an interrupted plan continues where it stopped.
@@ -184,8 +185,6 @@ def run_bench(
 
 def describe() -> dict[str, Any]:
     """Suites, plans and methods available now (``automl bench --list``)."""
-    from benchmarks.hpo.methods import method_names
-
     plans = _plans()
     return {
         "plans": {n: {"description": p.description, "suites": [r.suite for r in p.runs]} for n, p in sorted(plans.items())},

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from automl.plugin import Float, Int, Objective, Param, SearchSpace
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.problems import Problem
+from automl_bench.base import BenchmarkError, Problem
 
 __all__ = ["BayesmarkProblem", "DATASETS", "METRICS", "MODELS", "bayesmark_task_names", "make_bayesmark"]
 

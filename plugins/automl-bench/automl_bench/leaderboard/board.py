@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.scoring import REGRET_FLOOR, average_ranks, t_interval
+from automl_bench.base import BenchmarkError
+from automl_bench.scoring import REGRET_FLOOR, average_ranks, t_interval
 
 __all__ = ["CostRow", "Group", "MethodRow", "TrendPoint", "build_groups", "critical_difference", "latest_rows"]
 

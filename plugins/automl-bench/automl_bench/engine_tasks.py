@@ -16,11 +16,11 @@ cumulative cost, the curve that shows what early stopping buys.
 Tasks:
 
 * ``s2-branin``, ``s2-hartmann3``: the multi-fidelity functions of
-  :mod:`benchmarks.scheduling.problems` through the ``function`` trainer (27 steps, one unit of
+  :mod:`automl_bench.multifidelity` through the ``function`` trainer (27 steps, one unit of
   cost per step); score log10 simple regret of the best full-fidelity value.
 * ``r2-DATASET`` (digits, breast_cancer, wine, iris): the ``sklearn`` trainer with objectives
   accuracy, latency_ms and size_bytes; hypervolume of ``(1 - accuracy, latency_ms, size_bytes)``
-  against the reference point frozen in ``benchmarks/hpo/references/r2.yaml`` (versioned: a task
+  against the reference point frozen in ``automl_bench/references/r2.yaml`` (versioned: a task
   states the reference version it was scored with, and a mismatch is an error).
 * ``r3-digits-mlp``: the ``torch`` trainer on digits, LCBench-like MLP space, epochs as fidelity
   (27 by default, ASHA rungs 1, 3, 9); score the validation error of the best completed trial,
@@ -41,11 +41,10 @@ from typing import Any
 
 import yaml
 
-from automl.plugin import Objective
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.methods import Method, Trace, _version
-from benchmarks.hpo.problems import Problem, unit_space
-from benchmarks.hpo.scoring import best_so_far
+from automl.plugin import Objective, PluginError, get_plugin_manager
+from automl_bench import multifidelity
+from automl_bench.base import BenchmarkError, Method, Problem, Trace, package_version, unit_space
+from automl_bench.scoring import best_so_far
 
 __all__ = [
     "ENGINE_TASKS",
@@ -122,7 +121,7 @@ class EngineTask(Problem):
 # -- S2 ------------------------------------------------------------------------------------------
 
 S2_PROBLEMS: dict[str, tuple[str, int, float]] = {
-    # name -> (function in benchmarks.scheduling.problems, dimensions, known minimum at full fidelity)
+    # name -> (function in automl_bench.multifidelity, dimensions, known minimum at full fidelity)
     "s2-branin": ("augmented_branin", 2, 0.397887),
     "s2-hartmann3": ("mf_hartmann3", 3, -3.86278),
 }
@@ -132,10 +131,8 @@ class S2Task(EngineTask):
     """A multi-fidelity synthetic function through the ``function`` trainer (fidelity = budget step)."""
 
     def __init__(self, name: str, options: Mapping[str, Any]) -> None:
-        from benchmarks.scheduling.problems import STEPS
-
         function, dims, optimum = S2_PROBLEMS[name]
-        super().__init__(name, "s2", (Objective("loss", "min"),), max_steps=STEPS, cost_unit="budget steps",
+        super().__init__(name, "s2", (Objective("loss", "min"),), max_steps=multifidelity.STEPS, cost_unit="budget steps",
                          options=options)
         self.function_name = function
         self.optimum = optimum
@@ -143,9 +140,7 @@ class S2Task(EngineTask):
         self.names = [f"x{i}" for i in range(1, dims + 1)]
 
     def function(self) -> Callable[..., dict[str, float]]:
-        from benchmarks.scheduling import problems
-
-        return getattr(problems, self.function_name)  # type: ignore[no-any-return]
+        return getattr(multifidelity, self.function_name)  # type: ignore[no-any-return]
 
     def search_space(self) -> dict[str, Any]:
         return {n: {"type": "float", "low": 0.0, "high": 1.0} for n in self.names}
@@ -155,7 +150,7 @@ class S2Task(EngineTask):
         return {
             "name": self.name,
             "trainer": {"name": "function", "params": {
-                "function": f"benchmarks.scheduling.problems:{self.function_name}", "metrics": {"loss": "min"},
+                "function": f"automl_bench.multifidelity:{self.function_name}", "metrics": {"loss": "min"},
                 "steps": self.max_steps}},
             "space": self.search_space(),
             "objectives": [{"metric": "loss", "mode": "min"}],
@@ -215,7 +210,7 @@ class R2Task(EngineTask):
         version = options.get("reference_version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise BenchmarkError(f"task {name!r}: give options.reference_version (the version of "
-                                 f"benchmarks/hpo/references/r2.yaml its hypervolumes use), got {version!r}")
+                                 f"automl_bench/references/r2.yaml its hypervolumes use), got {version!r}")
         steps = options.get("steps", 3)
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise BenchmarkError(f"task {name!r}: option steps must be a positive integer, got {steps!r}")
@@ -426,8 +421,6 @@ class EngineMethod(Method):
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        from automl.plugin import PluginError, get_plugin_manager
-
         searcher, _, scheduler = name.removeprefix("automl:").partition("+")
         if not searcher or not scheduler:
             raise BenchmarkError(f"method {name!r}: write automl:SEARCHER+SCHEDULER, e.g. automl:tpe+asha")
@@ -486,8 +479,6 @@ class EngineMethod(Method):
         return trace
 
     def version(self) -> str:
-        from automl.plugin import get_plugin_manager
-
         pm = get_plugin_manager()
         versions = [pm.version_of("searcher", self.searcher_spec.name),
                     pm.version_of("scheduler", self.scheduler_spec.name)]
@@ -590,7 +581,7 @@ class OptunaPrunerPeer(Method):
         return trace
 
     def version(self) -> str:
-        return _version("optuna")
+        return package_version("optuna")
 
 
 def make_engine_method(name: str, options: Mapping[str, Any] | None = None) -> Method:

@@ -12,9 +12,7 @@ suggestions; for the in-process methods that is the time spent suggesting and ob
 
 from __future__ import annotations
 
-import abc
 import contextlib
-import importlib.metadata as md
 import logging
 import math
 import os
@@ -22,54 +20,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from automl.plugin import Float, Int, PluginError, SearchSpace, TrialOutcome
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.problems import Problem
+from automl.plugin import Float, Int, PluginError, SearchSpace, TrialOutcome, get_plugin_manager
+from automl_bench.base import BenchmarkError, Method, Problem, Trace, check_options, package_version
+from automl_bench.engine_tasks import make_engine_method
 
 __all__ = ["Method", "Trace", "make_method", "method_names", "peer_names"]
-
-
-@dataclass
-class Trace:
-    """What one run of a method on a problem produced.
-
-    Attributes:
-        losses: One entry per evaluation in the order the evaluations finished: the
-            losses (one per objective), or None for a failed evaluation.
-        eval_s: Seconds spent evaluating the problem.
-        wall_s: Seconds of the whole run (searcher set-up included).
-        suggestions: Configs the method suggested.
-        workers: Evaluations that ran at the same time (1 in-process, Ray's CPUs for Ray).
-        errors: The first few evaluation errors, for the store.
-        curve: Set by methods that measure their own anytime curve (the engine tasks: best value
-            against cumulative cost); None: one point per batch of evaluations.
-        extra: Figures a method adds to its row (cost spent, trials stopped, time to target).
-    """
-
-    losses: list[list[float] | None] = field(default_factory=list)
-    eval_s: float = 0.0
-    wall_s: float = 0.0
-    suggestions: int = 0
-    workers: int = 1
-    errors: list[str] = field(default_factory=list)
-    curve: dict[str, Any] | None = None
-    extra: dict[str, Any] | None = None
-
-    @property
-    def failures(self) -> int:
-        return sum(1 for v in self.losses if v is None)
-
-    @property
-    def overhead_s(self) -> float | None:
-        """Seconds of optimizer overhead per suggestion (None when nothing was suggested)."""
-        if not self.suggestions:
-            return None
-        return max(0.0, self.wall_s - self.eval_s / self.workers) / self.suggestions
 
 
 class _Evaluator:
@@ -93,71 +52,6 @@ class _Evaluator:
         self.trace.eval_s += time.perf_counter() - t0
         self.trace.losses.append(losses)
         return losses
-
-
-class Method(abc.ABC):
-    """A way to minimise a :class:`Problem`: one of our searchers or a peer.
-
-    Args:
-        name: The name a suite uses (``automl:tpe``, ``optuna:tpe``...).
-        options: Keyword options from the suite, passed to the underlying optimizer.
-    """
-
-    #: Whether the method optimises several objectives (else it may only run single-objective tasks).
-    multi_objective: bool = False
-    #: Whether it can search conditional spaces (``when``).
-    conditional: bool = False
-
-    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
-        self.name = name
-        self.options = dict(options or {})
-
-    def check(self, problem: Problem) -> None:
-        """Raise :class:`BenchmarkError` when this method cannot run ``problem``."""
-        if getattr(problem, "engine", False):
-            raise BenchmarkError(
-                f"task {problem.name!r} runs through the whole engine: its methods are automl:SEARCHER+SCHEDULER "
-                f"(e.g. automl:tpe+asha) or optuna:SAMPLER+PRUNER on S2, not {self.name!r}"
-            )
-        if problem.n_objectives > 1 and not self.multi_objective:
-            raise BenchmarkError(
-                f"method {self.name!r} is single-objective and task {problem.name!r} has {problem.n_objectives} "
-                f"objectives: restrict the method with `tasks: [...]` in the suite"
-            )
-        if problem.space.is_conditional and not self.conditional:
-            raise BenchmarkError(f"method {self.name!r} cannot search the conditional space of task {problem.name!r}")
-
-    @abc.abstractmethod
-    def run(self, problem: Problem, *, iterations: int, batch: int, seed: int, trace: Trace | None = None) -> Trace:
-        """Minimise ``problem`` with ``iterations * batch`` evaluations, seeded by ``seed``.
-
-        ``trace`` (a new one by default) is filled as the run goes, so that the caller keeps
-        what a run found before a library error ended it.
-        """
-
-    def version(self) -> str:
-        """``package==version`` of what the method runs."""
-        return "?"
-
-
-def _version(dist: str) -> str:
-    try:
-        return f"{dist}=={md.version(dist)}"
-    except md.PackageNotFoundError:
-        return f"{dist}==?"
-
-
-def check_options(owner: str, target: Callable[..., Any], options: Mapping[str, Any], skip: Sequence[str]) -> None:
-    """Raise a clear error for an option ``target`` does not take (before any run starts)."""
-    import inspect
-
-    params = inspect.signature(target).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    valid = [n for n, p in params.items() if n not in skip and n != "self" and p.kind is not p.VAR_POSITIONAL]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise BenchmarkError(f"method {owner!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}")
 
 
 @contextlib.contextmanager
@@ -204,8 +98,6 @@ class AutomlMethod(Method):
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        from automl.plugin import get_plugin_manager
-
         self.searcher_name = name.removeprefix("automl:")
         self.pm = get_plugin_manager()
         try:
@@ -284,7 +176,7 @@ class RandomPeer(Method):
         return trace
 
     def version(self) -> str:
-        return _version("numpy")
+        return package_version("numpy")
 
 
 #: Optuna samplers by peer name: (class name in optuna.samplers, multi-objective?).
@@ -360,7 +252,7 @@ class OptunaPeer(Method):
         return config
 
     def version(self) -> str:
-        return _version("optuna")
+        return package_version("optuna")
 
 
 #: hyperopt algorithms by peer name: module in hyperopt whose ``suggest`` is the algorithm.
@@ -435,7 +327,7 @@ class HyperoptPeer(Method):
         return trace
 
     def version(self) -> str:
-        return _version("hyperopt")
+        return package_version("hyperopt")
 
 
 #: nevergrad optimizers by peer name (any name of ``ng.optimizers.registry`` works too).
@@ -492,7 +384,7 @@ class NevergradPeer(Method):
         return trace
 
     def version(self) -> str:
-        return _version("nevergrad")
+        return package_version("nevergrad")
 
 
 # -- Ray Tune's own searchers ---------------------------------------------------------------------
@@ -630,7 +522,7 @@ class RayTunePeer(Method):
 
     def version(self) -> str:
         lib = "optuna" if self.library == "optuna" else "hyperopt"
-        return f"{_version('ray')}+{_version(lib)}"
+        return f"{package_version('ray')}+{package_version(lib)}"
 
 
 # -- registry --------------------------------------------------------------------------------------
@@ -651,8 +543,6 @@ def peer_names() -> list[str]:
 
 def method_names() -> list[str]:
     """Every method name available now: the peers and ``automl:`` + each installed searcher."""
-    from automl.plugin import get_plugin_manager
-
     return peer_names() + [f"automl:{n}" for n in get_plugin_manager().searchers.names()]
 
 
@@ -663,8 +553,6 @@ def make_method(name: str, options: Mapping[str, Any] | None = None) -> Method:
         BenchmarkError: For an unknown method (naming the valid ones) or options it rejects.
     """
     if "+" in name and name.startswith(("automl:", "optuna:")):
-        from benchmarks.hpo.engine_tasks import make_engine_method
-
         return make_engine_method(name, options)
     if name.startswith("automl:"):
         return AutomlMethod(name, options)

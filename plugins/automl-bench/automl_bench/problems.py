@@ -8,16 +8,17 @@ is minimised: :meth:`Problem.evaluate` returns one loss per objective.
 
 from __future__ import annotations
 
-import abc
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from automl.plugin import Float, Objective, SearchSpace
-from benchmarks.hpo import BenchmarkError
+from automl.plugin import Objective, SearchSpace
+from automl_bench.base import BenchmarkError, Problem, unit_space
+from automl_bench.bayesmark import bayesmark_task_names, make_bayesmark, parse_bayesmark
+from automl_bench.engine_tasks import ENGINE_TASKS, engine_task_names, make_engine_task
 
 __all__ = [
     "Problem",
@@ -36,54 +37,6 @@ __all__ = [
 
 #: Hypervolume reference value per objective for the multi-objective problems (benchmarks.md).
 REFERENCE = 1.1
-
-
-class Problem(abc.ABC):
-    """A minimisation problem over an automl :class:`SearchSpace`.
-
-    Attributes:
-        name: The task id stored with each result.
-        space: What a searcher searches.
-        objectives: Metric names (all ``min``), primary first.
-        optimum: The known minimum of a single-objective problem, else None.
-        reference: The hypervolume reference point of a multi-objective problem, else None.
-        max_hypervolume: The hypervolume of the true front at ``reference``, when known.
-    """
-
-    name: str
-    space: SearchSpace
-    objectives: tuple[Objective, ...]
-    optimum: float | None = None
-    reference: tuple[float, ...] | None = None
-    max_hypervolume: float | None = None
-
-    @abc.abstractmethod
-    def evaluate(self, config: Mapping[str, Any]) -> list[float]:
-        """The losses of ``config``, one per objective (raises on a config the problem cannot score)."""
-
-    @property
-    def n_objectives(self) -> int:
-        return len(self.objectives)
-
-    @property
-    def metrics(self) -> list[str]:
-        return [o.metric for o in self.objectives]
-
-    def describe(self) -> dict[str, Any]:
-        """What the store keeps about the problem beside each result."""
-        return {
-            "dims": len(self.space),
-            "objectives": self.metrics,
-            "optimum": self.optimum,
-            "reference": list(self.reference) if self.reference else None,
-            "max_hypervolume": self.max_hypervolume,
-        }
-
-
-def unit_space(dims: int, bounds: Sequence[tuple[float, float]] | None = None) -> SearchSpace:
-    """``x0..x{dims-1}``, each uniform on its bounds (default [0, 1])."""
-    bounds = bounds or [(0.0, 1.0)] * dims
-    return SearchSpace([Float(f"x{i}", low=lo, high=hi) for i, (lo, hi) in enumerate(bounds)])
 
 
 @dataclass
@@ -226,9 +179,6 @@ SYNTHETIC: dict[str, tuple[Callable[[Mapping[str, Any]], SyntheticProblem], tupl
 
 def task_names() -> list[str]:
     """Every task name a suite may use (synthetic ones and the Bayesmark grid)."""
-    from benchmarks.hpo.bayesmark import bayesmark_task_names
-    from benchmarks.hpo.engine_tasks import engine_task_names
-
     return sorted(SYNTHETIC) + engine_task_names() + bayesmark_task_names()
 
 
@@ -238,8 +188,6 @@ def make_problem(name: str, options: Mapping[str, Any] | None = None) -> Problem
     Raises:
         BenchmarkError: For an unknown task or option, naming the valid ones.
     """
-    from benchmarks.hpo.bayesmark import make_bayesmark, parse_bayesmark
-
     options = dict(options or {})
     if name in SYNTHETIC:
         build, valid = SYNTHETIC[name]
@@ -251,8 +199,6 @@ def make_problem(name: str, options: Mapping[str, Any] | None = None) -> Problem
         return build(options)
     if parse_bayesmark(name) is not None:
         return make_bayesmark(name, options)
-    from benchmarks.hpo.engine_tasks import ENGINE_TASKS, make_engine_task
-
     if name in ENGINE_TASKS:
         return make_engine_task(name, options)
     import difflib
@@ -263,5 +209,5 @@ def make_problem(name: str, options: Mapping[str, Any] | None = None) -> Problem
     raise BenchmarkError(
         f"unknown task {name!r}.{hint} Synthetic tasks: {', '.join(sorted(SYNTHETIC))}; engine tasks (S2, R2, R3): "
         f"{', '.join(sorted(ENGINE_TASKS))}; Bayesmark tasks are "
-        f"MODEL-DATASET-METRIC, e.g. DT-breast_cancer-nll (`python -m benchmarks.hpo list` shows them all)"
+        f"MODEL-DATASET-METRIC, e.g. DT-breast_cancer-nll (`python -m automl_bench list` shows them all)"
     )

@@ -1,4 +1,4 @@
-"""Reading the searcher benchmark store (:mod:`benchmarks.hpo.store`) without writing to it."""
+"""Reading the searcher benchmark store (:mod:`automl_bench.store`) without writing to it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.store import environments, results
+from automl_bench.base import BenchmarkError
+from automl_bench.store import environments, results
 
 __all__ = ["open_results"]
 

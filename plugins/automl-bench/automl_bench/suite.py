@@ -31,9 +31,9 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from benchmarks.hpo import BenchmarkError
-from benchmarks.hpo.methods import Method, make_method
-from benchmarks.hpo.problems import Problem, make_problem
+from automl_bench.base import BenchmarkError, Method, Problem
+from automl_bench.methods import make_method
+from automl_bench.problems import make_problem
 
 __all__ = ["SUITES_DIR", "Suite", "load_suite", "resolve_suite_path", "suite_names"]
 
@@ -126,7 +126,7 @@ def suite_names() -> list[str]:
 
 
 def resolve_suite_path(suite: str) -> Path:
-    """A suite name (``s1``, from ``benchmarks/hpo/suites/``) or a path to a suite file."""
+    """A suite name (``s1``, from ``automl_bench/suites/``) or a path to a suite file."""
     path = Path(suite)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
