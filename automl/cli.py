@@ -162,7 +162,7 @@ def validate(ctx: click.Context, spec: str, show_space: bool) -> None:
     source = f"{len(plan.space)} parameters (the trainer's default space)" if plan.space_source == "trainer" \
         else f"{len(plan.space)} parameters"
     console.print(f"[green]ok[/] {spec}: trainer {plan.trainer.name}, searcher {plan.searcher.name}, "
-                  f"{source}, {plan.spec.budget.trials} trials; objectives {objectives}",
+                  f"{source}, {plan.trial_count} trials; objectives {objectives}",
                   highlight=False)
     for note in plan.notes:
         console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)

@@ -140,7 +140,9 @@ class _AutoML(BaseEstimator):
         if metric not in metrics:
             raise ValueError(f"metric={metric!r} is not a {self._task} metric of the {TRAINER!r} trainer; "
                              f"use one of {', '.join(metrics)}")
-        searcher = self.searcher or ("tpe" if "tpe" in pm.searchers.names() else "random")
+        # With a time budget the spec's `auto` (the cost-aware searcher first); with a trial count only, TPE.
+        searcher = self.searcher or ("auto" if self.time_budget is not None
+                                     else "tpe" if "tpe" in pm.searchers.names() else "random")
         if self.time_budget is None and self.trials is None:
             raise ValueError("give time_budget (seconds) or trials, or both: the search needs a budget")
         budget: dict[str, Any] = {"trials": int(self.trials) if self.trials is not None else UNBOUNDED_TRIALS}
@@ -225,7 +227,8 @@ class AutoMLClassifier(ClassifierMixin, _AutoML):
         time_budget: Seconds the whole search may take (``budget.wall_time``, Ray's start
             included; at least 15); None: only ``trials`` bounds it.
         trials: At most this many trials (``budget.trials``); None: as many as ``time_budget`` allows.
-        searcher: A searcher name (``automl plugins`` lists them); None: ``tpe`` when
+        searcher: A searcher name (``automl plugins`` lists them); None: with ``time_budget`` the
+            spec's ``auto`` (``blendsearch`` when automl-flaml is installed), else ``tpe`` when
             automl-optuna is installed, else ``random``.
         space: Search space entries as in a spec's ``space:``; None: the trainer's default space.
         metric: The metric to optimise (default ``accuracy``; any the sklearn trainer reports).

@@ -40,6 +40,7 @@ from automl.interfaces import (
     split_config,
 )
 from automl.plugins import PluginManager
+from automl.searcher_choice import AUTO, choose_searcher, requested
 from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl.spec import ChoiceParam, FloatParam, IntParam, ParamSpec, Spec
 from automl.trial_job import Job, trial_context, trial_dir
@@ -53,6 +54,12 @@ __all__ = ["MIN_WALL_TIME_S", "Plan", "build_plan", "build_space", "recorded_fol
 #: The shortest ``budget.wall_time`` accepted: Ray's start (~9-10 s on 2 cores, docs/architecture.md)
 #: plus one cheap trial. It counts from the start of the command, so less would end before any result.
 MIN_WALL_TIME_S = 15.0
+
+#: ``budget.trials`` when a spec gives neither it nor a wall time.
+DEFAULT_TRIALS = 20
+#: ``budget.trials`` when only ``budget.wall_time`` bounds the search: more than any wall time runs.
+UNBOUNDED_TRIALS = 100_000
+
 
 @dataclass
 class Plan:
@@ -102,9 +109,22 @@ class Plan:
         return self.spec.seed
 
     @property
+    def text(self) -> str:
+        """The spec's text as written (stored with the run)."""
+        return self.spec.text
+
+    @property
+    def source(self) -> str | None:
+        """The spec's file, which relative paths in it resolve from (None for a spec given as text)."""
+        return self.spec.source
+
+    @property
     def trial_count(self) -> int:
-        """The trials the search runs (``budget.trials``)."""
-        return self.spec.budget.trials
+        """The trials the search runs at most: ``budget.trials``; without it 20, or with a wall time
+        :data:`UNBOUNDED_TRIALS` (the wall time ends the search, as FLAML's ``time_budget`` does)."""
+        if self.spec.budget.trials is not None:
+            return self.spec.budget.trials
+        return UNBOUNDED_TRIALS if self.spec.budget.wall_time else DEFAULT_TRIALS
 
     @property
     def wall_time(self) -> float | None:
@@ -235,7 +255,7 @@ class Plan:
         options = dict(self.spec.searcher.options)
         accepted = self.searcher.option_names()
         if "budget" in accepted:
-            options.setdefault("budget", self.spec.budget.trials)
+            options.setdefault("budget", self.trial_count)
         if "num_workers" in accepted and workers:
             options.setdefault("num_workers", workers)
         try:
@@ -574,6 +594,9 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     _check_space(spec, trainer, searcher, space, compressors)
     metrics = _metrics(spec, trainer, compressors)
     objectives, constraints = _objectives(spec, trainer, metrics)
+    chosen = None
+    if spec.searcher.name == AUTO:
+        searcher, chosen = choose_searcher(spec, pm, space, len(objectives))
     if spec.resources.gpu > 0 and spec.resources.gpu > 1 and spec.resources.gpu != int(spec.resources.gpu):
         raise spec.error("a fractional GPU request must be below 1 (e.g. 0.5), or a whole number", "resources", "gpu")
     plan = Plan(spec, space, objectives, constraints, trainer, searcher, scheduler, 1, dataset, options, metrics,
@@ -589,6 +612,8 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     if table is not None:
         plan._table = table
         plan.notes[:0] = table.notes
+    if chosen is not None:
+        plan.notes.append(chosen)
     if plan._auto_folds_possible():
         plan.folds  # noqa: B018 - resolved here so `automl validate` prints the choice with the other notes
     if scheduler.uses_steps:
@@ -604,7 +629,7 @@ def _resolve(spec: Spec, pm: PluginManager) -> tuple[TrainerSpec, SearcherSpec, 
     except PluginError as exc:
         raise spec.error(str(exc), "trainer", "name") from exc
     try:
-        searcher = pm.searchers.get(spec.searcher.name)
+        searcher = pm.searchers.get(requested(spec))
     except PluginError as exc:
         raise spec.error(str(exc), "searcher", "name") from exc
     try:

@@ -168,7 +168,9 @@ class TrainerModel(_Strict):
 
 
 class SearcherModel(_Strict):
-    name: str = Field("random", description="a registered searcher, e.g. random, grid")
+    name: str = Field("auto", description="a registered searcher (automl plugins lists them), or auto: with "
+                      "budget.wall_time and one objective the first installed of blendsearch, cfo, tpe, random; "
+                      "otherwise random")
     options: dict[str, Any] = Field(default_factory=dict, description="the searcher's own options")
     seed: int | None = Field(
         None, ge=0, description="the searcher's own seed (default: the spec's seed); another value repeats a search "
@@ -225,7 +227,8 @@ class ObjectiveSpec(_Strict):
 
 
 class BudgetSpec(_Strict):
-    trials: PositiveInt = Field(20, description="number of trials")
+    trials: PositiveInt | None = Field(
+        None, description="number of trials (default: 20; with wall_time, as many as the wall time allows)")
     wall_time: Duration = Field(
         None, description="the search's time budget, counted from its start (Ray's start-up included): no trial "
         "starts that similar trials show cannot finish in the time left, and trials still running when it ends are "

@@ -231,7 +231,8 @@ def test_the_spec_a_classifier_builds_from_its_parameters() -> None:
     assert spec["objectives"] == [{"metric": "accuracy", "mode": "max"}]
     assert spec["budget"] == {"trials": 4, "wall_time": 60.0}
     assert spec["resources"] == {"cpu": 1, "max_concurrent": 2} and spec["seed"] == 1
-    assert spec["searcher"]["name"] in ("tpe", "random")
+    assert spec["searcher"]["name"] == "auto"  # with a time budget: the spec's choice, cost-aware first
+    assert _spec(AutoMLClassifier(trials=4, time_budget=None), y)["searcher"]["name"] in ("tpe", "random")
     # Only a time budget: trials are not the bound. A class with fewer than 5 rows: a validation split.
     spec = _spec(AutoMLClassifier(time_budget=30, metric="log_loss"), [0] * 16 + [1] * 4)
     assert spec["budget"]["wall_time"] == 30.0 and spec["budget"]["trials"] >= 1000

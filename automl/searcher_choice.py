@@ -1,0 +1,73 @@
+"""``searcher: auto`` (the default): which installed searcher a spec that names none gets.
+
+Runs in the driver while the plan is built. A search under ``budget.wall_time`` with one
+objective gets the first installed of :data:`BUDGETED`, the first whose own check accepts the
+space: FLAML's BlendSearch (cost-frugal local searches from the trainer's low-cost starting
+points, seeded by a global TPE) won the tabular benchmark's 60-second searches that TPE lost
+(benchmarks/tabular/RESULTS.md). Anything else gets ``random``, as before ``auto`` existed: with
+several objectives the front is built over all trials, and random draws cover it evenly.
+The order is a list of names, not a plugin flag, so an installed package cannot make itself
+everyone's default; a spec that names a searcher always gets that one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from automl.errors import PluginError
+
+if TYPE_CHECKING:
+    from automl.interfaces import SearcherSpec
+    from automl.plugins import PluginManager
+    from automl.space import SearchSpace
+    from automl.spec import Spec
+
+#: What ``searcher.name`` says to mean "choose for me".
+AUTO = "auto"
+#: Preference for a single-objective search with a wall time, best first.
+BUDGETED = ("blendsearch", "cfo", "tpe", "random")
+#: Everything else.
+OTHERWISE = ("random",)
+
+
+def requested(spec: Spec) -> str:
+    """The searcher name to resolve first: the spec's, or ``random`` until :func:`choose_searcher` decides.
+
+    Raises:
+        SpecError: ``searcher.options`` with ``auto`` (options belong to one searcher).
+    """
+    if spec.searcher.name != AUTO:
+        return spec.searcher.name
+    if spec.searcher.options:
+        raise spec.error("searcher options need a searcher name (auto chooses among searchers with other "
+                         "options): add searcher.name", "searcher", "options")
+    return "random"
+
+
+def choose_searcher(spec: Spec, pm: PluginManager, space: SearchSpace, objectives: int) -> tuple[SearcherSpec, str]:
+    """The searcher for a spec whose ``searcher.name`` is ``auto``, and one line saying why.
+
+    Raises:
+        SpecError: No searcher of the list is installed (only when the built-in ``random`` is disabled).
+    """
+    budgeted = spec.budget.wall_time is not None and objectives == 1
+    names = BUDGETED if budgeted else OTHERWISE
+    passed: list[str] = []
+    for name in names:
+        try:
+            record = pm.searchers.get(name)
+        except PluginError:
+            passed.append(f"{name} not installed")
+            continue
+        if record.check_space is not None:
+            try:
+                record.check_space(space)
+            except ValueError as exc:
+                passed.append(f"{name} cannot search this space ({exc})")
+                continue
+        why = ("a single-objective search with a wall time: the cost-aware searcher first" if budgeted
+               else "no wall time or several objectives: random draws")
+        skipped = f"; skipped: {', '.join(passed)}" if passed else ""
+        return record, f"searcher auto: {name} ({why}{skipped})"
+    raise spec.error(f"searcher auto found none of {', '.join(names)} installed; name one (automl plugins lists "
+                     "them)", "searcher", "name")

@@ -1,0 +1,57 @@
+"""``searcher: auto`` (the default) and ``budget.trials`` left out: what a spec that names neither gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import automl
+from automl.errors import SpecError
+
+BASE = """
+task: classification
+data: {dataset: iris}
+trainer: {name: sklearn}
+"""
+
+
+def test_a_wall_time_search_with_one_objective_gets_the_cost_aware_searcher(
+        write_spec: Callable[[str], Path]) -> None:
+    pytest.importorskip("flaml")
+    plan = automl.validate(write_spec(BASE + "budget: {wall_time: 30s}\n"), data=False)
+    assert plan.searcher.name == "blendsearch"
+    assert any(note.startswith("searcher auto: blendsearch") for note in plan.notes)
+    assert plan.trial_count >= 10_000  # the wall time ends it, not a count
+
+
+def test_without_a_wall_time_or_with_several_objectives_auto_stays_random(write_spec: Callable[[str], Path]) -> None:
+    plan = automl.validate(write_spec(BASE), data=False)
+    assert plan.searcher.name == "random" and plan.trial_count == 20
+    two = BASE + ("budget: {wall_time: 30s}\nobjectives: [{metric: accuracy, mode: max}, "
+                  "{metric: latency_ms, mode: min}]\n")
+    assert automl.validate(write_spec(two), data=False).searcher.name == "random"
+
+
+def test_a_named_searcher_and_an_explicit_trial_count_are_kept(write_spec: Callable[[str], Path]) -> None:
+    plan = automl.validate(write_spec(BASE + "searcher: {name: random}\nbudget: {wall_time: 30s, trials: 7}\n"),
+                           data=False)
+    assert plan.searcher.name == "random" and plan.trial_count == 7
+    assert not any(note.startswith("searcher auto") for note in plan.notes)
+
+
+def test_without_flaml_auto_takes_the_next_installed_and_says_what_it_skipped(
+        write_spec: Callable[[str], Path]) -> None:
+    plan = automl.validate(write_spec(BASE + "budget: {wall_time: 30s}\n"), data=False,
+                           disabled_plugins=("flaml",))
+    expected = "tpe" if "tpe" in automl.plugins.get_plugin_manager(("flaml",)).searchers.names() else "random"
+    assert plan.searcher.name == expected
+    note = next(n for n in plan.notes if n.startswith("searcher auto"))
+    assert "blendsearch not installed" in note and "cfo not installed" in note
+
+
+def test_options_without_a_searcher_name_are_refused_at_the_field(write_spec: Callable[[str], Path]) -> None:
+    with pytest.raises(SpecError, match="searcher options need a searcher name") as info:
+        automl.validate(write_spec(BASE + "searcher: {options: {n_startup: 3}}\n"), data=False)
+    assert "searcher.options" in str(info.value)
