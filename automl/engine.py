@@ -9,19 +9,23 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.ensemble import build_ensemble_trial, is_ensemble_trial, wants_ensemble
 from automl.errors import AutoMLError, PluginError
 from automl.front import compute_front
 from automl.measure import measure_latency, reference_latency
-from automl.plan import Plan, build_plan, user_paths
+from automl.plan import Plan, build_plan, recorded_folds, run_spec
 from automl.plugins import get_plugin_manager
 from automl.records import FrontMember, StepRecord, TrialRecord
 from automl.run import FRONT_FILE, RUN_FILE, Run
 from automl.spec import Spec, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    from automl.recorder import Recorder
+    from automl.searcher_adapter import SearcherAdapter
 
 __all__ = ["search", "resume", "default_run_dir", "local_cpus"]
 
@@ -117,22 +121,20 @@ def _concurrency(plan: Plan) -> int:
     import ray
 
     have = ray.cluster_resources()
-    res = plan.spec.resources
-    extra_of = plan.trainer.extra_resources
-    extra = dict(extra_of(plan.spec.trainer.params)) if extra_of else {}
+    extra = plan.trainer_resources()
     fits = []
-    for kind, own in (("CPU", res.cpu), ("GPU", res.gpu)):
+    for kind, own in (("CPU", plan.trial_resources["cpu"]), ("GPU", plan.trial_resources["gpu"])):
         total = float(have.get(kind, 0.0))
         want = own + float(extra.get(kind, 0.0))
         if want > total:
             besides = f" ({own:g} for the trial, {want - own:g} for its trainer's workers)" if want != own else ""
-            raise plan.spec.error(
+            raise plan.error(
                 f"each trial asks for {want:g} {kind}(s){besides} but the Ray cluster has {total:g} "
                 f"(CPU {have.get('CPU', 0):g}, GPU {have.get('GPU', 0):g})", "resources", kind.lower())
         if want > 0:
             fits.append(int(total / want + 1e-9))
     n = max(1, min(fits)) if fits else 1
-    return min(n, res.max_concurrent) if res.max_concurrent else n
+    return min(n, plan.max_concurrent) if plan.max_concurrent else n
 
 
 def _override(loaded: Spec, trials: int | None, seed: int | None) -> Spec:
@@ -190,16 +192,7 @@ def search(
     loaded = _override(spec if isinstance(spec, Spec) else load_spec(spec), trials, seed)
     pm = get_plugin_manager(disabled_plugins)
     hooks = pm.observe(strict=strict_plugins)
-    if resume and out is not None and (Path(out) / RUN_FILE).is_file():
-        # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
-        pm.check_recorded(Run.open(out).info().versions, f"resume {out}")
-    plan = build_plan(loaded, pm)
-    if resume and out is None:
-        raise AutoMLError("--resume needs --out: the directory of the run to continue")
-    if resume and out is not None and (Path(out) / RUN_FILE).is_file():
-        # `data.folds: auto` depends on the wall time, which a resume may change: keep the run's choice (a run
-        # from before `auto` has none recorded and used the validation split).
-        plan.keep_folds(int(json.loads((Path(out) / RUN_FILE).read_text()).get("folds", 0)))
+    plan = _plan(loaded, pm, Path(out) if out is not None else None, resume)
     # Data and warm-start rows first: bad data or a bad --warm-start leaves no half-made run directory.
     data = plan.load_data()
     warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
@@ -218,6 +211,28 @@ def search(
         run.store.finish_run(run.run_id, "failed", hooks.summary())
         hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
         raise
+    _end(plan, run, data, summary, pm, hooks, t0)
+    return run
+
+
+def _plan(spec: Spec, pm: Any, out: Path | None, resume: bool) -> Plan:
+    """The search's plan; on resume, checked against the plugins the run recorded, with the run's folds."""
+    existing = out if resume and out is not None and (out / RUN_FILE).is_file() else None
+    if existing is not None:
+        # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
+        pm.check_recorded(Run.open(existing).info().versions, f"resume {existing}")
+    plan = build_plan(spec, pm)
+    if resume and out is None:
+        raise AutoMLError("--resume needs --out: the directory of the run to continue")
+    if existing is not None:
+        # `data.folds: auto` depends on the wall time, which a resume may change: keep the run's choice (a run
+        # from before `auto` has none recorded and used the validation split).
+        plan.keep_folds(recorded_folds(existing) or 0)
+    return plan
+
+
+def _end(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any, hooks: Any, t0: float) -> None:
+    """After the trials: the ensemble trial, the front, the run's summary; plugins told the search ended."""
     try:
         _ensemble(plan, run, data, summary, pm)
     except PluginError:  # --strict-plugins: an observer raised when told of the ensemble trial
@@ -231,30 +246,26 @@ def search(
         if hooks.failures:  # the summary was written before search_end: add the hooks' failures to it
             summary.update(hooks.summary())
             run.store.finish_run(run.run_id, run.status, summary)
-    return run
 
 
 def resume(run_dir: str | Path, *, trials: int | None = None, **kwargs: Any) -> Run:
     """Continue the run in ``run_dir`` with the spec it was started with."""
-    existing = Run.open(run_dir)
-    info = existing.info()
-    source = json.loads((Path(run_dir) / RUN_FILE).read_text()).get("spec")
-    spec = parse_spec(info.spec_text, source)
+    spec = run_spec(Run.open(run_dir))
     return search(spec, out=run_dir, trials=trials, resume=True, **kwargs)
 
 
 def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
-    url = plan.spec.store or f"sqlite:///{run_dir / 'automl.db'}"
+    url = plan.store_url(run_dir)
     store = pm.open_store(url)
     objectives = {
         "objectives": [asdict(o) for o in plan.objectives],
         "constraints": [asdict(c) for c in plan.constraints],
     }
     run_id = store.create_run(
-        name=plan.name, directory=str(run_dir), spec_text=plan.spec.text, spec_hash=plan.spec_hash,
-        seed=plan.spec.seed, objectives=objectives, versions=plan.versions,
+        name=plan.name, directory=str(run_dir), spec_text=plan.text, spec_hash=plan.spec_hash,
+        seed=plan.seed, objectives=objectives, versions=plan.versions,
     )
-    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": plan.spec.source,
+    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": plan.source,
                                                 "folds": plan.folds}, indent=2))
     return Run(run_dir, store, run_id)
 
@@ -266,9 +277,7 @@ def _reopen(plan: Plan, run_dir: Path) -> Run:
     info = run.info()
     # The stored spec is read again with today's defaults: a section added since the run began (at its
     # default) changes the stored hash but not the search, and must not block a resume.
-    old = parse_spec(info.spec_text).model_dump(mode="json", exclude={"budget", "name"})
-    new = plan.spec.model_dump(mode="json", exclude={"budget", "name"})
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    changed = plan.changed_since(parse_spec(info.spec_text))
     if info.spec_hash != plan.spec_hash and changed:
         raise AutoMLError(
             f"cannot resume {str(run_dir)!r}: it holds a run of a different spec (changed: {', '.join(changed)}); "
@@ -285,145 +294,200 @@ def _warm_rows(plan: Plan, other: Path) -> list[TrialRecord]:
     return [r for r in rows if r.status in ("completed", "stopped", "failed") and plan.space.contains(r.config)]
 
 
+@dataclass
+class _History:
+    """What the store holds of a run as its search starts (empty for a new run)."""
+
+    trials: list[TrialRecord]
+    #: Trial numbers below this are the searcher's: the budget, plus the ensemble trial of an earlier end of
+    #: this run, which is no searcher's trial and takes no trial's place.
+    limit: int
+    #: Finished for good (completed, stopped, failed), the ensemble trial aside.
+    done: list[TrialRecord]
+    #: Running or pending when the driver stopped: run again (from their checkpoints).
+    interrupted: list[TrialRecord]
+    #: Paused trials (promotion-type scheduler) and the budget each reached.
+    paused: dict[int, int]
+    #: Numbers below the limit the store has a row for.
+    recorded: set[int]
+
+    @property
+    def next_number(self) -> int:
+        return max((t.number + 1 for t in self.trials), default=0)
+
+    @property
+    def to_run(self) -> int:
+        # Counted in the store, not from the last number: a number handed out that the store never got (a driver
+        # killed between the two, in a run of an earlier version) is drawn again, so every number below the
+        # budget ends up run once.
+        return len(self.interrupted) + self.limit - len(self.recorded)
+
+
+def _history(plan: Plan, run: Run) -> _History:
+    trials = run.trials()
+    ensembles = [t.number for t in trials if is_ensemble_trial(t)]
+    limit = plan.trial_count + len(ensembles)
+    return _History(
+        trials=trials, limit=limit,
+        done=[t for t in trials if t.status in ("completed", "stopped", "failed") and t.number not in ensembles],
+        interrupted=[t for t in trials if t.status in ("running", "pending") and t.number < limit],
+        paused={t.number: int(t.budget or 0) for t in trials if t.status == "paused"},
+        recorded={t.number for t in trials if t.number < limit},
+    )
+
+
 def _tune(
     plan: Plan, run: Run, data: Any, address: str | None, pm: Any, on_progress: Any, t0: float,
     warm: list[TrialRecord],
 ) -> dict[str, Any]:
-    spec = plan.spec
-    history = run.trials()
-    # The ensemble trial of an earlier end of this run is no searcher's trial, and its number takes no trial's place.
-    ensembles = [t.number for t in history if is_ensemble_trial(t)]
-    limit = spec.budget.trials + len(ensembles)
-    done = [t for t in history if t.status in ("completed", "stopped", "failed") and t.number not in ensembles]
-    interrupted = [t for t in history if t.status in ("running", "pending") and t.number < limit]
-    paused = {t.number: int(t.budget or 0) for t in history if t.status == "paused"}
-    next_number = max((t.number + 1 for t in history), default=0)
-    # Counted in the store, not from the last number: a number handed out that the store never got (a driver
-    # killed between the two, in a run of an earlier version) is drawn again, so every number below the
-    # budget ends up run once.
-    recorded = {t.number for t in history if t.number < limit}
-    to_run = len(interrupted) + limit - len(recorded)
-    reached = _target_reached(plan, history)
-    scheduler, rungs = _scheduler(plan, run, paused)
-    if (to_run == 0 and not (rungs and rungs.has_promotion())) or reached is not None:
+    """The trials: Ray started (or joined), Tune run with our adapter, recorder and scheduler; what is left
+    unfinished stopped. Returns the trial phase's part of the run's summary."""
+    past = _history(plan, run)
+    reached = _target_reached(plan, past.trials)
+    scheduler, rungs = _scheduler(plan, run, past.paused)
+    if (past.to_run == 0 and not (rungs and rungs.has_promotion())) or reached is not None:
         _end_paused(run, "paused when the search ended: not promoted")
-        return {"first_trial_s": None, "exhausted": False, "resumed": bool(history), "target_reached_by": reached}
-
+        return {"first_trial_s": None, "exhausted": False, "resumed": bool(past.trials), "target_reached_by": reached}
     if address:
         _check_address(address)
     started = _start_ray(address)
-    from ray import tune
-    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
-
-    from automl.interfaces import TrialOutcome
-    from automl.recorder import Counts, Recorder, TargetStopper, best_step
-    from automl.schedulers import RungScheduler
-    from automl.searcher_adapter import SearcherAdapter, outcome_from_row
-    from automl.trial_job import DEADLINE_REASON, Job
-    from automl.trial_worker import run_trial
-
     try:
         concurrency = _concurrency(plan)
-        state_path = run.dir / SEARCHER_STATE
-        state = SearcherAdapter.load_state(state_path) if history else None
-        strategy = state["strategy"] if state else plan.make_searcher(workers=concurrency)
         # The wall-time budget counts from the start of the command (Ray's start-up included), as a user times it,
         # and holds the final stage too: trials end early enough to leave it its time.
-        wall = float(spec.budget.wall_time) if spec.budget.wall_time else None
+        wall = plan.wall_time
         deadline = t0 + wall - _final_reserve(plan, wall) if wall is not None else None
-
-        def skipped(number: int, config: dict[str, Any], reason: str) -> None:
-            now = time.time()
-            run.store.save_trial(run.run_id, number, status="stopped", config=config, error=reason, budget=0,
-                                 max_budget=plan.max_budget, started_at=None, finished_at=now)
-
-        def issued(number: int, config: dict[str, Any]) -> None:
-            run.store.save_trial(run.run_id, number, status="pending", config=config, max_budget=plan.max_budget)
-
-        handed = max(next_number, state["next_number"] if state else 0)
-        adapter = SearcherAdapter(
-            strategy, max_budget=plan.max_budget, first_number=handed, on_issue=issued,
-            reissue=[n for n in range(min(handed, limit)) if n not in recorded],
-            limit=limit, queue=[(t.number, dict(t.config)) for t in interrupted],
-            state_path=state_path, promote=rungs.next_promotion if rungs else None,
-            configs={t.number: t.config for t in history if t.number in paused},
-            deadline=deadline, on_skip=skipped, start=plan.start, cost_units=plan.cost_units,
-        )
-        if state:
-            adapter.observed = set(state["observed"])
-        for i, row in enumerate(warm):
-            outcome = outcome_from_row(row)
-            adapter.tell(TrialOutcome(-1 - i, outcome.config, outcome.status, outcome.values, outcome.budget,
-                                      outcome.max_budget, outcome.cost_s))
-        for row in done:  # finished after the searcher's last saved state
-            outcome = outcome_from_row(row)
-            if outcome.status == "completed":
-                adapter.costs.add(outcome, adapter._units(outcome.config))
-            adapter.tell(outcome)
-        for t in interrupted:
-            run.store.save_trial(run.run_id, t.number, status="pending")
-
-        job = Job(
-            trainer=plan.trainer.factory, params=dict(spec.trainer.params), task=spec.task or "classification",
-            seed=spec.seed, run_dir=str(run.dir), measured=plan.measured, batch_size=spec.latency.batch_size,
-            warmup=spec.latency.warmup, repeats=spec.latency.repeats, cpus=spec.resources.cpu,
-            gpus=spec.resources.gpu, rung_metrics=tuple(plan.rung_metrics),
-            rung_steps=tuple(scheduler.milestones) if isinstance(scheduler, RungScheduler) else (),
-            trial_timeout=float(spec.budget.trial_timeout) if spec.budget.trial_timeout else None,
-            deadline=deadline,
-            sys_path=tuple(user_paths(spec)),
-            compressors=tuple((record.name, record.factory, params) for record, params in plan.compressors),
-            predictions=wants_ensemble(plan)[0],
-            export_top=(plan.objectives[0].metric, plan.objectives[0].mode, plan.export_top)
-            if plan.export_top else None,
-        )
-        counts = Counts(total=spec.budget.trials, done=len(done),
-                        failed=sum(t.status == "failed" for t in done),
-                        stopped=sum(t.status == "stopped" for t in done), paused=len(paused))
-        callback = Recorder(
-            run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
-            max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
-            counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
-        )
-        for row in done:  # a resumed search's bar starts from the trials it already has
-            value = row.metrics.get(plan.objectives[0].metric) if row.status == "completed" else None
-            if isinstance(value, (int, float)):
-                callback.note_completed(float(value))
-        resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-        trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), resources)
-        # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
-        attempt = len(list(run.dir.glob("tune*")))
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=TuneConfig(
-                search_alg=adapter,
-                scheduler=scheduler,
-                # Tune counts each re-issue of a promoted trial as a sample; the adapter ends the search.
-                num_samples=to_run if rungs is None else (to_run + len(paused)) * (len(rungs.milestones) + 1),
-                reuse_actors=True,
-                time_budget_s=max(1.0, deadline - time.time()) if deadline is not None else None,
-                max_concurrent_trials=concurrency,
-            ),
-            run_config=RunConfig(
-                name="tune" if attempt == 0 else f"tune-{attempt}",
-                storage_path=str(run.dir),
-                verbose=0,
-                callbacks=[callback],
-                stop=TargetStopper(counts, plan.objectives[0], spec.budget.target) if spec.budget.target is not None
-                else None,
-                failure_config=FailureConfig(max_failures=spec.budget.max_failures),
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
-                log_to_file=True,
-            ),
-        )
-        tuner.fit()
+        adapter = _adapter(plan, run, past, rungs, concurrency, deadline, warm)
+        recorder = _recorder(plan, run, past, adapter, rungs, pm, on_progress)
+        _tuner(plan, run, data, past, (scheduler, rungs), adapter, recorder, concurrency, deadline).fit()
         adapter.flush()
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    # Trials Tune ended without a completion event (wall-time budget or target reached) are stopped.
+    reached = _stop_unfinished(plan, run)
+    return {"first_trial_s": (recorder.first_start - t0) if recorder.first_start else None,
+            "exhausted": adapter.exhausted, "resumed": bool(past.trials), "target_reached_by": reached}
+
+
+def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int, deadline: float | None,
+             warm: list[TrialRecord]) -> SearcherAdapter:
+    """The searcher adapter, carrying on from the searcher's state file and the store (resume, extend)."""
+    from automl.searcher_adapter import SearcherAdapter
+
+    state_path = run.dir / SEARCHER_STATE
+    state = SearcherAdapter.load_state(state_path) if past.trials else None
+    strategy = state["strategy"] if state else plan.make_searcher(workers=concurrency)
+
+    def skipped(number: int, config: dict[str, Any], reason: str) -> None:
+        now = time.time()
+        run.store.save_trial(run.run_id, number, status="stopped", config=config, error=reason, budget=0,
+                             max_budget=plan.max_budget, started_at=None, finished_at=now)
+
+    def issued(number: int, config: dict[str, Any]) -> None:
+        run.store.save_trial(run.run_id, number, status="pending", config=config, max_budget=plan.max_budget)
+
+    handed = max(past.next_number, state["next_number"] if state else 0)
+    adapter = SearcherAdapter(
+        strategy, max_budget=plan.max_budget, first_number=handed, on_issue=issued,
+        reissue=[n for n in range(min(handed, past.limit)) if n not in past.recorded],
+        limit=past.limit, queue=[(t.number, dict(t.config)) for t in past.interrupted],
+        state_path=state_path, promote=rungs.next_promotion if rungs else None,
+        configs={t.number: t.config for t in past.trials if t.number in past.paused},
+        deadline=deadline, on_skip=skipped, start=plan.start, cost_units=plan.cost_units,
+    )
+    if state:
+        adapter.observed = set(state["observed"])
+    _tell_past(adapter, past, warm)
+    for t in past.interrupted:
+        run.store.save_trial(run.run_id, t.number, status="pending")
+    return adapter
+
+
+def _tell_past(adapter: SearcherAdapter, past: _History, warm: list[TrialRecord]) -> None:
+    """Tell the searcher of the warm-start trials, then of this run's trials finished after its last saved state."""
+    from automl.interfaces import TrialOutcome
+    from automl.searcher_adapter import outcome_from_row
+
+    for i, row in enumerate(warm):
+        outcome = outcome_from_row(row)
+        adapter.tell(TrialOutcome(-1 - i, outcome.config, outcome.status, outcome.values, outcome.budget,
+                                  outcome.max_budget, outcome.cost_s))
+    for row in past.done:  # finished after the searcher's last saved state
+        outcome = outcome_from_row(row)
+        if outcome.status == "completed":
+            adapter.costs.add(outcome, adapter._units(outcome.config))
+        adapter.tell(outcome)
+
+
+def _recorder(plan: Plan, run: Run, past: _History, adapter: SearcherAdapter, rungs: Any, pm: Any,
+              on_progress: Any) -> Recorder:
+    """The driver's recorder of trial events, its counts and export bar carried on from the store."""
+    from automl.recorder import Counts, Recorder
+
+    counts = Counts(total=plan.trial_count, done=len(past.done),
+                    failed=sum(t.status == "failed" for t in past.done),
+                    stopped=sum(t.status == "stopped" for t in past.done), paused=len(past.paused))
+    recorder = Recorder(
+        run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
+        max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
+        counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
+    )
+    for row in past.done:  # a resumed search's bar starts from the trials it already has
+        value = row.metrics.get(plan.objectives[0].metric) if row.status == "completed" else None
+        if isinstance(value, (int, float)):
+            recorder.note_completed(float(value))
+    return recorder
+
+
+def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[Any, Any], adapter: SearcherAdapter,
+           recorder: Recorder, concurrency: int, deadline: float | None) -> Any:
+    """The Tune experiment of this start of the run: the trial function bound to the plan's job and the data."""
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
+
+    from automl.recorder import TargetStopper
+    from automl.schedulers import RungScheduler
+    from automl.trial_worker import run_trial
+
+    scheduler, rungs = scheduling
+    job = plan.job(run.dir, deadline=deadline,
+                   rung_steps=scheduler.milestones if isinstance(scheduler, RungScheduler) else ())
+    trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), plan.trial_resources)
+    # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
+    attempt = len(list(run.dir.glob("tune*")))
+    target = plan.target
+    return tune.Tuner(
+        trainable,
+        tune_config=TuneConfig(
+            search_alg=adapter,
+            scheduler=scheduler,
+            # Tune counts each re-issue of a promoted trial as a sample; the adapter ends the search.
+            num_samples=past.to_run if rungs is None else (past.to_run + len(past.paused)) * (len(rungs.milestones) + 1),
+            reuse_actors=True,
+            time_budget_s=max(1.0, deadline - time.time()) if deadline is not None else None,
+            max_concurrent_trials=concurrency,
+        ),
+        run_config=RunConfig(
+            name="tune" if attempt == 0 else f"tune-{attempt}",
+            storage_path=str(run.dir),
+            verbose=0,
+            callbacks=[recorder],
+            stop=TargetStopper(recorder.counts, plan.objectives[0], target) if target is not None else None,
+            failure_config=FailureConfig(max_failures=plan.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            log_to_file=True,
+        ),
+    )
+
+
+def _stop_unfinished(plan: Plan, run: Run) -> int | None:
+    """Trials Tune ended without a completion event (wall-time budget or target reached) are stopped at their best
+    step, paused ones for good. Returns the trial that reached ``budget.target``, if one did."""
+    from automl.recorder import best_step
+    from automl.trial_job import DEADLINE_REASON
+
     reached = _target_reached(plan, run.trials())
     why = (f"stopped when trial {reached} reached budget.target" if reached is not None
            else DEADLINE_REASON)
@@ -435,8 +499,7 @@ def _tune(
                                  **best_step(run.steps(row.number), plan.objectives[0]))
     _end_paused(run, "paused when the search ended: not promoted"
                 + (f" (trial {reached} reached budget.target)" if reached is not None else ""))
-    return {"first_trial_s": (callback.first_start - t0) if callback.first_start else None,
-            "exhausted": adapter.exhausted, "resumed": bool(history), "target_reached_by": reached}
+    return reached
 
 
 def _final_reserve(plan: Plan, wall: float) -> float:
@@ -474,7 +537,7 @@ def _end_paused(run: Run, why: str) -> None:
 
 def _target_reached(plan: Plan, trials: list[TrialRecord]) -> int | None:
     """The first completed trial whose first objective reached ``budget.target``, if any."""
-    target = plan.spec.budget.target
+    target = plan.target
     if target is None:
         return None
     primary = plan.objectives[0]
@@ -530,49 +593,16 @@ def _latency_candidates(plan: Plan, trials: list[TrialRecord], members: list[int
 def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     """Front, final serial measurement of its members, models copied, front.json written."""
     trials = run.trials()
-    stopped_too = not plan.spec.front.include_stopped
+    stopped_too = not plan.include_stopped
     front = compute_front(trials, plan.objectives, plan.constraints, full_budget_only=stopped_too)
     by_number = {t.number: t for t in trials}
     drift = None
     if plan.measured and front.members:
-        from automl.export import trial_trainer
-
-        ref_before = reference_latency()
-        for number in _latency_candidates(plan, trials, front.numbers, stopped_too):
-            t = by_number[number]
-            if not t.artifact:
-                continue
-            trainer = trial_trainer(run, t, plan, data)
-            predict = trainer.load_predictor(Path(t.artifact))
-            latency = measure_latency(predict, trainer.sample_input(plan.spec.latency.batch_size),
-                                      warmup=max(20, plan.spec.latency.warmup), repeats=plan.spec.latency.final_repeats)
-            metrics = dict(t.metrics)
-            if "latency_ms_trial" not in metrics:  # a resumed final stage keeps the trial's own figure
-                metrics["latency_ms_trial"] = metrics.get("latency_ms")
-            metrics["latency_ms"] = latency
-            how = {**t.measured_as, "latency_ms": (
-                f"{Path(t['artifact']).suffix.lstrip('.')}, batch {plan.spec.latency.batch_size}, 1 thread, median of "
-                f"{plan.spec.latency.final_repeats} calls after {max(20, plan.spec.latency.warmup)}, serially at the end")}
-            run.store.save_trial(run.run_id, number, metrics=metrics, measured_as=how)
-            by_number[number] = t.replace(metrics=metrics, measured_as=how)
-        ref_after = reference_latency()
-        drift = {"reference_ms_before": ref_before, "reference_ms_after": ref_after,
-                 "drift": ref_after / ref_before - 1.0 if ref_before > 0 else None}
+        drift = _measure_again(plan, run, data, by_number, _latency_candidates(plan, trials, front.numbers, stopped_too))
         # Re-measured members may now dominate each other differently: rebuild the front.
         front = compute_front(list(by_number.values()), plan.objectives, plan.constraints,
                               full_budget_only=stopped_too)
-    models = run.dir / "models"
-    members = []
-    for number in front.numbers:
-        t = by_number[number]
-        model = None
-        if t.artifact and Path(t.artifact).exists():
-            models.mkdir(exist_ok=True)
-            src = Path(t.artifact)
-            dest = models / f"trial-{number:05d}-{src.name}"
-            shutil.copy2(src, dest) if src.is_file() else shutil.copytree(src, dest, dirs_exist_ok=True)
-            model = str(dest.relative_to(run.dir))
-        members.append(FrontMember(number, t.config, t.metrics, model))
+    members = [_keep_model(run, by_number[number]) for number in front.numbers]
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
@@ -581,3 +611,43 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     summary.update({"trials": counts, "front_size": len(members), "hypervolume": front.hypervolume})
     status = "completed" if counts.get("completed", 0) else "failed"
     run.store.finish_run(run.run_id, status, summary)
+
+
+def _measure_again(plan: Plan, run: Run, data: Any, by_number: dict[int, TrialRecord],
+                   numbers: list[int]) -> dict[str, Any]:
+    """Measure the latency of trials ``numbers`` again, one at a time with the full protocol; their rows (in the
+    store and ``by_number``) updated. Returns the reference latency before and after, and their drift."""
+    batch, warmup, repeats = plan.final_latency()
+    ref_before = reference_latency()
+    for number in numbers:
+        t = by_number[number]
+        if not t.artifact:
+            continue
+        trainer = plan.trial_trainer(number, t.config or {}, run.dir, data)
+        predict = trainer.load_predictor(Path(t.artifact))
+        latency = measure_latency(predict, trainer.sample_input(batch), warmup=warmup, repeats=repeats)
+        metrics = dict(t.metrics)
+        if "latency_ms_trial" not in metrics:  # a resumed final stage keeps the trial's own figure
+            metrics["latency_ms_trial"] = metrics.get("latency_ms")
+        metrics["latency_ms"] = latency
+        how = {**t.measured_as, "latency_ms": (
+            f"{Path(t['artifact']).suffix.lstrip('.')}, batch {batch}, 1 thread, median of "
+            f"{repeats} calls after {warmup}, serially at the end")}
+        run.store.save_trial(run.run_id, number, metrics=metrics, measured_as=how)
+        by_number[number] = t.replace(metrics=metrics, measured_as=how)
+    ref_after = reference_latency()
+    return {"reference_ms_before": ref_before, "reference_ms_after": ref_after,
+            "drift": ref_after / ref_before - 1.0 if ref_before > 0 else None}
+
+
+def _keep_model(run: Run, t: TrialRecord) -> FrontMember:
+    """A front member, its model copied into the run's ``models/`` (when its file is still there)."""
+    model = None
+    if t.artifact and Path(t.artifact).exists():
+        models = run.dir / "models"
+        models.mkdir(exist_ok=True)
+        src = Path(t.artifact)
+        dest = models / f"trial-{t.number:05d}-{src.name}"
+        shutil.copy2(src, dest) if src.is_file() else shutil.copytree(src, dest, dirs_exist_ok=True)
+        model = str(dest.relative_to(run.dir))
+    return FrontMember(t.number, t.config, t.metrics, model)

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl.interfaces import ENGINE_METRICS, Objective, TrialContext
+from automl.interfaces import ENGINE_METRICS, Objective
+from automl.trial_job import trial_dir
 
 if TYPE_CHECKING:
     from automl.plan import Plan
@@ -267,6 +268,99 @@ def _selection_objective(plan: Plan) -> Objective | None:
 TIE_BREAKS: tuple[tuple[str, str], ...] = (("log_loss", "min"), ("rmse", "min"))
 
 
+def _scored(trials: Sequence[Mapping[str, Any]], objective: Objective) -> list[Mapping[str, Any]]:
+    """The completed trials with a finite value of ``objective``, best first (ties: lowest number)."""
+    scored = [t for t in trials if t["status"] == "completed" and not is_ensemble_trial(t)
+              and isinstance((t["metrics"] or {}).get(objective.metric), (int, float))
+              and math.isfinite(float(t["metrics"][objective.metric]))]
+    scored.sort(key=lambda t: (objective.to_min(float(t["metrics"][objective.metric])), t["number"]))
+    return scored
+
+
+def _scorer(trainer: Any, metric: Objective) -> Callable[[np.ndarray], float]:
+    """The loss (lower is better) of blended validation predictions on ``metric``, as the trainer scores them."""
+    def loss(predictions: np.ndarray) -> float:
+        value = trainer.score_predictions(predictions, "valid", (metric.metric,)).get(metric.metric)
+        return metric.to_min(float(value)) if value is not None else math.inf
+    return loss
+
+
+def _why_not(selection: Selection, objective: Objective, summary: Mapping[str, Any]) -> str | None:
+    """Why the selection is not recorded as a trial (None: it is)."""
+    if int(np.count_nonzero(selection.counts)) < 2:  # the best trial alone: recording it again adds nothing
+        return f"no mix of trials improved on trial {summary['start']} alone ({objective.metric}, validation)"
+    best = summary["best_single"]
+    if selection.loss > objective.to_min(float(best["value"])):
+        return (f"the ensemble's {objective.metric} ({summary['value']:.6g}) is worse than trial "
+                f"{best['number']}'s ({best['value']:.6g}), which saved no usable predictions")
+    return None
+
+
+def _record(plan: Plan, run: Run, number: int, config: dict[str, Any], metrics: dict[str, float], artifact: Path,
+            started: float) -> None:
+    """Store the built ensemble as trial ``number``."""
+    now = time.time()
+    # Written once it is built: a failed build leaves no half-made trial (nor touches an earlier ensemble's row).
+    run.store.save_trial(run.run_id, number, status="completed", config=config, metrics=metrics,
+                         budget=plan.max_budget, max_budget=plan.max_budget, seed=plan.seed + number,
+                         artifact=str(artifact), started_at=started, finished_at=now, duration=now - started,
+                         error=None, attempts=1)
+
+
+def _candidates(run: Run, scored: Sequence[Mapping[str, Any]], limit: int
+                ) -> tuple[list[tuple[Mapping[str, Any], np.ndarray]], dict[str, str]]:
+    """The best ``limit`` of ``scored`` (best first) whose saved validation predictions are usable, with those
+    predictions; and the trials among the best that could not take part, with the reason."""
+    candidates: list[tuple[Mapping[str, Any], np.ndarray]] = []
+    skipped: dict[str, str] = {}
+    shape = None
+    for t in scored:
+        if len(candidates) >= limit:
+            break
+        directory = trial_dir(run.dir, t["number"])
+        values = load_predictions(directory, "valid")
+        if values is None or (shape is not None and values.shape != shape) or not np.all(np.isfinite(values)):
+            error = directory / PREDICTIONS_ERROR
+            skipped[str(t["number"])] = (error.read_text()[:300] if error.is_file() else "no predictions saved"
+                                         if values is None else "predictions of another shape or not finite")
+            continue
+        shape = values.shape
+        candidates.append((t, values))
+    return candidates, skipped
+
+
+def _blend_scores(trainer: Any, members: Sequence[EnsembleMember], valid: np.ndarray, test: bool
+                  ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The ensemble's metrics (validation; test when every member saved test predictions) and the blended
+    predictions its files must reproduce."""
+    metrics = {k: float(v) for k, v in trainer.score_predictions(valid, "valid").items()}
+    expected = {"valid": valid}
+    if test:
+        tests = [load_predictions(m.directory, "test") for m in members]
+        if all(p is not None for p in tests):
+            blended = blend([p for p in tests if p is not None], [m.weight for m in members])
+            expected["test"] = blended
+            metrics.update({f"test_{k}": float(v) for k, v in trainer.score_predictions(blended, "test").items()})
+    return metrics, expected
+
+
+def _build_files(trainer: Any, members: Sequence[EnsembleMember], final_dir: Path,
+                 expected: Mapping[str, np.ndarray]) -> Path:
+    """Have the trainer write the ensemble's files into ``final_dir``; returns its model file."""
+    # Built beside the trial directory and moved in once it succeeded: a failed rebuild (on resume) leaves the
+    # earlier ensemble's files as they were, and a rebuild leaves no file of the earlier one behind.
+    staging = final_dir.with_name(final_dir.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        made = Path(trainer.build_ensemble(members, staging, expected)).resolve()
+        shutil.rmtree(final_dir, ignore_errors=True)
+        staging.rename(final_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final_dir / made.relative_to(staging.resolve())
+
+
 def _tie_break(plan: Plan, objective: Objective) -> Objective | None:
     """The trainer's log loss (or RMSE) to break ties of the selection objective, when it reports one."""
     for metric, mode in TIE_BREAKS:
@@ -299,7 +393,6 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         Exception: Whatever the trainer raises while scoring or building; the engine records
             the reason and finishes the search without an ensemble.
     """
-    from automl.trial_job import Job, trial_dir
     from automl.trial_worker import measure_artifact
 
     t0 = time.time()
@@ -308,45 +401,18 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
     assert objective is not None  # wants_ensemble checked it
     trials = run.trials()
     existing = next((t for t in trials if is_ensemble_trial(t)), None)
-    scored = [t for t in trials if t["status"] == "completed" and not is_ensemble_trial(t)
-              and isinstance((t["metrics"] or {}).get(objective.metric), (int, float))
-              and math.isfinite(float(t["metrics"][objective.metric]))]
-    scored.sort(key=lambda t: (objective.to_min(float(t["metrics"][objective.metric])), t["number"]))
-    candidates: list[tuple[Mapping[str, Any], np.ndarray]] = []
-    skipped: dict[str, str] = {}  # trials among the best that could not take part, with the reason
-    shape = None
-    for t in scored:
-        if len(candidates) >= settings.candidates:
-            break
-        directory = trial_dir(run.dir, t["number"])
-        values = load_predictions(directory, "valid")
-        if values is None or (shape is not None and values.shape != shape) or not np.all(np.isfinite(values)):
-            error = directory / PREDICTIONS_ERROR
-            skipped[str(t["number"])] = (error.read_text()[:300] if error.is_file() else "no predictions saved"
-                                         if values is None else "predictions of another shape or not finite")
-            continue
-        shape = values.shape
-        candidates.append((t, values))
+    scored = _scored(trials, objective)
+    candidates, skipped = _candidates(run, scored, settings.candidates)
     if len(candidates) < 2:
         return {"built": False, "reason": f"{len(candidates)} completed trial(s) with saved predictions; "
                 "an ensemble needs at least 2", "skipped": skipped}
     candidates.sort(key=lambda c: c[0]["number"])  # ties in the selection go to the lowest trial number
     number = existing["number"] if existing else max(t["number"] for t in trials) + 1
-    task = plan.spec.task or "classification"
-    context = TrialContext(task, plan.spec.seed + number, data, trial_dir(run.dir, number),
-                           plan.spec.resources.cpu, plan.spec.resources.gpu)
-    trainer = plan.trainer.factory({}, plan.spec.trainer.params, context)
-
-    def scorer(metric: Objective) -> Callable[[np.ndarray], float]:
-        def loss(predictions: np.ndarray) -> float:
-            value = trainer.score_predictions(predictions, "valid", (metric.metric,)).get(metric.metric)
-            return metric.to_min(float(value)) if value is not None else math.inf
-        return loss
-
+    trainer = plan.trial_trainer(number, {}, run.dir, data)
     tie = _tie_break(plan, objective)
     preds = [values for _, values in candidates]
-    selection = greedy_selection(preds, scorer(objective), rounds=settings.rounds,
-                                 tie_break=scorer(tie) if tie is not None else None)
+    selection = greedy_selection(preds, _scorer(trainer, objective), rounds=settings.rounds,
+                                 tie_break=_scorer(trainer, tie) if tie is not None else None)
     numbers = [int(t["number"]) for t, _ in candidates]
     config = ensemble_config(numbers, [int(c) for c in selection.counts])
     start = candidates[selection.best_single][0]
@@ -361,12 +427,7 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         "tie_break": tie.metric if tie is not None else None,
         "skipped": skipped,
     }
-    why = None
-    if int(np.count_nonzero(selection.counts)) < 2:  # the best trial alone: recording it again adds nothing
-        why = f"no mix of trials improved on trial {start['number']} alone ({objective.metric}, validation)"
-    elif selection.loss > objective.to_min(float(best_single["metrics"][objective.metric])):
-        why = (f"the ensemble's {objective.metric} ({summary['value']:.6g}) is worse than trial "
-               f"{best_single['number']}'s ({summary['best_single']['value']:.6g}), which saved no usable predictions")
+    why = _why_not(selection, objective, summary)
     if why is not None:
         return {**{k: v for k, v in summary.items() if k != "number"}, "built": False, "reason": why,
                 "seconds": time.time() - t0}
@@ -378,38 +439,10 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
                               Path(candidates[i][0]["artifact"]) if candidates[i][0].get("artifact") else None,
                               trial_dir(run.dir, numbers[i])) for i in used]
     valid = blend([preds[i] for i in used], [float(selection.counts[i]) for i in used])
-    metrics = {k: float(v) for k, v in trainer.score_predictions(valid, "valid").items()}
-    expected = {"valid": valid}
-    if data is not None and len(data.test) > 0:
-        tests = [load_predictions(m.directory, "test") for m in members]
-        if all(p is not None for p in tests):
-            test = blend([p for p in tests if p is not None], [m.weight for m in members])
-            expected["test"] = test
-            metrics.update({f"test_{k}": float(v) for k, v in trainer.score_predictions(test, "test").items()})
-    # Built beside the trial directory and moved in once it succeeded: a failed rebuild (on resume) leaves the
-    # earlier ensemble's files as they were, and a rebuild leaves no file of the earlier one behind.
-    final_dir = context.trial_dir
-    staging = final_dir.with_name(final_dir.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    metrics, expected = _blend_scores(trainer, members, valid, data is not None and len(data.test) > 0)
     started = time.time()
-    try:
-        made = Path(trainer.build_ensemble(members, staging, expected)).resolve()
-        shutil.rmtree(final_dir, ignore_errors=True)
-        staging.rename(final_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    artifact = final_dir / made.relative_to(staging.resolve())
+    artifact = _build_files(trainer, members, trial_dir(run.dir, number), expected)
     if plan.measured:
-        job = Job(trainer=plan.trainer.factory, params=dict(plan.spec.trainer.params), task=task, seed=plan.spec.seed,
-                  run_dir=str(run.dir), measured=True, batch_size=plan.spec.latency.batch_size,
-                  warmup=plan.spec.latency.warmup, repeats=plan.spec.latency.repeats,
-                  cpus=plan.spec.resources.cpu, gpus=plan.spec.resources.gpu)
-        metrics.update(measure_artifact(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False))
-    now = time.time()
-    # Written once it is built: a failed build leaves no half-made trial (nor touches an earlier ensemble's row).
-    run.store.save_trial(run.run_id, number, status="completed", config=config, metrics=metrics,
-                         budget=plan.max_budget, max_budget=plan.max_budget, seed=plan.spec.seed + number,
-                         artifact=str(artifact), started_at=started, finished_at=now, duration=now - started,
-                         error=None, attempts=1)
+        metrics.update(measure_artifact(trainer, artifact, plan.job(run.dir), ("size_bytes", "latency_ms"), quick=False))
+    _record(plan, run, number, config, metrics, artifact, started)
     return {**summary, "replaced": bool(existing), "seconds": time.time() - t0}

@@ -27,7 +27,6 @@ re-fit is another model than the one measured).
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -137,12 +136,9 @@ def _sha256(path: Path) -> str:
 
 
 def _spec_of(run: Run) -> Any:
-    from automl.spec import parse_spec
+    from automl.plan import run_spec
 
-    info = run.info()
-    meta = run.dir / "run.json"
-    source = json.loads(meta.read_text()).get("spec") if meta.is_file() else None
-    return parse_spec(_get(info, "spec_text"), source)
+    return run_spec(run)
 
 
 def _trainer_record(run: Run) -> tuple[str, Any, Any, str]:
@@ -182,18 +178,7 @@ def trial_model(run: Run, number: int) -> TrialModel:
         AutoMLError: For a trial that does not exist, did not complete, or whose model file was
             not kept (the message says why).
     """
-    row = run.store.trial(run.run_id, number)
-    if row is None:
-        numbers = [int(_get(t, "number")) for t in run.trials()]
-        span = f"trials {min(numbers)}..{max(numbers)}" if numbers else "no trials"
-        raise AutoMLError(f"{str(run.dir)!r} has no trial {number} (it has {span})")
-    status = str(_get(row, "status"))
-    if status != "completed":
-        why = {"stopped": f"stopped at budget {_get(row, 'budget') or 0} of {_get(row, 'max_budget') or '?'}",
-               "failed": "failed"}.get(status, status)
-        error = _get(row, "error")
-        raise AutoMLError(f"trial {number} {why}{': ' + str(error) if error else ''}; only a completed trial has "
-                          "a measured model to export")
+    row = _completed_row(run, number)
     name, spec, record, problem = _trainer_record(run)
     formats = trainer_formats(record.factory) if record is not None else dict(COMMON_FORMATS)
     stored = _get(row, "artifact")
@@ -237,6 +222,23 @@ def trial_model(run: Run, number: int) -> TrialModel:
             if target not in files and have:
                 conversions[target] = have[0]
     return TrialModel(number, name, measured, formats, files, conversions, withheld, note)
+
+
+def _completed_row(run: Run, number: int) -> Any:
+    """Trial ``number``'s store row; refused, saying why, unless that trial completed."""
+    row = run.store.trial(run.run_id, number)
+    if row is None:
+        numbers = [int(_get(t, "number")) for t in run.trials()]
+        span = f"trials {min(numbers)}..{max(numbers)}" if numbers else "no trials"
+        raise AutoMLError(f"{str(run.dir)!r} has no trial {number} (it has {span})")
+    status = str(_get(row, "status"))
+    if status != "completed":
+        why = {"stopped": f"stopped at budget {_get(row, 'budget') or 0} of {_get(row, 'max_budget') or '?'}",
+               "failed": "failed"}.get(status, status)
+        error = _get(row, "error")
+        raise AutoMLError(f"trial {number} {why}{': ' + str(error) if error else ''}; only a completed trial has "
+                          "a measured model to export")
+    return row
 
 
 def _rewriters(spec: Any) -> list[str]:
@@ -337,11 +339,10 @@ def _target(run: Run, number: int, ext: str, out: str | Path | None) -> Path:
 
 
 def run_plan(run: Run) -> Any:
-    """The run's plan, built again from the spec it ran with the installed plugins."""
-    from automl.plan import build_plan
-    from automl.plugins import get_plugin_manager
+    """The run's plan, built again from the spec it ran with the installed plugins (:func:`automl.plan.run_plan`)."""
+    from automl.plan import run_plan as plan_of
 
-    return build_plan(_spec_of(run), get_plugin_manager())
+    return plan_of(run)
 
 
 def trial_trainer(run: Run, row: Any, plan: Any = None, data: Any = None) -> Any:
@@ -353,16 +354,11 @@ def trial_trainer(run: Run, row: Any, plan: Any = None, data: Any = None) -> Any
         plan: The run's plan (from the spec it ran); default: built again.
         data: The run's data, loaded and split again; default: loaded from ``plan``.
     """
-    from automl.interfaces import TrialContext
-
     if plan is None:
         plan = run_plan(run)
     if data is None:
         data = plan.load_data()
-    number = int(_get(row, "number"))
-    context = TrialContext(plan.spec.task or "classification", plan.spec.seed + number, data,
-                           run.dir / "trials" / f"{number:05d}")
-    return plan.trainer.factory(plan.trainer_config(_get(row, "config") or {}), plan.spec.trainer.params, context)
+    return plan.trial_trainer(int(_get(row, "number")), _get(row, "config") or {}, run.dir, data)
 
 
 def _convert(run: Run, model: TrialModel, fmt: str, out: str | Path | None) -> Exported:

@@ -137,7 +137,7 @@ class Result:
         except (ValueError, OSError) as exc:
             raise AutoMLError(f"trial {number}: the {self._plan.trainer.name!r} trainer cannot load "
                               f"{str(path)!r}: {exc}") from exc
-        return Model(number, path, predict, self._plan.spec.task or "classification", self._data,
+        return Model(number, path, predict, self._plan.task, self._data,
                      self._plan.trainer.name)
 
     def __repr__(self) -> str:

@@ -25,7 +25,9 @@ from automl.ensemble import (
     supports_ensembles,
 )
 from automl.interfaces import Objective, Trainer
+from automl.plan import Plan
 from automl.run import Run
+from automl.space import SearchSpace
 from automl.spec import EnsembleSpec, parse_spec
 from automl.store import Store
 
@@ -180,9 +182,10 @@ def toy_run(tmp_path: Path, accuracies: Sequence[float], predictions: Sequence[n
                          budget=1, max_budget=1, artifact=str(directory / "model.bin"))
     spec = SimpleNamespace(ensemble=EnsembleSpec(), task="classification", seed=0, trainer=SimpleNamespace(params={}),
                            resources=SimpleNamespace(cpu=1.0, gpu=0.0))
-    plan = SimpleNamespace(spec=spec, trainer=SimpleNamespace(name="toy", factory=Toy), compressors=[],
-                           objectives=[Objective("accuracy", "max")], max_budget=1, measured=False,
-                           metrics={"accuracy": "max"})
+    # A real Plan around a stand-in spec and trainer record: the ensemble builds its trainer through the plan.
+    plan = Plan(spec, SearchSpace([]), [Objective("accuracy", "max")], [],  # type: ignore[arg-type]
+                SimpleNamespace(name="toy", factory=Toy), None, None, 1, None, {},  # type: ignore[arg-type]
+                {"accuracy": "max"})
     return plan, Run(tmp_path, store, run_id)
 
 
