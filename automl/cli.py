@@ -229,6 +229,13 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     for message in pm.clash_messages():
         err_console.print(f"[yellow]clash:[/] {escape(message)}; specs using another name are not affected",
                           highlight=False, soft_wrap=True)
+    # The subcommands packages add (automl.commands entry points), loaded here so that a broken one is listed.
+    commands = PluginCommands(main.commands, ctx.obj["disabled"])
+    for name in commands.load_all():
+        console.print(f"command {escape(name)}: from {escape(commands.package(name))}", highlight=False,
+                      soft_wrap=True)
+    for problem in commands.problems.values():
+        err_console.print(f"[red]broken:[/] {escape(problem)}", highlight=False, soft_wrap=True)
 
 
 @main.command()

@@ -81,6 +81,10 @@ class PluginCommands:
         """The plugin commands' names (nothing is imported)."""
         return sorted(self.entries)
 
+    def package(self, name: str) -> str:
+        """``distribution version`` of the package adding the command ``name``."""
+        return _package(self.entries[name])
+
     def load(self, name: str) -> click.Command | None:
         """The command ``name``, imported now; None (with the reason in :attr:`problems`) when it cannot be."""
         if name in self._loaded:

@@ -87,3 +87,18 @@ def test_searching_imports_no_plugin_command(fixture_plugins: Callable[..., Plug
     fixture_plugins("command-hello", "command-broken")
     assert cli(["validate", "--help"]) == 0
     assert not [m for m in sys.modules if m.startswith("fixture_command")]
+
+
+def test_automl_plugins_lists_the_commands_and_the_broken_ones(fixture_plugins: Callable[..., PluginSite],
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    fixture_plugins("command-hello", "command-broken")
+    assert cli(["plugins"]) == 0
+    out = capsys.readouterr()
+    assert "command hello: from fixture-command-hello 0.1.0" in out.out.splitlines()
+    broken = [line for line in out.err.splitlines() if "fixture-command-broken" in line]
+    assert broken == [
+        "broken: the command 'crash' of fixture-command-broken 0.1.0 failed to load: RuntimeError: the command's "
+        "module is broken",
+        "broken: the command 'notacommand' of fixture-command-broken 0.1.0 is not a click command "
+        "(fixture_command_broken.plain:command is a function)",
+    ]
