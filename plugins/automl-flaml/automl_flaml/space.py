@@ -178,18 +178,22 @@ class FlamlSpace:
         """A new ``flaml.tune`` space (FLAML annotates its domains in place: one per searcher)."""
         from flaml import tune
 
-        def build(layout: Mapping[str, Any]) -> dict[str, Any]:
+        def build(layout: Mapping[str, Any], top: bool = False) -> dict[str, Any]:
             out: dict[str, Any] = {}
             for key, node in layout.items():
                 if isinstance(node, _Const):
-                    out[key] = node.raw
+                    # A constant outside any dict stays out of FLAML's space (decode puts it back): BlendSearch's
+                    # global Optuna search fails on a plain value among its domains. Inside a dict it stays:
+                    # FLAML tells the dicts apart by their constants.
+                    if not top:
+                        out[key] = node.raw
                 elif isinstance(node, _Branch):
                     out[key] = tune.choice([build(sub) for sub in node.layouts], order=False)
                 else:
                     out[key] = self._domain(tune, node.name)
             return out
 
-        return build(self.layout)
+        return build(self.layout, top=True)
 
     def _domain(self, tune: Any, name: str) -> Any:
         p = self.space[name]
@@ -245,6 +249,9 @@ class FlamlSpace:
                     raw[key] = value
 
         walk(config)
+        for key, node in self.layout.items():
+            if isinstance(node, _Const):  # left out of FLAML's space (see domains)
+                raw.setdefault(key, node.raw)
         out: dict[str, Any] = {}
         for name, p in self.space.items():
             if p.is_active(out):
@@ -267,7 +274,8 @@ class FlamlSpace:
             out: dict[str, Any] = {}
             for key, node in layout.items():
                 if isinstance(node, _Const):
-                    out[key] = node.raw
+                    if layout is not self.layout:  # top-level constants are not in FLAML's space
+                        out[key] = node.raw
                 elif isinstance(node, _Branch):
                     if node.name in config:
                         index = self.index(node.name, config[node.name])

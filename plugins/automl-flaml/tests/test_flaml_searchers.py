@@ -116,6 +116,17 @@ def test_conditional_suggestions_hold_only_active_parameters(factory: type[Flaml
     assert forest["n_estimators"] == 4  # the start point of a model gets its low-cost values
 
 
+@pytest.mark.parametrize("factory", [CFOSearcher, BlendSearchSearcher])
+def test_a_choice_of_one_value_beside_searched_parameters_is_suggested_as_itself(
+        factory: type[FlamlSearcher]) -> None:
+    # BlendSearch's global Optuna search failed on the constant ("'int' object has no attribute 'single'").
+    space = SearchSpace([Choice("model", values=("linear",)), Float("C", low=1e-3, high=1e3, log=True,
+                                                                     when={"model": ("linear",)})])
+    assert "model" not in FlamlSpace(space).domains()
+    history = drive(factory(space, [Objective("score", "max")], seed=0), lambda c: {"score": -abs(c["C"] - 1)}, 12)
+    assert len(history) == 12 and all(c["model"] == "linear" and "C" in c for c, _ in history)
+
+
 def test_a_low_cost_model_goes_first() -> None:
     searcher = CFOSearcher(
         MODEL_SPACE, LOSS, low_cost_partial_config={"model": "knn", "n_neighbors": 2, "scale": "minmax"}
