@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+import automl
 from automl.plugin import Objective, PluginError, get_plugin_manager
 from automl_bench import multifidelity
 from automl_bench.base import BenchmarkError, Method, Problem, Trace, package_version, unit_space
@@ -455,8 +456,6 @@ class EngineMethod(Method):
                                  f"budget steps and task {problem.name!r} has one step")
 
     def run(self, problem: Problem, *, iterations: int, batch: int, seed: int, trace: Trace | None = None) -> Trace:
-        import automl
-
         assert isinstance(problem, EngineTask)
         trace = trace if trace is not None else Trace()
         cost = iterations * batch
