@@ -9,7 +9,8 @@ named like the specs below. Built-in plugins are loaded from a list in
     [project.entry-points.automl]
     mysearcher = "my_package.plugin"
 
-Every hook is called with keyword arguments.
+Every hook is called with keyword arguments. Subcommands of ``automl`` are not a hook but the
+``automl.commands`` entry-point group (:mod:`automl.commands` says why).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ searcher installed as an automl plugin is ranked against the built-ins with
 
 Modules, bottom up (each imports only those above it in this list):
 
-- :mod:`.base`: :class:`BenchmarkError`, what a task (:class:`~.base.Problem`) and a method
+- :mod:`.base`: :class:`~.base.BenchmarkError`, what a task (:class:`~.base.Problem`) and a method
   (:class:`~.base.Method`) are, and what a run produced (:class:`~.base.Trace`);
 - :mod:`.multifidelity` (the S2 functions, imported by trial workers), :mod:`.scoring`,
   :mod:`.bayesmark` (the R1 tasks), :mod:`.engine_tasks` (S2, R2, R3 through the whole engine);
@@ -17,10 +17,7 @@ Modules, bottom up (each imports only those above it in this list):
 - :mod:`.suite` (suite files, ``suites/``), :mod:`.store` (results), :mod:`.runner`,
   :mod:`.report` (Markdown tables), :mod:`.plans` (``plans.yaml``: nightly, weekly),
   :mod:`.leaderboard`; :mod:`.cli` on top.
+
+Nothing is imported with the package itself: ``automl --help`` imports :mod:`.cli` to show the
+commands' help lines, and that must stay cheap.
 """
-
-from __future__ import annotations
-
-from automl_bench.base import BenchmarkError
-
-__all__ = ["BenchmarkError"]
