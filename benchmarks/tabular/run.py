@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--resume", action="store_true", help="skip the runs --out already holds (failed ones run again)")
     c.add_argument("--dry-run", action="store_true", help="print the runs and their predicted time; run nothing")
     c.add_argument("--keep", help="copy each run's directory (specs, logs, run directories) under this folder")
-    c.add_argument("--searcher", default="tpe", help="automl's searcher")
+    c.add_argument("--searcher", default="auto", help="automl's searcher (default: the spec's auto, what a user gets)")
     c.add_argument("--scheduler", default="fifo", help="automl's scheduler")
     c.add_argument("--automl-space", default="auto", choices=("auto", "current"),
                    help="automl's space: `auto` (the trainer's default) or `current` (searchspaces/tabular-TASK.yaml)")

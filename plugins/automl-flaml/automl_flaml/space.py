@@ -90,8 +90,11 @@ def check_flaml_space(space: SearchSpace) -> None:
 
     FLAML reserves ``/`` and ``:`` in names (it joins nested keys with them) and the name
     ``_choice_``; every condition tree is expressible, but one whose dicts multiply into more
-    than :data:`MAX_DIMENSIONS` dimensions is refused.
+    than :data:`MAX_DIMENSIONS` dimensions is refused, and so is a space with nothing to search
+    (every parameter of one value: FLAML's searchers need a dimension).
     """
+    if all(_is_constant(p) for p in space.values()):
+        raise ValueError("every parameter has a single value: nothing to search (use random or grid)")
     for name in space:
         if "/" in name or ":" in name or name.endswith(_CHOICE_KEY):
             raise ValueError(

@@ -125,6 +125,8 @@ def test_a_choice_of_one_value_beside_searched_parameters_is_suggested_as_itself
     assert "model" not in FlamlSpace(space).domains()
     history = drive(factory(space, [Objective("score", "max")], seed=0), lambda c: {"score": -abs(c["C"] - 1)}, 12)
     assert len(history) == 12 and all(c["model"] == "linear" and "C" in c for c, _ in history)
+    with pytest.raises(ValueError, match="nothing to search"):
+        check_flaml_space(SearchSpace([Choice("model", values=("linear",))]))
 
 
 def test_a_low_cost_model_goes_first() -> None:
