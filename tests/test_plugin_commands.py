@@ -6,13 +6,16 @@ the ``fixture_plugins`` fixture (tests/conftest.py): nothing is pip-installed an
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from automl.cli import run as cli
-from tests.conftest import PluginSite
+from automl.plugin import COMMAND_GROUP
+from tests.conftest import ROOT, PluginSite
 
 
 def test_a_package_adds_a_command(fixture_plugins: Callable[..., PluginSite],
@@ -102,3 +105,29 @@ def test_automl_plugins_lists_the_commands_and_the_broken_ones(fixture_plugins: 
         "broken: the command 'notacommand' of fixture-command-broken 0.1.0 is not a click command "
         "(fixture_command_broken.plain:command is a function)",
     ]
+
+
+def test_the_documented_command_example_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    doc = (ROOT / "docs" / "plugins.md").read_text()
+    section = doc.split("## Adding commands", 1)[1].split("\n## ", 1)[0]
+    entry = re.search(r'\[project\.entry-points\."automl\.commands"\]\n(\S+) = "(\S+)"', section)
+    code = re.search(r"```python\n# automl_hello/cli.py\n(.*?)```", section, re.S)
+    assert entry is not None and code is not None
+    site = tmp_path / "site"
+    (site / "automl_hello").mkdir(parents=True)
+    (site / "automl_hello" / "__init__.py").write_text("")
+    (site / "automl_hello" / "cli.py").write_text(code.group(1))
+    info = site / "automl_hello-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: automl-hello\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{COMMAND_GROUP}]\n{entry.group(1)} = {entry.group(2)}\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        assert cli(["hello", "world"]) == 0
+        assert capsys.readouterr().out == "hello world\n"
+        assert cli(["hello", " "]) == 2
+        assert capsys.readouterr().err.strip() == "error: give a name"
+    finally:
+        sys.modules.pop("automl_hello.cli", None)
+        sys.modules.pop("automl_hello", None)
