@@ -14,7 +14,7 @@ from automl_bench.cli import main
 from automl_bench.methods import make_method
 from automl_bench.problems import SYNTHETIC, dtlz2, make_problem, zdt1, zdt2, zdt3
 from automl_bench.scoring import average_ranks, bayesmark_normalise, run_figures
-from automl_bench.store import HpoStore
+from automl_bench.store import STORE_ENV, HpoStore, default_store, git_commit
 from automl_bench.suite import load_suite
 from click.testing import CliRunner
 
@@ -208,6 +208,26 @@ def test_smoke_suite_appends_rows_skips_stored_ones_and_reports(tmp_path: Path, 
     for label in [m.label for m in suite.methods] + ["branin", "zdt1-4d", "DT-iris-nll"]:
         assert label in text
     assert "Bayesmark score" in text and "Wrapper parity" in text and "avg rank" in text
+
+
+def test_the_default_store_follows_the_working_directory_not_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    assert default_store(tmp_path) == f"sqlite:///{tmp_path / 'automl-bench.db'}"
+    (tmp_path / "benchmarks" / "hpo").mkdir(parents=True)  # the root of an automl checkout
+    assert default_store(tmp_path) == f"sqlite:///{tmp_path / 'benchmarks' / 'results' / 'hpo.db'}"
+    monkeypatch.setenv(STORE_ENV, "sqlite:///elsewhere.db")
+    assert default_store(tmp_path) == "sqlite:///elsewhere.db"
+
+
+def test_the_commit_is_the_checkouts_only_at_its_root(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == ("unknown", False)
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("a source tree without git (an sdist) has no commit")
+    commit, _ = git_commit(root)
+    assert len(commit) == 40 and int(commit, 16) >= 0
 
 
 def test_store_is_append_only_per_key(tmp_path: Path) -> None:

@@ -202,9 +202,15 @@ def today() -> str:
 
 
 def git_commit(root: Path | None = None) -> tuple[str, bool]:
-    """``(git rev-parse HEAD, whether tracked files differ from it)``; ("unknown", False) outside git."""
-    # The checkout of the automl core being measured (an editable install), not where this package lies.
+    """``(git rev-parse HEAD, whether tracked files differ from it)`` of the checkout at ``root``; ("unknown", False)
+    when ``root`` is no checkout's root.
+
+    ``root`` defaults to the checkout the automl core being measured is installed from (an editable install);
+    an installed wheel has none (a site-packages directory inside some other repository is not its checkout).
+    """
     root = root or Path(automl.__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return "unknown", False
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
