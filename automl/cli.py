@@ -449,7 +449,10 @@ class _Progress:
         c = self.counts
         best = f"best {_fmt(c.best)} (#{c.best_number})" if c.best is not None else "best -"
         paused = f"{c.paused} paused, " if c.paused else ""
-        return (f"trials {c.done}/{c.total} done, {c.running} running, {paused}{c.failed} failed, "
+        from automl.plan import UNBOUNDED_TRIALS
+
+        done = f"{c.done}" if c.total >= UNBOUNDED_TRIALS else f"{c.done}/{c.total}"  # the wall time bounds it
+        return (f"trials {done} done, {c.running} running, {paused}{c.failed} failed, "
                 f"{c.stopped} stopped, {best}, {time.time() - c.started:.0f}s")
 
     def update(self, counts: Any) -> None:

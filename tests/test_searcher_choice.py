@@ -55,3 +55,15 @@ def test_options_without_a_searcher_name_are_refused_at_the_field(write_spec: Ca
     with pytest.raises(SpecError, match="searcher options need a searcher name") as info:
         automl.validate(write_spec(BASE + "searcher: {options: {n_startup: 3}}\n"), data=False)
     assert "searcher.options" in str(info.value)
+
+
+def test_progress_counts_trials_without_a_total_when_only_the_wall_time_bounds_them() -> None:
+    from automl.cli import _Progress
+    from automl.plan import UNBOUNDED_TRIALS
+    from automl.recorder import Counts
+
+    progress = _Progress()
+    progress.counts = Counts(total=UNBOUNDED_TRIALS, done=13, running=2)
+    assert progress.text().startswith("trials 13 done, 2 running")
+    progress.counts = Counts(total=20, done=13)
+    assert progress.text().startswith("trials 13/20 done")
