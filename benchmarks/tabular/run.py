@@ -158,7 +158,10 @@ def compare(args: argparse.Namespace) -> int:
                   f"{row.get('wall_s', 0):.0f} s, {row.get('best_model', '-')})", flush=True)
             if args.keep and Path(job.work).is_dir():
                 kept = Path(args.keep) / Path(job.work).name
-                shutil.copytree(job.work, kept, dirs_exist_ok=True)
+                # The trials' model files (hundreds of MB on the larger tables) stay behind: the store, the
+                # run's summary and front, the spec and the logs say what happened.
+                big = shutil.ignore_patterns("trials", "models", "tune", "*.csv")
+                shutil.copytree(job.work, kept, dirs_exist_ok=True, ignore=big)
             # Run directories hold every trial's export: gone once the row is written, the disk is small.
             shutil.rmtree(job.work, ignore_errors=True)
     return 0
@@ -197,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", default="benchmarks/tabular/results/compare.jsonl", help="JSON-lines file of rows")
     c.add_argument("--resume", action="store_true", help="skip the runs --out already holds (failed ones run again)")
     c.add_argument("--dry-run", action="store_true", help="print the runs and their predicted time; run nothing")
-    c.add_argument("--keep", help="copy each run's directory (specs, logs, run directories) under this folder")
+    c.add_argument("--keep", help="copy each run's specs, logs, store and summary (not its model files) under "
+                   "this folder")
     c.add_argument("--searcher", default="auto", help="automl's searcher (default: the spec's auto, what a user gets)")
     c.add_argument("--scheduler", default="fifo", help="automl's scheduler")
     c.add_argument("--automl-space", default="auto", choices=("auto", "current"),
