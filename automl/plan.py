@@ -42,7 +42,7 @@ from automl.interfaces import (
 from automl.plugins import PluginManager
 from automl.searcher_choice import AUTO, choose_searcher, requested
 from automl.space import Choice, Float, Int, Param, SearchSpace
-from automl.spec import ChoiceParam, FloatParam, IntParam, ParamSpec, Spec
+from automl.spec import ChoiceParam, FloatParam, IntParam, SpaceEntry, Spec
 from automl.trial_job import Job, trial_context, trial_dir
 
 if TYPE_CHECKING:
@@ -432,7 +432,7 @@ def build_space(spec: Spec, entries: Mapping[str, FloatParam | IntParam | Choice
         raise spec.error(str(exc), "space", *([bad] if bad in entries else [])) from exc
 
 
-_ENTRIES: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, ParamSpec])
+_ENTRIES: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, SpaceEntry])
 
 
 def _default_space(spec: Spec, trainer: TrainerSpec, summary: DataSummary) -> tuple[SearchSpace, DefaultSpace]:

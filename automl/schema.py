@@ -18,13 +18,13 @@ from automl.errors import AutoMLError
 
 __all__ = ["plugin_schema"]
 
-#: Spec model in ``$defs`` -> (registry, name field, options field or None).
+#: Spec section model in ``$defs`` -> (registry, name field, options field or None).
 _FIELDS: dict[str, tuple[str, str, str | None]] = {
-    "TrainerModel": ("trainers", "name", None),
-    "SearcherModel": ("searchers", "name", "options"),
-    "SchedulerModel": ("schedulers", "name", "options"),
+    "TrainerSection": ("trainers", "name", None),
+    "SearcherSection": ("searchers", "name", "options"),
+    "SchedulerSection": ("schedulers", "name", "options"),
     "CompressionStep": ("compressors", "name", None),
-    "DataSpec": ("datasets", "dataset", None),
+    "DataSection": ("datasets", "dataset", None),
 }
 _SKIP = {"searchers": {"self", "space", "objectives", "seed"}, "schedulers": {"self", "objectives", "max_budget"}}
 

@@ -3,6 +3,10 @@
 Errors name the file, the line and column and the field path, and suggest the
 closest valid key for a misspelled one. This module checks the spec's shape and
 ranges; :mod:`automl.plan` then checks it against the installed plugins.
+
+Naming: a model of one YAML section is ``*Section`` (``BudgetSection`` for ``budget:``);
+``*Spec`` names only a plugin's record (:class:`automl.interfaces.SearcherSpec`), and ``Spec``
+the whole file.
 """
 
 from __future__ import annotations
@@ -124,10 +128,11 @@ def _check_range(low: float, high: float, log: bool, grid: list[Any] | None) -> 
             raise ValueError(f"grid values {outside} are outside [{low}, {high}]")
 
 
-ParamSpec = Annotated[FloatParam | IntParam | ChoiceParam, Field(discriminator="type")]
+#: One entry of ``space:`` (a parameter), told apart by its ``type:``.
+SpaceEntry = Annotated[FloatParam | IntParam | ChoiceParam, Field(discriminator="type")]
 
 
-class DataSpec(_Strict):
+class DataSection(_Strict):
     """Where the rows come from and how they are split."""
 
     dataset: str | None = Field(None, description="a registered data set (automl plugins lists them), e.g. digits")
@@ -145,7 +150,7 @@ class DataSpec(_Strict):
     )
 
     @model_validator(mode="after")
-    def _one_source(self) -> DataSpec:
+    def _one_source(self) -> DataSection:
         if sum(source is not None for source in (self.dataset, self.csv, self.parquet)) != 1:
             raise ValueError("give exactly one of `dataset:`, `csv:` or `parquet:`")
         if (self.csv is not None or self.parquet is not None) and not self.target:
@@ -162,12 +167,12 @@ class DataSpec(_Strict):
         return value
 
 
-class TrainerModel(_Strict):
+class TrainerSection(_Strict):
     name: str = Field(description="a registered trainer, e.g. sklearn")
     params: dict[str, Any] = Field(default_factory=dict, description="fixed parameters passed to every trial")
 
 
-class SearcherModel(_Strict):
+class SearcherSection(_Strict):
     name: str = Field("auto", description="a registered searcher (automl plugins lists them), or auto: with "
                       "budget.wall_time and one objective the first installed of blendsearch, cfo, tpe, random; "
                       "otherwise random")
@@ -177,7 +182,7 @@ class SearcherModel(_Strict):
         "in another order on the same data split and trial seeds")
 
 
-class SchedulerModel(_Strict):
+class SchedulerSection(_Strict):
     name: str = Field("fifo", description="trial scheduler: fifo, asha, moasha, median (automl plugins lists them)")
     options: dict[str, Any] = Field(default_factory=dict, description="the scheduler's options (grace_period...)")
 
@@ -191,13 +196,13 @@ class CompressionStep(_Strict):
     )
 
 
-class FrontSpec(_Strict):
+class FrontSection(_Strict):
     include_stopped: bool = Field(
         False, description="also put early-stopped trials (at the budget they reached) on the front"
     )
 
 
-class ModelsSpec(_Strict):
+class ModelsSection(_Strict):
     """Which trials export their model (an export costs time: with small models, as much as the fit)."""
 
     export: Literal["auto", "all", "top"] = Field(
@@ -208,7 +213,7 @@ class ModelsSpec(_Strict):
                              "among to export its model, with export: top")
 
 
-class EnsembleSpec(_Strict):
+class EnsembleSection(_Strict):
     """The ensemble built from the completed trials at the end of a search (greedy selection, Caruana et al. 2004)."""
 
     enabled: bool | None = Field(
@@ -220,13 +225,13 @@ class EnsembleSpec(_Strict):
     )
 
 
-class ObjectiveSpec(_Strict):
+class ObjectiveSection(_Strict):
     metric: str = Field(description="a metric the trainer reports, or latency_ms / size_bytes")
     mode: Literal["min", "max"] = Field(description="min or max")
     reference: float | None = Field(None, description="hypervolume reference value (worst value that counts)")
 
 
-class BudgetSpec(_Strict):
+class BudgetSection(_Strict):
     trials: PositiveInt | None = Field(
         None, description="number of trials (default: 20; with wall_time, as many as the wall time allows)")
     wall_time: Duration = Field(
@@ -245,13 +250,13 @@ class BudgetSpec(_Strict):
         return parse_duration(value)
 
 
-class ResourcesSpec(_Strict):
+class ResourcesSection(_Strict):
     cpu: float = Field(1.0, gt=0, description="CPUs per trial (fractions allowed)")
     gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions allowed)")
     max_concurrent: PositiveInt | None = Field(None, description="at most this many trials at once")
 
 
-class LatencySpec(_Strict):
+class LatencySection(_Strict):
     batch_size: PositiveInt = Field(1, description="batch size of the latency measurement")
     warmup: int = Field(10, ge=0, description="calls before timing, in trials")
     repeats: PositiveInt = Field(50, description="timed calls in trials (median taken)")
@@ -263,27 +268,27 @@ class Spec(_Strict):
 
     name: str | None = Field(None, description="a name for the run (defaults to the file name)")
     task: Literal["classification", "regression"] | None = Field(None, description="classification or regression (required with data)")
-    data: DataSpec | None = Field(None, description="the rows to learn from (not needed by the function trainer)")
-    trainer: TrainerModel
-    searcher: SearcherModel = Field(default_factory=SearcherModel)
-    scheduler: SchedulerModel = Field(default_factory=SchedulerModel)
-    space: dict[str, ParamSpec] | None = Field(
+    data: DataSection | None = Field(None, description="the rows to learn from (not needed by the function trainer)")
+    trainer: TrainerSection
+    searcher: SearcherSection = Field(default_factory=SearcherSection)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    space: dict[str, SpaceEntry] | None = Field(
         None, description="the parameters to search; omitted or `auto`: the trainer's default space for the data"
     )
-    objectives: list[ObjectiveSpec] | None = Field(
+    objectives: list[ObjectiveSection] | None = Field(
         None, min_length=1, description="primary objective first (default: the trainer's first metric, e.g. accuracy)"
     )
     constraints: list[str] = Field(default_factory=list, description="bounds such as `latency_ms <= 2`")
     compression: list[CompressionStep] = Field(
         default_factory=list, description="compressors applied in order to each trained model before it is measured"
     )
-    budget: BudgetSpec = Field(default_factory=BudgetSpec)
-    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    latency: LatencySpec = Field(default_factory=LatencySpec)
-    front: FrontSpec = Field(default_factory=FrontSpec)
-    models: ModelsSpec = Field(default_factory=ModelsSpec)
-    ensemble: EnsembleSpec = Field(
-        default_factory=EnsembleSpec, description="an ensemble of the completed trials, recorded as one more trial"
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    latency: LatencySection = Field(default_factory=LatencySection)
+    front: FrontSection = Field(default_factory=FrontSection)
+    models: ModelsSection = Field(default_factory=ModelsSection)
+    ensemble: EnsembleSection = Field(
+        default_factory=EnsembleSection, description="an ensemble of the completed trials, recorded as one more trial"
     )
     seed: int = Field(0, ge=0)
     store: str | None = Field(None, description="SQLAlchemy URL of the results store (default: RUN_DIR/automl.db)")

@@ -28,7 +28,7 @@ from automl.interfaces import Objective, Trainer
 from automl.plan import Plan
 from automl.run import Run
 from automl.space import SearchSpace
-from automl.spec import EnsembleSpec, parse_spec
+from automl.spec import EnsembleSection, parse_spec
 from automl.store import Store
 
 
@@ -126,7 +126,7 @@ def test_ensemble_configs_are_marked_and_read_back() -> None:
 
 def test_the_spec_section_is_validated() -> None:
     base = "trainer: {name: function}\nspace: {x: {type: float, low: 0, high: 1}}\nobjectives: [{metric: loss, mode: min}]\n"
-    assert parse_spec(base).ensemble == EnsembleSpec()
+    assert parse_spec(base).ensemble == EnsembleSection()
     spec = parse_spec(base + "ensemble: {enabled: false, rounds: 50, candidates: 30}\n")
     assert (spec.ensemble.enabled, spec.ensemble.rounds, spec.ensemble.candidates) == (False, 50, 30)
     with pytest.raises(automl.SpecError, match="candidates"):
@@ -180,7 +180,7 @@ def toy_run(tmp_path: Path, accuracies: Sequence[float], predictions: Sequence[n
         save_predictions(directory, "valid", pred)
         store.save_trial(run_id, number, status="completed", config={"x": number}, metrics={"accuracy": acc},
                          budget=1, max_budget=1, artifact=str(directory / "model.bin"))
-    spec = SimpleNamespace(ensemble=EnsembleSpec(), task="classification", seed=0, trainer=SimpleNamespace(params={}),
+    spec = SimpleNamespace(ensemble=EnsembleSection(), task="classification", seed=0, trainer=SimpleNamespace(params={}),
                            resources=SimpleNamespace(cpu=1.0, gpu=0.0))
     # A real Plan around a stand-in spec and trainer record: the ensemble builds its trainer through the plan.
     plan = Plan(spec, SearchSpace([]), [Objective("accuracy", "max")], [],  # type: ignore[arg-type]
@@ -236,7 +236,7 @@ def test_a_failed_rebuild_keeps_the_earlier_ensemble(tmp_path: Path, monkeypatch
     save_predictions(directory, "valid", C)
     run.store.save_trial(run.run_id, 3, status="completed", config={"x": 3}, metrics={"accuracy": 1.0}, budget=1,
                          max_budget=1)
-    plan.spec.ensemble = EnsembleSpec(candidates=2)  # trials 3 and 0: another selection, so a rebuild
+    plan.spec.ensemble = EnsembleSection(candidates=2)  # trials 3 and 0: another selection, so a rebuild
     monkeypatch.setattr(Toy, "fail", True)
     summary: dict[str, Any] = {}
     _ensemble(plan, run, None, summary, notifier())  # type: ignore[arg-type]
@@ -258,7 +258,7 @@ def test_too_few_predictions_or_disabled_builds_nothing(tmp_path: Path) -> None:
     summary: dict[str, Any] = {}
     _ensemble(plan, run, None, summary, notifier())  # type: ignore[arg-type]
     assert not summary["ensemble"]["built"] and "at least 2" in summary["ensemble"]["reason"]
-    plan.spec.ensemble = EnsembleSpec(enabled=False)
+    plan.spec.ensemble = EnsembleSection(enabled=False)
     _ensemble(plan, run, None, summary, notifier())  # type: ignore[arg-type]
     assert summary["ensemble"] == {"built": False, "reason": "disabled (ensemble.enabled: false)"}
     assert len(run.trials()) == 1

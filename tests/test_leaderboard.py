@@ -301,6 +301,6 @@ def test_the_documentation_site_builds_strict_with_the_leaderboard(tmp_path: Pat
     for name in main.commands:
         assert f"automl {name}" in cli_page
     schema_page = (site / "reference" / "spec-schema" / "index.html").read_text()
-    assert "max_failures" in schema_page and "BudgetSpec" in schema_page
+    assert "max_failures" in schema_page and "BudgetSection" in schema_page
     hooks_page = (site / "reference" / "hooks" / "index.html").read_text()
     assert "automl_search_end" in hooks_page and "automl_register_searchers" in hooks_page

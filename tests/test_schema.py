@@ -25,27 +25,27 @@ def test_names_from_installed_plugins_are_enums(capsys: pytest.CaptureFixture[st
     pytest.importorskip("automl_optuna")
     schema = _schema(capsys)
     defs = schema["$defs"]
-    searcher = defs["SearcherModel"]["properties"]["name"]
+    searcher = defs["SearcherSection"]["properties"]["name"]
     assert "tpe" in searcher["enum"] and "random" in searcher["enum"]  # a plugin's and a built-in one
     described = dict(zip(searcher["enum"], searcher["enumDescriptions"], strict=True))
     assert described["tpe"].endswith("(automl-optuna)")
-    assert "function" in defs["TrainerModel"]["properties"]["name"]["enum"]
-    assert "fifo" in defs["SchedulerModel"]["properties"]["name"]["enum"]
-    dataset = next(a for a in defs["DataSpec"]["properties"]["dataset"]["anyOf"] if a.get("type") == "string")
+    assert "function" in defs["TrainerSection"]["properties"]["name"]["enum"]
+    assert "fifo" in defs["SchedulerSection"]["properties"]["name"]["enum"]
+    dataset = next(a for a in defs["DataSection"]["properties"]["dataset"]["anyOf"] if a.get("type") == "string")
     assert "csv" in dataset["enum"]
 
 
 def test_a_third_party_plugin_name_appears(fixture_plugins: Callable[..., object],
                                            capsys: pytest.CaptureFixture[str]) -> None:
     fixture_plugins("extra-searcher")  # installed through a real entry point (tests/conftest.py)
-    searcher = _schema(capsys)["$defs"]["SearcherModel"]["properties"]["name"]
+    searcher = _schema(capsys)["$defs"]["SearcherSection"]["properties"]["name"]
     described = dict(zip(searcher["enum"], searcher["enumDescriptions"], strict=True))
     assert described["fixture-random"] == "random draws (test fixture) (fixture-extra-searcher)"
 
 
 def test_a_disabled_plugin_leaves_the_enums(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("automl_optuna")
-    names = _schema(capsys, "--disable-plugin", "optuna")["$defs"]["SearcherModel"]["properties"]["name"]["enum"]
+    names = _schema(capsys, "--disable-plugin", "optuna")["$defs"]["SearcherSection"]["properties"]["name"]["enum"]
     assert "tpe" not in names and "random" in names
 
 
@@ -53,7 +53,7 @@ def test_options_are_listed_per_name(capsys: pytest.CaptureFixture[str]) -> None
     pytest.importorskip("automl_optuna")
     schema = _schema(capsys)
     cases = {c["if"]["properties"]["name"]["const"]: c["then"]["properties"]["options"]
-             for c in schema["$defs"]["SearcherModel"]["allOf"]}
+             for c in schema["$defs"]["SearcherSection"]["allOf"]}
     assert "n_startup_trials" in cases["tpe"]["properties"]
     assert cases["grid"]["properties"]["shuffle"] == {"default": False}
     good = {"name": "s", "trainer": {"name": "function", "params": {"function": "m:f"}},
@@ -74,4 +74,4 @@ def test_every_example_spec_validates_against_the_schema() -> None:
 
 
 def test_no_plugins_gives_the_shape_alone(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "enum" not in _schema(capsys, "--no-plugins")["$defs"]["SearcherModel"]["properties"]["name"]
+    assert "enum" not in _schema(capsys, "--no-plugins")["$defs"]["SearcherSection"]["properties"]["name"]
