@@ -35,6 +35,15 @@ proposal repeats a known config). For automl, None means the search is exhausted
 searcher then draws a random config from the space with its own seeded generator; FLAML is
 not told about these fallback trials. The search never ends early.
 
+Plateaus: CFO's local search shrinks its step only as one over the square root of its trial
+count, so a cheap model whose value no longer changes (a logistic regression's ``C`` beyond
+where regularisation matters: the same accuracy to the last digit) can hold the search for
+dozens of trials; FLAML's AutoML escapes by choosing among learners, a hierarchical space has
+no such choice. Once :data:`FLAT_PATIENCE` results in a row of one branch (the values of the
+choices that pick dicts: ``model``) equal its best, the branch is flat: a proposal in it is
+told to FLAML as failed and FLAML is asked again (a few times), then a config of another
+branch is drawn at random. A branch that moves again is not flat any more.
+
 Resume: the engine pickles the searcher; FLAML's searchers pickle themselves (their ``save``
 is a pickle of the object), BlendSearch's Optuna study included.
 """
@@ -58,6 +67,10 @@ __all__ = ["BlendSearchSearcher", "CFOSearcher", "FlamlSearcher", "require"]
 #: The result key FLAML reads a trial's cost from (``cost_attr``).
 COST = "time_total_s"
 _RESERVED = {COST, "config", "training_iteration"}
+#: Results in a row equal to their branch's best after which the branch counts as flat (module docs).
+FLAT_PATIENCE = 10
+#: Times FLAML is asked again when it proposes a config of a flat branch.
+FLAT_RETRIES = 5
 #: Loggers silenced (to WARNING) while FLAML runs: FLAML logs its advice at INFO, Optuna
 #: (BlendSearch's global search) one line per study and trial.
 _LOGGERS = ("flaml", "optuna", "ray.tune.search.optuna")
@@ -139,9 +152,13 @@ class FlamlSearcher(Searcher):
         self._flaml: Any = None
         self._warm: list[tuple[dict[str, Any], float]] = []  # (FLAML config, value) told before FLAML was built
         self._pending: dict[int, dict[str, Any]] = {}  # trial number -> FLAML's config, for FLAML's trials
+        self._pending_ids: dict[int, str] = {}  # trial number -> FLAML's id, where not the number (plateaus)
         self._costs: list[float] = []
         self._rng = np.random.default_rng(seed)
         self.fallbacks = 0  # suggestions drawn at random because FLAML had none (see the module docs)
+        self._branch_best: dict[tuple[Any, ...], float] = {}  # best value per branch (module docs: plateaus)
+        self._flat_run: dict[tuple[Any, ...], int] = {}  # results in a row equal to that best
+        self.flat_skips = 0  # FLAML proposals in a flat branch, told as failed
 
     # -- FLAML's searcher ---------------------------------------------------------------------
 
@@ -213,14 +230,54 @@ class FlamlSearcher(Searcher):
     def suggest(self, number: int) -> dict[str, Any] | None:
         if self._flaml is None:
             self._flaml = self._build()
-        with _quiet():
-            config = self._flaml.suggest(str(number))
-        if config is None:
-            # FLAML waits for results (or proposed a known config): None would end the search.
-            self.fallbacks += 1
-            return self.space.sample(self._rng)
-        self._pending[number] = config
-        return self._converter.decode(config)
+        flat = {key for key, run in self._flat_run.items() if run >= FLAT_PATIENCE}
+        for attempt in range(FLAT_RETRIES + 1):
+            # Each retry is a new FLAML trial id (FLAML keeps one config per id), never an automl number.
+            trial_id = str(number) if attempt == 0 else f"{number}-flat{attempt}"
+            with _quiet():
+                config = self._flaml.suggest(trial_id)
+            if config is None:
+                # FLAML waits for results (or proposed a known config): None would end the search.
+                self.fallbacks += 1
+                return self._sample(flat)
+            decoded = self._converter.decode(config)
+            if self._branch(decoded) not in flat or len(flat) >= self._branch_count():
+                if attempt:  # FLAML hears of this trial under the id it proposed it with
+                    self._pending_ids[number] = trial_id
+                self._pending[number] = config
+                return decoded
+            self.flat_skips += 1
+            with _quiet():
+                self._flaml.on_trial_complete(trial_id, None, error=True)
+        return self._sample(flat)
+
+    def _branch(self, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(config.get(name) for name in self._converter.branches())
+
+    def _branch_count(self) -> int:
+        count = 1
+        for name in self._converter.branches():
+            count *= len(self.space[name].values)  # type: ignore[union-attr]
+        return count
+
+    def _sample(self, flat: set[tuple[Any, ...]]) -> dict[str, Any]:
+        """A random config, outside the flat branches when one is found in a few draws."""
+        config = self.space.sample(self._rng)
+        for _ in range(100):
+            if self._branch(config) not in flat:
+                break
+            config = self.space.sample(self._rng)
+        return config
+
+    def _note_value(self, config: Mapping[str, Any], value: float) -> None:
+        key = self._branch(config)
+        best = self._branch_best.get(key)
+        if best is not None and abs(value - best) <= 1e-12 * max(1.0, abs(best)):
+            self._flat_run[key] = self._flat_run.get(key, 0) + 1
+        else:
+            self._flat_run[key] = 0
+        if best is None or self.objectives[0].to_min(value) < self.objectives[0].to_min(best):
+            self._branch_best[key] = value
 
     def observe(self, outcome: TrialOutcome) -> None:
         seconds = getattr(outcome, "cost_s", None)  # TrialOutcome.cost_s is new: tolerate an older core
@@ -229,7 +286,10 @@ class FlamlSearcher(Searcher):
             self._costs.append(float(cost))
         raw = outcome.values.get(self.objectives[0].metric)
         value = float(raw) if outcome.status in ("completed", "stopped") and is_number(raw) else None
+        if value is not None and outcome.status == "completed":
+            self._note_value(outcome.config, value)
         config = self._pending.pop(outcome.number, None)
+        trial_id = self._pending_ids.pop(outcome.number, str(outcome.number))
         if config is None:
             if self._flaml is None and value is not None and self.space.contains(outcome.config):
                 self._warm.append((self._converter.encode(outcome.config), value))
@@ -247,7 +307,14 @@ class FlamlSearcher(Searcher):
                 **{f"config/{key}": item for key, item in config.items()},
             }
         with _quiet():
-            self._flaml.on_trial_complete(str(outcome.number), result, error=result is None)
+            self._flaml.on_trial_complete(trial_id, result, error=result is None)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A searcher pickled by an earlier version (a resumed run) lacks the plateau bookkeeping.
+        self.__dict__.update(state)
+        for name in ("_pending_ids", "_branch_best", "_flat_run"):
+            self.__dict__.setdefault(name, {})
+        self.__dict__.setdefault("flat_skips", 0)
 
     @property
     def flaml(self) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from automl_flaml.searchers import BlendSearchSearcher, CFOSearcher, FlamlSearcher
+from automl_flaml.searchers import FLAT_PATIENCE, BlendSearchSearcher, CFOSearcher, FlamlSearcher
 from automl_flaml.space import MAX_DIMENSIONS, FlamlSpace, check_flaml_space, default_low_cost
 
 import automl
@@ -127,6 +127,29 @@ def test_a_choice_of_one_value_beside_searched_parameters_is_suggested_as_itself
     assert len(history) == 12 and all(c["model"] == "linear" and "C" in c for c, _ in history)
     with pytest.raises(ValueError, match="nothing to search"):
         check_flaml_space(SearchSpace([Choice("model", values=("linear",))]))
+
+
+@pytest.mark.parametrize("factory", [CFOSearcher, BlendSearchSearcher])
+def test_a_branch_whose_value_stops_changing_stops_taking_the_trials(factory: type[FlamlSearcher]) -> None:
+    # "flat" is the best model but gives the same value whatever its C (a regularised model beyond where C
+    # matters); CFO's local search around it would shrink its step only slowly and hold every trial.
+    space = SearchSpace([
+        Choice("model", values=("flat", "curve")),
+        Float("C", low=1e-3, high=1e3, log=True, when={"model": ("flat",)}),
+        Float("x", low=0.0, high=1.0, when={"model": ("curve",)}),
+    ])
+
+    def score(c: Mapping[str, Any]) -> dict[str, float]:
+        return {"score": 0.9 if c["model"] == "flat" else 0.5 - (c["x"] - 0.3) ** 2}
+
+    searcher = factory(space, [Objective("score", "max")], seed=0)
+    history = drive(searcher, score, 60)
+    flat = sum(c["model"] == "flat" for c, _ in history)
+    assert flat <= FLAT_PATIENCE + 3, f"{flat} of 60 trials in the flat branch"
+    assert searcher.flat_skips > 0
+    assert all(c["model"] == "flat" or 0.0 <= c["x"] <= 1.0 for c, _ in history)
+    again = pickle.loads(pickle.dumps(searcher))
+    assert again._flat_run == searcher._flat_run
 
 
 def test_a_low_cost_model_goes_first() -> None:
