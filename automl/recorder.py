@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from automl.trial_job import (
     ERROR,
     EXPORT_BAR,
     FAILURE_FILE,
+    FAULT_FILE,
     FINAL,
     MEASURED_AS,
     NUMBER,
@@ -37,7 +40,9 @@ from automl.trial_job import (
     trial_dir,
 )
 
-__all__ = ["Counts", "Recorder", "TargetStopper", "best_step"]
+__all__ = ["Counts", "Recorder", "TargetStopper", "best_step", "death_reason"]
+
+log = logging.getLogger("automl")
 
 
 @dataclass
@@ -162,8 +167,10 @@ class Recorder(tune.Callback):
         row = self.store.trial(self.run_id, number)
         self.recovered.add(number)
         self.counts.running = max(0, self.counts.running - 1)  # its worker ended; the restart counts it again
+        reason = self._failure(trial)
+        log.warning("automl: trial %d failed, retrying: %s", number, reason)
         self.store.save_trial(self.run_id, number, attempts=(int(row.attempts or 1) if row else 1) + 1,
-                              error=f"retrying after: {self._failure(trial)}")
+                              error=f"retrying after: {reason}", **self._config_if_missing(trial, row))
         self._emit(number)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -179,15 +186,34 @@ class Recorder(tune.Callback):
             if best:
                 self.store.save_trial(self.run_id, self._number(trial), **best)
             return
+        log.warning("automl: trial %d failed: %s", self._number(trial), reason)
         self._finish(trial, "failed", trial.last_result or {}, reason)
 
     def _failure(self, trial: Any) -> str:
-        path = trial_dir(self.run_dir, self._number(trial)) / FAILURE_FILE
+        """The trial's one-line reason: its worker's own, else the signal it died of, else Ray's text condensed
+        (with where Ray's full text is)."""
+        directory = trial_dir(self.run_dir, self._number(trial))
         with contextlib.suppress(OSError):
-            text = path.read_text().strip()
+            text = (directory / FAILURE_FILE).read_text().strip()
             if text:
                 return text
-        return _error_text(trial)
+        ray_text = ""
+        with contextlib.suppress(OSError, TypeError):
+            ray_text = Path(trial.error_file).read_text() if trial.error_file else ""
+        fault = ""
+        with contextlib.suppress(OSError):
+            fault = (directory / FAULT_FILE).read_text()
+        reason = death_reason(ray_text, fault)
+        if ray_text and reason != ray_text.strip():
+            full = Path(trial.error_file)
+            with contextlib.suppress(ValueError):
+                full = full.resolve().relative_to(Path(self.run_dir).resolve())
+            reason = f"{reason} (Ray's full text: {full})"
+        return reason
+
+    def _config_if_missing(self, trial: Any, row: TrialRecord | None) -> dict[str, Any]:
+        """``config`` for a row without one: a trial's config is stored whatever ends it (Ray's memory killer too)."""
+        return {} if row is not None and row.config else {"config": self._config(trial)}
 
     def _finish(self, trial: Any, status: str, result: Mapping[str, Any], error: str | None) -> None:
         number = self._number(trial)
@@ -212,6 +238,7 @@ class Recorder(tune.Callback):
         if isinstance(result.get(MEASURED_AS), Mapping):
             fields["measured_as"] = dict(result[MEASURED_AS])
         row = self.store.trial(self.run_id, number)
+        fields.update(self._config_if_missing(trial, row))
         began = self.segment.pop(number, row.started_at if row else None)
         if began:  # the time it ran: a promoted trial's pieces add up, its time paused does not
             fields["duration"] = float((row.duration if row else None) or 0.0) + now - began
@@ -265,17 +292,58 @@ class Recorder(tune.Callback):
             c.stopped += 1
 
 
-def _error_text(trial: Any) -> str:
-    """The most telling line of Tune's error file for a trial whose worker failed."""
-    try:
-        text = Path(trial.error_file).read_text() if trial.error_file else ""
-    except OSError:
-        text = ""
+#: Python's fault handler's words for the fatal signals it reports (``fault.txt``).
+_FATAL = {"Segmentation fault": "SIGSEGV", "Bus error": "SIGBUS", "Floating-point exception": "SIGFPE",
+          "Floating point exception": "SIGFPE", "Aborted": "SIGABRT", "Illegal instruction": "SIGILL"}
+
+
+def death_reason(ray_text: str, fault: str = "") -> str:
+    """One line for a trial whose worker died without leaving its own reason.
+
+    Args:
+        ray_text: Tune's error file for the trial (Ray's text: the same ~700 characters for an exit, a kill
+            and a segfault).
+        fault: What Python's fault handler wrote in the worker (``fault.txt``): the fatal signal and the stack.
+    """
+    if fault.strip():
+        first = fault.strip().splitlines()[0]
+        words = first.removeprefix("Fatal Python error:").strip()
+        signal = next((sig for name, sig in _FATAL.items() if name.lower() in words.lower()), None)
+        frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', fault)
+        where = f" in {Path(frames[0][0]).name}:{frames[0][1]} ({frames[0][2]})" if frames else ""
+        return f"killed by {signal} ({words}){where}" if signal else f"{words or first}{where}"
+    text = ray_text
+    pid = re.search(r"\bpid[:=]\s*(\d+)", text)
+    worker = f"its worker (pid {pid.group(1)})" if pid else "its worker"
+    if "low on memory" in text or "OutOfMemoryError" in text or "NODE_OUT_OF_MEMORY" in text:
+        used = re.search(r"memory used=([\d.]+\s*[KMGT]?B)", text)
+        node = re.search(r"was ([\d.]+\s*[KMGT]?B) / ([\d.]+\s*[KMGT]?B) \(([\d.]+)\)", text)
+        threshold = re.search(r"threshold of (\d+(?:\.\d+)?)", text)
+        detail = []
+        if node:
+            detail.append(f"node memory {node.group(1)} / {node.group(2)}"
+                          + (f" above the threshold {threshold.group(1)}" if threshold else ""))
+        if used:
+            detail.append(f"the trial's worker used {used.group(1)}")
+        return "killed by Ray's memory monitor (out of memory)" + (f": {'; '.join(detail)}" if detail else "")
+    code = re.search(r"exits? with an exit code (-?\d+)", text)
+    term = re.search(r"receives? a (SIG[A-Z]+)", text)
+    if term:
+        return f"killed by {term.group(1)} ({worker} exited with code {code.group(1) if code else '?'})"
+    if code:
+        return f"{worker} exited with code {code.group(1)}"
+    if "connection error code" in text or "End of file" in text:
+        return (f"{worker} died without a word: killed by SIGKILL (the kernel's OOM killer, or kill -9) or exited "
+                "from native code")
+    if "TaskCancelledError" in text:
+        return "cancelled by Ray (TaskCancelledError)"
+    if "NodeDiedError" in text or "node died" in text.lower():
+        return f"the Ray node running {worker} died"
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
     for line in reversed(lines):
         if "Error" in line or "error" in line or "killed" in line.lower() or "died" in line.lower():
-            return line[:2000]
-    return lines[-1][:2000] if lines else "the trial's worker process failed"
+            return line[:300]
+    return lines[-1][:300] if lines else "the trial's worker process failed"
 
 
 def best_step(steps: Sequence[Mapping[str, Any]], primary: Objective) -> dict[str, Any]:

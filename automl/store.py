@@ -68,7 +68,10 @@ class ResultsStore(Protocol):
 
     def add_step(self, run_id: int, number: int, step: int, metrics: Mapping[str, Any], *,
                  status: str = "running") -> None:
-        """Record one budget step's report; the trial's ``metrics``, ``budget`` and ``status`` become it."""
+        """Record one budget step's report; the trial's ``metrics``, ``budget`` and ``status`` become it.
+
+        Idempotent per (trial, step): a step the trial already has keeps its first row (a step run again
+        after a crash is never recorded twice); the trial's fields are updated all the same."""
         ...
 
     def trials(self, run_id: int) -> list[TrialRecord]:
@@ -142,6 +145,8 @@ steps = sa.Table(
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+    # One row per (trial, step): a store created before this constraint relies on add_step's check alone.
+    sa.UniqueConstraint("run_id", "number", "step", name="uq_step"),
 )
 
 TRIAL_FIELDS = tuple(c.name for c in trials.columns if c.name not in ("id", "run_id"))
@@ -262,10 +267,13 @@ class Store:
                 conn.execute(trials.insert().values(run_id=run_id, number=number, **values))
 
     def add_step(self, run_id: int, number: int, step: int, metrics: Mapping[str, Any], *, status: str = "running") -> None:
-        """Record one budget step's report and make it the trial's latest metrics."""
+        """Record one budget step's report (once per trial and step) and make it the trial's latest metrics."""
         now = time.time()
         with self.engine.begin() as conn:
-            conn.execute(steps.insert().values(run_id=run_id, number=number, step=step, metrics=clean(metrics), at=now))
+            where = (steps.c.run_id == run_id) & (steps.c.number == number) & (steps.c.step == step)
+            if conn.execute(select(steps.c.id).where(where)).first() is None:
+                conn.execute(steps.insert().values(run_id=run_id, number=number, step=step, metrics=clean(metrics),
+                                                   at=now))
             conn.execute(
                 trials.update().where((trials.c.run_id == run_id) & (trials.c.number == number)).values(
                     metrics=clean(metrics), budget=step, status=status

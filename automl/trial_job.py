@@ -17,8 +17,9 @@ from automl.data import Splits
 from automl.interfaces import Compressor, Task, Trainer, TrialContext
 
 __all__ = [
-    "ARTIFACT", "BUDGET", "CHECKPOINT_DIR", "DEADLINE_REASON", "ERROR", "EXPORT_BAR", "FAILURE_FILE", "FINAL",
-    "MEASURED_AS", "NUMBER", "RUNG_DIR", "TIMINGS", "Job", "remove_restart_files", "trial_context", "trial_dir",
+    "ARTIFACT", "BUDGET", "CHECKPOINT_DIR", "DEADLINE_REASON", "ERROR", "EXPORT_BAR", "FAILURE_FILE", "FAULT_FILE",
+    "FINAL", "MEASURED_AS", "NUMBER", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job", "remove_restart_files",
+    "trial_context", "trial_dir",
 ]
 
 #: Reserved keys in the configs and results that travel through Tune.
@@ -62,6 +63,9 @@ class Job:
     #: ``models.export: top``: (primary metric, mode, how many): a trial exports its model only when its
     #: primary value is within the best that many completed so far (read from :data:`EXPORT_BAR`).
     export_top: tuple[str, str, int] | None = None
+    #: The objectives' metrics the trainer must report (the engine measures latency and size itself): a trial
+    #: whose final metrics miss one fails with that reason instead of completing without it.
+    required: tuple[str, ...] = ()
 
     def context(self, number: int, data: Splits | None) -> TrialContext:
         """The context trial ``number`` of this search gets."""
@@ -74,6 +78,11 @@ def trial_dir(run_dir: str | Path, number: int) -> Path:
 
 
 FAILURE_FILE = "failure.txt"
+#: Where Python's fault handler writes when the worker dies of a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGABRT,
+#: SIGILL): Ray's own text is the same for every death, so the driver reads the signal from here.
+FAULT_FILE = "fault.txt"
+#: The traceback of a trial's failure (the worker's exception, or Ray's full text for a death).
+TRACEBACK_FILE = "traceback.txt"
 CHECKPOINT_DIR = "checkpoint"
 #: Where a trial's model is exported to estimate objectives at a rung (replaced at each rung).
 RUNG_DIR = "rung"

@@ -9,6 +9,7 @@ reserved result keys, the trial directory's files) is in :mod:`automl.trial_job`
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import functools
 import inspect
 import json
@@ -36,13 +37,14 @@ from automl.trial_job import (
     DEADLINE_REASON,
     EXPORT_BAR,
     FAILURE_FILE,
+    FAULT_FILE,
     FINAL,
     MEASURED_AS,
     NUMBER,
     RUNG_DIR,
     TIMINGS,
+    TRACEBACK_FILE,
     Job,
-    remove_restart_files,
     trial_dir,
 )
 
@@ -153,10 +155,14 @@ def compress(
 def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | None = None) -> None:
     """One trial inside a Ray worker: fit step by step, report, checkpoint, export, measure.
 
-    A failure (an exception, a NaN or infinite metric, a timeout) writes its one-line reason to
-    ``failure.txt`` in the trial directory and ends the trial with an error, so Tune retries
-    it when the spec allows and the driver records the reason. A trial restarted after a
-    failure or a resume continues from its last checkpoint when the trainer saves them.
+    A failure (an exception, a NaN or infinite metric, an objective metric the trainer did not
+    report, a timeout, ``sys.exit``, ``os._exit``, KeyboardInterrupt) writes its one-line reason
+    to ``failure.txt`` in the trial directory and ends the trial with an error, so Tune retries
+    it when the spec allows and the driver records the reason; a fatal signal leaves Python's
+    fault report in ``fault.txt``. A trial restarted after a failure or a resume continues from
+    its last checkpoint when the trainer saves them. The checkpoint stays until the driver has
+    recorded the trial's end (:meth:`automl.recorder.Recorder._end_for_good` removes it): a
+    driver killed before that re-issues the trial from its last checkpoint, not from step 1.
     """
     assert job is not None  # always bound by tune.with_parameters
     for entry in job.sys_path:
@@ -168,39 +174,100 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     directory.mkdir(parents=True, exist_ok=True)
     (directory / FAILURE_FILE).unlink(missing_ok=True)
     context = job.context(number, data)
-    timers = _watchdogs(directory, job)
     # The trainer never sees the compressors' entries (`prune.amount`); each compressor gets its own.
     trainer_config, compressor_config = split_config(config, [name for name, _, _ in job.compressors])
+    with _death_notes(directory):
+        timers = _watchdogs(directory, job)
+        try:
+            _run(job, data, trainer_config, compressor_config, directory, context)
+        except Exception as exc:  # any trial failure is data for the store, not a crash
+            raise _failed(directory, exc) from None
+        except SystemExit as exc:
+            if not exc.code:  # Tune's own way to stop a trial (sys.exit(0) inside tune.report)
+                raise
+            raise _failed(directory, exc) from None
+        except KeyboardInterrupt as exc:  # not the driver's Ctrl-C (the driver handles its own): the trial's
+            raise _failed(directory, exc) from None
+        finally:
+            for timer in timers:
+                timer.cancel()
+
+
+def _run(job: Job, data: Splits | None, trainer_config: dict[str, Any], compressor_config: Mapping[str, Any],
+         directory: Path, context: TrialContext) -> None:
+    """The trial's work: fit, check, export, measure, report (``run_trial`` turns what it raises into the reason)."""
     clock = _Timings()
-    try:
-        trainer = job.trainer(trainer_config, job.params, context)
-        metrics, steps = _fit(trainer, directory, job, clock)
-        final: dict[str, Any] = dict(metrics)
-        test = data is not None and len(data.test) > 0
-        if test:
-            final.update({f"test_{k}": v for k, v in trainer.evaluate("test").items()})
-        skip = _below_export_bar(job, final)
-        if skip is not None:  # far from the best: its metrics are kept, its model is not written
-            remove_restart_files(directory)
-            tune.report({**final, BUDGET: steps, FINAL: True, TIMINGS: clock.timings(),
-                         MEASURED_AS: {"model": skip}})
-            return
-        measured_as: dict[str, str] = {}
-        artifact, final = _export(trainer, directory, job, context, compressor_config, final, test, clock)
-        if job.measured:
-            with clock.count("measure_s"):
-                final.update(measure_artifact(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False,
-                                              how=measured_as))
-        if job.predictions:
-            _save_predictions(trainer, directory, test)
-        remove_restart_files(directory)
-        tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: clock.timings(),
-                     MEASURED_AS: measured_as})
-    except Exception as exc:  # any trial failure is data for the store, not a crash
-        raise _failed(directory, exc) from None
-    finally:
-        for timer in timers:
-            timer.cancel()
+    trainer = job.trainer(trainer_config, job.params, context)
+    metrics, steps = _fit(trainer, directory, job, clock)
+    _check_required(job, metrics, steps)
+    final: dict[str, Any] = dict(metrics)
+    test = data is not None and len(data.test) > 0
+    if test:
+        final.update({f"test_{k}": v for k, v in trainer.evaluate("test").items()})
+    skip = _below_export_bar(job, final)
+    # The checkpoint is kept past the final report: the driver removes it once it has recorded the end.
+    if skip is not None:  # far from the best: its metrics are kept, its model is not written
+        tune.report({**final, BUDGET: steps, FINAL: True, TIMINGS: clock.timings(), MEASURED_AS: {"model": skip}})
+        return
+    measured_as: dict[str, str] = {}
+    artifact, final = _export(trainer, directory, job, context, compressor_config, final, test, clock)
+    if job.measured:
+        with clock.count("measure_s"):
+            final.update(measure_artifact(trainer, artifact, job, ("size_bytes", "latency_ms"), quick=False,
+                                          how=measured_as))
+    if job.predictions:
+        _save_predictions(trainer, directory, test)
+    tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: clock.timings(),
+                 MEASURED_AS: measured_as})
+
+
+def _check_required(job: Job, metrics: Mapping[str, float], steps: int) -> None:
+    """Fail a trial whose trainer did not report an objective's metric (it would complete without a value)."""
+    missing = [m for m in job.required if m not in metrics]
+    if not missing:
+        return
+    reported = ", ".join(sorted(metrics)) if metrics else "nothing"
+    names = ", ".join(missing)
+    raise TrialError(f"objective {names} missing: the trainer reported {reported} after budget step {steps}")
+
+
+@contextlib.contextmanager
+def _death_notes(directory: Path) -> Iterator[None]:
+    """While the trial runs, leave a note of how its worker dies where the driver finds it.
+
+    Ray reports every death of a worker with the same text ("connection error code 2. End of
+    file"), whether it exited, segfaulted or was killed. So: Python's fault handler writes a
+    fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGILL) with the trial's stack to
+    ``fault.txt``, and ``os._exit`` called by the trial's code leaves its exit code in
+    ``failure.txt`` before exiting. What is left without a note is a signal no process can
+    catch (SIGKILL: the kernel's OOM killer, ``kill -9``) or an exit from native code.
+    """
+    fault = directory / FAULT_FILE
+    fault.unlink(missing_ok=True)
+    was_enabled = faulthandler.is_enabled()
+    real_exit = os._exit
+    with open(fault, "w") as handle:
+        faulthandler.enable(file=handle, all_threads=False)
+
+        def noted_exit(code: int) -> None:
+            caller = sys._getframe(1)
+            if "/ray/" not in caller.f_code.co_filename.replace(os.sep, "/"):  # Ray's own exits are not the trial's
+                where = f"{Path(caller.f_code.co_filename).name}:{caller.f_lineno} in {caller.f_code.co_name}"
+                if not (directory / FAILURE_FILE).exists():  # a watchdog's reason, written first, stays
+                    _fail(directory, f"the trial's code called os._exit({code}) at {where}: its worker exited "
+                                     f"with code {code}")
+            real_exit(code)
+
+        os._exit = noted_exit  # type: ignore[assignment]  # restored below: the worker may run another trial
+        try:
+            yield
+        finally:
+            os._exit = real_exit
+            faulthandler.disable()
+            if was_enabled:
+                faulthandler.enable()
+    if fault.stat().st_size == 0:
+        fault.unlink(missing_ok=True)
 
 
 class _Timings:
@@ -246,12 +313,14 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
         with contextlib.suppress(NotImplementedError):
             start = int(trainer.load_checkpoint(checkpoint)) + 1
     metrics: dict[str, float] = {}
+    ran = 0
     # Closed explicitly: a trainer whose steps run elsewhere (DDP workers) stops them as soon as
     # anything here raises, not when the generator happens to be collected.
     steps_iter = trainer.run_steps(start)
     try:
         mark = time.perf_counter()
         for step in steps_iter:
+            ran += 1
             metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
             clock.spent["fit_s"] += time.perf_counter() - mark
             if step < steps:
@@ -268,7 +337,7 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
         close = getattr(steps_iter, "close", None)
         if close is not None:
             close()
-    if not metrics:
+    if not ran:  # ran steps that report nothing ({}) are the objective check's to name
         raise TrialError("the trainer ran no budget step")
     return metrics, steps
 
@@ -287,12 +356,30 @@ def _export(trainer: Trainer, directory: Path, job: Job, context: TrialContext, 
     return artifact, {**before, **after}
 
 
-def _failed(directory: Path, exc: Exception) -> TrialError:
+def _failed(directory: Path, exc: BaseException) -> TrialError:
     """Leave a failed trial's one-line reason and traceback in its directory; the error that ends the trial."""
-    reason = str(exc) if isinstance(exc, TrialError) else f"{type(exc).__name__}: {exc}"
-    _fail(directory, reason.strip().splitlines()[0][:2000] if reason.strip() else type(exc).__name__)
-    (directory / "traceback.txt").write_text(traceback.format_exc(limit=30))
+    reason = _reason(exc)
+    _fail(directory, reason)
+    with contextlib.suppress(OSError):
+        (directory / TRACEBACK_FILE).write_text(traceback.format_exc(limit=30))
     return TrialError(reason)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why the trial ended: the exception and its message, or where it came from without one."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno} in {tb[-1].name}" if tb else ""
+    if isinstance(exc, SystemExit):
+        return f"the trial's code called sys.exit({exc.code!r}){where}"
+    if isinstance(exc, KeyboardInterrupt):
+        return f"KeyboardInterrupt in the trial's worker (SIGINT, or raised by the trial's code){where}"
+    text = str(exc).strip()
+    if isinstance(exc, TrialError) and text:
+        return text.splitlines()[0][:2000]
+    name = type(exc).__name__
+    if not text or text in ("{}", "[]", "()", "''", '""', "None"):  # says nothing: say where it was raised
+        return f"{name}{': ' + text if text else ''} (no message){where}"
+    return f"{name}: {text.splitlines()[0]}"[:2000]
 
 
 def _below_export_bar(job: Job, metrics: Mapping[str, Any]) -> str | None:

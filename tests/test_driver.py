@@ -20,7 +20,7 @@ from automl.recorder import TargetStopper
 from automl.schedulers import RungScheduler
 from automl.searcher_adapter import SearcherAdapter
 from automl.trial_job import DEADLINE_REASON, EXPORT_BAR, FINAL, NUMBER, trial_dir
-from tests.driver_fakes import LOSS, Clock, Driver, Scripted
+from tests.driver_fakes import LOSS, Clock, Driver, FakeTrial, Scripted
 
 FINISHED = SearcherAdapter.FINISHED
 
@@ -215,10 +215,27 @@ def test_a_failed_trial_keeps_the_reason_its_worker_left(driver: Driver, tmp_pat
                           "  File x\nray.exceptions.ActorDiedError: The actor died unexpectedly\n")
     died.error_file = str(error_file)
     driver.fail(died, None)
-    assert driver.row(1).error == "ray.exceptions.ActorDiedError: The actor died unexpectedly"
+    # Condensed to its line, with where Ray's full text is.
+    assert driver.row(1).error == "ray.exceptions.ActorDiedError: The actor died unexpectedly (Ray's full text: error.txt)"
     # A late second event for a finished trial changes nothing.
     driver.recorder.on_trial_complete(0, [], trial)
     assert driver.row(0).status == "failed" and driver.counts.done == 2
+
+
+def test_a_trial_killed_before_it_started_keeps_its_config(driver: Driver, tmp_path: Path) -> None:
+    trial = driver.suggest()  # handed out, never started; no pending row either (this adapter has no on_issue)
+    assert isinstance(trial, FakeTrial) and driver.store.trial(driver.run_id, 0) is None
+    (tmp_path / "error.txt").write_text("ray.exceptions.OutOfMemoryError: Task was killed due to the node running "
+                                        "low on memory.\nMemory on the node (IP: 10.0.0.1, ID: ab) where the lease "
+                                        "(actor ID: cd, name=ImplicitFunc.__init__, pid=4242, memory used=1.20GB) was "
+                                        "running was 7.50GB / 7.80GB (0.961), which exceeds the memory usage "
+                                        "threshold of 0.95. Ray killed this worker (ID: ef) because ...\n")
+    trial.error_file = str(tmp_path / "error.txt")
+    driver.fail(trial, None)  # Ray's memory monitor killed it before on_trial_start
+    row = driver.row(0)
+    assert (row.status, row.config) == ("failed", {"x": 0.0})
+    assert row.error == ("killed by Ray's memory monitor (out of memory): node memory 7.50GB / 7.80GB above the "
+                         "threshold 0.95; the trial's worker used 1.20GB (Ray's full text: error.txt)")
 
 
 def test_a_trial_ended_by_the_wall_time_is_stopped_with_its_best_step(driver: Driver) -> None:
