@@ -95,6 +95,8 @@ def main(ctx: click.Context, debug: bool, disabled: tuple[str, ...]) -> None:
 
 STRICT_HELP = ("Stop the search (exit 2, completed trials kept) when a plugin's observer hook raises; "
                "by default it is recorded in the run's summary and the search goes on.")
+TRUST_HELP = ("Read the run even when its signatures do not verify with your key (another user's run, or one "
+              "changed since it was written): it may run code the run directory holds. See docs: Trust.")
 
 
 @main.command()
@@ -106,17 +108,19 @@ STRICT_HELP = ("Stop the search (exit 2, completed trials kept) when a plugin's 
 @click.option("--resume", is_flag=True, help="Continue the run in --out (after a crash or kill, or to add trials).")
 @click.option("--warm-start", type=click.Path(file_okay=False), help="Let the searcher learn first from this run's trials.")
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
+@click.option("--trust", is_flag=True, help="With --resume: " + TRUST_HELP)
 @click.pass_context
 def search(
     ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None,
-    resume: bool, warm_start: str | None, strict_plugins: bool,
+    resume: bool, warm_start: str | None, strict_plugins: bool, trust: bool,
 ) -> None:
     """Run the search described by SPEC and print the Pareto front."""
     from automl.engine import search as run_search
 
     _run(ctx, lambda progress: run_search(
         spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
-        disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins))
+        disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins,
+        trust=trust))
 
 
 @main.command()
@@ -124,14 +128,21 @@ def search(
 @click.option("--trials", type=int, help="Raise the number of trials (extends a finished run).")
 @click.option("--address", help="Join the Ray cluster at ADDRESS instead of starting a local Ray.")
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
+@click.option("--trust", is_flag=True, help=TRUST_HELP + " The run is then signed with your key.")
 @click.pass_context
-def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None, strict_plugins: bool) -> None:
-    """Continue the search in RUN_DIR with the spec it started with (after a crash or kill, or to add trials)."""
+def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None, strict_plugins: bool,
+           trust: bool) -> None:
+    """Continue the search in RUN_DIR with the spec it started with (after a crash or kill, or to add trials).
+
+    \b
+    Only a run signed with your key is resumed (it unpickles the searcher's
+    state and loads the trials' models); --trust resumes another's.
+    """
     from automl.engine import resume as run_resume
 
     _run(ctx, lambda progress: run_resume(run_dir, trials=trials, address=address,
                                           disabled_plugins=ctx.obj["disabled"], on_progress=progress.update,
-                                          strict_plugins=strict_plugins))
+                                          strict_plugins=strict_plugins, trust=trust))
 
 
 def _run(ctx: click.Context, start: Any) -> None:
@@ -242,11 +253,18 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--all", "show_all", is_flag=True, help="List every trial (default: the last 30).")
 @click.option("--json", "as_json", is_flag=True, help="Print trials and front as JSON.")
-def show(run_dir: str, show_all: bool, as_json: bool) -> None:
-    """Show the trials and the Pareto front of a finished or running search in RUN_DIR."""
+@click.option("--store", metavar="URL", help="Read the run from this store instead of the one run.json names.")
+def show(run_dir: str, show_all: bool, as_json: bool, store: str | None) -> None:
+    """Show the trials and the Pareto front of a finished or running search in RUN_DIR.
+
+    \b
+    Reads JSON and SQL only (nothing is imported or unpickled), so it works on
+    any run directory; a store run.json names outside the directory is read
+    only when run.json is signed with your key, or with --store.
+    """
     from automl.run import Run
 
-    run = Run.open(run_dir)
+    run = Run.open(run_dir, store=store)
     trials = run.trials()
     if as_json:
         click.echo(json.dumps({"run": _jsonable(run.info().to_dict()), "trials": [t.to_dict() for t in trials],
@@ -307,7 +325,8 @@ def report(run_dir: str, out: str | None) -> None:
               help="A format of the run's trainer: one the trial's measured model has a file in, or one the "
                    "trainer converts to (a bad name lists them).")
 @click.option("--out", type=click.Path(), help="File or directory to write (default RUN_DIR/exports/).")
-def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None:
+@click.option("--trust", is_flag=True, help=TRUST_HELP)
+def export_command(run_dir: str, number: int, fmt: str, out: str | None, trust: bool) -> None:
     """Write the model a completed trial of RUN_DIR measured, in the format asked for.
 
     \b
@@ -320,11 +339,13 @@ def export_command(run_dir: str, number: int, fmt: str, out: str | None) -> None
     checked to predict the same (sklearn skops -> ONNX; torch TorchScript ->
     ONNX or state_dict); nothing is unpickled. A trial
     whose model was not kept (models.export: top), or that stopped or failed,
-    has nothing to export: it is never fitted again.
+    has nothing to export: it is never fitted again. Only a run signed with
+    your key is exported (--trust exports another's); a file outside RUN_DIR
+    or behind a symbolic link never is.
     """
     from automl.export import export_trial
 
-    done = export_trial(run_dir, number, fmt, out)
+    done = export_trial(run_dir, number, fmt, out, trust=trust)
     how = f"converted from {done.converted_from} " if done.converted_from else ""
     console.print(f"trial {done.number} as {done.format}: {done.path} ({done.size_bytes} bytes, "
                   f"sha256 {done.sha256[:16]}...) {how}from {done.source}", highlight=False)

@@ -165,6 +165,7 @@ def search(
     disabled_plugins: Iterable[str] = (),
     on_progress: Callable[[Any], None] | None = None,
     strict_plugins: bool = False,
+    trust: bool = False,
 ) -> Run:
     """Run a search (or resume one) and return its :class:`Run`.
 
@@ -183,6 +184,8 @@ def search(
             :class:`~automl.errors.PluginError` (completed trials kept; resume continues it).
             By default the failure is logged once per plugin and hook, recorded in the run's
             summary (``plugin_errors``), and the search goes on.
+        trust: On resume, continue a run whose signatures do not verify with this user's key (another
+            user's run, or one changed since): its files are then signed with this key (:mod:`automl.trust`).
 
     Raises:
         AutoMLError: For a bad spec, missing plugin, unreadable data or store, or a resume
@@ -192,7 +195,7 @@ def search(
     loaded = _override(spec if isinstance(spec, Spec) else load_spec(spec), trials, seed)
     pm = get_plugin_manager(disabled_plugins)
     hooks = pm.observe(strict=strict_plugins)
-    plan = _plan(loaded, pm, Path(out) if out is not None else None, resume)
+    plan = _plan(loaded, pm, Path(out) if out is not None else None, resume, trust)
     # Data and warm-start rows first: bad data or a bad --warm-start leaves no half-made run directory.
     data = plan.load_data()
     warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
@@ -215,10 +218,15 @@ def search(
     return run
 
 
-def _plan(spec: Spec, pm: Any, out: Path | None, resume: bool) -> Plan:
+def _plan(spec: Spec, pm: Any, out: Path | None, resume: bool, trust: bool = False) -> Plan:
     """The search's plan; on resume, checked against the plugins the run recorded, with the run's folds."""
     existing = out if resume and out is not None and (out / RUN_FILE).is_file() else None
     if existing is not None:
+        # A resume unpickles the searcher's state and loads the trials' models: only from a run signed with this
+        # user's key (or trusted by --trust, which signs it), checked before anything of it is imported or loaded.
+        from automl.trust import check_run
+
+        check_run(Run.open(existing), "resume", trust=trust, searcher=True, trials=True, adopt=True)
         # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
         pm.check_recorded(Run.open(existing).info().versions, f"resume {existing}")
     plan = build_plan(spec, pm)
@@ -248,10 +256,14 @@ def _end(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any, hook
             run.store.finish_run(run.run_id, run.status, summary)
 
 
-def resume(run_dir: str | Path, *, trials: int | None = None, **kwargs: Any) -> Run:
-    """Continue the run in ``run_dir`` with the spec it was started with."""
-    spec = run_spec(Run.open(run_dir))
-    return search(spec, out=run_dir, trials=trials, resume=True, **kwargs)
+def resume(run_dir: str | Path, *, trials: int | None = None, trust: bool = False, **kwargs: Any) -> Run:
+    """Continue the run in ``run_dir`` with the spec it was started with (``trust``: see :func:`search`)."""
+    from automl.trust import check_run
+
+    run = Run.open(run_dir)
+    # Checked before the stored spec is even parsed: an untrusted run is refused with that reason.
+    check_run(run, "resume", trust=trust, searcher=True, trials=True, adopt=True)
+    return search(run_spec(run), out=run_dir, trials=trials, resume=True, trust=trust, **kwargs)
 
 
 def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
@@ -265,8 +277,12 @@ def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
         name=plan.name, directory=str(run_dir), spec_text=plan.text, spec_hash=plan.spec_hash,
         seed=plan.seed, objectives=objectives, versions=plan.versions,
     )
-    (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": plan.source,
-                                                "folds": plan.folds}, indent=2))
+    text = json.dumps({"store": url, "run_id": run_id, "spec": plan.source, "folds": plan.folds}, indent=2)
+    from automl.trust import SPEC_ENTRY, sign_bytes
+
+    sign_bytes(run_dir, SPEC_ENTRY, plan.text.encode())  # what `resume` and `export` build the plan from
+    sign_bytes(run_dir, RUN_FILE, text.encode())  # signed first: a kill in between leaves it unwritten, not unsigned
+    (run_dir / RUN_FILE).write_text(text)
     return Run(run_dir, store, run_id)
 
 
@@ -429,9 +445,20 @@ def _recorder(plan: Plan, run: Run, past: _History, adapter: SearcherAdapter, ru
     counts = Counts(total=plan.trial_count, done=len(past.done),
                     failed=sum(t.status == "failed" for t in past.done),
                     stopped=sum(t.status == "stopped" for t in past.done), paused=len(past.paused))
+    from automl.trust import sign_trial
+
+    signed: set[tuple[int, str]] = set()
+
+    def notify(row: TrialRecord) -> None:
+        # A completed trial's model files are signed as it is recorded: a resume or export loads them.
+        if row.status == "completed" and row.artifact and (row.number, row.artifact) not in signed:
+            signed.add((row.number, row.artifact))
+            sign_trial(run.dir, row.artifact)
+        pm.notify("automl_trial_result", run=run, trial=row)
+
     recorder = Recorder(
         run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
-        max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
+        max_budget=plan.max_budget, notify=notify,
         counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
     )
     for row in past.done:  # a resumed search's bar starts from the trials it already has
@@ -559,6 +586,7 @@ def _ensemble(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any)
         return
     try:
         summary["ensemble"] = built = build_ensemble_trial(plan, run, data)
+        _sign_ensemble(run, built)
     except Exception as exc:  # a trainer's error while scoring or building: the search still finishes
         reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
         log.warning("automl: no ensemble was built: %s", reason)
@@ -568,6 +596,15 @@ def _ensemble(plan: Plan, run: Run, data: Any, summary: dict[str, Any], pm: Any)
         row = run.store.trial(run.run_id, built["number"])
         if row:
             pm.notify("automl_trial_result", run=run, trial=row)
+
+
+def _sign_ensemble(run: Run, built: dict[str, Any]) -> None:
+    """Sign the ensemble trial's files (a resume's final stage loads them)."""
+    from automl.trust import sign_trial
+
+    row = run.store.trial(run.run_id, built["number"]) if built.get("number") is not None else None
+    if row is not None and row.artifact:
+        sign_trial(run.dir, row.artifact)
 
 
 #: A trial's latency in the trial is a short measurement next to other trials; a trial whose latency

@@ -22,6 +22,11 @@ format name -> file name endings; a trainer that declares none gets :data:`COMMO
 A trial below the ``models.export: top`` bar kept its metrics but no model, and a stopped
 or failed trial has none: such an export is refused with the reason, never re-fitted (a
 re-fit is another model than the one measured).
+
+Only a run signed with this user's key is exported (:mod:`automl.trust`): its ``run.json`` and
+stored spec are checked before the spec is read (a conversion imports what it names), and the
+file copied or converted before it is read; ``trust=True`` (``--trust``) exports another's run.
+A file outside the run directory, or reached through a symbolic link, is never read.
 """
 
 from __future__ import annotations
@@ -160,14 +165,20 @@ def _trainer_record(run: Run) -> tuple[str, Any, Any, str]:
 
 def _measured_file(run: Run, number: int, stored: str) -> Path | None:
     """The measured file, found in the run directory only (a moved run's stored path may name another run's
-    file): its copy in ``models/``, else the file in the trial's directory."""
+    file): its copy in ``models/``, else the file in the trial's directory; never through a symbolic link."""
+    from automl.trust import inside as within
+
     stored_path = Path(stored)
     trial_dir = run.dir / "trials" / f"{number:05d}"
     inside = stored_path.parts[stored_path.parts.index(f"{number:05d}") + 1:] \
         if f"{number:05d}" in stored_path.parts else (stored_path.name,)
     for path in (run.dir / "models" / f"trial-{number:05d}-{stored_path.name}", trial_dir.joinpath(*inside)):
-        if path.is_file():
+        found = within(run.dir, path)
+        if found is not None and found.is_file():
             return path
+        if found is None and (path.exists() or path.is_symlink()):
+            raise AutoMLError(f"trial {number}'s model file {str(path)!r} is outside the run directory or reached "
+                              "through a symbolic link: export never follows one out of the run directory")
     return None
 
 
@@ -264,7 +275,8 @@ def _siblings(run: Run, number: int, stored: Path, formats: Mapping[str, tuple[s
     directory = run.dir / "trials" / f"{number:05d}"
     out: dict[str, Path] = {}
     if directory.is_dir():
-        for path in sorted(p for p in directory.iterdir() if p.is_file() and p.name != stored.name):
+        for path in sorted(p for p in directory.iterdir()
+                           if p.is_file() and not p.is_symlink() and p.name != stored.name):
             fmt = format_of(path, formats)
             if fmt is not None and fmt not in out:
                 out[fmt] = path
@@ -281,7 +293,8 @@ def convertible_formats(run: Run, number: int) -> dict[str, str]:
     return dict(trial_model(run, number).conversions)
 
 
-def export_trial(run_dir: str | Path, number: int, fmt: str, out: str | Path | None = None) -> Exported:
+def export_trial(run_dir: str | Path, number: int, fmt: str, out: str | Path | None = None, *,
+                 trust: bool = False) -> Exported:
     """Write completed trial ``number``'s measured model in format ``fmt`` to ``out``: a copy of its file
     in that format, or else a conversion by its trainer from a file of the measured model.
 
@@ -291,13 +304,19 @@ def export_trial(run_dir: str | Path, number: int, fmt: str, out: str | Path | N
         fmt: A format the trial's trainer declares (``automl export`` lists them on a bad one).
         out: A file, or a directory (created) to write ``trial-NNNNN<ending>`` into;
             default ``RUN_DIR/exports/``.
+        trust: Export from a run not signed with this user's key (:mod:`automl.trust`).
 
     Raises:
+        UntrustedRunError: For a run (or the file to export) not signed with this user's key, without
+            ``trust``; for a file outside the run directory or reached through a symbolic link, always.
         AutoMLError: For a format the trainer does not declare (the message lists those it does),
             a trial that does not exist, did not complete or kept no model, or a format this
             trial's measured model neither has nor converts to (the message says what it has).
     """
+    from automl.trust import check_file, check_run
+
     run = Run.open(run_dir)
+    check_run(run, "export", trust=trust)  # before the stored spec is read: a conversion imports what it names
     name, _, record, problem = _trainer_record(run)
     formats = trainer_formats(record.factory) if record is not None else dict(COMMON_FORMATS)
     if fmt not in formats:
@@ -307,11 +326,13 @@ def export_trial(run_dir: str | Path, number: int, fmt: str, out: str | Path | N
     model = trial_model(run, number)
     if fmt in model.files:
         source = model.files[fmt]
+        check_file(run.dir, source, "export", trust=trust)
         target = _target(run, number, _ending(source, model.formats[fmt]), out)
         if target.resolve() != source.resolve():
             shutil.copyfile(source, target)
         return Exported(number, fmt, source, target, target.stat().st_size, _sha256(target))
     if fmt in model.conversions:
+        check_file(run.dir, model.files[model.conversions[fmt]], "export", trust=trust)
         return _convert(run, model, fmt, out)
     listed = ", ".join([*model.files, *(f"{f} (converted from {s})" for f, s in model.conversions.items())])
     why = f"; {fmt}: {model.withheld[fmt]}" if fmt in model.withheld else \
@@ -330,11 +351,19 @@ def _ending(path: Path, endings: tuple[str, ...]) -> str:
 
 
 def _target(run: Run, number: int, ext: str, out: str | Path | None) -> Path:
+    from automl.trust import inside
+
     target = Path(out) if out is not None else run.dir / "exports"
+    if out is None and inside(run.dir, target) is None:
+        raise AutoMLError(f"{str(target)!r} is a symbolic link: a run directory's exports/ is never followed out "
+                          "of it; pass --out")
     if out is None or target.is_dir() or not target.suffix:
         target.mkdir(parents=True, exist_ok=True)
-        return target / f"trial-{number:05d}{ext}"
-    target.parent.mkdir(parents=True, exist_ok=True)
+        target = target / f"trial-{number:05d}{ext}"
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():  # writing through it would overwrite whatever it points at
+        raise AutoMLError(f"{str(target)!r} is a symbolic link; remove it or choose another --out")
     return target
 
 

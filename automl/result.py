@@ -9,7 +9,8 @@ A :class:`Model` is a trial's exported file, loaded by the trainer plugin the ru
 (:meth:`~automl.interfaces.Trainer.load_predictor` of the trainer rebuilt for that trial, as
 ``automl export`` rebuilds it), so it predicts exactly what was validated and measured, with the
 preprocessing that is part of the export. Only the files the engine wrote in the run directory
-are read (the trial's directory or its copy in ``models/``), each with its plugin's own safe loader.
+are read (the trial's directory or its copy in ``models/``), each with its plugin's own safe loader,
+and only from a run signed with this user's key (:mod:`automl.trust`) unless ``load(..., trust=True)``.
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ from automl.run import Run
 __all__ = ["Member", "Model", "Result", "load"]
 
 
-def load(run_dir: str | Path) -> Result:
+def load(run_dir: str | Path, *, trust: bool = False) -> Result:
     """Open the run in ``run_dir`` (finished, or still running).
+
+    Args:
+        run_dir: The run directory.
+        trust: Load models from a run not signed with this user's key (another user's, or changed since it was
+            written): its spec is imported and its model files loaded. The front and trials read without it.
 
     Raises:
         AutoMLError: When the directory holds no run.
     """
-    return Result(Run.open(run_dir))
+    return Result(Run.open(run_dir), trust=trust)
 
 
 #: A front member (or the best trial): ``number``, ``config``, ``metrics``, ``model`` (the name 0.1 gave
@@ -49,10 +55,12 @@ class Result:
 
     Args:
         run: The open run (see :func:`load`).
+        trust: Load models even when the run's signatures do not verify (see :func:`load`).
     """
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, *, trust: bool = False) -> None:
         self.run = run
+        self.trust = trust
         self._plan: Any = None
         self._data: Any = None
 
@@ -106,6 +114,8 @@ class Result:
         Raises:
             AutoMLError: When there is no such trial, it has no model file (failed, or its
                 trainer exports none), or (without ``number``) no trial completed.
+            UntrustedRunError: When the run, or the model file, is not signed with this user's key
+                (and :func:`load` was not given ``trust=True``).
         """
         run = self.run
         if number is None:
@@ -124,6 +134,11 @@ class Result:
             span = f"trials {min(numbers)}..{max(numbers)}" if numbers else "no trials"
             raise AutoMLError(f"{str(run.dir)!r} has no trial {number} (it has {span})")
         path = _artifact(run, row)
+        from automl.trust import check_file, check_run
+
+        if self._plan is None:  # before the stored spec is built into a plan (it imports what it names)
+            check_run(run, "load models from", trust=self.trust)
+        check_file(run.dir, path, "load models from", trust=self.trust)
         if self._plan is None:
             from automl.export import run_plan
 
@@ -161,7 +176,8 @@ def _artifact(run: Run, row: TrialRecord) -> Path:
         raise AutoMLError(f"trial {number} ({row.status}) has no model file{why}")
     name = Path(stored).name
     for path in (run.dir / "models" / f"trial-{number:05d}-{name}", run.dir / "trials" / f"{number:05d}" / name):
-        if path.exists():
+        # A symbolic link is returned too: Result.model refuses it, saying so.
+        if name not in ("", ".", "..") and (path.exists() or path.is_symlink()):
             return path
     raise AutoMLError(f"trial {number}'s model file {name!r} is neither in {str(run.dir / 'models')!r} nor in "
                       f"{str(run.dir / 'trials' / f'{number:05d}')!r} (removed, or the run was copied without it)")

@@ -47,16 +47,23 @@ class Run:
         self.run_id = run_id
 
     @classmethod
-    def open(cls, directory: str | Path, plugins: PluginManager | None = None) -> Run:
+    def open(cls, directory: str | Path, plugins: PluginManager | None = None, *, store: str | None = None) -> Run:
         """Open an existing run directory, its store opened through the ``automl_open_store`` hook
         (so a store plugin serves ``show``, ``resume``, ``report`` and ``export`` too).
+
+        The store is the one ``run.json`` names, with two guards (a run directory may come from someone
+        else): a SQLite file is never created by opening a run, and a store outside the run directory is
+        opened only when ``run.json`` is signed with this user's key (:mod:`automl.trust`) or ``store`` names
+        it. A run directory moved or copied elsewhere reads its own ``automl.db``.
 
         Args:
             directory: The run directory.
             plugins: The plugin manager to ask (default: the process-wide one).
+            store: The store's URL, instead of the one ``run.json`` names (``automl show --store``).
 
         Raises:
-            AutoMLError: When the directory holds no run, or no installed plugin opens its store.
+            AutoMLError: When the directory holds no run, its store is refused (the message says why), or no
+                installed plugin opens its store.
         """
         d = Path(directory)
         meta = d / RUN_FILE
@@ -67,15 +74,16 @@ class Run:
             url, run_id = str(info["store"]), int(info["run_id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise AutoMLError(f"{str(meta)!r} is not an automl run file ({type(exc).__name__}: {exc})") from exc
+        url = store if store is not None else _recorded_store(d, url)
         if plugins is None:
             from automl.plugins import get_plugin_manager
 
             plugins = get_plugin_manager()
-        store = plugins.open_store(url)
-        if not isinstance(store, ResultsStore):
+        opened = plugins.open_store(url)
+        if not isinstance(opened, ResultsStore):
             raise PluginError(f"the plugin answering automl_open_store for {url!r} returned an object of type "
-                              f"{type(store).__name__!r}, not a results store (see automl.plugin.ResultsStore)")
-        return cls(d, store, run_id)
+                              f"{type(opened).__name__!r}, not a results store (see automl.plugin.ResultsStore)")
+        return cls(d, opened, run_id)
 
     def info(self) -> RunRecord:
         """The run's record in the store.
@@ -137,3 +145,39 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.dir)!r}, run_id={self.run_id})"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (relative to the working directory when the URL's is); None for an
+    in-memory one or another kind of URL."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite":
+        return None
+    name = rest.split("?", 1)[0]
+    return Path(name).absolute() if name and name != ":memory:" else None
+
+
+def _recorded_store(directory: Path, url: str) -> str:
+    """The store URL ``run.json`` names, as it may be opened (see :meth:`Run.open`)."""
+    from automl import trust
+
+    meta = directory / RUN_FILE
+    outside = f"{str(meta)!r} names a store outside the run directory ({url})"
+    how = "pass --store URL (automl show) to read that store, or open the run's own directory"
+    db = _sqlite_file(url)
+    if db is None:
+        if url.startswith("sqlite") or trust.verify(directory, meta):
+            return url
+        raise AutoMLError(f"{outside} and is not signed with your key ({trust.verify(directory, meta).reason}); {how}")
+    if trust.inside(directory, db) is None:
+        own = directory / "automl.db"
+        if db.name == own.name and own.is_file() and trust.inside(directory, own) is not None:
+            # The run was moved or copied (perhaps from another user): its own database, not the original's.
+            return f"sqlite:///{own.resolve()}"
+        verdict = trust.verify(directory, meta)
+        if not verdict:
+            raise AutoMLError(f"{outside} and is not signed with your key ({verdict.reason}); {how}")
+    if not db.is_file():
+        raise AutoMLError(f"{str(meta)!r} names the store {url}, but there is no database at {str(db)!r} "
+                          "(opening a run never creates one): the run directory is incomplete, or pass --store URL")
+    return url

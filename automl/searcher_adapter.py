@@ -198,20 +198,37 @@ class SearcherAdapter(TuneSearcher):
         """Write the searcher's state now if it changed (atomically)."""
         if not self._dirty or self.state_path is None:
             return
+        from automl.trust import sign_bytes
+
         tmp = self.state_path.with_suffix(".tmp")
-        # Written and read only by the engine itself (see the security rule on unpickling).
+        # Written and read only by the engine itself (see the security rule on unpickling): signed before it
+        # replaces the last state, whose signature stays valid (a kill in between leaves a state that verifies).
+        state = pickle.dumps({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed})
+        sign_bytes(self.state_path.parent, self.state_path.name, state)
         with open(tmp, "wb") as f:
-            pickle.dump({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed}, f)
+            f.write(state)
         os.replace(tmp, self.state_path)
         self._saved_at = time.monotonic()
         self._dirty = False
 
     @staticmethod
     def load_state(path: Path) -> dict[str, Any] | None:
-        if not path.is_file():
+        """The state :meth:`flush` wrote to ``path``, or None without one.
+
+        Raises:
+            UntrustedRunError: When the file is not signed with this user's key (:mod:`automl.trust`):
+                it is never unpickled then.
+        """
+        from automl.trust import UntrustedRunError, verify_bytes
+
+        if not path.is_file() or path.is_symlink():
             return None
-        with open(path, "rb") as f:
-            return dict(pickle.load(f))
+        state = path.read_bytes()
+        verdict = verify_bytes(path.parent, path.name, state)
+        if not verdict:
+            raise UntrustedRunError(f"refusing to unpickle {str(path)!r}: {verdict.reason}; resume the run with "
+                                    "--trust if you trust whoever wrote it")
+        return dict(pickle.loads(state))
 
     def save(self, checkpoint_path: str) -> None:
         # Tune's own experiment checkpoint; our resume reads ``state_path`` instead.

@@ -13,6 +13,7 @@ from automl.errors import AutoMLError
 from automl.export import available_formats, export_trial
 from automl.run import Run
 from automl.store import Store
+from automl.trust import SPEC_ENTRY, sign, sign_bytes, sign_trial
 
 SPEC = """
 name: filled
@@ -38,6 +39,8 @@ def make_run(directory: Path, trials: list[dict], front: list[int] | None = None
         store.save_trial(run_id, t.pop("number"), **{"max_budget": 1, "budget": 1, **t})
     store.finish_run(run_id, "completed", {"wall_s": 1.0})
     (directory / "run.json").write_text(json.dumps({"store": url, "run_id": run_id, "spec": None}))
+    sign(directory, ["run.json"])  # signed as the engine signs what it writes (automl.trust)
+    sign_bytes(directory, SPEC_ENTRY, spec.encode())
     if front is not None:
         rows = {t["number"]: t for t in store.trials(run_id)}
         (directory / "front.json").write_text(json.dumps({"members": [
@@ -52,12 +55,16 @@ def trial_files(run_dir: Path, number: int, files: dict[str, bytes]) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (d / name).write_bytes(content)
+    sign(run_dir, [d / name for name in files])
     return d
 
 
 def measured(run_dir: Path, number: int, name: str) -> None:
-    """Record ``trials/NNNNN/name`` as the trial's measured file (the store's ``artifact``), as the engine does."""
-    Store(f"sqlite:///{run_dir / 'automl.db'}").save_trial(1, number, artifact=str(run_dir / "trials" / f"{number:05d}" / name))
+    """Record ``trials/NNNNN/name`` as the trial's measured file (the store's ``artifact``), as the engine does,
+    and sign the trial's files as the engine does."""
+    artifact = run_dir / "trials" / f"{number:05d}" / name
+    Store(f"sqlite:///{run_dir / 'automl.db'}").save_trial(1, number, artifact=str(artifact))
+    sign_trial(run_dir, artifact)
 
 
 @pytest.fixture
@@ -91,6 +98,7 @@ def test_a_front_member_is_copied_byte_for_byte_in_each_format_it_has(torch_like
 def test_the_copy_in_models_is_preferred_to_the_trial_directory(torch_like_run: Path, tmp_path: Path) -> None:
     (torch_like_run / "models").mkdir()
     (torch_like_run / "models" / "trial-00000-model.onnx").write_bytes(b"measured")
+    sign(torch_like_run, ["models/trial-00000-model.onnx"])
     assert export_trial(torch_like_run, 0, "onnx", tmp_path).path.read_bytes() == b"measured"
 
 
@@ -245,6 +253,7 @@ def test_a_skops_file_with_untrusted_types_is_never_loaded_for_conversion(tmp_pa
     import skops.io as sio
 
     sio.dump(Fraction(1, 3), run_dir / "trials" / "00000" / "model.skops")
+    sign(run_dir, ["trials/00000/model.skops"])  # signed: the trainer's trusted types are a defence of their own
     assert cli(["export", str(run_dir), "--trial", "0", "--format", "onnx", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "cannot convert model.skops (skops) to onnx" in err and "does not trust" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ from automl.plugins import PluginManager, get_plugin_manager
 from automl.records import Front, FrontMember, RunRecord, RunStatus, StepRecord, TrialRecord, TrialStatus
 from automl.run import FRONT_FILE, RUN_FILE, Run
 from automl.store import ResultsStore, Store
+from automl.trust import sign
 
 OBJECTIVES = {"objectives": [{"metric": "loss", "mode": "min", "reference": None},
                              {"metric": "cost", "mode": "min", "reference": None}], "constraints": []}
@@ -42,6 +43,7 @@ def make_run_dir(tmp_path: Path, url: str, store: ResultsStore) -> Path:
     run_dir.mkdir()
     run_id = fill(store)
     (run_dir / RUN_FILE).write_text(json.dumps({"store": url, "run_id": run_id, "spec": None}))
+    sign(run_dir, [RUN_FILE])  # as the engine signs it: its store, outside the directory, is then read
     return run_dir
 
 
@@ -205,6 +207,7 @@ def test_a_hook_answer_that_is_no_store_is_refused(tmp_path: Path) -> None:
     pm = PluginManager(entry_points=False)
     pm.pm.register(NotAStorePlugin(), name="junk")
     (tmp_path / RUN_FILE).write_text(json.dumps({"store": "junk://x", "run_id": 1}))
+    sign(tmp_path, [RUN_FILE])
     with pytest.raises(PluginError, match="returned an object of type 'object', not a results store"):
         Run.open(tmp_path, plugins=pm)
 

@@ -2,8 +2,10 @@
 
 ``trainer.params.export``:
 
-- ``skops`` (default): ``model.skops``, loaded back with only scikit-learn, numpy, scipy and
-  this plugin's own types trusted (skops never runs arbitrary code, unlike pickle).
+- ``skops`` (default): ``model.skops``, loaded back trusting skops' own defaults and exactly the
+  further types this trainer writes (:data:`TRUSTED_TYPES`): no ``builtins.*`` name and no
+  function from a whole package (a crafted file chaining ``numpy.full_like``, ``str`` and
+  ``exec`` would run code), so skops never runs code the file names, unlike pickle.
 - ``onnx``: ``model.onnx`` through skl2onnx, run with onnxruntime on one thread; a pipeline
   skl2onnx cannot convert (HistGradientBoosting in skl2onnx 1.20) or whose ONNX predictions
   disagree with scikit-learn's fails the trial with the reason.
@@ -12,7 +14,7 @@
 
 LightGBM and XGBoost models convert through onnxmltools' converters, registered with skl2onnx
 (``update_registered_converter``) once such a model's library has been imported; their skops
-files are trusted for the exact types in :data:`TRUSTED_TYPES` only, never a whole package.
+files too are trusted for the exact types in :data:`TRUSTED_TYPES` only, never a whole package.
 
 Latency is measured on the exported file through :func:`load_predictor`, never on the
 in-memory pipeline.
@@ -38,10 +40,23 @@ __all__ = [
 ]
 
 EXPORTS = ("skops", "onnx", "auto")
-#: Type prefixes a skops file written by this trainer may hold.
-TRUSTED = ("sklearn.", "numpy.", "scipy.", "builtins.", "automl_sklearn.")
-#: Exact types of the LightGBM and XGBoost models a skops file written by this trainer may hold.
+_DISTANCES = ("BrayCurtis", "Canberra", "Chebyshev", "Dice", "Euclidean", "Hamming", "Haversine", "Jaccard",
+              "Kulsinski", "Mahalanobis", "Manhattan", "Matching", "Minkowski", "RogersTanimoto", "RussellRao",
+              "SEuclidean", "SokalMichener", "SokalSneath")  # not PyFunc: it calls a function the file names
+#: Exactly the types, beyond skops' own default trust, that a skops file written by this trainer holds
+#: (every model of its zoo, each preprocessing and selection, collected from files it wrote): no
+#: ``builtins.*`` name, and no function other than the two score functions of its feature selection.
 TRUSTED_TYPES = frozenset({
+    "automl_sklearn.preprocess.DateFeatures", "automl_sklearn.preprocess._KeepPercent",
+    "automl_sklearn.xgb.XGBLabelClassifier", "automl_sklearn.selection.Votes", "automl_sklearn.selection.Given",
+    "numpy.dtype",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
+    "sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    *(f"sklearn.metrics._dist_metrics.{name}Distance{bits}" for name in _DISTANCES for bits in (32, 64)),
     "collections.OrderedDict",  # LightGBM's record of its best scores
     "lightgbm.basic.Booster", "lightgbm.basic._InnerPredictor", "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor", "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor",
@@ -185,7 +200,7 @@ def convert_skops_to_onnx(source: Path, X: pd.DataFrame, directory: Path) -> Pat
 
 
 def load_model(path: Path) -> Any:
-    """Load a skops file trusting only scikit-learn, numpy, scipy, this plugin's types and :data:`TRUSTED_TYPES`.
+    """Load a skops file trusting only skops' defaults and :data:`TRUSTED_TYPES`.
 
     Raises:
         ValueError: When the file holds any other type (it was not written by this trainer).
@@ -193,7 +208,7 @@ def load_model(path: Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    foreign = [t for t in untrusted if not t.startswith(TRUSTED) and t not in TRUSTED_TYPES]
+    foreign = [t for t in untrusted if t not in TRUSTED_TYPES]
     if foreign:
         raise ValueError(f"{path} holds types this trainer does not trust: {foreign}")
     return sio.load(path, trusted=untrusted)
