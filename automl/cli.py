@@ -10,6 +10,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,8 @@ def main(ctx: click.Context, debug: bool, disabled: tuple[str, ...]) -> None:
     ctx.obj["disabled"] = disabled
 
 
+DEBUG_HELP = ("Also show Ray Tune's log (a traceback per failed trial) on the console, and tracebacks of errors; "
+              "it always goes to RUN_DIR/search.log.")
 STRICT_HELP = ("Stop the search (exit 2, completed trials kept) when a plugin's observer hook raises; "
                "by default it is recorded in the run's summary and the search goes on.")
 TRUST_HELP = ("Read the run even when its signatures do not verify with your key (another user's run, or one "
@@ -109,18 +112,26 @@ TRUST_HELP = ("Read the run even when its signatures do not verify with your key
 @click.option("--warm-start", type=click.Path(file_okay=False), help="Let the searcher learn first from this run's trials.")
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.option("--trust", is_flag=True, help="With --resume: " + TRUST_HELP)
+@click.option("--debug", "debug_here", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def search(
     ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None,
-    resume: bool, warm_start: str | None, strict_plugins: bool, trust: bool,
+    resume: bool, warm_start: str | None, strict_plugins: bool, trust: bool, debug_here: bool,
 ) -> None:
-    """Run the search described by SPEC and print the Pareto front."""
+    """Run the search described by SPEC and print the Pareto front.
+
+    \b
+    Exit codes: 0 with at least one completed trial; 1 when no trial is
+    usable (one line counts the reasons); 2 for a refusal (bad spec, data
+    or plugin; another driver running in --out).
+    """
     from automl.engine import search as run_search
 
+    ctx.obj["debug"] = ctx.obj["debug"] or debug_here
     _run(ctx, lambda progress: run_search(
         spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
         disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins,
-        trust=trust))
+        trust=trust, debug=ctx.obj["debug"]))
 
 
 @main.command()
@@ -129,9 +140,10 @@ def search(
 @click.option("--address", help="Join the Ray cluster at ADDRESS instead of starting a local Ray.")
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.option("--trust", is_flag=True, help=TRUST_HELP + " The run is then signed with your key.")
+@click.option("--debug", "debug_here", is_flag=True, help=DEBUG_HELP)
 @click.pass_context
 def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None, strict_plugins: bool,
-           trust: bool) -> None:
+           trust: bool, debug_here: bool) -> None:
     """Continue the search in RUN_DIR with the spec it started with (after a crash or kill, or to add trials).
 
     \b
@@ -140,9 +152,10 @@ def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | 
     """
     from automl.engine import resume as run_resume
 
+    ctx.obj["debug"] = ctx.obj["debug"] or debug_here
     _run(ctx, lambda progress: run_resume(run_dir, trials=trials, address=address,
                                           disabled_plugins=ctx.obj["disabled"], on_progress=progress.update,
-                                          strict_plugins=strict_plugins, trust=trust))
+                                          strict_plugins=strict_plugins, trust=trust, debug=ctx.obj["debug"]))
 
 
 def _run(ctx: click.Context, start: Any) -> None:
@@ -159,16 +172,21 @@ def _run(ctx: click.Context, start: Any) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--show-space", is_flag=True, help="Print the space even when the spec gave it.")
+@click.option("--import", "import_code", is_flag=True,
+              help="Also import the user code SPEC names (the function trainer's module: its top-level code runs) "
+                   "and check the function in it.")
 @click.pass_context
-def validate(ctx: click.Context, spec: str, show_space: bool) -> None:
+def validate(ctx: click.Context, spec: str, show_space: bool, import_code: bool) -> None:
     """Check SPEC (shape, ranges, plugins, data, objectives) without running anything.
 
+    User code SPEC names by import path (the function trainer's `function`) is not
+    imported: its module must exist (found without running it); --import imports it too.
     Prints the space (one line per parameter) when it is the trainer's default (no `space:`
     in SPEC), with the number of starting points, and what reading the data changed.
     """
     from automl import validate as check
 
-    plan = check(spec, disabled_plugins=ctx.obj["disabled"])
+    plan = check(spec, disabled_plugins=ctx.obj["disabled"], import_code=import_code)
     objectives = ", ".join(f"{o.metric} ({o.mode})" for o in plan.objectives)
     source = f"{len(plan.space)} parameters (the trainer's default space)" if plan.space_source == "trainer" \
         else f"{len(plan.space)} parameters"
@@ -431,12 +449,29 @@ def _print_summary(run: Run) -> bool:
         err_console.print(f"[yellow]warning:[/] {escape(str(failure.get('message')))}", highlight=False,
                           soft_wrap=True)
     if not counts.get("completed"):
-        reasons = sorted({t.error for t in run.trials() if t.status == "failed" and t.error})
-        console.print("[red]no trial completed.[/] " + ("Reasons: " + "; ".join(reasons[:3]) if reasons else ""),
-                      highlight=False)
+        err_console.print(f"[red]{escape(no_usable_trial(run.trials()))}[/]", highlight=False, soft_wrap=True)
         return False
     _print_front(run)
     return True
+
+
+def no_usable_trial(trials: Sequence[Any]) -> str:
+    """One line for a run without a completed trial: each status counted, with its reasons counted.
+
+    ``no usable trial: 5 failed (3 x 'objective accuracy missing: ...', 2 x 'killed by SIGSEGV ...')``.
+    """
+    by_status: dict[str, Counter[str]] = {}
+    for t in trials:
+        why = str(t.error or "no reason recorded").removeprefix("retrying after: ")
+        by_status.setdefault(str(t.status), Counter())[why if len(why) <= 120 else why[:117] + "..."] += 1
+    if not by_status:
+        return "no usable trial: no trial ran"
+    parts = []
+    for status, reasons in sorted(by_status.items(), key=lambda kv: -sum(kv[1].values())):
+        shown = ", ".join(f"{n} x {why!r}" for why, n in reasons.most_common(3))
+        more = len(reasons) - 3
+        parts.append(f"{sum(reasons.values())} {status} ({shown}{f', {more} other reasons' if more > 0 else ''})")
+    return "no usable trial: " + "; ".join(parts)
 
 
 class _Progress:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 from automl.ensemble import build_ensemble_trial, is_ensemble_trial, wants_ensemble
 from automl.errors import AutoMLError, PluginError
 from automl.front import compute_front
+from automl.interfaces import ENGINE_METRICS
 from automl.measure import measure_latency, reference_latency
 from automl.plan import Plan, build_plan, recorded_folds, run_spec
 from automl.plugins import get_plugin_manager
 from automl.records import FrontMember, StepRecord, TrialRecord
 from automl.run import FRONT_FILE, RUN_FILE, Run
+from automl.runlock import RunLock
 from automl.spec import Spec, load_spec, parse_spec
 
 if TYPE_CHECKING:
@@ -166,6 +170,7 @@ def search(
     on_progress: Callable[[Any], None] | None = None,
     strict_plugins: bool = False,
     trust: bool = False,
+    debug: bool = False,
 ) -> Run:
     """Run a search (or resume one) and return its :class:`Run`.
 
@@ -186,10 +191,13 @@ def search(
             summary (``plugin_errors``), and the search goes on.
         trust: On resume, continue a run whose signatures do not verify with this user's key (another
             user's run, or one changed since): its files are then signed with this key (:mod:`automl.trust`).
+        debug: Show Ray Tune's log (a traceback per failed trial) on the console too; it always goes to
+            ``RUN_DIR/search.log``, and each failed trial gets one warning line with its reason.
 
     Raises:
         AutoMLError: For a bad spec, missing plugin, unreadable data or store, or a resume
-            that does not match.
+            that does not match; :class:`~automl.runlock.RunLocked` while another driver runs in the
+            run directory.
     """
     t0 = time.time()
     loaded = _override(spec if isinstance(spec, Spec) else load_spec(spec), trials, seed)
@@ -199,22 +207,30 @@ def search(
     # Data and warm-start rows first: bad data or a bad --warm-start leaves no half-made run directory.
     data = plan.load_data()
     warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
-    if resume and out is not None:
-        run = _reopen(plan, Path(out))
-    else:
-        run_dir = Path(out) if out else default_run_dir(plan)
-        _prepare_dir(run_dir)
-        run = _create(plan, run_dir.resolve(), pm)
+    run_dir = Path(out) if out else default_run_dir(plan)
+    # One run directory, one live driver: locked before the directory is looked at (a resume of a directory
+    # that is not there is refused by _reopen, and creates nothing).
+    lock = RunLock(run_dir, "resume" if resume else "search")
+    if not (resume and not run_dir.is_dir()):
+        lock.acquire()
     try:
-        summary = _tune(plan, run, data, address, pm, on_progress, t0, warm)
-    except KeyboardInterrupt:
-        run.store.finish_run(run.run_id, "interrupted")
-        raise
-    except BaseException:
-        run.store.finish_run(run.run_id, "failed", hooks.summary())
-        hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
-        raise
-    _end(plan, run, data, summary, pm, hooks, t0)
+        if resume and out is not None:
+            run = _reopen(plan, run_dir)
+        else:
+            _prepare_dir(run_dir)
+            run = _create(plan, run_dir.resolve(), pm)
+        try:
+            summary = _tune(plan, run, data, address, pm, on_progress, t0, warm, debug=debug)
+        except KeyboardInterrupt:
+            run.store.finish_run(run.run_id, "interrupted")
+            raise
+        except BaseException:
+            run.store.finish_run(run.run_id, "failed", hooks.summary())
+            hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
+            raise
+        _end(plan, run, data, summary, pm, hooks, t0)
+    finally:
+        lock.release()
     return run
 
 
@@ -354,7 +370,7 @@ def _history(plan: Plan, run: Run) -> _History:
 
 def _tune(
     plan: Plan, run: Run, data: Any, address: str | None, pm: Any, on_progress: Any, t0: float,
-    warm: list[TrialRecord],
+    warm: list[TrialRecord], *, debug: bool = False,
 ) -> dict[str, Any]:
     """The trials: Ray started (or joined), Tune run with our adapter, recorder and scheduler; what is left
     unfinished stopped. Returns the trial phase's part of the run's summary."""
@@ -375,7 +391,8 @@ def _tune(
         deadline = t0 + wall - _final_reserve(plan, wall) if wall is not None else None
         adapter = _adapter(plan, run, past, rungs, concurrency, deadline, warm)
         recorder = _recorder(plan, run, past, adapter, rungs, pm, on_progress)
-        _tuner(plan, run, data, past, (scheduler, rungs), adapter, recorder, concurrency, deadline).fit()
+        with _tune_log(run.dir, debug):
+            _tuner(plan, run, data, past, (scheduler, rungs), adapter, recorder, concurrency, deadline).fit()
         adapter.flush()
     finally:
         if started:
@@ -385,6 +402,28 @@ def _tune(
     reached = _stop_unfinished(plan, run)
     return {"first_trial_s": (recorder.first_start - t0) if recorder.first_start else None,
             "exhausted": adapter.exhausted, "resumed": bool(past.trials), "target_reached_by": reached}
+
+
+#: Ray Tune's log of a search (a traceback per failed trial, Tune's own warnings), in the run directory.
+SEARCH_LOG = "search.log"
+
+
+@contextlib.contextmanager
+def _tune_log(run_dir: Path, debug: bool) -> Iterator[None]:
+    """Ray Tune's log goes to ``RUN_DIR/search.log`` (and, with ``debug``, to the console as before): the console
+    gets one line per failed trial from the recorder, not ~30 lines of Ray traceback."""
+    tune_log = logging.getLogger("ray.tune")
+    handler = logging.FileHandler(run_dir / SEARCH_LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    propagate = tune_log.propagate
+    tune_log.addHandler(handler)
+    tune_log.propagate = debug
+    try:
+        yield
+    finally:
+        tune_log.propagate = propagate
+        tune_log.removeHandler(handler)
+        handler.close()
 
 
 def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int, deadline: float | None,
@@ -481,6 +520,8 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
     scheduler, rungs = scheduling
     job = plan.job(run.dir, deadline=deadline,
                    rung_steps=scheduler.milestones if isinstance(scheduler, RungScheduler) else ())
+    # A trial whose trainer never reports an objective's metric fails with that reason (not completed without it).
+    job = dataclasses.replace(job, required=tuple(o.metric for o in plan.objectives if o.metric not in ENGINE_METRICS))
     trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), plan.trial_resources)
     # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
     attempt = len(list(run.dir.glob("tune*")))
@@ -646,35 +687,56 @@ def _finish(plan: Plan, run: Run, data: Any, summary: dict[str, Any]) -> None:
     front = front.replace(members=tuple(members), latency_drift=drift, trials=counts)
     (run.dir / FRONT_FILE).write_text(json.dumps(front.to_dict(), indent=2, default=str))
     summary.update({"trials": counts, "front_size": len(members), "hypervolume": front.hypervolume})
+    if drift and drift.get("skipped"):  # models the final stage could not measure again, with the reasons
+        summary["final_measure_skipped"] = drift["skipped"]
     status = "completed" if counts.get("completed", 0) else "failed"
     run.store.finish_run(run.run_id, status, summary)
+
+
+#: How a latency measured by the final stage's protocol is described (the end of its ``measured_as``).
+FINAL_PROTOCOL = "serially at the end"
 
 
 def _measure_again(plan: Plan, run: Run, data: Any, by_number: dict[int, TrialRecord],
                    numbers: list[int]) -> dict[str, Any]:
     """Measure the latency of trials ``numbers`` again, one at a time with the full protocol; their rows (in the
-    store and ``by_number``) updated. Returns the reference latency before and after, and their drift."""
+    store and ``by_number``) updated. Returns the reference latency before and after, and their drift.
+
+    Idempotent: a trial already measured so (an earlier final stage of this run, killed or not) keeps its figure,
+    so a resumed final stage never replaces a stored latency. A model that cannot be loaded or run is skipped with
+    its reason (in its ``measured_as`` and under ``skipped`` here); it keeps the latency it had in its trial.
+    """
     batch, warmup, repeats = plan.final_latency()
     ref_before = reference_latency()
+    skipped: dict[str, str] = {}
     for number in numbers:
         t = by_number[number]
-        if not t.artifact:
+        if not t.artifact or str((t.measured_as or {}).get("latency_ms", "")).endswith(FINAL_PROTOCOL):
             continue
-        trainer = plan.trial_trainer(number, t.config or {}, run.dir, data)
-        predict = trainer.load_predictor(Path(t.artifact))
-        latency = measure_latency(predict, trainer.sample_input(batch), warmup=warmup, repeats=repeats)
+        try:
+            trainer = plan.trial_trainer(number, t.config or {}, run.dir, data)
+            predict = trainer.load_predictor(Path(t.artifact))
+            latency = measure_latency(predict, trainer.sample_input(batch), warmup=warmup, repeats=repeats)
+        except Exception as exc:  # a broken model costs its own figure, not the run
+            reason = (f"{type(exc).__name__}: {exc}".strip().splitlines() or [type(exc).__name__])[0][:300]
+            log.warning("automl: trial %d's model was not measured again at the end: %s", number, reason)
+            skipped[str(number)] = reason
+            how = {**t.measured_as, "latency_ms": f"measured in the trial only: measuring it again failed: {reason}"}
+            run.store.save_trial(run.run_id, number, measured_as=how)
+            by_number[number] = t.replace(measured_as=how)
+            continue
         metrics = dict(t.metrics)
         if "latency_ms_trial" not in metrics:  # a resumed final stage keeps the trial's own figure
             metrics["latency_ms_trial"] = metrics.get("latency_ms")
         metrics["latency_ms"] = latency
         how = {**t.measured_as, "latency_ms": (
             f"{Path(t['artifact']).suffix.lstrip('.')}, batch {batch}, 1 thread, median of "
-            f"{repeats} calls after {warmup}, serially at the end")}
+            f"{repeats} calls after {warmup}, {FINAL_PROTOCOL}")}
         run.store.save_trial(run.run_id, number, metrics=metrics, measured_as=how)
         by_number[number] = t.replace(metrics=metrics, measured_as=how)
     ref_after = reference_latency()
     return {"reference_ms_before": ref_before, "reference_ms_after": ref_after,
-            "drift": ref_after / ref_before - 1.0 if ref_before > 0 else None}
+            "drift": ref_after / ref_before - 1.0 if ref_before > 0 else None, **({"skipped": skipped} if skipped else {})}
 
 
 def _keep_model(run: Run, t: TrialRecord) -> FrontMember:
