@@ -266,3 +266,48 @@ def test_signing_survives_a_missing_or_cut_signatures_line(run_dir: Path) -> Non
     os.remove(run_dir / trust.SIGNATURES)
     verdict = trust.verify(run_dir, "run.json")
     assert not verdict and trust.SIGNATURES in verdict.reason
+
+
+SKLEARN_SPEC = """
+name: trusted
+task: classification
+data: {dataset: iris, validation: 0.2, test: 0.2}
+trainer: {name: sklearn, params: {export: skops, model: tree}}
+searcher: {name: random}
+space:
+  max_depth: {type: int, low: 2, high: 5}
+objectives: [{metric: accuracy, mode: max}, {metric: size_bytes, mode: min}]
+budget: {trials: 3}
+ensemble: {enabled: false}
+seed: 0
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_a_search_resumes_and_exports_without_trust_and_a_tampered_one_only_with_it(
+        write_spec: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("automl_sklearn")
+    out = tmp_path / "run"
+    assert cli(["search", str(write_spec(SKLEARN_SPEC)), "--out", str(out)]) == 0
+    assert (out / trust.SIGNATURES).is_file()
+    assert trust.check_run(Run.open(out), "resume", searcher=True, trials=True) == []
+    assert cli(["export", str(out), "--trial", "0", "--format", "skops", "--out", str(tmp_path / "e")]) == 0
+    assert cli(["resume", str(out), "--trials", "4"]) == 0  # the searcher's state and the models verify
+    assert [t.status for t in Run.open(out).trials()].count("completed") == 4
+    capsys.readouterr()
+    # A model file replaced by a crafted one: the resume that would re-measure it is refused, nothing runs.
+    marker = tmp_path / "pwned-resume"
+    _crafted_skops(out / "trials" / "00000" / "model.skops", marker)
+    assert cli(["resume", str(out), "--trials", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "trials/00000/model.skops does not verify" in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists()
+    shutil.rmtree(out / "trials" / "00000")  # the attacker's file gone; the run is now another user's
+    other_user(monkeypatch, tmp_path)
+    assert cli(["resume", str(out), "--trials", "5"]) == 2
+    assert "run.json does not verify" in capsys.readouterr().err
+    assert cli(["resume", str(out), "--trials", "5", "--trust"]) == 0  # trusted: signed with this key
+    assert cli(["resume", str(out), "--trials", "6"]) == 0  # and trusted from now on
+    assert len(Run.open(out).trials()) == 6
