@@ -159,6 +159,12 @@ def _entry(run_dir: Path, path: Path) -> str:
         return str(path)
 
 
+#: Lines appended for one path by this process before the file is compacted (``searcher.pkl`` is signed at
+#: every save: up to one a second).
+_COMPACT_EVERY = 64
+_appended: dict[tuple[str, str], int] = {}
+
+
 def sign_bytes(run_dir: str | Path, name: str, content: bytes) -> None:
     """Record ``content`` (to be written as ``name``, or an entry such as :data:`SPEC_ENTRY`) as the engine's."""
     line = json.dumps({"path": name, "hmac": mac(content)}) + "\n"
@@ -168,6 +174,32 @@ def sign_bytes(run_dir: str | Path, name: str, content: bytes) -> None:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+    key = (str(run_dir), name)
+    _appended[key] = _appended.get(key, 0) + 1
+    if _appended[key] >= _COMPACT_EVERY:
+        _appended[key] = 0
+        _compact(Path(run_dir), name)
+
+
+def _compact(run_dir: Path, name: str, keep: int = 2) -> None:
+    """Keep only the last ``keep`` lines of ``name`` (the file as it is, and the one before, which a kill between
+    signing and replacing leaves), atomically."""
+    path = run_dir / SIGNATURES
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    mine = [i for i, line in enumerate(lines) if _path_of(line) == name]
+    drop = set(mine[:-keep])
+    tmp = path.with_name(f".{SIGNATURES}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.writelines(line if line.endswith("\n") else line + "\n" for i, line in enumerate(lines) if i not in drop)
+    os.replace(tmp, path)
+
+
+def _path_of(line: str) -> str | None:
+    try:
+        return str(json.loads(line)["path"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def sign(run_dir: str | Path, paths: Iterable[str | Path]) -> None:
@@ -184,14 +216,24 @@ def sign(run_dir: str | Path, paths: Iterable[str | Path]) -> None:
         sign_bytes(run_dir, _entry(run_dir, path), content)
 
 
+_read: dict[str, tuple[tuple[int, int], tuple[set[str], dict[str, int]]]] = {}
+
+
 def signed(run_dir: str | Path) -> tuple[set[str], dict[str, int]]:
-    """The HMACs recorded in ``run_dir`` and the number of entries per path."""
+    """The HMACs recorded in ``run_dir`` and the number of entries per path (read again only when it changed)."""
     macs: set[str] = set()
     paths: dict[str, int] = {}
+    file = Path(run_dir) / SIGNATURES
     try:
-        text = (Path(run_dir) / SIGNATURES).read_text(errors="replace")
+        info = file.stat()
+        stamp = (info.st_mtime_ns, info.st_size)
+        cached = _read.get(str(file))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        text = file.read_text(errors="replace")
     except OSError:
         return macs, paths
+    _read[str(file)] = (stamp, (macs, paths))
     for line in text.splitlines():
         try:
             item = json.loads(line)

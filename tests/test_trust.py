@@ -268,6 +268,18 @@ def test_signing_survives_a_missing_or_cut_signatures_line(run_dir: Path) -> Non
     assert not verdict and trust.SIGNATURES in verdict.reason
 
 
+def test_a_state_saved_often_keeps_the_signatures_file_small_and_the_last_two_states_valid(tmp_path: Path) -> None:
+    trust.sign(tmp_path, [])
+    for i in range(200):
+        trust.sign_bytes(tmp_path, "searcher.pkl", f"state {i}".encode())
+    _, paths = trust.signed(tmp_path)
+    assert paths["searcher.pkl"] < trust._COMPACT_EVERY
+    # A driver killed after signing state 199 but before writing it leaves state 198: both verify.
+    assert trust.verify_bytes(tmp_path, "searcher.pkl", b"state 199")
+    assert trust.verify_bytes(tmp_path, "searcher.pkl", b"state 198")
+    assert not trust.verify_bytes(tmp_path, "searcher.pkl", b"state 100")
+
+
 SKLEARN_SPEC = """
 name: trusted
 task: classification
