@@ -83,18 +83,29 @@ def search(spec: str | Path | Spec, **kwargs: Any) -> Run:
     return _search(spec, **kwargs)
 
 
-def validate(spec: str | Path | Spec, *, disabled_plugins: tuple[str, ...] = (), data: bool = True) -> Any:
+def validate(
+    spec: str | Path | Spec, *, disabled_plugins: tuple[str, ...] = (), data: bool = True, import_code: bool = False
+) -> Any:
     """Check a spec against the installed plugins without running anything; returns the plan.
 
     With ``data`` (the default) the rows are loaded and split as a search would, so what
     only the data can tell (an entirely empty column, a single class, a non-numeric
     regression target, more folds than rows of a class) is reported here too.
+
+    User code the spec names by import path (the ``function`` trainer's ``function``, a torch
+    ``network``) is not imported: its module must be found (``importlib.util.find_spec``, which runs
+    none of its code), and the function in it is checked only with ``import_code`` (``automl validate
+    --import``), which imports the module and so runs its top-level code.
     """
+    import contextlib
+
+    from automl.importpath import without_imports
     from automl.plan import build_plan
     from automl.plugins import get_plugin_manager
 
     loaded = spec if isinstance(spec, Spec) else load_spec(spec)
-    plan = build_plan(loaded, get_plugin_manager(disabled_plugins))
-    if data:
-        plan.load_data()
+    with contextlib.nullcontext() if import_code else without_imports():
+        plan = build_plan(loaded, get_plugin_manager(disabled_plugins))
+        if data:
+            plan.load_data()
     return plan

@@ -257,15 +257,25 @@ class SearchSpace(Mapping[str, Param]):
                 bad = [v for v in allowed if v not in q.values]
                 if bad:
                     raise ValueError(f"{p.name}: {parent!r} never takes {bad}; its values are {list(q.values)}")
-        self._params: dict[str, Param] = {}
-        pending = list(params)
-        while pending:
-            ready = [p for p in pending if all(parent in self._params for parent in p.when)]
-            if not ready:
-                raise ValueError(f"conditions form a cycle among {[p.name for p in pending]}")
-            for p in ready:
-                self._params[p.name] = p
-                pending.remove(p)
+        # Parents before children: by level (0 without conditions, else 1 + the deepest parent's level), then in
+        # the given order. Levels are found by an explicit-stack walk, linear in the parameters and conditions.
+        level: dict[str, int] = {}
+        for p in params:
+            stack, seen = [p.name], {p.name}
+            while stack:
+                name = stack[-1]
+                waiting = [parent for parent in by_name[name].when if parent not in level]
+                if any(parent in seen for parent in waiting):
+                    raise ValueError(f"conditions form a cycle among {sorted(seen)}")
+                if waiting:
+                    stack.append(waiting[0])
+                    seen.add(waiting[0])
+                    continue
+                level[name] = 1 + max((level[parent] for parent in by_name[name].when), default=-1)
+                stack.pop()
+                seen.discard(name)
+        order = sorted(range(len(params)), key=lambda i: (level[params[i].name], i))
+        self._params: dict[str, Param] = {params[i].name: params[i] for i in order}
 
     def __getitem__(self, name: str) -> Param:
         return self._params[name]

@@ -1,4 +1,4 @@
-"""The spec file: YAML read with ``yaml.safe_load``, validated with pydantic.
+"""The spec file: YAML read by :mod:`automl.yaml_loader` (a limited ``yaml.SafeLoader``), validated with pydantic.
 
 Errors name the file, the line and column and the field path, and suggest the
 closest valid key for a misspelled one. This module checks the spec's shape and
@@ -11,7 +11,9 @@ the whole file.
 
 from __future__ import annotations
 
+import collections
 import difflib
+import math
 import re
 import types
 import typing
@@ -32,10 +34,14 @@ from pydantic import (
 
 from automl.errors import SpecError
 from automl.interfaces import Constraint
+from automl.yaml_loader import DEFAULT_LIMITS, YamlLimits, load_yaml
 
 __all__ = ["Spec", "load_spec", "parse_spec", "spec_json_schema"]
 
 Scalar = Union[bool, int, float, str]
+_MAX_DURATION = 365 * 86400.0
+#: Seeds are numpy's: below 2**32.
+SEED_LIMIT = 2**32
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
@@ -51,16 +57,24 @@ def parse_duration(value: Any) -> float | None:
         if not m:
             raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h or d (e.g. 10m)")
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2) or "s"]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a duration must be a positive number of seconds, got {_short(value)}")
+    if seconds > _MAX_DURATION:  # Python's timers refuse timeouts past about 292 years
+        raise ValueError(f"a duration is at most 365d, got {_short(value)}")
     return seconds
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 Duration = Annotated[float | str | None, Field(description="seconds, or a number with s, m, h or d (10m)")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinities are refused in every float field (parse_spec refuses them in the whole document too).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _ParamBase(_Strict):
@@ -111,13 +125,16 @@ class ChoiceParam(_ParamBase):
     @field_validator("values")
     @classmethod
     def _unique(cls, values: list[Any]) -> list[Any]:
-        dup = sorted({str(v) for v in values if values.count(v) > 1})
+        counts = collections.Counter(values)  # == as list.count has it (1, 1.0 and true are one value), in O(n)
+        dup = sorted({str(v) for v, n in counts.items() if n > 1})
         if dup:
             raise ValueError(f"values must be unique; repeated: {', '.join(dup)}")
         return values
 
 
 def _check_range(low: float, high: float, log: bool, grid: list[Any] | None) -> None:
+    if not math.isfinite(float(high) - float(low)):  # a sampler computes low + u * (high - low)
+        raise ValueError(f"the range [{low}, {high}] is too wide: high - low must be a finite number")
     if low > high:
         raise ValueError(f"low ({low}) is greater than high ({high})")
     if log and low <= 0:
@@ -178,7 +195,7 @@ class SearcherSection(_Strict):
                       "otherwise random")
     options: dict[str, Any] = Field(default_factory=dict, description="the searcher's own options")
     seed: int | None = Field(
-        None, ge=0, description="the searcher's own seed (default: the spec's seed); another value repeats a search "
+        None, ge=0, lt=SEED_LIMIT, description="the searcher's own seed (default: the spec's seed); another value repeats a search "
         "in another order on the same data split and trial seeds")
 
 
@@ -290,7 +307,8 @@ class Spec(_Strict):
     ensemble: EnsembleSection = Field(
         default_factory=EnsembleSection, description="an ensemble of the completed trials, recorded as one more trial"
     )
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=SEED_LIMIT, description="seed of the data split, the trials and the searcher "
+                      "(below 2**32)")
     store: str | None = Field(None, description="SQLAlchemy URL of the results store (default: RUN_DIR/automl.db)")
 
     _source: str | None = PrivateAttr(None)
@@ -310,8 +328,11 @@ class Spec(_Strict):
     @classmethod
     def _constraints(cls, values: list[str]) -> list[str]:
         for v in values:
-            if not _CONSTRAINT.match(str(v)):
+            m = _CONSTRAINT.match(str(v))
+            if not m:
                 raise ValueError(f"{v!r} is not a constraint: write `METRIC <= NUMBER` (or <, >=, >)")
+            if not math.isfinite(float(m.group(3))):
+                raise ValueError(f"{v!r}: the bound {m.group(3)} is not a finite number")
         return values
 
     @field_validator("space", mode="before")
@@ -387,6 +408,32 @@ def _line_map(node: yaml.Node, path: tuple[Any, ...] = (), out: dict | None = No
             out[(*path, i)] = (item.start_mark.line + 1, item.start_mark.column + 1)
             _line_map(item, (*path, i), out)
     return out
+
+
+#: Integers in a spec fit in 64 bits (numpy's and the store's integers); seeds in 32.
+_INT_LIMIT = 2**63
+
+
+def _bad_number(data: Any) -> tuple[tuple[Any, ...], str] | None:
+    """The first number in ``data`` (document order) that is NaN, infinite or too large, and why.
+
+    Every number of a spec, plugin options included: NaN passes every comparison and an
+    infinity every bound, so either would reach a searcher, a timer or ``front.json``.
+    """
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            return loc, f"{value} is not a finite number: NaN and infinities are refused in a spec"
+        if isinstance(value, int) and not -_INT_LIMIT < value < _INT_LIMIT:
+            return loc, f"{value} is out of range: an integer in a spec is below 2**63 in absolute value"
+        if isinstance(value, dict):
+            stack.extend(((*loc, k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in reversed(list(enumerate(value))))
+    return None
 
 
 def _clean_loc(lines: dict, loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -466,29 +513,26 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
     return msg
 
 
-def parse_spec(text: str, source: str | None = None) -> Spec:
+def parse_spec(text: str, source: str | None = None, limits: YamlLimits = DEFAULT_LIMITS) -> Spec:
     """Validate spec ``text``; ``source`` is the file name used in messages.
 
+    The text is read by :func:`automl.yaml_loader.load_yaml` within ``limits`` (size, nesting,
+    aliases; duplicate keys refused), and every number in it must be finite and fit in 64 bits.
+
     Raises:
-        SpecError: For YAML syntax errors (with line and column) and every validation
-            error (with line, column and field path; the first one is raised, all are
+        SpecError: For YAML syntax errors and broken limits (with line and column) and every
+            validation error (with line, column and field path; the first one is raised, all are
             listed in its message).
     """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            f"YAML syntax error: {problem}",
-            file=source,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from exc
+    data, node = load_yaml(text, source, limits)
     if not isinstance(data, dict):
         raise SpecError("a spec must be a YAML mapping (key: value lines)", file=source, line=1)
     lines = _line_map(node) if node is not None else {}
+    bad = _bad_number(data)
+    if bad is not None:
+        loc, message = bad
+        line, col = _locate(lines, loc)
+        raise SpecError(message, file=source, line=line, column=col, field=_dotted(loc) or None)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -512,7 +556,7 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
     return spec
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS) -> Spec:
     """Read and validate a spec file.
 
     Raises:
@@ -522,10 +566,13 @@ def load_spec(path: str | Path) -> Spec:
     if not p.is_file():
         raise SpecError(f"spec file {str(p)!r} does not exist" if not p.exists() else f"{str(p)!r} is not a file")
     try:
+        if p.stat().st_size > limits.max_bytes:  # refused before it is read
+            raise SpecError(f"the spec is larger than {limits.max_bytes:,} bytes; a spec holds settings, not data "
+                            "(name a data file in `data:` instead)", file=str(p))
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec file {str(p)!r}: {exc}") from exc
-    return parse_spec(text, str(p))
+    return parse_spec(text, str(p), limits)
 
 
 def spec_json_schema() -> dict[str, Any]:
