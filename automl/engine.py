@@ -59,8 +59,11 @@ def local_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _start_ray(address: str | None) -> bool:
-    """Start a local Ray (or join ``address``); True when this call started it."""
+def _start_ray(address: str | None, run_dir: Path | None = None) -> bool:
+    """Start a local Ray (or join ``address``); True when this call started it.
+
+    A local Ray started for the run in ``run_dir`` is recorded there (:mod:`automl.ray_session`), so that the next
+    driver of the run stops what is left of it if this one is killed."""
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
     import ray
@@ -77,7 +80,12 @@ def _start_ray(address: str | None) -> bool:
             ray.init(address=address, **kwargs)
         else:
             # address="local" never attaches silently to RAY_ADDRESS or a cluster started earlier.
-            ray.init(address="local", num_cpus=local_cpus(), **kwargs)
+            context = ray.init(address="local", num_cpus=local_cpus(), **kwargs)
+            session_dir = getattr(context, "address_info", {}).get("session_dir")  # a RayContext for a local start
+            if run_dir is not None and session_dir:
+                from automl.ray_session import record_session
+
+                record_session(run_dir, str(session_dir))
     except (ConnectionError, RuntimeError, ValueError) as exc:
         hint = ""
         if address and os.environ.get("RAY_AUTH_MODE") is None:
@@ -381,7 +389,10 @@ def _tune(
         return {"first_trial_s": None, "exhausted": False, "resumed": bool(past.trials), "target_reached_by": reached}
     if address:
         _check_address(address)
-    started = _start_ray(address)
+    from automl.ray_session import clean_orphans
+
+    clean_orphans(run.dir)  # what a killed driver of this run left running (this one holds the run's lock)
+    started = _start_ray(address, run.dir)
     try:
         concurrency = _concurrency(plan)
         # The wall-time budget counts from the start of the command (Ray's start-up included), as a user times it,

@@ -44,6 +44,9 @@ __all__ = ["Counts", "Recorder", "TargetStopper", "best_step", "death_reason"]
 
 log = logging.getLogger("automl")
 
+#: Ray's full text for a trial whose worker died, kept in the trial's directory (the store holds one line).
+RAY_ERROR_FILE = "ray_error.txt"
+
 
 @dataclass
 class Counts:
@@ -205,10 +208,12 @@ class Recorder(tune.Callback):
             fault = (directory / FAULT_FILE).read_text()
         reason = death_reason(ray_text, fault)
         if ray_text and reason != ray_text.strip():
-            full = Path(trial.error_file)
-            with contextlib.suppress(ValueError):
-                full = full.resolve().relative_to(Path(self.run_dir).resolve())
-            reason = f"{reason} (Ray's full text: {full})"
+            # Kept in the trial's directory: Tune writes it under Ray's session directory, which does not last.
+            full = directory / RAY_ERROR_FILE
+            with contextlib.suppress(OSError):
+                directory.mkdir(parents=True, exist_ok=True)
+                full.write_text(ray_text)
+                reason = f"{reason} (Ray's full text: {full.relative_to(self.run_dir)})"
         return reason
 
     def _config_if_missing(self, trial: Any, row: TrialRecord | None) -> dict[str, Any]:

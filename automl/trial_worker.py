@@ -264,8 +264,9 @@ def _death_notes(directory: Path) -> Iterator[None]:
         finally:
             os._exit = real_exit
             faulthandler.disable()
-            if was_enabled:
-                faulthandler.enable()
+            if was_enabled:  # back to the process's stderr (Ray's worker wraps sys.stderr in an object without a fd)
+                with contextlib.suppress(Exception):
+                    faulthandler.enable(file=sys.__stderr__ or 2)
     if fault.stat().st_size == 0:
         fault.unlink(missing_ok=True)
 

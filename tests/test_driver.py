@@ -215,8 +215,8 @@ def test_a_failed_trial_keeps_the_reason_its_worker_left(driver: Driver, tmp_pat
                           "  File x\nray.exceptions.ActorDiedError: The actor died unexpectedly\n")
     died.error_file = str(error_file)
     driver.fail(died, None)
-    # Condensed to its line, with where Ray's full text is.
-    assert driver.row(1).error == "ray.exceptions.ActorDiedError: The actor died unexpectedly (Ray's full text: error.txt)"
+    # Condensed to its line; Ray's full text kept in the trial's directory (Tune's lives in Ray's session directory).
+    assert driver.row(1).error == "ray.exceptions.ActorDiedError: The actor died unexpectedly (Ray's full text: trials/00001/ray_error.txt)"
     # A late second event for a finished trial changes nothing.
     driver.recorder.on_trial_complete(0, [], trial)
     assert driver.row(0).status == "failed" and driver.counts.done == 2
@@ -235,7 +235,8 @@ def test_a_trial_killed_before_it_started_keeps_its_config(driver: Driver, tmp_p
     row = driver.row(0)
     assert (row.status, row.config) == ("failed", {"x": 0.0})
     assert row.error == ("killed by Ray's memory monitor (out of memory): node memory 7.50GB / 7.80GB above the "
-                         "threshold 0.95; the trial's worker used 1.20GB (Ray's full text: error.txt)")
+                         "threshold 0.95; the trial's worker used 1.20GB (Ray's full text: trials/00000/ray_error.txt)")
+    assert (trial_dir(tmp_path, 0) / "ray_error.txt").read_text().startswith("ray.exceptions.OutOfMemoryError")
 
 
 def test_a_trial_ended_by_the_wall_time_is_stopped_with_its_best_step(driver: Driver) -> None:

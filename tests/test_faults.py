@@ -115,6 +115,17 @@ def test_a_trial_that_never_reports_its_objective_fails_with_that_reason(tmp_pat
     assert run(tmp_path / "ok", monkeypatch)[-1][trial_job.FINAL] is True
 
 
+def test_a_worker_whose_stderr_has_no_file_descriptor_runs_its_trials(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import faulthandler
+    import io
+
+    faulthandler.enable(file=sys.__stderr__)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # as in a Ray worker: sys.stderr is Ray's own object
+    assert run(tmp_path, monkeypatch)[-1][trial_job.FINAL] is True
+    assert faulthandler.is_enabled() and not (trial_job.trial_dir(tmp_path, 0) / trial_job.FAULT_FILE).exists()
+
+
 def test_the_checkpoint_outlives_the_final_report_and_a_reissue_runs_only_the_last_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -296,3 +307,30 @@ def test_the_final_stage_skips_a_broken_model_and_never_measures_twice(tmp_path:
     _measure_again(plan, run, None, {t.number: t for t in store.trials(run_id)}, [0, 1])  # type: ignore[arg-type]
     assert loaded == [1] and store.trial(run_id, 0) == first
     store.close()
+
+
+def test_the_next_driver_stops_only_what_a_killed_driver_of_the_run_left(tmp_path: Path) -> None:
+    from automl.ray_session import SESSION_FILE, clean_orphans, record_session
+
+    session = tmp_path / "ray" / "session_2026-12-05_11-38-40_440938_21381"
+    (session / "logs").mkdir(parents=True)
+    sleep = [sys.executable, "-c", "import sys, time; time.sleep(600)"]
+    # A Ray process of that start (named in its command line), one holding a log file there, and a stranger.
+    named = subprocess.Popen([*sleep, f"--session-dir={session}"])
+    holding = subprocess.Popen(sleep, stdout=open(session / "logs" / "worker.out", "w"))  # noqa: SIM115
+    stranger = subprocess.Popen([*sleep, f"--session-dir={session}-other"])
+    try:
+        record_session(tmp_path, str(session))
+        assert clean_orphans(tmp_path) == 0  # its driver (this process) lives: nothing is an orphan
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        (tmp_path / SESSION_FILE).write_text(json.dumps({"driver_pid": dead.pid, "driver_started": "1",
+                                                         "session_dir": str(session)}))
+        assert clean_orphans(tmp_path, grace=5.0) == 2
+        assert named.wait(timeout=10) == -signal.SIGTERM and holding.wait(timeout=10) == -signal.SIGTERM
+        assert stranger.poll() is None and not (tmp_path / SESSION_FILE).exists()
+        assert clean_orphans(tmp_path) == 0  # nothing recorded any more
+    finally:
+        for proc in (named, holding, stranger):
+            proc.kill()
+            proc.wait()

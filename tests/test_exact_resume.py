@@ -1,0 +1,93 @@
+"""Exact resume, end to end (slow: Ray in subprocesses): a driver killed with ``kill -9`` while a trial runs its last
+budget step; a second driver on the same run directory meanwhile is refused; the resume runs only the last step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from automl.ray_session import SESSION_FILE, session_processes
+from automl.run import Run
+from automl.runlock import LOCK_FILE
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """
+name: exact
+trainer:
+  name: function
+  params: {{function: "tests.fixtures.objectives:stalls_at_last_step", metrics: {{loss: min, cost: min}}, steps: 3}}
+searcher: {{name: random}}
+space:
+  x: {{type: float, low: 0.0, high: 1.0}}
+  log: {{type: choice, values: ["{log}"]}}
+  last: {{type: choice, values: [3]}}
+objectives:
+  - {{metric: loss, mode: min}}
+budget: {{trials: 1}}
+seed: 4
+"""
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "automl.cli", *args]
+
+
+def _steps(out: Path) -> list[int]:
+    try:
+        return [s["step"] for s in Run.open(out).steps(0)]
+    except Exception:  # the store is not there yet
+        return []
+
+
+def test_kill_9_in_the_last_step_then_resume_runs_only_that_step_and_one_driver_per_run(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    log, out = tmp_path / "log", tmp_path / "run"
+    log.mkdir()
+    spec = write_spec(SPEC.format(log=log))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AUTOML_NUM_CPUS": "2"}
+    driver = subprocess.Popen(_cli("search", str(spec), "--out", str(out)), cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and driver.poll() is None and not (
+                (log / "stalled").exists() and _steps(out) == [1, 2]):
+            time.sleep(0.2)
+        assert (log / "stalled").exists() and _steps(out) == [1, 2], "the trial never reached its last step"
+        # One run directory, one live driver: a second search or a resume exits 2 with one line, touching nothing.
+        for args in (("search", str(spec), "--out", str(out)), ("resume", str(out))):
+            second = subprocess.run(_cli(*args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            assert second.returncode == 2, second.stderr
+            lines = [line for line in second.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1 and "in use by a running automl driver" in lines[0], second.stderr
+            assert f"pid {driver.pid} " in second.stderr
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-step
+        driver.wait()
+    row = Run.open(out).trials()[0]
+    assert row["status"] == "running" and (out / "trials" / "00000" / "checkpoint").is_dir()
+    assert (out / LOCK_FILE).is_file()  # the file stays; the dead driver's lock went with it
+    session = json.loads((out / SESSION_FILE).read_text())["session_dir"]
+    resumed = subprocess.run(_cli("resume", str(out)), cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stderr
+    run = Run.open(out)
+    row = run.trials()[0]
+    assert (row["status"], row["budget"], row["attempts"]) == ("completed", 3, 2)
+    assert [s["step"] for s in run.steps(0)] == [1, 2, 3]  # no step recorded twice
+    # Steps 1 and 2 ran once: the re-issued trial went on from its checkpoint; only the killed step ran again.
+    assert (log / "calls.txt").read_text().split() == ["1", "2", "3", "3"]
+    assert not (out / "trials" / "00000" / "checkpoint").exists()  # removed once the end was recorded
+    # Nothing of the killed driver's Ray is left: its next driver stopped what was still running.
+    assert session_processes(session) == []
