@@ -246,13 +246,13 @@ def _plan(spec: Spec, pm: Any, out: Path | None, resume: bool, trust: bool = Fal
     """The search's plan; on resume, checked against the plugins the run recorded, with the run's folds."""
     existing = out if resume and out is not None and (out / RUN_FILE).is_file() else None
     if existing is not None:
+        # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
+        pm.check_recorded(Run.open(existing).info().versions, f"resume {existing}")
         # A resume unpickles the searcher's state and loads the trials' models: only from a run signed with this
         # user's key (or trusted by --trust, which signs it), checked before anything of it is imported or loaded.
         from automl.trust import check_run
 
         check_run(Run.open(existing), "resume", trust=trust, searcher=True, trials=True, adopt=True)
-        # A plugin the run used is gone: name the package==version the store recorded, not just "unknown".
-        pm.check_recorded(Run.open(existing).info().versions, f"resume {existing}")
     plan = build_plan(spec, pm)
     if resume and out is None:
         raise AutoMLError("--resume needs --out: the directory of the run to continue")

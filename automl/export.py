@@ -316,13 +316,13 @@ def export_trial(run_dir: str | Path, number: int, fmt: str, out: str | Path | N
     from automl.trust import check_file, check_run
 
     run = Run.open(run_dir)
-    check_run(run, "export", trust=trust)  # before the stored spec is read: a conversion imports what it names
-    name, _, record, problem = _trainer_record(run)
+    name, _, record, problem = _trainer_record(run)  # the stored spec parsed and the trainer looked up: no import
     formats = trainer_formats(record.factory) if record is not None else dict(COMMON_FORMATS)
     if fmt not in formats:
         whose = f"the {name!r} trainer's formats" if record is not None else \
             f"formats (the {name!r} trainer is not available: {problem})"
         raise AutoMLError(f"unknown export format {fmt!r}; {whose}: {', '.join(formats)}")
+    check_run(run, "export", trust=trust)  # before any file is read or the plan built (it imports what it names)
     model = trial_model(run, number)
     if fmt in model.files:
         source = model.files[fmt]
