@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from automl.errors import DataError, SpecError
 from automl.result import Model, Result, load
+from automl.yaml_loader import load_yaml
 
 __all__ = ["AutoMLClassifier", "AutoMLRegressor"]
 
@@ -346,7 +347,7 @@ def _user_spec(spec: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
     path = Path(spec)
     if not path.is_file():
         raise SpecError(f"spec file {str(path)!r} does not exist")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loaded, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(loaded, dict):
         raise SpecError("a spec must be a YAML mapping (key: value lines)", file=str(path))
     return loaded
