@@ -216,29 +216,35 @@ def search(
     data = plan.load_data()
     warm = _warm_rows(plan, Path(warm_start)) if warm_start else []
     run_dir = Path(out) if out else default_run_dir(plan)
-    # One run directory, one live driver: locked before the directory is looked at (a resume of a directory
-    # that is not there is refused by _reopen, and creates nothing).
+    # One run directory, one live driver (a resume of a missing directory is _reopen's to refuse, creating nothing).
     lock = RunLock(run_dir, "resume" if resume else "search")
     if not (resume and not run_dir.is_dir()):
         lock.acquire()
     try:
-        if resume and out is not None:
-            run = _reopen(plan, run_dir)
-        else:
-            _prepare_dir(run_dir)
-            run = _create(plan, run_dir.resolve(), pm)
-        try:
-            summary = _tune(plan, run, data, address, pm, on_progress, t0, warm, debug=debug)
-        except KeyboardInterrupt:
-            run.store.finish_run(run.run_id, "interrupted")
-            raise
-        except BaseException:
-            run.store.finish_run(run.run_id, "failed", hooks.summary())
-            hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
-            raise
-        _end(plan, run, data, summary, pm, hooks, t0)
+        return _locked(plan, run_dir, bool(resume and out is not None), data, pm, hooks, t0,
+                       lambda run: _tune(plan, run, data, address, pm, on_progress, t0, warm, debug=debug))
     finally:
         lock.release()
+
+
+def _locked(plan: Plan, run_dir: Path, reopen: bool, data: Any, pm: Any, hooks: Any, t0: float,
+            trial_phase: Callable[[Run], dict[str, Any]]) -> Run:
+    """With the run directory's lock held: the run made (or reopened), its trials, its end."""
+    if reopen:
+        run = _reopen(plan, run_dir)
+    else:
+        _prepare_dir(run_dir)
+        run = _create(plan, run_dir.resolve(), pm)
+    try:
+        summary = trial_phase(run)
+    except KeyboardInterrupt:
+        run.store.finish_run(run.run_id, "interrupted")
+        raise
+    except BaseException:
+        run.store.finish_run(run.run_id, "failed", hooks.summary())
+        hooks.reraise()  # --strict-plugins: our one-line error, not the wrapper Ray Tune raised around it
+        raise
+    _end(plan, run, data, summary, pm, hooks, t0)
     return run
 
 
