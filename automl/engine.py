@@ -159,6 +159,10 @@ def _override(loaded: Spec, trials: int | None, seed: int | None) -> Spec:
             raise AutoMLError(f"--trials must be positive, got {trials}")
         update["budget"] = loaded.budget.model_copy(update={"trials": trials})
     if seed is not None:
+        from automl.spec import SEED_LIMIT
+
+        if not 0 <= seed < SEED_LIMIT:  # the spec's own seed is checked by its model; this one bypasses it
+            raise AutoMLError(f"--seed must be in [0, 2**32), got {seed}")
         update["seed"] = seed
     out = loaded.model_copy(update=update)
     out._source, out._lines, out._text = source, lines, text

@@ -224,3 +224,13 @@ def test_validate_import_checks_the_function(tmp_path: Path, clean_modules: None
     assert cli(["validate", str(tmp_path / "spec.yaml")]) == 0  # the module exists; the function is not looked at
     assert cli(["validate", "--import", str(tmp_path / "spec.yaml")]) == 2
     assert "has no attribute 'objectiv'; did you mean 'objective'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**40])
+def test_a_seed_given_besides_the_spec_is_held_to_the_same_range(seed: int) -> None:
+    from automl.engine import _override
+
+    spec = automl.parse_spec("task: classification\ndata: {dataset: iris}\ntrainer: {name: sklearn}\n")
+    with pytest.raises(AutoMLError, match=r"--seed must be in \[0, 2\*\*32\)"):
+        _override(spec, None, seed)
+    assert _override(spec, None, 2**32 - 1).seed == 2**32 - 1
