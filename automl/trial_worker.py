@@ -313,6 +313,11 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
     if checkpoint.is_dir():
         with contextlib.suppress(NotImplementedError):
             start = int(trainer.load_checkpoint(checkpoint)) + 1
+    if 1 < start <= steps:
+        # A step's checkpoint is saved before its report: a driver killed in between never recorded that step. Its
+        # metrics again, restored (the store keeps one row per step: a step it has is not doubled).
+        tune.report({**_finite(trainer.evaluate("valid"), f"after budget step {start - 1} (restored)"),
+                     BUDGET: start - 1})
     metrics: dict[str, float] = {}
     ran = 0
     # Closed explicitly: a trainer whose steps run elsewhere (DDP workers) stops them as soon as
@@ -360,10 +365,16 @@ def _export(trainer: Trainer, directory: Path, job: Job, context: TrialContext, 
 def _failed(directory: Path, exc: BaseException) -> TrialError:
     """Leave a failed trial's one-line reason and traceback in its directory; the error that ends the trial."""
     reason = _reason(exc)
+    if len(reason) > MAX_REASON:  # the store keeps a line; the whole message is in the traceback file
+        reason = f"{reason[:MAX_REASON - 60]}... (in full: trials/{directory.name}/{TRACEBACK_FILE})"
     _fail(directory, reason)
     with contextlib.suppress(OSError):
         (directory / TRACEBACK_FILE).write_text(traceback.format_exc(limit=30))
     return TrialError(reason)
+
+
+#: The longest reason a trial's store row gets (a longer message is cut, with where the whole one is).
+MAX_REASON = 500
 
 
 def _reason(exc: BaseException) -> str:

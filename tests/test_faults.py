@@ -135,7 +135,9 @@ def test_the_checkpoint_outlives_the_final_report_and_a_reissue_runs_only_the_la
     # The driver removes it once it has recorded the end; a driver killed before that re-issues the trial.
     assert json.loads((checkpoint / "state.json").read_text()) == {"step": 2}
     again = run(tmp_path, monkeypatch)
-    assert [r[trial_job.BUDGET] for r in again] == [3] and again[-1][trial_job.FINAL] is True
+    # Step 2 reported again from the checkpoint (the store keeps one row per step), step 3 run.
+    assert [r[trial_job.BUDGET] for r in again] == [2, 3] and again[-1][trial_job.FINAL] is True
+    assert again[0]["loss"] == first[1]["loss"]
 
 
 @pytest.mark.parametrize(("how", "reason"), [
@@ -149,6 +151,19 @@ def test_python_level_deaths_have_one_precise_line(how: str, reason: str, tmp_pa
         run(tmp_path, monkeypatch, die=how, at=2)
     assert re.fullmatch(reason, failure(tmp_path)), failure(tmp_path)
     assert (trial_job.trial_dir(tmp_path, 0) / trial_job.TRACEBACK_FILE).read_text().startswith("Traceback")
+
+
+def test_a_long_message_is_cut_with_where_the_whole_one_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def long_error(self: Steps, step: int) -> None:
+        raise ValueError("x" * 5000)
+
+    monkeypatch.setattr(Steps, "fit_step", long_error)
+    with pytest.raises(TrialError):
+        run(tmp_path, monkeypatch)
+    reason = failure(tmp_path)
+    assert len(reason) <= trial_worker.MAX_REASON and reason.startswith("ValueError: xxx")
+    assert reason.endswith("... (in full: trials/00000/traceback.txt)")
+    assert "x" * 5000 in (trial_job.trial_dir(tmp_path, 0) / trial_job.TRACEBACK_FILE).read_text()
 
 
 def test_tunes_own_stop_passes_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
