@@ -504,20 +504,9 @@ def _recorder(plan: Plan, run: Run, past: _History, adapter: SearcherAdapter, ru
     counts = Counts(total=plan.trial_count, done=len(past.done),
                     failed=sum(t.status == "failed" for t in past.done),
                     stopped=sum(t.status == "stopped" for t in past.done), paused=len(past.paused))
-    from automl.trust import sign_trial
-
-    signed: set[tuple[int, str]] = set()
-
-    def notify(row: TrialRecord) -> None:
-        # A completed trial's model files are signed as it is recorded: a resume or export loads them.
-        if row.status == "completed" and row.artifact and (row.number, row.artifact) not in signed:
-            signed.add((row.number, row.artifact))
-            sign_trial(run.dir, row.artifact)
-        pm.notify("automl_trial_result", run=run, trial=row)
-
     recorder = Recorder(
         run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
-        max_budget=plan.max_budget, notify=notify,
+        max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
         counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
     )
     for row in past.done:  # a resumed search's bar starts from the trials it already has
@@ -535,13 +524,13 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
 
     from automl.recorder import TargetStopper
     from automl.schedulers import RungScheduler
+    from automl.trial_signer import TrialSigner
     from automl.trial_worker import run_trial
 
     scheduler, rungs = scheduling
     job = plan.job(run.dir, deadline=deadline,
                    rung_steps=scheduler.milestones if isinstance(scheduler, RungScheduler) else ())
-    # A trial whose trainer never reports an objective's metric fails with that reason (not completed without it).
-    job = dataclasses.replace(job, required=tuple(o.metric for o in plan.objectives if o.metric not in ENGINE_METRICS))
+    job = dataclasses.replace(job, required=_trainer_objectives(plan))
     trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), plan.trial_resources)
     # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
     attempt = len(list(run.dir.glob("tune*")))
@@ -561,13 +550,25 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
             name="tune" if attempt == 0 else f"tune-{attempt}",
             storage_path=str(run.dir),
             verbose=0,
-            callbacks=[recorder],
+            # The signer first: a trial's model files are signed before the recorder stores it completed.
+            callbacks=[TrialSigner(run.dir), recorder],
             stop=TargetStopper(recorder.counts, plan.objectives[0], target) if target is not None else None,
             failure_config=FailureConfig(max_failures=plan.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=1),
             log_to_file=True,
         ),
     )
+
+
+def _trainer_objectives(plan: Plan) -> tuple[str, ...]:
+    """The objectives' metrics the trainer itself must report: a trial whose trainer never reports one fails with
+    that reason (rather than completing without it). Not the engine's (latency, size), a compressor's or the
+    ``_uncompressed`` copies: those come after the check (and a trial that does not export its model has none)."""
+    from automl.interfaces import UNCOMPRESSED
+
+    theirs = {name for record, _ in plan.compressors for name in record.metrics}
+    return tuple(o.metric for o in plan.objectives
+                 if o.metric not in ENGINE_METRICS and o.metric not in theirs and not o.metric.endswith(UNCOMPRESSED))
 
 
 def _stop_unfinished(plan: Plan, run: Run) -> int | None:

@@ -280,6 +280,23 @@ def test_a_state_saved_often_keeps_the_signatures_file_small_and_the_last_two_st
     assert not trust.verify_bytes(tmp_path, "searcher.pkl", b"state 100")
 
 
+def test_the_trial_signer_signs_a_trials_model_files_as_its_final_result_arrives(run_dir: Path) -> None:
+    from automl.trial_job import ARTIFACT
+    from automl.trial_signer import TrialSigner
+
+    d = run_dir / "trials" / "00007"
+    d.mkdir(parents=True)
+    (d / "model.skops").write_bytes(b"model")
+    (d / "model.onnx").write_bytes(b"sibling")
+    (d / "predictions-valid.npy").write_bytes(b"data")
+    signer = TrialSigner(run_dir)
+    signer.on_trial_result(0, [], None, {"loss": 0.1})  # an intermediate step: nothing to sign
+    assert not trust.verify(run_dir, d / "model.skops")
+    signer.on_trial_result(1, [], None, {ARTIFACT: str(d / "model.skops")})
+    assert trust.verify(run_dir, d / "model.skops") and trust.verify(run_dir, d / "model.onnx")
+    assert not trust.verify(run_dir, d / "predictions-valid.npy")  # plain data: read with allow_pickle=False
+
+
 SKLEARN_SPEC = """
 name: trusted
 task: classification
