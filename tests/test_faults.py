@@ -349,3 +349,14 @@ def test_the_next_driver_stops_only_what_a_killed_driver_of_the_run_left(tmp_pat
         for proc in (named, holding, stranger):
             proc.kill()
             proc.wait()
+
+
+def test_only_the_trainers_own_objective_metrics_are_required_of_it() -> None:
+    from automl.engine import _trainer_objectives
+    from automl.interfaces import Objective
+
+    plan = SimpleNamespace(
+        objectives=[Objective("accuracy", "max"), Objective("latency_ms", "min"), Objective("sparsity", "max"),
+                    Objective("accuracy_uncompressed", "max")],
+        compressors=[(SimpleNamespace(metrics={"sparsity": "max"}), {})])
+    assert _trainer_objectives(plan) == ("accuracy",)  # type: ignore[arg-type]
