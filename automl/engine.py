@@ -530,8 +530,7 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
     scheduler, rungs = scheduling
     job = plan.job(run.dir, deadline=deadline,
                    rung_steps=scheduler.milestones if isinstance(scheduler, RungScheduler) else ())
-    # A trial whose trainer never reports an objective's metric fails with that reason (not completed without it).
-    job = dataclasses.replace(job, required=tuple(o.metric for o in plan.objectives if o.metric not in ENGINE_METRICS))
+    job = dataclasses.replace(job, required=_trainer_objectives(plan))
     trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), plan.trial_resources)
     # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
     attempt = len(list(run.dir.glob("tune*")))
@@ -559,6 +558,17 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
             log_to_file=True,
         ),
     )
+
+
+def _trainer_objectives(plan: Plan) -> tuple[str, ...]:
+    """The objectives' metrics the trainer itself must report: a trial whose trainer never reports one fails with
+    that reason (rather than completing without it). Not the engine's (latency, size), a compressor's or the
+    ``_uncompressed`` copies: those come after the check (and a trial that does not export its model has none)."""
+    from automl.interfaces import UNCOMPRESSED
+
+    theirs = {name for record, _ in plan.compressors for name in record.metrics}
+    return tuple(o.metric for o in plan.objectives
+                 if o.metric not in ENGINE_METRICS and o.metric not in theirs and not o.metric.endswith(UNCOMPRESSED))
 
 
 def _stop_unfinished(plan: Plan, run: Run) -> int | None:
