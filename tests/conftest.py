@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_PLUGINS = Path(__file__).resolve().parent / "fixtures" / "plugins"
+
+# The run-signing key of the test run (automl/trust.py): a fresh one in a temporary directory, never the user's
+# own ~/.config/automl/key. Set before any test starts Ray, so its workers sign with the same key.
+os.environ.setdefault("AUTOML_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="automl-test-key-")) / "key"))
 
 
 @dataclass(frozen=True)
