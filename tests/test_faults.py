@@ -360,3 +360,17 @@ def test_only_the_trainers_own_objective_metrics_are_required_of_it() -> None:
                     Objective("accuracy_uncompressed", "max")],
         compressors=[(SimpleNamespace(metrics={"sparsity": "max"}), {})])
     assert _trainer_objectives(plan) == ("accuracy",)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_tunes_log_goes_to_the_run_directory_and_to_the_console_only_with_debug(tmp_path: Path, debug: bool) -> None:
+    import logging
+
+    from automl.engine import SEARCH_LOG, _tune_log
+
+    tune_log = logging.getLogger("ray.tune")
+    with _tune_log(tmp_path, debug):
+        logging.getLogger("ray.tune.execution.tune_controller").error("Trial task failed for trial run_trial_1")
+        assert tune_log.propagate is debug  # on to Ray's console handler (the "ray" logger) only with --debug
+    assert "Trial task failed for trial run_trial_1" in (tmp_path / SEARCH_LOG).read_text()
+    assert tune_log.propagate and not tune_log.handlers  # as it was
