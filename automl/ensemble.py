@@ -393,7 +393,7 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         Exception: Whatever the trainer raises while scoring or building; the engine records
             the reason and finishes the search without an ensemble.
     """
-    from automl.trial_worker import measure_artifact
+    from automl.measure import measure_artifact
 
     t0 = time.time()
     settings = plan.spec.ensemble

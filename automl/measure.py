@@ -1,4 +1,5 @@
-"""Honest objectives: latency timed on the exported model, size as its bytes on disk.
+"""Honest objectives: latency timed on the exported model, size as its bytes on disk (both processes: the
+Ray worker measures a trial's export, the driver the ensemble's and the front's).
 
 Latency protocol: one thread, warm-up calls, then the median of many timed calls at
 the spec's batch size. Trials measure a provisional latency; the front's members are
@@ -12,13 +13,17 @@ import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["file_size", "measure_latency", "reference_latency", "single_thread"]
+if TYPE_CHECKING:
+    from automl.interfaces import Trainer
+    from automl.trial_job import Job
+
+__all__ = ["file_size", "measure_artifact", "measure_latency", "reference_latency", "single_thread"]
 
 
 @contextlib.contextmanager
@@ -70,3 +75,24 @@ def file_size(path: Path) -> int:
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return os.path.getsize(path)
+
+
+def measure_artifact(trainer: Trainer, artifact: Path, job: Job, which: Sequence[str], quick: bool,
+             how: dict[str, str] | None = None) -> dict[str, float]:
+    """Size and latency of the exported file; ``how`` (when given) receives what each figure is."""
+    out: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    if "size_bytes" in which:
+        size, kind = trainer.model_size(artifact)
+        out["size_bytes"] = float(size)
+        notes["size_bytes"] = f"{artifact.suffix.lstrip('.') or artifact.name}: {kind}"
+    if "latency_ms" in which:
+        predict = trainer.load_predictor(artifact)
+        batch = trainer.sample_input(job.batch_size)
+        warmup, repeats = (2, 10) if quick else (job.warmup, job.repeats)
+        out["latency_ms"] = measure_latency(predict, batch, warmup=warmup, repeats=repeats)
+        notes["latency_ms"] = (f"{artifact.suffix.lstrip('.') or artifact.name}, batch {job.batch_size}, 1 thread, "
+                               f"median of {repeats} calls after {warmup}")
+    if how is not None:
+        how.update(notes)
+    return out

@@ -29,7 +29,7 @@ from ray import tune
 from automl.data import Splits
 from automl.errors import TrialError
 from automl.interfaces import UNCOMPRESSED, Compressor, Trainer, TrialContext, split_config
-from automl.measure import measure_latency
+from automl.measure import measure_artifact
 from automl.trial_job import (
     ARTIFACT,
     BUDGET,
@@ -48,7 +48,7 @@ from automl.trial_job import (
     trial_dir,
 )
 
-__all__ = ["compress", "measure_artifact", "run_trial"]
+__all__ = ["compress", "run_trial"]
 
 
 def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
@@ -58,27 +58,6 @@ def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
         if not math.isfinite(value):
             raise TrialError(f"metric {key!r} is {value} {where}")
         out[key] = value
-    return out
-
-
-def measure_artifact(trainer: Trainer, artifact: Path, job: Job, which: Sequence[str], quick: bool,
-             how: dict[str, str] | None = None) -> dict[str, float]:
-    """Size and latency of the exported file; ``how`` (when given) receives what each figure is."""
-    out: dict[str, float] = {}
-    notes: dict[str, str] = {}
-    if "size_bytes" in which:
-        size, kind = trainer.model_size(artifact)
-        out["size_bytes"] = float(size)
-        notes["size_bytes"] = f"{artifact.suffix.lstrip('.') or artifact.name}: {kind}"
-    if "latency_ms" in which:
-        predict = trainer.load_predictor(artifact)
-        batch = trainer.sample_input(job.batch_size)
-        warmup, repeats = (2, 10) if quick else (job.warmup, job.repeats)
-        out["latency_ms"] = measure_latency(predict, batch, warmup=warmup, repeats=repeats)
-        notes["latency_ms"] = (f"{artifact.suffix.lstrip('.') or artifact.name}, batch {job.batch_size}, 1 thread, "
-                               f"median of {repeats} calls after {warmup}")
-    if how is not None:
-        how.update(notes)
     return out
 
 

@@ -199,7 +199,7 @@ def test_each_measured_figure_says_what_it_is(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from automl.interfaces import Trainer
-    from automl.trial_worker import measure_artifact
+    from automl.measure import measure_artifact
 
     class Sized(Trainer):
         def fit_step(self, step: int) -> None: ...
