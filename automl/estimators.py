@@ -29,13 +29,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from automl.errors import DataError, SpecError
+from automl.plan import UNBOUNDED_TRIALS  # the spec's own count when only a wall time bounds a search
 from automl.result import Model, Result, load
 from automl.yaml_loader import load_yaml
 
 __all__ = ["AutoMLClassifier", "AutoMLRegressor"]
 
-#: ``trials`` when only ``time_budget`` bounds the search: more than any time budget runs.
-UNBOUNDED_TRIALS = 10_000
 #: Rows up to which trials are scored by 5-fold cross-validation (above: one validation split).
 CV_ROWS = 10_000
 TRAINER = "sklearn"
