@@ -259,7 +259,7 @@ def run_peer(job: Job, system: str) -> dict[str, Any]:
     work = Path(job.work)
     (work / "job.json").write_text(json.dumps(asdict(job)))
     result = work / "result.json"
-    cmd = [sys.executable, "-m", "benchmarks.tabular.peers", system, str(work / "job.json"), str(result)]
+    cmd = [peer_python(system), "-m", "benchmarks.tabular.peers", system, str(work / "job.json"), str(result)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     code, wall, tail = _run_process(cmd, work, _timeout(job.budget), env)
     if not result.is_file():
@@ -292,7 +292,7 @@ def _flaml(job: Job) -> dict[str, Any]:
 
 def _autogluon(job: Job) -> dict[str, Any]:
     try:
-        from autogluon.tabular import TabularPredictor
+        from autogluon.tabular import TabularPredictor, __version__
     except ImportError:
         return {"status": "not installed", "error": "autogluon.tabular is not installed (pip install autogluon.tabular)"}
     train = pd.read_csv(job.train_csv)
@@ -304,16 +304,27 @@ def _autogluon(job: Job) -> dict[str, Any]:
     fit_s = time.perf_counter() - start
     board = predictor.leaderboard(silent=True)
     return {"status": "ok", "fit_s": fit_s, "trials": len(board), "best_model": str(predictor.model_best),
+            "peer_version": f"autogluon.tabular {__version__}",
             "best_is_ensemble": "Ensemble" in str(predictor.model_best),
             "predictions": np.asarray(predictor.predict(X_test)).ravel().tolist()}
 
 
-def autogluon_installed() -> bool:
-    import importlib.util
+#: The interpreter a peer runs in, per system: AutoGluon pins its own numpy/pandas/scikit-learn ranges, so it
+#: may live in a virtual environment of its own (``AUTOML_BENCH_AUTOGLUON_PYTHON=/path/to/venv/bin/python``).
+PEER_PYTHON_ENV = {"flaml": "AUTOML_BENCH_FLAML_PYTHON", "autogluon": "AUTOML_BENCH_AUTOGLUON_PYTHON"}
 
+
+def peer_python(system: str) -> str:
+    """The Python interpreter that runs ``system``'s peer process (this one unless its variable names another)."""
+    return os.environ.get(PEER_PYTHON_ENV.get(system, ""), "") or sys.executable
+
+
+def autogluon_installed() -> bool:
+    """Whether ``autogluon.tabular`` imports in the interpreter the AutoGluon peer runs in."""
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('autogluon.tabular') is None)"
     try:
-        return importlib.util.find_spec("autogluon.tabular") is not None
-    except ModuleNotFoundError:
+        return subprocess.run([peer_python("autogluon"), "-c", probe], capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
         return False
 
 
