@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from automl.run import Run
 
 __all__ = ["KEY_ENV", "SIGNATURES", "SPEC_ENTRY", "UntrustedRunError", "Verdict", "check_file", "check_run", "inside", "key_file",
-           "load_key", "mac", "model_files", "run_verdicts", "sign", "sign_bytes", "sign_trial", "signed", "verify",
+           "load_key", "mac", "mac_file", "model_files", "run_verdicts", "sign", "sign_bytes", "sign_trial", "signed", "verify",
            "verify_bytes"]
 
 #: The environment variable naming the key file (tests point it at a temporary directory).
@@ -135,20 +135,54 @@ def mac(content: bytes) -> str:
     return hmac.new(load_key(), _DOMAIN + content, hashlib.sha256).hexdigest()
 
 
-def _content(path: Path) -> bytes:
-    """A file's bytes; a directory's sorted ``relative path, SHA-256`` lines. Symlinks refused (never followed)."""
+#: Bytes read at a time when a file is signed or verified: a model of any size costs this much memory, not its size.
+BLOCK = 1 << 20
+
+
+def _feed(digest: hmac.HMAC | hashlib._Hash, path: Path) -> None:
+    """Feed a file's bytes to ``digest`` :data:`BLOCK` bytes at a time (HMAC and hashlib digests are incremental:
+    the result is that of the whole content at once)."""
+    with path.open("rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+
+
+def mac_file(path: Path) -> str:
+    """The :func:`mac` of a file's content or a directory's listing (see :func:`_content`), the file read in blocks.
+
+    Raises:
+        OSError: A symbolic link (never followed), a missing or unreadable path.
+    """
+    _no_link(path, path.name)
+    if path.is_file():
+        digest = hmac.new(load_key(), _DOMAIN, hashlib.sha256)
+        _feed(digest, path)
+        return digest.hexdigest()
+    return mac(_content(path))
+
+
+def _no_link(path: Path, shown: object) -> None:
     if path.is_symlink():
-        raise OSError(errno.ELOOP, f"{path.name} is a symbolic link")
+        raise OSError(errno.ELOOP, f"{shown} is a symbolic link")
+
+
+def _content(path: Path) -> bytes:
+    """A file's bytes; a directory's sorted ``relative path, SHA-256`` lines. Symlinks refused (never followed).
+
+    Signing uses :func:`mac_file`, which reads a file in blocks instead; the digest is the same.
+    """
+    _no_link(path, path.name)
     if path.is_file():
         return path.read_bytes()
     if not path.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"{path} does not exist")
     lines = []
     for item in sorted(path.rglob("*")):
-        if item.is_symlink():
-            raise OSError(errno.ELOOP, f"{item.relative_to(path)} is a symbolic link")
+        _no_link(item, item.relative_to(path))
         if item.is_file():
-            lines.append(f"{item.relative_to(path).as_posix()}\0{hashlib.sha256(item.read_bytes()).hexdigest()}\n")
+            sha = hashlib.sha256()
+            _feed(sha, item)
+            lines.append(f"{item.relative_to(path).as_posix()}\0{sha.hexdigest()}\n")
     return ("automl-directory\n" + "".join(lines)).encode()
 
 
@@ -167,7 +201,12 @@ _appended: dict[tuple[str, str], int] = {}
 
 def sign_bytes(run_dir: str | Path, name: str, content: bytes) -> None:
     """Record ``content`` (to be written as ``name``, or an entry such as :data:`SPEC_ENTRY`) as the engine's."""
-    line = json.dumps({"path": name, "hmac": mac(content)}) + "\n"
+    _record(run_dir, name, mac(content))
+
+
+def _record(run_dir: str | Path, name: str, digest: str) -> None:
+    """Append the signature line of ``name``'s content (its :func:`mac`)."""
+    line = json.dumps({"path": name, "hmac": digest}) + "\n"
     # One write of one short line with O_APPEND: lines of two writers never interleave.
     fd = os.open(Path(run_dir) / SIGNATURES, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -210,10 +249,10 @@ def sign(run_dir: str | Path, paths: Iterable[str | Path]) -> None:
         if path is None:
             continue
         try:
-            content = _content(path)
+            digest = mac_file(path)
         except OSError:
             continue
-        sign_bytes(run_dir, _entry(run_dir, path), content)
+        _record(run_dir, _entry(run_dir, path), digest)
 
 
 _read: dict[str, tuple[tuple[int, int], tuple[set[str], dict[str, int]]]] = {}
@@ -246,8 +285,12 @@ def signed(run_dir: str | Path) -> tuple[set[str], dict[str, int]]:
 
 def verify_bytes(run_dir: str | Path, name: str, content: bytes) -> Verdict:
     """Whether ``content`` (read as ``name``) is among ``run_dir``'s signatures."""
+    return _verdict(run_dir, name, mac(content))
+
+
+def _verdict(run_dir: str | Path, name: str, digest: str) -> Verdict:
+    """Whether the content whose :func:`mac` is ``digest`` (read as ``name``) is among ``run_dir``'s signatures."""
     macs, paths = signed(run_dir)
-    digest = mac(content)
     if any(hmac.compare_digest(digest, m) for m in macs):
         return Verdict(True, name)
     if not (Path(run_dir) / SIGNATURES).is_file():
@@ -288,10 +331,10 @@ def verify(run_dir: str | Path, path: str | Path) -> Verdict:
     if where is None:
         return Verdict(False, str(path), "it is outside the run directory (or reached through a symbolic link)")
     try:
-        content = _content(where)
+        digest = mac_file(where)
     except OSError as exc:
         return Verdict(False, name, f"it cannot be read ({exc.strerror or exc})")
-    return verify_bytes(run_dir, name, content)
+    return _verdict(run_dir, name, digest)
 
 
 #: Files of a trial's directory read as data only (JSON, numpy arrays without pickles, text): not verified.
