@@ -155,8 +155,8 @@ class SearcherAdapter(TuneSearcher):
                 return number, config
             reason = (f"not started: trials like it took at least {need:.1f}s and {max(left, 0.0):.1f}s of the "
                       "wall-time budget were left" if self._units(config) is None else
-                      f"not started: predicted to take at least {need:.1f}s (its size times the lowest seconds per "
-                      f"unit of its kind) and {max(left, 0.0):.1f}s of the wall-time budget were left")
+                      f"not started: predicted to take at least {need:.1f}s (the cheapest fit of its kind and, "
+                      f"beyond its size, the slope of its kind's fits) and {max(left, 0.0):.1f}s of the wall-time budget were left")
             if self.on_skip is not None:
                 self.on_skip(number, config, reason)
             self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
@@ -273,15 +273,26 @@ class CostModel:
             return
         fit = outcome.fit_s
         if fit is not None and math.isfinite(fit) and 0 <= fit <= cost:
-            self.rate[key] = min(self.rate.get(key, math.inf), float(fit) / units)
-            self.overhead[key] = min(self.overhead.get(key, math.inf), cost - float(fit))
+            fit = float(fit)
+            self.overhead[key] = min(self.overhead.get(key, math.inf), cost - fit)
         else:
-            self.rate[key] = min(self.rate.get(key, math.inf), cost / units)
+            fit = cost  # an old store: the whole cost counts as fitting
+        if fit < self.fixed.get(key, (math.inf, 0.0))[0]:
+            self.fixed[key] = (fit, units)
+        size, seconds = self.largest.get(key, (-math.inf, math.inf))
+        if units > size or (units == size and fit < seconds):
+            self.largest[key] = (units, fit)
+
+    def seconds_per_unit(self, key: str) -> float:
+        """The slope of the group's fitting line (0 while it has been seen at one size only)."""
+        (base, at), (size, seconds) = self.fixed[key], self.largest[key]
+        return max(0.0, seconds - base) / (size - at) if size > at else 0.0
 
     def predict(self, config: Mapping[str, Any], units: float | None = None) -> float | None:
         key = self.key(config)
-        if units is not None and key in self.rate and units > 0 and math.isfinite(units):
-            return units * self.rate[key] + self.overhead.get(key, 0.0)
+        if units is not None and key in self.fixed and units > 0 and math.isfinite(units):
+            base, at = self.fixed[key]
+            return base + max(0.0, units - at) * self.seconds_per_unit(key) + self.overhead.get(key, 0.0)
         return self.cheapest.get(key)
 
     def floor(self) -> float | None:

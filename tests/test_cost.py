@@ -58,13 +58,29 @@ def test_the_cost_model_predicts_the_cheapest_trial_of_the_same_kind() -> None:
 
 def test_with_fitting_seconds_only_they_scale_with_size_and_the_rest_is_added_once() -> None:
     model = CostModel()
-    # 10 trees: 3 s in all, 0.1 s of it fitting (the rest: start-up, export, measurement).
+    # 10 trees: 3 s in all, 0.1 s of it fitting (the rest: start-up, export, measurement). One size seen says
+    # nothing of how fitting grows: the cheapest of its kind.
     model.add(TrialOutcome(0, {"model": "gbm", "n": 10}, "completed", {}, 1, 1, 3.0, 0.1), units=10.0)
-    assert model.predict({"model": "gbm", "n": 1000}, units=1000.0) == pytest.approx(1000 * 0.01 + 2.9)
+    assert model.predict({"model": "gbm", "n": 1000}, units=1000.0) == pytest.approx(3.0)
+    # 110 trees fitted in 1.1 s: 0.01 s per tree beyond the fixed 0.1 s, and the other 2.9 s once.
+    model.add(TrialOutcome(1, {"model": "gbm", "n": 110}, "completed", {}, 1, 1, 4.5, 1.1), units=110.0)
+    assert model.predict({"model": "gbm", "n": 1010}, units=1010.0) == pytest.approx(0.1 + 1000 * 0.01 + 2.9)
+    assert model.predict({"model": "gbm", "n": 5}, units=5.0) == pytest.approx(0.1 + 2.9)  # never below the cheapest
     # A trial without fitting seconds (an old store) still counts, by its whole cost.
     old = CostModel()
     old.add(TrialOutcome(0, {"model": "gbm", "n": 10}, "completed", {}, 1, 1, 3.0), units=10.0)
-    assert old.predict({"model": "gbm", "n": 1000}, units=1000.0) == pytest.approx(300.0)
+    old.add(TrialOutcome(1, {"model": "gbm", "n": 20}, "completed", {}, 1, 1, 5.0), units=20.0)
+    assert old.predict({"model": "gbm", "n": 1010}, units=1010.0) == pytest.approx(3.0 + 1000 * 0.2)
+
+
+def test_a_fixed_fitting_cost_is_not_taken_for_a_cost_per_unit() -> None:
+    # German credit, 750 rows, five folds: 4 boosted trees fit in 0.34 s, 7 deeper ones in 0.40 s - nearly all
+    # of it fixed. Seconds per unit alone predicted 57 s for 251 trees; the line predicts what they take.
+    model = CostModel()
+    model.add(TrialOutcome(0, {"model": "lgbm"}, "completed", {}, 1, 1, 0.46, 0.34), units=8.0)
+    model.add(TrialOutcome(1, {"model": "lgbm"}, "completed", {}, 1, 1, 0.43, 0.40), units=45.8)
+    predicted = model.predict({"model": "lgbm"}, units=1192.0)
+    assert predicted is not None and 0.4 < predicted < 5.0
 
 
 def test_fitting_seconds_reach_the_outcome_from_a_result_and_from_a_stored_row() -> None:
@@ -297,8 +313,8 @@ def test_with_cost_units_the_prediction_scales_with_the_configs_size() -> None:
     model = CostModel()
     model.add(TrialOutcome(0, {"model": "forest", "n": 10}, "completed", {}, 1, 1, 2.0), units=10.0)
     model.add(TrialOutcome(1, {"model": "forest", "n": 40}, "completed", {}, 1, 1, 4.0), units=40.0)
-    # The lowest seconds per unit (0.1 s, from the larger trial, whose fixed overhead weighs least) times the size.
-    assert model.predict({"model": "forest", "n": 2000}, units=2000.0) == pytest.approx(200.0)
+    # The line through the cheapest trial (2 s at 10) and the largest (4 s at 40): 2 s plus 1/15 s a unit beyond 10.
+    assert model.predict({"model": "forest", "n": 2000}, units=2000.0) == pytest.approx(2.0 + 1990 / 15)
     assert model.predict({"model": "forest", "n": 2000}) == 2.0  # without units: the cheapest of its kind
     assert model.predict({"model": "knn"}, units=1.0) is None  # a kind never seen
     assert model.floor() == 2.0
@@ -315,7 +331,8 @@ def test_a_large_config_of_a_cheap_kind_is_not_started_and_the_search_asks_again
     adapter = SearcherAdapter(strategy, max_budget=1, deadline=130.0, cost_units=lambda c: float(c["n"]),
                               on_skip=lambda number, config, reason: skipped.append((number, config, reason)))
     adapter.tell(TrialOutcome(0, {"model": "forest", "n": 50}, "completed", {"loss": 1.0}, 1, 1, 5.0))
-    adapter.next_number = 1
+    adapter.tell(TrialOutcome(1, {"model": "forest", "n": 10}, "completed", {"loss": 1.0}, 1, 1, 1.0))
+    adapter.next_number = 2
     adapter.live["other"] = (0, {"model": "forest", "n": 50})  # a trial still running
     # 30 s left, 0.1 s per tree: 1,800 trees would need 180 s. Not started; a 20-tree forest still fits, so the
     # search is not over: the adapter answers "nothing now" (None), and draws again when asked.
