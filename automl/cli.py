@@ -301,7 +301,7 @@ def show(run_dir: str, show_all: bool, as_json: bool, store: str | None) -> None
     for t in trials if show_all else trials[-30:]:
         detail = t.error if t.status in ("failed", "stopped") and t.error else _config_text(t.config)
         table.add_row(str(t.number), str(t.status), f"{t.budget or 0}/{t.max_budget or '?'}",
-                      *[_fmt(t.metrics.get(o.metric)) for o in objectives], _fmt(t.duration),
+                      *[_objective_cell(t.metrics, o.metric) for o in objectives], _fmt(t.duration),
                       _overhead(t.timings), detail)
     console.print(table)
     _print_front(run)
@@ -394,6 +394,15 @@ def schema(ctx: click.Context, no_plugins: bool) -> None:
 
 
 # -- output helpers -------------------------------------------------------------------
+
+
+def _objective_cell(metrics: dict[str, Any], metric: str) -> str:
+    """A trial's value of ``metric``; a stopped trial's rung estimate (of latency, size) marked as one, never as measured."""
+    from automl.records import estimate_key
+
+    if metric not in metrics and estimate_key(metric) in metrics:
+        return f"~{_fmt(metrics[estimate_key(metric)])} (estimate)"
+    return _fmt(metrics.get(metric))
 
 
 def _fmt(value: Any) -> str:

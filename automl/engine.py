@@ -22,7 +22,7 @@ from automl.interfaces import ENGINE_METRICS
 from automl.measure import measure_latency, reference_latency
 from automl.plan import Plan, build_plan, recorded_folds, run_spec
 from automl.plugins import get_plugin_manager
-from automl.records import FrontMember, StepRecord, TrialRecord
+from automl.records import FrontMember, StepRecord, TrialRecord, estimate_key
 from automl.run import FRONT_FILE, RUN_FILE, Run
 from automl.runlock import RunLock
 from automl.spec import Spec, load_spec, parse_spec
@@ -505,7 +505,8 @@ def _recorder(plan: Plan, run: Run, past: _History, adapter: SearcherAdapter, ru
                     failed=sum(t.status == "failed" for t in past.done),
                     stopped=sum(t.status == "stopped" for t in past.done), paused=len(past.paused))
     recorder = Recorder(
-        run.store, run.run_id, run_dir=run.dir, metric_keys=set(plan.metrics), primary=plan.objectives[0],
+        run.store, run.run_id, run_dir=run.dir, primary=plan.objectives[0], seed=plan.seed,
+        metric_keys=set(plan.metrics) | {estimate_key(m) for m in plan.rung_metrics},
         max_budget=plan.max_budget, notify=lambda row: pm.notify("automl_trial_result", run=run, trial=row),
         counts=counts, adapter=adapter, on_progress=on_progress, rungs=rungs, export_top=plan.export_top,
     )

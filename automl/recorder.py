@@ -90,9 +90,12 @@ class Recorder(tune.Callback):
         self, store: Any, run_id: int, *, run_dir: Path, metric_keys: set[str], primary: Objective, max_budget: int,
         notify: Callable[[TrialRecord], None], counts: Counts, adapter: SearcherAdapter,
         on_progress: Callable[[Counts], None] | None = None, rungs: Any = None, export_top: int | None = None,
+        seed: int | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
+        #: The search's seed: trial N's is ``seed + N`` (:func:`automl.trial_job.trial_context`), stored with it.
+        self.seed = seed
         #: ``models.export: top``: keep :data:`EXPORT_BAR` at the ``export_top``-th best completed value.
         self.export_top = export_top
         self.values: list[float] = []
@@ -152,9 +155,10 @@ class Recorder(tune.Callback):
             attempts = int(row.attempts or 1) if row else 1
         else:  # first start, or a restart of a trial a killed driver left behind
             attempts = int(row.attempts or 1) + 1 if row and row.started_at else 1
+        seeded = {"seed": self.seed + number} if self.seed is not None else {}
         self.store.save_trial(
             self.run_id, number, tune_id=trial.trial_id, status="running", config=self._config(trial),
-            started_at=now, max_budget=self.max_budget, attempts=attempts,
+            started_at=now, max_budget=self.max_budget, attempts=attempts, **seeded,
         )
         self._emit(number)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ESTIMATE_SUFFIX",
     "Front",
     "FrontMember",
     "RunRecord",
@@ -30,7 +31,26 @@ __all__ = [
     "StepRecord",
     "TrialRecord",
     "TrialStatus",
+    "estimate_key",
+    "estimated",
 ]
+
+#: The ending of an estimated engine metric's name (``latency_ms_estimate``): what MO-ASHA compares at a
+#: rung (the trainer's cheap estimate, or a quick export measured), never a measured value of a kept model.
+ESTIMATE_SUFFIX = "_estimate"
+#: The engine's measured metrics, which a rung may only estimate.
+_ENGINE = ("latency_ms", "size_bytes")
+
+
+def estimate_key(metric: str) -> str:
+    """The name a rung estimate of engine metric ``metric`` is stored under (``size_bytes_estimate``)."""
+    return f"{metric}{ESTIMATE_SUFFIX}"
+
+
+def estimated(metrics: Mapping[str, Any]) -> list[str]:
+    """The engine metrics ``metrics`` holds only as rung estimates (``["latency_ms"]``): for a stopped trial,
+    labelled so wherever it is shown."""
+    return [m for m in _ENGINE if m not in metrics and estimate_key(m) in metrics]
 
 
 class TrialStatus(enum.StrEnum):
@@ -133,8 +153,11 @@ class TrialRecord(_Record):
         config: The config it ran (inactive parameters absent).
         metrics: Its latest metrics: a running trial's last budget step, a finished trial's final ones
             (``test_<metric>`` on the test part, ``latency_ms`` / ``size_bytes`` measured by the engine).
-            Empty before the first report.
-        budget: Budget steps reached (None before the first report).
+            A multi-objective scheduler's rung values are estimates, kept as ``latency_ms_estimate`` /
+            ``size_bytes_estimate`` (:func:`estimate_key`): a stopped trial has those, never a measured
+            value (:attr:`estimated` lists them). Empty before the first report.
+        budget: Budget steps trained (a trainer's early stopping ends a completed trial below
+            ``max_budget``; None before the first report).
         max_budget: Budget steps of a full trial.
         error: Why it failed or stopped (one line), or None.
         attempts: How many times it was started (retries after a worker's death count).
@@ -168,7 +191,28 @@ class TrialRecord(_Record):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TrialRecord:
         """The record of a store row (or of its :meth:`to_dict` form); unknown keys are ignored."""
-        return cls(**cls._row_values(row, ("config", "metrics", "timings", "measured_as"), TrialStatus))
+        values = cls._row_values(row, ("config", "metrics", "timings", "measured_as"), TrialStatus)
+        values["metrics"] = _estimates_apart(values["metrics"], values["status"], values["measured_as"])
+        return cls(**values)
+
+    @property
+    def estimated(self) -> list[str]:
+        """The engine metrics this trial has only as rung estimates (a stopped trial's), e.g. ``["size_bytes"]``."""
+        return estimated(self.metrics)
+
+
+def _estimates_apart(metrics: dict[str, Any], status: TrialStatus, measured_as: Mapping[str, Any]) -> dict[str, Any]:
+    """A store written before estimates had their own names (0.2 before issue 18) kept a stopped trial's rung
+    estimates under ``latency_ms`` / ``size_bytes``: read them as the estimates they are (a measured value always
+    has its ``measured_as`` note, and only a completed trial has one)."""
+    if status == TrialStatus.COMPLETED:
+        return metrics
+    moved = [m for m in _ENGINE if m in metrics and m not in measured_as and estimate_key(m) not in metrics]
+    if not moved:
+        return metrics
+    out = {k: v for k, v in metrics.items() if k not in moved}
+    out.update({estimate_key(m): metrics[m] for m in moved})
+    return out
 
 
 @dataclass(frozen=True, eq=True)

@@ -548,10 +548,14 @@ def build_report(run_dir: str | Path) -> str:
         metrics = m.metrics or (member_of.metrics if member_of else {})
         front_rows.append({"number": m.number, "values": [_fmt(metrics.get(o.metric)) for o in objectives],
                            "config": _config_text(m.config), "model": m.model or "-"})
+    from automl.records import estimate_key
+
     trial_rows = [{
         "number": t.number, "status": str(t.status), "front": t.number in members,
         "budget": f"{t.budget or 0}/{t.max_budget or '?'}",
-        "values": [_fmt(t.metrics.get(o.metric)) for o in objectives],
+        # A stopped trial's rung estimate (latency, size) is marked as one, never shown as measured.
+        "values": [_fmt(t.metrics.get(o.metric)) if o.metric in t.metrics or estimate_key(o.metric) not in t.metrics
+                   else f"~{_fmt(t.metrics[estimate_key(o.metric)])} (estimate)" for o in objectives],
         "duration": _fmt(t.duration), "config": _config_text(t.config), "error": t.error or "",
     } for t in data.trials]
     setup = ""

@@ -31,10 +31,12 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from automl.interfaces import Objective
 from automl.pareto import crowding_distance, non_dominated_sort
+from automl.records import estimate_key
 
 __all__ = ["ASHA_TYPES", "HyperBand", "RungScheduler", "rung_milestones"]
 
 NUMBER = "_automl_number"
+FINAL = "_automl_final"
 AshaType = Literal["stopping", "promotion"]
 ASHA_TYPES: tuple[str, ...] = ("stopping", "promotion")
 
@@ -125,6 +127,8 @@ class RungScheduler(FIFOScheduler):
         out = []
         for o in self.objectives:
             v = values.get(o.metric)
+            if v is None:  # latency / size at a rung: the worker's estimate, under its own name
+                v = values.get(estimate_key(o.metric))
             if v is None or isinstance(v, bool) or not math.isfinite(float(v)):
                 return None
             out.append(o.to_min(float(v)))
@@ -231,12 +235,13 @@ class RungScheduler(FIFOScheduler):
         if NUMBER not in trial.config or self.budget_attr not in result:
             return TrialScheduler.CONTINUE
         budget = int(result[self.budget_attr])
-        if budget >= self.max_budget:
-            return TrialScheduler.CONTINUE  # the final report: the trial ends by itself
+        if budget >= self.max_budget or result.get(FINAL):
+            return TrialScheduler.CONTINUE  # the final report (at a trainer's early stop too): the trial ends by itself
         return self.decide(int(trial.config[NUMBER]), budget, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
-        if result and NUMBER in trial.config and self.budget_attr in result:
+        # A final report below the full budget is a trainer's early stop (patience): completed, not at a rung.
+        if result and NUMBER in trial.config and self.budget_attr in result and not result.get(FINAL):
             budget = int(result[self.budget_attr])
             if budget < self.max_budget:
                 self.decide(int(trial.config[NUMBER]), budget, result)

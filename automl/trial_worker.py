@@ -30,6 +30,7 @@ from automl.data import Splits
 from automl.errors import TrialError
 from automl.interfaces import UNCOMPRESSED, Compressor, Trainer, TrialContext, split_config
 from automl.measure import measure_artifact
+from automl.records import estimate_key
 from automl.trial_job import (
     ARTIFACT,
     BUDGET,
@@ -62,12 +63,17 @@ def _finite(metrics: Mapping[str, float], where: str) -> dict[str, float]:
 
 
 def _rung_metrics(trainer: Trainer, directory: Path, job: Job) -> dict[str, float]:
-    """Latency/size at a rung: the trainer's own cheap estimates, else a quick export measured."""
+    """Latency/size estimates at a rung: the trainer's own cheap estimates, else a quick export measured.
+
+    Reported as ``latency_ms_estimate`` / ``size_bytes_estimate``: neither is a measurement of a model the
+    trial keeps (an estimate is of the network in training; the quick export is replaced at the next rung),
+    so a stopped trial never shows one as its measured ``latency_ms`` / ``size_bytes``.
+    """
     out = {k: float(v) for k, v in trainer.rung_estimates(job.rung_metrics).items() if k in job.rung_metrics}
     missing = [m for m in job.rung_metrics if m not in out]
     if missing:
         out.update(measure_artifact(trainer, trainer.export(directory), job, missing, quick=True))
-    return out
+    return {estimate_key(k): v for k, v in out.items()}
 
 
 def _fail(directory: Path, reason: str) -> None:
@@ -284,7 +290,8 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
     """Run the budget steps (from the last checkpoint, if any), reporting and checkpointing each but the last.
 
     Returns:
-        The validation metrics after the last step, and the trial's number of budget steps.
+        The validation metrics after the last step, and the last step trained: the trial's budget steps, or
+        fewer when the trainer stopped early (patience), so the stored budget is the budget trained.
     """
     checkpoint = directory / CHECKPOINT_DIR
     steps = int(trainer.budget_steps)
@@ -298,14 +305,14 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
         tune.report({**_finite(trainer.evaluate("valid"), f"after budget step {start - 1} (restored)"),
                      BUDGET: start - 1})
     metrics: dict[str, float] = {}
-    ran = 0
+    ran = last = 0
     # Closed explicitly: a trainer whose steps run elsewhere (DDP workers) stops them as soon as
     # anything here raises, not when the generator happens to be collected.
     steps_iter = trainer.run_steps(start)
     try:
         mark = time.perf_counter()
         for step in steps_iter:
-            ran += 1
+            ran, last = ran + 1, int(step)
             metrics = _finite(trainer.evaluate("valid"), f"after budget step {step}")
             clock.spent["fit_s"] += time.perf_counter() - mark
             if step < steps:
@@ -324,7 +331,7 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
             close()
     if not ran:  # ran steps that report nothing ({}) are the objective check's to name
         raise TrialError("the trainer ran no budget step")
-    return metrics, steps
+    return metrics, last
 
 
 def _export(trainer: Trainer, directory: Path, job: Job, context: TrialContext, compressor_config: Mapping[str, Any],
