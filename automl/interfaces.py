@@ -456,6 +456,9 @@ class TrainerSpec:
             engine learns seconds per unit from the finished trials of each kind and does not
             start one predicted not to finish in the time left. Without it, a configuration is
             predicted to cost as much as the cheapest finished trial of its kind.
+        check_data: Optional ``check_data(task, params, table)`` raising ``ValueError`` for data it
+            cannot train on (text columns for a trainer that takes numbers only, naming them): called
+            when the table is loaded (``automl validate``, a search), before any trial.
     """
 
     name: str
@@ -470,6 +473,7 @@ class TrainerSpec:
     default_space: Callable[[Task, Mapping[str, Any], DataSummary], DefaultSpace | Mapping[str, Mapping[str, Any]]] | None = None
     cross_validates: bool = False
     cost: Callable[[Mapping[str, Any], Mapping[str, Any]], float] | None = None
+    check_data: Callable[[Task, Mapping[str, Any], Table], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,11 @@ class Plan:
             raise
         except Exception as exc:  # a loader's own error, shown with the data source
             raise DataError(f"cannot load data {self.dataset.name!r}: {type(exc).__name__}: {exc}") from exc
+        try:
+            if self.trainer.check_data is not None:
+                self.trainer.check_data(self.task, self.spec.trainer.params, table)
+        except ValueError as exc:  # data this trainer cannot train on: every trial would fail
+            raise DataError(f"trainer {self.trainer.name!r} cannot train on data {self.dataset.name!r}: {exc}") from exc
         self.notes.extend(note for note in table.notes if note not in self.notes)
         self._table = table
         return table

@@ -288,3 +288,22 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
                 f"{why} needs a GPU, and torch {torch.__version__} sees none on this machine: use device: auto "
                 f"(the trial's GPU when Ray gives it one, else the CPU) or run the search on a GPU machine"
             )
+
+
+def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
+    """Refuse a table with columns the network cannot take (text, dates): it takes numbers and booleans only.
+
+    Raises:
+        ValueError: Naming the columns and what to do, so ``automl validate`` says it before any trial fails.
+    """
+    import pandas as pd
+
+    X = table.X
+    bad = [str(c) for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+    if bad:
+        shown = ", ".join(repr(c) for c in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ValueError(
+            f"the torch trainer takes numeric (or boolean) feature columns only; {shown} "
+            f"{'is' if len(bad) == 1 else 'are'} {X[bad[0]].dtype}: encode them as numbers (or remove them) "
+            f"before the search, or use the sklearn trainer, which encodes categories"
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from automl.plugin import TrainerSpec, hookimpl
-from automl_torch.config import check, extra_resources, trainer_metrics
+from automl_torch.config import check, check_data, extra_resources, trainer_metrics
 from automl_torch.trainer import NeuralNetTrainer
 
 
@@ -12,6 +12,6 @@ def automl_register_trainers() -> list[TrainerSpec]:
     return [
         TrainerSpec(
             "torch", NeuralNetTrainer, tasks=("classification", "regression"), metrics=trainer_metrics, check=check,
-            extra_resources=extra_resources, description="PyTorch MLP/CNN/custom networks, epochs as budget, DDP via Ray Train, ONNX + TorchScript export",
+            extra_resources=extra_resources, check_data=check_data, description="PyTorch MLP/CNN/custom networks, epochs as budget, DDP via Ray Train, ONNX + TorchScript export",
         )
     ]
