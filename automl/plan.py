@@ -656,11 +656,13 @@ def _data_source(spec: Spec, pm: PluginManager, trainer: TrainerSpec) -> tuple[D
         raise spec.error(f"trainer {trainer.name!r} needs `data:` (a dataset name or a csv file)", "data")
     if spec.task not in trainer.tasks:
         raise spec.error(f"trainer {trainer.name!r} does not do {spec.task}; it does {', '.join(trainer.tasks)}", "task")
-    file_kind = "csv" if spec.data.csv is not None else "parquet" if spec.data.parquet is not None else None
+    file_kind = next((k for k in ("csv", "parquet", "images") if getattr(spec.data, k) is not None), None)
     if file_kind is not None:
         dataset = pm.datasets.get(file_kind)
         path = spec.base_dir() / str(getattr(spec.data, file_kind))
-        options = {"path": str(path), "target": spec.data.target, **spec.data.options}
+        # An image folder's target is its sub-folders' names.
+        target = {} if file_kind == "images" else {"target": spec.data.target}
+        options = {"path": str(path), **target, **spec.data.options}
         where: tuple[str, ...] = ("data", file_kind)
     else:
         try:

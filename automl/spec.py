@@ -155,6 +155,8 @@ class DataSection(_Strict):
     dataset: str | None = Field(None, description="a registered data set (automl plugins lists them), e.g. digits")
     csv: str | None = Field(None, description="a CSV file with a header row (relative to the spec file)")
     parquet: str | None = Field(None, description="a Parquet file (relative to the spec file)")
+    images: str | None = Field(None, description="an image folder, one sub-folder per class (relative to the spec "
+                               "file); options: size [h, w], channels 1 or 3, on_error fail or skip")
     target: str | None = Field(None, description="the target column of a CSV or Parquet file")
     options: dict[str, Any] = Field(default_factory=dict, description="options passed to the data set's loader")
     validation: float = Field(0.2, gt=0, lt=1, description="fraction of rows for validation (the objectives)")
@@ -168,8 +170,8 @@ class DataSection(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSection:
-        if sum(source is not None for source in (self.dataset, self.csv, self.parquet)) != 1:
-            raise ValueError("give exactly one of `dataset:`, `csv:` or `parquet:`")
+        if sum(source is not None for source in (self.dataset, self.csv, self.parquet, self.images)) != 1:
+            raise ValueError("give exactly one of `dataset:`, `csv:`, `parquet:` or `images:`")
         if (self.csv is not None or self.parquet is not None) and not self.target:
             raise ValueError(f"a {'CSV' if self.csv is not None else 'Parquet'} source needs `target:` naming its target column")
         if self.validation + self.test >= 0.9:

