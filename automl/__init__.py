@@ -31,6 +31,7 @@ from automl.interfaces import (
     TrialContext,
     TrialOutcome,
 )
+from automl.loop import TrialStopped, load_checkpoint, report, save_checkpoint, should_stop
 from automl.records import Front, FrontMember, RunRecord, RunStatus, StepRecord, TrialRecord, TrialStatus
 from automl.run import Run
 from automl.space import Choice, Float, Int, SearchSpace
@@ -53,6 +54,8 @@ __all__ = [
     "SearcherSpec", "Spec", "SpecError", "StepRecord", "StoreError", "Trainer", "TrainerSpec", "TrialContext",
     "TrialError", "TrialOutcome", "TrialRecord", "TrialStatus", "__version__", "hookimpl",
     "load", "load_spec", "parse_spec", "search", "validate",
+    # Reporting from your own training loop (the loop trainer, docs/loop.md).
+    "TrialStopped", "load_checkpoint", "report", "save_checkpoint", "should_stop",
 ]
 
 #: Names imported on first use: scikit-learn (the estimators) and pandas (results) are not needed to run a search.

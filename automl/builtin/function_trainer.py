@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from automl.builtin.loop_trainer import LoopTrainer
+from automl.builtin.loop_trainer import check as check_loop
 from automl.hookspecs import hookimpl
 from automl.importpath import import_callable
 from automl.interfaces import Mode, Task, Trainer, TrainerSpec
@@ -112,8 +114,24 @@ def automl_register_trainers() -> list[TrainerSpec]:
             description="a Python function module:function(config[, budget]) -> {metric: value}",
             needs_data=False,
             measurable=False,
-        )
+        ),
+        TrainerSpec(
+            "loop",
+            LoopTrainer,
+            tasks=("classification", "regression"),
+            metrics=_metrics,
+            check=_check_loop,
+            description="your own training loop module:function(config), run once, calling automl.report(step, "
+                        "{metric: value}) each step (docs/loop.md)",
+            needs_data=False,
+            measurable=False,
+        ),
     ]
+
+
+def _check_loop(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
+    _check(task, params, space)
+    check_loop(params)
 
 
 __all__ = ["FunctionTrainer", "resolve"]
