@@ -410,6 +410,7 @@ def _tune(
         wall = plan.wall_time
         deadline = t0 + wall - _final_reserve(plan, wall) if wall is not None else None
         adapter = _adapter(plan, run, past, rungs, concurrency, deadline, warm)
+        adapter.milestones = frozenset(getattr(scheduler, "milestones", ()))  # rung results for observe_rung
         recorder = _recorder(plan, run, past, adapter, rungs, pm, on_progress)
         with _tune_log(run.dir, debug):
             _tuner(plan, run, data, past, (scheduler, rungs), adapter, recorder, concurrency, deadline).fit()
@@ -474,6 +475,7 @@ def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int,
     )
     if state:
         adapter.observed = set(state["observed"])
+        adapter.rungs_told = set(state.get("rungs_told", ()))
     _tell_past(adapter, past, warm)
     for t in past.interrupted:
         run.store.save_trial(run.run_id, t.number, status="pending")

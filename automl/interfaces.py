@@ -29,6 +29,7 @@ __all__ = [
     "DatasetSpec",
     "DefaultSpace",
     "Objective",
+    "RungResult",
     "Searcher",
     "SchedulerSpec",
     "SearcherSpec",
@@ -117,6 +118,27 @@ class TrialOutcome:
     fit_s: float | None = None
 
 
+@dataclass(frozen=True)
+class RungResult:
+    """What a searcher is told when a running trial reaches a rung of the scheduler (see
+    :meth:`Searcher.observe_rung`).
+
+    Attributes:
+        number: The trial number (the searcher suggested it, or a start point / re-issued trial).
+        config: The config the trial runs.
+        budget: The rung: budget steps the trial has reached (a milestone of the scheduler, below
+            ``max_budget``).
+        values: The metrics the trial reported at that step.
+        max_budget: Budget steps of a full trial.
+    """
+
+    number: int
+    config: Mapping[str, Any]
+    budget: int
+    values: Mapping[str, float] = field(default_factory=dict)
+    max_budget: int = 1
+
+
 class Searcher(abc.ABC):
     """Suggests configs and learns from outcomes (ask/tell).
 
@@ -147,6 +169,24 @@ class Searcher(abc.ABC):
         another run's trials (negative numbers) or, on resume, a trial suggested just
         before the driver died. Searchers that can should learn from it; others ignore it.
         """
+
+    def observe_rung(self, result: RungResult) -> None:  # noqa: B027 - optional hook
+        """Learn from an intermediate result: a running trial reached a rung (ASHA, HyperBand, MO-ASHA).
+
+        Optional; the default ignores it, and a searcher that does not override it is never told.
+        Called by the engine's driver at most once per trial and rung: when the result of a trial that
+        goes on arrives, and for a trial the scheduler stops (or pauses) at a rung, just before it is
+        told through :meth:`observe` as ``stopped`` at that budget (never as completed). So a
+        model-based multi-fidelity searcher (BOHB) learns from every rung, not only from full-budget
+        results. Only with a scheduler that has rungs (``asha``, ``hyperband``, ``moasha``). May be
+        called for a number this searcher never suggested (a start point, a re-issued trial). Rung
+        results after the searcher's last saved state are not replayed on resume.
+        """
+
+    @property
+    def observes_rungs(self) -> bool:
+        """True when this searcher overrides :meth:`observe_rung` (the driver then calls it)."""
+        return type(self).observe_rung is not Searcher.observe_rung
 
     def primary_loss(self, outcome: TrialOutcome) -> float | None:
         """The primary objective in minimisation form, or None when it is missing."""

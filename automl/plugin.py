@@ -19,7 +19,7 @@ What is here, by use:
   subclass :class:`RungScheduler`.
 - **Registry records** a plugin returns: :class:`SearcherSpec`, :class:`TrainerSpec`,
   :class:`SchedulerSpec`, :class:`CompressorSpec`, :class:`DatasetSpec`, :class:`DefaultSpace`.
-- **What plugins receive**: :class:`Objective`, :class:`Constraint`, :class:`TrialOutcome` (a searcher),
+- **What plugins receive**: :class:`Objective`, :class:`Constraint`, :class:`TrialOutcome` and :class:`RungResult` (a searcher),
   :class:`TrialContext` with its :class:`Splits` of :class:`Part` (a trainer), :class:`Table` (what a
   data set's loader returns), :class:`DataSummary` (a trainer's default space),
   :class:`EnsembleMember` (a trainer's ``build_ensemble``), :class:`Run` with :class:`TrialRecord`,
@@ -68,6 +68,7 @@ from automl.interfaces import (
     DefaultSpace,
     Mode,
     Objective,
+    RungResult,
     SchedulerSpec,
     Searcher,
     SearcherSpec,
@@ -102,7 +103,7 @@ __all__ = [
     "Searcher", "SearcherSpec", "Trainer", "TrainerSpec",
     # what plugins receive
     "COMPRESSOR_SEPARATOR", "UNCOMPRESSED", "Constraint", "DataSummary", "EnsembleMember", "Mode", "Objective", "Part",
-    "Splits", "Status", "Table", "Task", "TrialContext", "TrialOutcome",
+    "RungResult", "Splits", "Status", "Table", "Task", "TrialContext", "TrialOutcome",
     # records
     "Front", "FrontMember", "Run", "RunRecord", "RunStatus", "StepRecord", "TrialRecord", "TrialStatus",
     # search spaces

@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.tune.search import Searcher as TuneSearcher
 
-from automl.interfaces import Searcher, TrialOutcome
+from automl.interfaces import RungResult, Searcher, TrialOutcome
 from automl.trial_job import BUDGET, FINAL, NUMBER, TIMINGS
 
 __all__ = ["CostModel", "SearcherAdapter", "metrics_of", "outcome_from_row", "outcome_of"]
@@ -40,6 +40,11 @@ class SearcherAdapter(TuneSearcher):
     a paused trial that became promotable is re-issued, under its own number and config,
     before any new configuration is drawn; the searcher was told of it once, when it paused
     (as stopped at the budget it reached: searchers such as optuna's cannot be told twice).
+
+    A searcher that implements :meth:`Searcher.observe_rung` is told each trial's result at each rung
+    (``milestones``: the scheduler's) once: as it arrives for a trial that goes on (Tune tells the search
+    algorithm only those), and, for a trial the scheduler stopped or paused there, from its last result just
+    before the stopped outcome.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class SearcherAdapter(TuneSearcher):
         reissue: Sequence[int] = (),
         on_issue: Callable[[int, dict[str, Any]], None] | None = None,
         cost_units: Callable[[Mapping[str, Any]], float | None] | None = None,
+        milestones: Sequence[int] = (),
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -91,6 +97,10 @@ class SearcherAdapter(TuneSearcher):
         #: Configs that trials 0, 1, ... run before the searcher is asked (the trainer's low-cost starting
         #: points); the searcher learns from their outcomes like from any trial it did not suggest.
         self.start = [dict(c) for c in start]
+        #: The scheduler's rungs (budget steps below the full budget); empty without a rung scheduler.
+        self.milestones = frozenset(int(m) for m in milestones)
+        #: (trial number, rung) pairs the searcher was told through ``observe_rung``.
+        self.rungs_told: set[tuple[int, int]] = set()
 
     #: Draws in a row predicted not to finish before the deadline after which the search ends.
     MAX_SKIPS = 5
@@ -162,11 +172,30 @@ class SearcherAdapter(TuneSearcher):
             self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
         return None  # every recent draw was too expensive for the time left: start nothing more
 
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if trial_id in self.live:
+            number, config = self.live[trial_id]
+            self.tell_rung(number, config, result)
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self.live:
             return
         number, config = self.live.pop(trial_id)
+        if not error and result:
+            self.tell_rung(number, config, result)  # a trial stopped at a rung: its rung result first
         self.tell(outcome_of(number, config, result, error, self.max_budget))
+
+    def tell_rung(self, number: int, config: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+        """Tell the searcher ``result`` when it is a rung result it was not told yet (see the class docstring)."""
+        raw = result.get(BUDGET)
+        if not self.strategy.observes_rungs or result.get(FINAL) or not isinstance(raw, (int, float)):
+            return
+        budget = int(raw)
+        if budget not in self.milestones or (number, budget) in self.rungs_told:
+            return
+        self.rungs_told.add((number, budget))
+        self.strategy.observe_rung(RungResult(number, dict(config), budget, metrics_of(result), self.max_budget))
+        self._changed()
 
     def tell(self, outcome: TrialOutcome) -> None:
         if outcome.number in self.observed:
@@ -203,7 +232,8 @@ class SearcherAdapter(TuneSearcher):
         tmp = self.state_path.with_suffix(".tmp")
         # Written and read only by the engine itself (see the security rule on unpickling): signed before it
         # replaces the last state, whose signature stays valid (a kill in between leaves a state that verifies).
-        state = pickle.dumps({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed})
+        state = pickle.dumps({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed,
+                              "rungs_told": self.rungs_told})
         sign_bytes(self.state_path.parent, self.state_path.name, state)
         with open(tmp, "wb") as f:
             f.write(state)

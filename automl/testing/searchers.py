@@ -24,6 +24,11 @@ What is checked (each a ``test_*`` method of :class:`SearcherConformance`):
 * the same seed gives the same sequence for a sequential run (and another seed another);
 * a pickle round trip mid-search (with pending trials) continues the same search;
 * several objectives with mixed directions are accepted;
+* a searcher that implements the optional ``observe_rung`` (intermediate results at a
+  scheduler's rungs) absorbs rung results of its own trials, of trials it never suggested and
+  of trials that end failed, keeps suggesting valid configs, continues the same search after a
+  pickle round trip, and learns from them (told rung results, it continues differently than
+  when told nothing at the rungs);
 * on an easy bowl, the best results after a few dozen trials over several seeds beat random
   search with the same number of trials by a one-sided test at ``improve_alpha`` (1%): each
   seed's best is ranked among 2,001 random searches and the ranks' sum must be one random
@@ -42,7 +47,17 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from automl.plugin import Choice, Float, Int, Objective, Searcher, SearcherSpec, SearchSpace, TrialOutcome
+from automl.plugin import (
+    Choice,
+    Float,
+    Int,
+    Objective,
+    RungResult,
+    Searcher,
+    SearcherSpec,
+    SearchSpace,
+    TrialOutcome,
+)
 
 __all__ = [
     "BOWL_SPACE",
@@ -51,6 +66,7 @@ __all__ = [
     "SearcherConformance",
     "bowl",
     "drive",
+    "drive_rungs",
     "random_best_median",
     "random_bests",
     "rank_sum_p_value",
@@ -168,6 +184,39 @@ def drive(
             continue
         searcher.observe(TrialOutcome(number, dict(config), "completed", values, max_budget, max_budget))
         history.append((dict(config), values))
+    return history
+
+
+def drive_rungs(
+    searcher: Searcher, evaluate: Evaluate, n_trials: int, *, first: int = 0, rungs: Sequence[int] = (1, 3),
+    max_budget: int = 9, final_values: bool = True,
+) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """Run ``n_trials`` sequential trials as the engine does under a rung scheduler (ASHA's stopping type).
+
+    Each trial is told at each rung (``observe_rung``, values ``evaluate(config)`` worsened by ``1 / rung``:
+    longer training helps); one trial in three completes at ``max_budget``, the others are stopped at a
+    rung (every other one at the first). ``final_values``: False tells the stopped outcomes without values,
+    so that only the rung calls carry the results. Returns ``(config, values at its last budget)``.
+    """
+    history: list[tuple[dict[str, Any], dict[str, float]]] = []
+    for number in range(first, first + n_trials):
+        config = searcher.suggest(number)
+        if config is None:
+            break
+        base = dict(evaluate(config))
+        completes = number % 3 == 2
+        reached = list(rungs) if completes or number % 2 else list(rungs)[:1]
+        values: dict[str, float] = {}
+        for rung in reached:
+            values = {k: v * (1 + 1 / rung) if v >= 0 else v * (1 - 1 / rung) for k, v in base.items()}
+            searcher.observe_rung(RungResult(number, dict(config), rung, values, max_budget))
+        if completes:
+            searcher.observe(TrialOutcome(number, dict(config), "completed", base, max_budget, max_budget))
+            history.append((dict(config), base))
+        else:
+            told = values if final_values else {}
+            searcher.observe(TrialOutcome(number, dict(config), "stopped", told, reached[-1], max_budget))
+            history.append((dict(config), values))
     return history
 
 
@@ -488,6 +537,54 @@ class SearcherConformance:
         assert history
         for config, _ in history:
             assert_in_space(space, config)
+
+    def test_rung_results(self) -> None:
+        # Only for a searcher that implements the optional observe_rung (the driver tells no other).
+        probe = self.make(BOWL_SPACE)
+        if not probe.observes_rungs:
+            pytest.skip(f"{self.searcher} does not implement observe_rung (optional)")
+
+        def evaluate(config: Mapping[str, Any]) -> dict[str, float]:
+            return {"loss": bowl(config)}
+
+        for space in [BOWL_SPACE] + ([CONDITIONAL_SPACE] if self.supports_choices and self.supports_conditions else []):
+            searcher = self.make(space)
+            rng = np.random.default_rng(3)
+            for i in range(3):  # rung results of trials it never suggested (start points, re-issued trials)
+                foreign = space.sample(rng)
+                searcher.observe_rung(RungResult(-1 - i, foreign, 1, dict(_loss_on(space)(foreign)), 9))
+            history = drive_rungs(searcher, _loss_on(space), self.n_trials)
+            assert history, "the searcher suggested nothing"
+            for config, _ in history:
+                assert_in_space(space, config)
+            failing = searcher.suggest(len(history))
+            if failing is not None:  # a rung result, then the trial fails
+                searcher.observe_rung(RungResult(len(history), failing, 1, {"loss": 0.5}, 9))
+                searcher.observe(TrialOutcome(len(history), failing, "failed", {}, 1, 9))
+            for config, _ in drive_rungs(searcher, _loss_on(space), 3, first=len(history) + 1):
+                assert_in_space(space, config)
+        # Exact resume with rung results recorded and a trial pending between two rungs.
+        original = self.make(BOWL_SPACE, seed=3)
+        n = len(drive_rungs(original, evaluate, self.n_trials))
+        pending = original.suggest(n)
+        assert pending is not None
+        config = dict(pending)
+        original.observe_rung(RungResult(n, config, 1, evaluate(config), 9))
+        restored = pickle.loads(pickle.dumps(original))
+        runs = []
+        for searcher in (original, restored):
+            searcher.observe_rung(RungResult(n, config, 3, evaluate(config), 9))
+            searcher.observe(TrialOutcome(n, config, "stopped", evaluate(config), 3, 9))
+            runs.append([c for c, _ in drive_rungs(searcher, evaluate, 5, first=n + 1)])
+        if self.exact_resume:
+            assert runs[0] == runs[1], "after a pickle round trip the searcher continued differently"
+        # It learns from rung results: the same trials told only their rung results (their stopped outcomes carry
+        # no values) against told nothing at the rungs.
+        told = [c for c, _ in drive_rungs(self.make(BOWL_SPACE, seed=5), evaluate, self.n_trials, final_values=False)]
+        blind = self.make(BOWL_SPACE, seed=5)
+        blind.observe_rung = lambda result: None  # type: ignore[method-assign]
+        untold = [c for c, _ in drive_rungs(blind, evaluate, self.n_trials, final_values=False)]
+        assert told != untold, "told every trial's rung results, the searcher continued as when told none of them"
 
     def test_improves_over_random(self) -> None:
         if not self.improves:

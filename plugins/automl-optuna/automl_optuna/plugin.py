@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from automl.plugin import SearcherSpec, SearchSpace, hookimpl
+from automl_optuna.bohb import BOHBSearcher
 from automl_optuna.searchers import (
     CmaEsSearcher,
     GPSearcher,
@@ -52,6 +53,10 @@ def searcher_specs() -> list[SearcherSpec]:
                      check_space=_checker(NSGA3Searcher)),
         SearcherSpec("qmc", QMCSearcher, multi_objective=True,
                      description="Optuna quasi-Monte Carlo (Sobol/Halton) space filling", check_space=_checker(QMCSearcher)),
+        SearcherSpec("bohb", BOHBSearcher, multi_objective=True,
+                     description="BOHB-style multi-fidelity: Optuna TPE on the highest rung with enough results "
+                     "(learns from every rung of asha/hyperband/moasha; all objectives when several)",
+                     check_space=_checker(BOHBSearcher)),
     ]
 
 

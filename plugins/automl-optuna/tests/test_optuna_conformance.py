@@ -51,3 +51,7 @@ class TestQMC(SearcherConformance):
 
 class TestPackage(PackageConformance):
     package = "automl-optuna"  # loads and registers every searcher without its libraries
+
+
+class TestBOHB(SearcherConformance):
+    searcher = "bohb"
