@@ -179,15 +179,18 @@ def load_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
         return run_torchscript
     if suffix == ".pt2":
         # A quantized program calls torchao's operators, which exist once torchao is imported (it logs a
-        # warning for each GPU kernel library it cannot load on a CPU machine: not ours to show).
-        torchao_log = logging.getLogger("torchao")
-        level = torchao_log.level
-        torchao_log.setLevel(logging.ERROR)
+        # warning for each GPU kernel library it cannot load on a CPU machine, and torch's pytree a deprecation
+        # notice about torchao's own enum: not ours to show).
+        quieted = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+        levels = [log.level for log in quieted]
+        for log in quieted:
+            log.setLevel(logging.ERROR)
         try:
             with contextlib.suppress(ImportError):
                 import torchao  # noqa: F401
         finally:
-            torchao_log.setLevel(level)
+            for log, level in zip(quieted, levels, strict=True):
+                log.setLevel(level)
 
         program = torch.export.load(str(path)).module()
 
