@@ -614,6 +614,10 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
         plan.start = [dict(config) for config in default.start]
         plan.summary = summary
         plan.notes.extend(default.notes)
+    if spec.start:  # the spec's start points (and --enqueue's) run first, checked against the space
+        from automl.start_points import check_start
+
+        plan.start = check_start(spec, plan.space, spec.seed) + plan.start
     if table is not None:
         plan._table = table
         plan.notes[:0] = table.notes

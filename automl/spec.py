@@ -302,6 +302,10 @@ class Spec(_Strict):
         default_factory=list, description="compressors applied in order to each trained model before it is measured"
     )
     budget: BudgetSection = Field(default_factory=BudgetSection)
+    start: list[dict[str, Scalar | None]] = Field(
+        default_factory=list, max_length=10000,
+        description="configs to evaluate first, in order (parameter: value; parameters left out are drawn at random, "
+        "seeded); the searcher learns from their results")
     resources: ResourcesSection = Field(default_factory=ResourcesSection)
     latency: LatencySection = Field(default_factory=LatencySection)
     front: FrontSection = Field(default_factory=FrontSection)
@@ -316,6 +320,8 @@ class Spec(_Strict):
     _source: str | None = PrivateAttr(None)
     _lines: dict[tuple[Any, ...], tuple[int, int]] = PrivateAttr(default_factory=dict)
     _text: str = PrivateAttr("")
+    #: Start points added by ``automl search --enqueue FILE`` (an :class:`automl.start_points.StartFile`), or None.
+    _enqueued: Any = PrivateAttr(None)
 
     @field_validator("name")
     @classmethod
