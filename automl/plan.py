@@ -265,8 +265,14 @@ class Plan:
             raise self.spec.error(f"searcher {self.searcher.name!r} rejected its options: {exc}", "searcher") from exc
 
     def make_scheduler(self) -> Any:
+        options = dict(self.spec.scheduler.options)
+        # A factory that names them gets the search's space, trainer record and seed (PBT perturbs configs within
+        # the space, and copies checkpoints, which only a checkpointing trainer writes).
+        known = {"space": self.space, "trainer": self.trainer, "seed": self.spec.seed}
+        accepted = self.scheduler.option_names()
+        options.update({k: v for k, v in known.items() if k in accepted and k not in options})
         try:
-            return self.scheduler.factory(self.objectives, max_budget=self.max_budget, **self.spec.scheduler.options)
+            return self.scheduler.factory(self.objectives, max_budget=self.max_budget, **options)
         except (TypeError, ValueError) as exc:
             raise self.spec.error(f"scheduler {self.scheduler.name!r} rejected its options: {exc}", "scheduler") from exc
 

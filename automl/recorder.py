@@ -22,7 +22,7 @@ from typing import Any
 from ray import tune
 
 from automl.interfaces import Objective
-from automl.records import TrialRecord
+from automl.records import LineageEntry, TrialRecord
 from automl.searcher_adapter import SearcherAdapter, metrics_of, outcome_of
 from automl.trial_job import (
     ARTIFACT,
@@ -36,6 +36,9 @@ from automl.trial_job import (
     MEASURED_AS,
     NUMBER,
     TIMINGS,
+    adopt_snapshot,
+    drop_snapshot,
+    keep_snapshot,
     remove_restart_files,
     trial_dir,
 )
@@ -114,6 +117,23 @@ class Recorder(tune.Callback):
         self.recovered: set[int] = set()
         #: When each trial's current run began (a promoted trial runs in several pieces).
         self.segment: dict[int, float] = {}
+        if hasattr(rungs, "bind"):  # PBT: its checkpoint copies, exploits and lineage go through the driver's record
+            rungs.bind(lambda n, step: keep_snapshot(run_dir, n, step), self._exploited,
+                       lambda n, step: drop_snapshot(run_dir, n, step))
+
+    def _exploited(self, exploit: Any) -> None:
+        """PBT's exploit of a trial (:class:`automl.schedulers.Exploit`): the donor's checkpoint becomes the
+        trial's, its lineage and new config are stored, and the searcher adapter re-issues it with that config."""
+        number = exploit.number
+        adopt_snapshot(self.run_dir, exploit.donor, exploit.step, number)
+        row = self.store.trial(self.run_id, number)
+        entry = LineageEntry(exploit.donor, exploit.step, dict(exploit.config),
+                             dict(exploit.previous or (row.config if row else {})), time.time())
+        lineage = [*(e.to_dict() for e in (row.lineage if row else ())), entry.to_dict()]
+        self.store.save_trial(self.run_id, number, config=dict(exploit.config), lineage=lineage)
+        self.adapter.configs[number] = dict(exploit.config)
+        log.info("automl: pbt: trial %d goes on from trial %d's step %d with %s", number, exploit.donor, exploit.step,
+                 exploit.config)
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; the store, the plugin

@@ -26,6 +26,7 @@ __all__ = [
     "ESTIMATE_SUFFIX",
     "Front",
     "FrontMember",
+    "LineageEntry",
     "RunRecord",
     "RunStatus",
     "StepRecord",
@@ -169,6 +170,8 @@ class TrialRecord(_Record):
         timings: Where its seconds went: ``fit_s``, ``export_s``, ``measure_s``, ``other_s``.
         measured_as: What each engine-measured figure is (``{"latency_ms": "onnx, batch 1, ..."}``).
         tune_id: Ray Tune's id of the trial (internal; may be None).
+        lineage: Under PBT (``scheduler: pbt``), each time it copied another trial's checkpoint and went
+            on with a perturbed config, oldest first; empty otherwise. ``config`` is the config it has now.
     """
 
     number: int
@@ -187,18 +190,38 @@ class TrialRecord(_Record):
     timings: dict[str, Any] = field(default_factory=dict)
     measured_as: dict[str, Any] = field(default_factory=dict)
     tune_id: str | None = None
+    lineage: tuple[LineageEntry, ...] = ()
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> TrialRecord:
         """The record of a store row (or of its :meth:`to_dict` form); unknown keys are ignored."""
         values = cls._row_values(row, ("config", "metrics", "timings", "measured_as"), TrialStatus)
         values["metrics"] = _estimates_apart(values["metrics"], values["status"], values["measured_as"])
+        values["lineage"] = tuple(LineageEntry.from_dict(e) for e in values.get("lineage") or ())
         return cls(**values)
 
     @property
     def estimated(self) -> list[str]:
         """The engine metrics this trial has only as rung estimates (a stopped trial's), e.g. ``["size_bytes"]``."""
         return estimated(self.metrics)
+
+
+@dataclass(frozen=True)
+class LineageEntry(_Record):
+    """One PBT exploit of a trial (:attr:`TrialRecord.lineage`): at budget step ``step`` it took trial
+    ``donor``'s checkpoint of that step and went on with ``config`` (``donor``'s config perturbed) instead of
+    ``previous``; ``at`` is when (Unix time)."""
+
+    donor: int
+    step: int
+    config: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)
+    at: float | None = None
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> LineageEntry:
+        return cls(int(value["donor"]), int(value["step"]), _dict(value.get("config")), _dict(value.get("previous")),
+                   value.get("at"))
 
 
 def _estimates_apart(metrics: dict[str, Any], status: TrialStatus, measured_as: Mapping[str, Any]) -> dict[str, Any]:

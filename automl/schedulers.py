@@ -1,5 +1,6 @@
 """Trial schedulers: asynchronous successive halving for one objective (ASHA) and several
-(MO-ASHA), and asynchronous HyperBand (several ASHA brackets), presented to Ray Tune as
+(MO-ASHA), asynchronous HyperBand (several ASHA brackets) and Population Based Training
+(:class:`PopulationBasedTraining`, on the same pause and re-issue), presented to Ray Tune as
 ``TrialScheduler`` objects.
 
 Why our own rung bookkeeping rather than Ray's ``AsyncHyperBandScheduler``: MO-ASHA needs the
@@ -23,7 +24,8 @@ promotion-type ASHA. Two types, as in Syne Tune's ``HyperbandScheduler``:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -32,8 +34,9 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from automl.interfaces import Objective
 from automl.pareto import crowding_distance, non_dominated_sort
 from automl.records import estimate_key
+from automl.space import Choice, Float, SearchSpace
 
-__all__ = ["ASHA_TYPES", "HyperBand", "RungScheduler", "rung_milestones"]
+__all__ = ["ASHA_TYPES", "Exploit", "HyperBand", "PopulationBasedTraining", "RungScheduler", "rung_milestones"]
 
 NUMBER = "_automl_number"
 FINAL = "_automl_final"
@@ -389,3 +392,227 @@ class HyperBand(RungScheduler):
 
     def debug_string(self) -> str:
         return f"HyperBand({len(self.brackets)} brackets: " + "; ".join(b.debug_string() for b in self.brackets) + ")"
+
+
+@dataclass(frozen=True)
+class Exploit:
+    """One PBT exploit-and-explore decision: trial ``number`` goes on from ``donor``'s checkpoint at ``step``
+    with ``config`` (the donor's config perturbed); ``previous`` is the config it had."""
+
+    number: int
+    donor: int
+    step: int
+    config: dict[str, Any]
+    previous: dict[str, Any]
+
+
+#: What an exploit needs from the engine (:class:`automl.recorder.Recorder` binds it): keep a copy of a trial's
+#: checkpoint at a step (True when it had one), and carry an exploit out (copy, store, re-issue with the new config).
+Snapshot = Callable[[int, int], bool]
+Apply = Callable[[Exploit], None]
+Drop = Callable[[int, int], None]
+
+
+class PopulationBasedTraining(RungScheduler):
+    """Population Based Training (Jaderberg et al. 2017), asynchronous, on the engine's own checkpoints.
+
+    Every ``interval`` budget steps a trial's primary objective is ranked among the values every trial
+    reported at that same step. A trial in the bottom ``quantile`` *exploits* one of the top ``quantile``
+    (drawn with a seeded generator): the engine copies that trial's checkpoint of the step into this
+    trial's, and the trial *explores*: it goes on with the donor's config, each parameter in ``mutate``
+    either resampled from the space (``resample_probability``) or multiplied by one of ``factors``
+    (numbers, clipped into the space) or moved to a neighbouring value (choices). The trial is stopped
+    there and re-issued at once under its own number with the new config (the promotion-type ASHA's
+    pause and re-issue), so it restarts from the copied checkpoint; the store records each exploit in
+    the trial's ``lineage``. Others go on.
+
+    Why not Ray Tune's ``PopulationBasedTraining``: it refuses a search algorithm (the engine numbers,
+    records and resumes trials through its own), draws from Python's unseeded ``random``, ranks trials
+    at different steps, and its state (Tune checkpoints, trial ids) does not survive a killed driver,
+    whereas these decisions are rebuilt from the store's step rows and lineage.
+
+    Args:
+        objectives: The spec's; PBT ranks on the primary.
+        max_budget: Budget steps of a full trial.
+        space: The search space (what ``mutate`` names, and the ranges values are clipped into).
+        interval: Budget steps between two chances to exploit (the perturbation interval).
+        quantile: The fraction of the trials at a step that copy (bottom) and are copied (top); at most half.
+        mutate: Parameters to perturb; default: every float parameter of the space (numbers like ``lr``
+            and ``weight_decay`` that a checkpoint can go on with; integer and choice parameters often
+            change a network's shape, so they are perturbed only when named).
+        resample_probability: Chance to draw a parameter afresh instead of perturbing it.
+        factors: What a number is multiplied by (one drawn per parameter).
+        seed: Seed of the exploit and explore draws (with the trial number and the step).
+    """
+
+    def __init__(
+        self,
+        objectives: Sequence[Objective],
+        *,
+        max_budget: int,
+        space: SearchSpace,
+        interval: int = 1,
+        quantile: float = 0.25,
+        mutate: Sequence[str] | None = None,
+        resample_probability: float = 0.25,
+        factors: Sequence[float] = (0.8, 1.2),
+        seed: int = 0,
+        budget_attr: str = "budget",
+    ) -> None:
+        if not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval < max_budget:
+            raise ValueError(f"interval must be an integer from 1 to {max_budget - 1} (the trainer reports "
+                             f"{max_budget} budget steps), got {interval!r}")
+        if not 0 < quantile <= 0.5:
+            raise ValueError(f"quantile must be in (0, 0.5], got {quantile!r}")
+        if not 0 <= resample_probability <= 1:
+            raise ValueError(f"resample_probability must be in [0, 1], got {resample_probability!r}")
+        if not factors or any(not isinstance(f, (int, float)) or f <= 0 for f in factors):
+            raise ValueError(f"factors must be positive numbers, got {factors!r}")
+        names = list(mutate) if mutate is not None else [n for n, p in space.items() if isinstance(p, Float)]
+        unknown = [n for n in names if n not in space]
+        if unknown:
+            raise ValueError(f"mutate names {unknown}, not in the space (its parameters: {', '.join(space)})")
+        if not names:
+            raise ValueError("nothing to perturb: the space has no float parameter; name the parameters in "
+                             "scheduler.options.mutate")
+        super().__init__(objectives[:1], max_budget=max_budget, grace_period=interval, reduction_factor=2,
+                         budget_attr=budget_attr, type="promotion", max_paused=10**9)
+        self.space = space
+        self.interval = interval
+        self.quantile = float(quantile)
+        self.mutate = names
+        self.resample_probability = float(resample_probability)
+        self.factors = tuple(float(f) for f in factors)
+        self.seed = int(seed)
+        self.milestones = list(range(interval, max_budget, interval))
+        self.recorded = {m: {} for m in self.milestones}
+        self.promoted = {m: set() for m in self.milestones}
+        #: (trial, step) -> the config the trial had when it reached that step (what a copy of it explores from).
+        self.configs: dict[tuple[int, int], dict[str, Any]] = {}
+        #: (trial, step) pairs whose checkpoint the engine keeps (only those can be copied).
+        self.snapshots: set[tuple[int, int]] = set()
+        #: Exploited trials waiting to be re-issued, in decision order.
+        self.waiting: list[int] = []
+        self.exploits: list[Exploit] = []
+        self._snapshot: Snapshot | None = None
+        self._apply: Apply | None = None
+        self._drop: Drop | None = None
+
+    def bind(self, snapshot: Snapshot, apply: Apply, drop: Drop | None = None) -> None:
+        """Connect the engine: ``snapshot(number, step)`` keeps a trial's checkpoint of a step; ``apply(exploit)``
+        copies the donor's into the trial's, records the lineage and sets the config the trial is re-issued with;
+        ``drop(number, step)`` removes a kept checkpoint that ranks too low to be copied."""
+        self._snapshot, self._apply, self._drop = snapshot, apply, drop
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        if NUMBER not in trial.config or self.budget_attr not in result:
+            return TrialScheduler.CONTINUE
+        budget = int(result[self.budget_attr])
+        if budget >= self.max_budget:
+            return TrialScheduler.CONTINUE
+        config = {k: v for k, v in trial.config.items() if k != NUMBER}
+        return self.decide(int(trial.config[NUMBER]), budget, result, config)
+
+    def decide(self, number: int, budget: int, values: Mapping[str, Any],  # type: ignore[override]
+               config: Mapping[str, Any] | None = None) -> str:
+        """Record trial ``number`` at the interval step it reached; STOP when it exploits another (re-issued at once)."""
+        vector = self._vector(values)
+        reached = [m for m in self.milestones if m <= budget]
+        if vector is None or not reached or number in self.recorded[reached[-1]]:
+            return TrialScheduler.CONTINUE
+        step = reached[-1]
+        self.recorded[step][number] = vector
+        if config is not None:
+            self.configs[(number, step)] = dict(config)
+        if self._snapshot is None or self._snapshot(number, step):
+            self.snapshots.add((number, step))
+        self._prune(step)
+        exploit = self._choose(number, step, config)
+        if exploit is None:
+            return TrialScheduler.CONTINUE
+        if self._apply is not None:
+            self._apply(exploit)
+        self.exploits.append(exploit)
+        self.paused[number] = step
+        self.waiting.append(number)
+        return TrialScheduler.STOP
+
+    def _choose(self, number: int, step: int, config: Mapping[str, Any] | None) -> Exploit | None:
+        """The exploit of trial ``number`` at ``step``, or None when it is not in the bottom quantile there."""
+        at = self.recorded[step]
+        if len(at) < 2:
+            return None
+        ranked = sorted(at, key=lambda n: (at[n][0], n))  # best first; ties by number (deterministic)
+        k = min(max(1, math.ceil(len(ranked) * self.quantile)), len(ranked) // 2)
+        if number not in ranked[-k:]:
+            return None
+        donors = [d for d in ranked[:k] if d != number and (d, step) in self.snapshots and (d, step) in self.configs]
+        if not donors:
+            return None
+        rng = np.random.default_rng([self.seed, number, step])
+        donor = donors[int(rng.integers(len(donors)))]
+        new = self.explore(self.configs[(donor, step)], rng)
+        return Exploit(number, donor, step, new, dict(config) if config is not None else {})
+
+    def _prune(self, step: int) -> None:
+        """Drop the kept checkpoints of the bottom half at ``step`` (from 4 trials on): disk stays bounded. The top
+        quantile (at most half) is what is copied; a dropped one returns to it only if the trials at ``step`` double."""
+        at = self.recorded[step]
+        if len(at) < 4:
+            return
+        ranked = sorted(at, key=lambda n: (at[n][0], n))
+        for number in ranked[math.ceil(len(ranked) / 2):]:
+            if (number, step) in self.snapshots:
+                self.snapshots.discard((number, step))
+                if self._drop is not None:
+                    self._drop(number, step)
+
+    def explore(self, config: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """``config`` with each of :attr:`mutate` perturbed (see the class); parameters it makes inactive go, newly
+        active ones are drawn."""
+        out = dict(config)
+        for name in self.mutate:
+            if name not in out:
+                continue  # inactive under this config
+            param = self.space[name]
+            if rng.random() < self.resample_probability:
+                out[name] = param.sample(rng)
+            elif isinstance(param, Choice):
+                i = param.index(out[name]) + (1 if rng.random() < 0.5 else -1)
+                out[name] = param.values[min(max(i, 0), len(param.values) - 1)]
+            else:
+                out[name] = param.clip(float(out[name]) * self.factors[int(rng.integers(len(self.factors)))])
+        kept: dict[str, Any] = {}
+        for name, param in self.space.items():
+            if param.is_active(kept):
+                kept[name] = out[name] if name in out else param.sample(rng)
+        return kept
+
+    def next_promotion(self) -> int | None:
+        """An exploited trial to re-issue now (it goes on from the copied checkpoint with its new config)."""
+        while self.waiting:
+            number = self.waiting.pop(0)
+            if self.paused.pop(number, None) is not None:
+                return number
+        return None
+
+    def has_promotion(self) -> bool:
+        return any(n in self.paused for n in self.waiting)
+
+    def take_dropped(self) -> list[int]:
+        return []
+
+    def replay(self, steps: Sequence[Mapping[str, Any]], paused: Mapping[int, int] = {}) -> None:  # noqa: B006 - read only
+        """Rebuild the values at each interval step from the store's step rows; a trial the store holds as paused
+        was exploited and not yet re-issued when the last driver stopped: it is re-issued first."""
+        for row in steps:
+            number, step = int(row["number"]), int(row["step"])
+            vector = self._vector(row["metrics"] or {})
+            if step in self.recorded and vector is not None:
+                self.recorded[step].setdefault(number, vector)
+        for number, budget in paused.items():
+            self.paused[number] = int(budget)
+            self.waiting.append(number)
+
+    def debug_string(self) -> str:
+        return f"PopulationBasedTraining(every {self.interval} steps; {len(self.exploits)} exploits)"

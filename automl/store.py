@@ -133,6 +133,8 @@ trials = sa.Table(
     sa.Column("timings", sa.JSON),
     #: What each engine-measured figure is: ``{"size_bytes": "onnx: file", "latency_ms": "onnx, batch 1, ..."}``.
     sa.Column("measured_as", sa.JSON),
+    #: PBT: each exploit of the trial (:class:`automl.records.LineageEntry` as dicts), oldest first.
+    sa.Column("lineage", sa.JSON),
     sa.UniqueConstraint("run_id", "number", name="uq_trial_number"),
 )
 
@@ -254,7 +256,8 @@ class Store:
         unknown = set(fields) - set(TRIAL_FIELDS)
         if unknown:
             raise ValueError(f"unknown trial fields {sorted(unknown)}")
-        values = {k: clean(v) if k in ("config", "metrics", "timings", "measured_as") else v for k, v in fields.items()}
+        json_fields = ("config", "metrics", "timings", "measured_as", "lineage")
+        values = {k: clean(v) if k in json_fields else v for k, v in fields.items()}
         where = (trials.c.run_id == run_id) & (trials.c.number == number)
         with self.engine.begin() as conn:
             if values:

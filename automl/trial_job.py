@@ -18,8 +18,8 @@ from automl.interfaces import Compressor, Task, Trainer, TrialContext
 
 __all__ = [
     "ARTIFACT", "BUDGET", "CHECKPOINT_DIR", "DEADLINE_REASON", "ERROR", "EXPORT_BAR", "FAILURE_FILE", "FAULT_FILE",
-    "FINAL", "MEASURED_AS", "NUMBER", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job", "remove_restart_files",
-    "trial_context", "trial_dir",
+    "FINAL", "MEASURED_AS", "NUMBER", "PBT_DIR", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job", "adopt_snapshot",
+    "drop_snapshot", "keep_snapshot", "remove_restart_files", "trial_context", "trial_dir",
 ]
 
 #: Reserved keys in the configs and results that travel through Tune.
@@ -86,6 +86,42 @@ TRACEBACK_FILE = "traceback.txt"
 CHECKPOINT_DIR = "checkpoint"
 #: Where a trial's model is exported to estimate objectives at a rung (replaced at each rung).
 RUNG_DIR = "rung"
+
+
+#: Where PBT keeps copies of a trial's checkpoint at its interval steps (``pbt/000004``): what another trial may copy.
+#: They outlive the trial (a later trial may copy a finished one); PBT drops those that rank too low to be copied.
+PBT_DIR = "pbt"
+
+
+def _replace_dir(source: Path, target: Path) -> None:
+    """``target`` becomes a copy of ``source``; a crash leaves the old ``target`` or the new one, and a stale copy."""
+    tmp = target.with_name(target.name + ".copying")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def keep_snapshot(run_dir: str | Path, number: int, step: int) -> bool:
+    """Copy trial ``number``'s checkpoint (of budget step ``step``) to ``pbt/``; False when it has none.
+
+    Called in the driver while the trial's worker waits in its report of ``step`` (Tune's function API
+    reports synchronously), so the checkpoint is the one saved just before that report.
+    """
+    source = trial_dir(run_dir, number) / CHECKPOINT_DIR
+    if not source.is_dir():
+        return False
+    _replace_dir(source, trial_dir(run_dir, number) / PBT_DIR / f"{step:06d}")
+    return True
+
+
+def adopt_snapshot(run_dir: str | Path, donor: int, step: int, number: int) -> None:
+    """Trial ``number``'s checkpoint becomes ``donor``'s of ``step`` (PBT's exploit); it restarts from there."""
+    _replace_dir(trial_dir(run_dir, donor) / PBT_DIR / f"{step:06d}", trial_dir(run_dir, number) / CHECKPOINT_DIR)
+
+
+def drop_snapshot(run_dir: str | Path, number: int, step: int) -> None:
+    shutil.rmtree(trial_dir(run_dir, number) / PBT_DIR / f"{step:06d}", ignore_errors=True)
 
 
 def remove_restart_files(directory: Path) -> None:

@@ -1,4 +1,4 @@
-"""The core's own trial schedulers: fifo, asha, moasha, hyperband (ours) and median (Ray Tune's)."""
+"""The core's own trial schedulers: fifo, asha, moasha, hyperband, pbt (ours) and median (Ray Tune's)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from automl.hookspecs import hookimpl
-from automl.interfaces import Objective, SchedulerSpec
-from automl.schedulers import AshaType, HyperBand, RungScheduler
+from automl.interfaces import Objective, SchedulerSpec, Trainer, TrainerSpec
+from automl.schedulers import AshaType, HyperBand, PopulationBasedTraining, RungScheduler
+from automl.space import SearchSpace
 
 
 def fifo(objectives: Sequence[Objective], *, max_budget: int) -> Any:
@@ -43,6 +44,22 @@ def hyperband(
                      reduction_factor=reduction_factor, brackets=brackets, type=type, max_paused=max_paused)
 
 
+def pbt(
+    objectives: Sequence[Objective], *, max_budget: int, space: SearchSpace, trainer: TrainerSpec | None = None,
+    seed: int = 0, interval: int = 1, quantile: float = 0.25, mutate: Sequence[str] | None = None,
+    resample_probability: float = 0.25, factors: Sequence[float] = (0.8, 1.2),
+) -> PopulationBasedTraining:
+    """Population Based Training on the primary objective: every ``interval`` steps the bottom ``quantile`` copy
+    the checkpoint of one of the top ``quantile`` and go on with its config perturbed (``mutate``)."""
+    if trainer is not None and trainer.factory.save_checkpoint is Trainer.save_checkpoint:
+        raise ValueError(f"pbt copies checkpoints between trials, but trainer {trainer.name!r} saves none (it does "
+                         "not override Trainer.save_checkpoint): set scheduler.name to asha or hyperband, or use a "
+                         "trainer that checkpoints")
+    return PopulationBasedTraining(objectives, max_budget=max_budget, space=space, interval=interval,
+                                   quantile=quantile, mutate=mutate, resample_probability=resample_probability,
+                                   factors=factors, seed=seed)
+
+
 def median(
     objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, min_samples_required: int = 3
 ) -> Any:
@@ -65,5 +82,7 @@ def automl_register_schedulers() -> list[SchedulerSpec]:
                       "(type: stopping or promotion)"),
         SchedulerSpec("hyperband", hyperband, description="asynchronous HyperBand: ASHA brackets with growing grace "
                       "periods, trials shared out as in Li et al. 2018 (type: stopping or promotion)"),
+        SchedulerSpec("pbt", pbt, description="Population Based Training: every interval steps the worst trials copy "
+                      "a best one's checkpoint and go on with its config perturbed (lineage in the store)"),
         SchedulerSpec("median", median, description="Ray Tune's median stopping rule on the primary objective"),
     ]

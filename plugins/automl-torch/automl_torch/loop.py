@@ -308,10 +308,37 @@ class Fitter:
                 "stopped": self.stopped,
             },
             "best_model": self.best_state,
+            # What the optimiser and schedule were built from: a trial that goes on from another's checkpoint with
+            # other values (PBT's explore) takes the state and then its own values (load_state_dict).
+            "hparams": self._hparams(),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
+
+    def _hparams(self) -> dict[str, Any]:
+        """The settings a training state may go on under with other values (the optimiser's, the schedule's)."""
+        s = self.s
+        return {"lr": s.lr, "weight_decay": s.weight_decay, "momentum": s.momentum, "schedule": s.schedule,
+                "step_size": s.step_size, "lr_decay": s.lr_decay, "warmup_epochs": s.warmup_epochs}
+
+    def _retune(self, epoch: int) -> None:
+        """Go on after ``epoch`` with this trial's own optimiser and schedule values over a loaded state (PBT):
+        the moments of the optimiser are kept; the learning rate is the one this trial's schedule has after
+        ``epoch`` epochs, as if it had trained with these values from the start."""
+        import warnings
+
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = self.s.lr
+            group["weight_decay"] = self.s.weight_decay
+            if "momentum" in group and self.s.optimizer == "sgd":
+                group["momentum"] = self.s.momentum
+            group.pop("initial_lr")  # the new schedule sets it from lr
+        self.scheduler = self._scheduler()
+        with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": replaying the schedule only
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(epoch):
+                self.scheduler.step()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from :meth:`state_dict`'s output.
@@ -323,7 +350,10 @@ class Fitter:
             raise ValueError(f"checkpoint format {state.get('format')!r} is not {STATE_FORMAT}: start the trial over")
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("hparams", self._hparams()) == self._hparams():
+            self.scheduler.load_state_dict(state["scheduler"])
+        else:
+            self._retune(int(state["epoch"]))
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
