@@ -36,7 +36,10 @@ CLASSIFICATION_METRICS: dict[str, Mode] = {
 }
 REGRESSION_METRICS: dict[str, Mode] = {"r2": "max", "rmse": "min", "mae": "min", "loss": "min"}
 
-BUILTIN_NETWORKS = ("mlp", "cnn")
+#: Built-in networks: the MLP, the CNN, and torchvision's image families written in plain torch (automl_torch.vision).
+BUILTIN_NETWORKS = ("mlp", "cnn", "resnet18", "mobilenet_v3_small")
+#: The built-in networks that take images (``input_shape`` required).
+IMAGE_NETWORKS = ("cnn", "resnet18", "mobilenet_v3_small")
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
 
 
@@ -59,7 +62,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # -- network ----------------------------------------------------------------------
-    network: str = Field("mlp", description="mlp, cnn, or 'package.module:function' building your nn.Module")
+    network: str = Field("mlp", description="mlp, cnn, resnet18 (ResNet-18 for small images), mobilenet_v3_small, "
+                         "or 'package.module:function' building your nn.Module")
     layers: int = Field(2, ge=0, le=32, description="MLP hidden layers (0: a linear model)")
     units: int = Field(128, ge=1, description="MLP hidden units per layer; CNN units of the dense head")
     activation: Activation = "relu"
@@ -68,6 +72,10 @@ class Settings(BaseModel):
     channels: int = Field(16, ge=1, description="CNN channels of the first block (doubled per block)")
     conv_layers: int = Field(2, ge=1, le=8, description="CNN convolution blocks")
     kernel_size: int = Field(3, ge=1, le=15, description="CNN kernel size (odd keeps the image size)")
+    width_mult: float = Field(1.0, ge=0.05, le=4.0, description="resnet18 / mobilenet_v3_small: channels of every "
+                              "layer as a multiple of the standard network's (resnet18: 64 x width_mult first)")
+    blocks: int | None = Field(None, ge=1, le=8, description="resnet18: blocks per stage (standard 2); "
+                               "mobilenet_v3_small: at most this many blocks per stage (standard: all, up to 3)")
     # -- optimisation -------------------------------------------------------------------
     optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
     lr: float = Field(1e-3, gt=0.0, le=10.0)
@@ -127,9 +135,9 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _cnn_shape(self) -> Settings:
-        if self.network == "cnn" and self.input_shape is None:
+        if self.network in IMAGE_NETWORKS and self.input_shape is None:
             raise ValueError(
-                "network cnn needs the image shape of a row: set trainer.params.input_shape to its "
+                f"network {self.network} needs the image shape of a row: set trainer.params.input_shape to its "
                 "channels, height and width, e.g. [1, 8, 8] for digits"
             )
         return self

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from automl_torch.config import Settings, import_factory
+from automl_torch.vision import VISION_NETWORKS, vision_network
 
 __all__ = ["Model", "Prep", "build_model"]
 
@@ -165,6 +166,9 @@ def build_model(
     elif s.network == "cnn":
         assert shape is not None  # Settings refuses a cnn without input_shape
         body = cnn(shape, n_outputs, s)
+    elif s.network in VISION_NETWORKS:
+        assert shape is not None  # Settings refuses an image network without input_shape
+        body = vision_network(s.network, shape, n_outputs, s.width_mult, s.blocks, s.dropout)
     else:
         factory = import_factory(s.network)
         in_shape = tuple(shape) if shape else (n_features,)
