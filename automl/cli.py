@@ -113,10 +113,16 @@ TRUST_HELP = ("Read the run even when its signatures do not verify with your key
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.option("--trust", is_flag=True, help="With --resume: " + TRUST_HELP)
 @click.option("--debug", "debug_here", is_flag=True, help=DEBUG_HELP)
+@click.option("--dashboard", is_flag=True,
+              help="Serve the live dashboard of this run on 127.0.0.1 while the search runs (it stops with the "
+                   "search; `automl dashboard RUN_DIR` serves it again).")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="The dashboard's port (default 8750, or a free one when 8750 is taken).")
 @click.pass_context
 def search(
     ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None,
-    resume: bool, warm_start: str | None, strict_plugins: bool, trust: bool, debug_here: bool,
+    resume: bool, warm_start: str | None, strict_plugins: bool, trust: bool, debug_here: bool, dashboard: bool,
+    dashboard_port: int | None,
 ) -> None:
     """Run the search described by SPEC and print the Pareto front.
 
@@ -128,10 +134,42 @@ def search(
     from automl.engine import search as run_search
 
     ctx.obj["debug"] = ctx.obj["debug"] or debug_here
-    _run(ctx, lambda progress: run_search(
-        spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
-        disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins,
-        trust=trust, debug=ctx.obj["debug"]))
+    live = None
+    if dashboard or dashboard_port is not None:
+        out, live = _dashboard_beside(spec, out, dashboard_port)
+    try:
+        _run(ctx, lambda progress: run_search(
+            spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
+            disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins,
+            trust=trust, debug=ctx.obj["debug"]))
+    finally:
+        if live is not None:
+            live.stop()
+            console.print(f"dashboard stopped with the search; serve the run again: automl dashboard {out}",
+                          highlight=False, soft_wrap=True)
+
+
+def _dashboard_beside(spec: str, out: str | None, port: int | None) -> tuple[str, Any]:
+    """The run directory (chosen here when --out is not given, so the dashboard knows it) and the dashboard
+    serving it on a thread."""
+    from automl.dashboard.server import DEFAULT_PORT, BackgroundDashboard, bind, check_installed
+
+    check_installed()
+    if out is None:
+        from automl.spec import load_spec
+
+        loaded = load_spec(spec)  # the engine's default name: the spec's name, else its file's
+        name = loaded.name or click.format_filename(spec).rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
+        out = f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        bound = bind("127.0.0.1", DEFAULT_PORT if port is None else port)
+    except AutoMLError:
+        if port is not None:
+            raise
+        bound = bind("127.0.0.1", 0)  # 8750 is taken (another dashboard): any free port will do
+    live = BackgroundDashboard(bound, pending=[out]).start()
+    console.print(f"dashboard: {bound.url} (run {out})", highlight=False, soft_wrap=True)
+    return out, live
 
 
 @main.command()
@@ -334,6 +372,45 @@ def report(run_dir: str, out: str | None) -> None:
 
     path = write_report(run_dir, out)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False), metavar="[RUN_DIR]...")
+@click.option("--store", "stores", multiple=True, metavar="URL",
+              help="Show every run of this store (any SQLAlchemy URL; repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; any other than loopback needs --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True, help="0 picks a free one.")
+@click.option("--token", metavar="T", envvar="AUTOML_DASHBOARD_TOKEN",
+              help="Every request must carry it (?token=T, or the header X-Automl-Token); env AUTOML_DASHBOARD_TOKEN.")
+def dashboard(run_dirs: tuple[str, ...], stores: tuple[str, ...], host: str, port: int, token: str | None) -> None:
+    """Serve a live view of the runs in RUN_DIR... and/or every run of --store URL, until Ctrl-C.
+
+    \b
+    The runs list with progress; each run's trials (sortable, filterable),
+    optimisation history, Pareto front (2-D, 3-D), learning curves with the
+    rungs, parameter importance and failures; runs compared. The pages update
+    while a search writes. The stores are only read, never written.
+    Needs the extra: pip install 'automl[dashboard]'.
+    """
+    from automl.dashboard.server import bind, check_installed, serve
+
+    check_installed()
+    from automl.dashboard.data import Catalog
+
+    bound = bind(host, port, token)  # a refused host or a port in use first: nothing read yet
+    try:
+        catalog = Catalog(run_dirs=run_dirs, store_urls=stores)
+    except BaseException:
+        bound.sock.close()
+        raise
+    shown = len(catalog.refs())
+    console.print(f"automl dashboard on {bound.url} ({shown} run{'s' if shown != 1 else ''}); Ctrl-C stops it",
+                  highlight=False, soft_wrap=True)
+    try:
+        serve(bound, catalog)
+    finally:
+        catalog.close()
 
 
 @main.command("export")
