@@ -98,6 +98,8 @@ DEBUG_HELP = ("Also show Ray Tune's log (a traceback per failed trial) on the co
               "it always goes to RUN_DIR/search.log.")
 STRICT_HELP = ("Stop the search (exit 2, completed trials kept) when a plugin's observer hook raises; "
                "by default it is recorded in the run's summary and the search goes on.")
+ENQUEUE_HELP = ("Evaluate the configs in FILE first (a YAML or JSON list of `parameter: value` mappings), after the "
+                "spec's own `start:`; checked against the space like `start:`.")
 TRUST_HELP = ("Read the run even when its signatures do not verify with your key (another user's run, or one "
               "changed since it was written): it may run code the run directory holds. See docs: Trust.")
 
@@ -110,6 +112,7 @@ TRUST_HELP = ("Read the run even when its signatures do not verify with your key
 @click.option("--address", help="Join the Ray cluster at ADDRESS (host:port or ray://...) instead of starting a local Ray.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (after a crash or kill, or to add trials).")
 @click.option("--warm-start", type=click.Path(file_okay=False), help="Let the searcher learn first from this run's trials.")
+@click.option("--enqueue", type=click.Path(dir_okay=False), help=ENQUEUE_HELP)
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.option("--trust", is_flag=True, help="With --resume: " + TRUST_HELP)
 @click.option("--debug", "debug_here", is_flag=True, help=DEBUG_HELP)
@@ -122,7 +125,7 @@ TRUST_HELP = ("Read the run even when its signatures do not verify with your key
 def search(
     ctx: click.Context, spec: str, out: str | None, trials: int | None, seed: int | None, address: str | None,
     resume: bool, warm_start: str | None, strict_plugins: bool, trust: bool, debug_here: bool, dashboard: bool,
-    dashboard_port: int | None,
+    dashboard_port: int | None, enqueue: str | None,
 ) -> None:
     """Run the search described by SPEC and print the Pareto front.
 
@@ -139,7 +142,7 @@ def search(
         out, live = _dashboard_beside(spec, out, dashboard_port)
     try:
         _run(ctx, lambda progress: run_search(
-            spec, out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
+            _with_enqueued(spec, enqueue), out=out, trials=trials, seed=seed, address=address, resume=resume, warm_start=warm_start,
             disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins,
             trust=trust, debug=ctx.obj["debug"]))
     finally:
@@ -147,6 +150,16 @@ def search(
             live.stop()
             console.print(f"dashboard stopped with the search; serve the run again: automl dashboard {out}",
                           highlight=False, soft_wrap=True)
+
+
+def _with_enqueued(spec: str, enqueue: str | None) -> Any:
+    """SPEC, with the start points of ``--enqueue FILE`` after its own when given."""
+    if enqueue is None:
+        return spec
+    from automl.spec import load_spec
+    from automl.start_points import read_start_file, with_enqueued
+
+    return with_enqueued(load_spec(spec), read_start_file(enqueue))
 
 
 def _dashboard_beside(spec: str, out: str | None, port: int | None) -> tuple[str, Any]:
@@ -213,8 +226,9 @@ def _run(ctx: click.Context, start: Any) -> None:
 @click.option("--import", "import_code", is_flag=True,
               help="Also import the user code SPEC names (the function trainer's module: its top-level code runs) "
                    "and check the function in it.")
+@click.option("--enqueue", type=click.Path(dir_okay=False), help=ENQUEUE_HELP)
 @click.pass_context
-def validate(ctx: click.Context, spec: str, show_space: bool, import_code: bool) -> None:
+def validate(ctx: click.Context, spec: str, show_space: bool, import_code: bool, enqueue: str | None) -> None:
     """Check SPEC (shape, ranges, plugins, data, objectives) without running anything.
 
     User code SPEC names by import path (the function trainer's `function`) is not
@@ -224,7 +238,7 @@ def validate(ctx: click.Context, spec: str, show_space: bool, import_code: bool)
     """
     from automl import validate as check
 
-    plan = check(spec, disabled_plugins=ctx.obj["disabled"], import_code=import_code)
+    plan = check(_with_enqueued(spec, enqueue), disabled_plugins=ctx.obj["disabled"], import_code=import_code)
     objectives = ", ".join(f"{o.metric} ({o.mode})" for o in plan.objectives)
     source = f"{len(plan.space)} parameters (the trainer's default space)" if plan.space_source == "trainer" \
         else f"{len(plan.space)} parameters"
@@ -240,6 +254,11 @@ def validate(ctx: click.Context, spec: str, show_space: bool, import_code: bool)
             console.print(f"  {_param_text(name, param)}", highlight=False, markup=False, soft_wrap=True)
     if plan.space_source == "trainer":
         console.print(f"starting points: {len(plan.start)} (evaluated first, cheapest first)", highlight=False)
+    if plan.spec.start:  # the spec's own (and --enqueue's), completed: what trials 0, 1, ... run
+        console.print(f"start points: {len(plan.spec.start)} (evaluated first; parameters left out drawn at random)",
+                      highlight=False)
+        for i, config in enumerate(plan.start[:len(plan.spec.start)]):
+            console.print(f"  {i}: {config}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _param_text(name: str, param: Any) -> str:
