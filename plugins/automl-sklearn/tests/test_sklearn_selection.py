@@ -208,3 +208,32 @@ def test_regression_ensembles_average_values(make_trial: MakeTrial, tmp_path: Pa
     # Members that do not predict what was selected are refused.
     with pytest.raises(ValueError, match="differ from the selection's"):
         scorer.build_ensemble(members, scorer.context.trial_dir, {"valid": valid[0]})
+
+
+@pytest.mark.parametrize("folds", [0, 3])
+def test_one_metric_on_class_positions_equals_every_metric_on_labels(folds: int) -> None:
+    # String labels, not in the classes' order in the rows: the selection's one-metric path compares positions.
+    import types
+
+    import pandas as pd
+    from automl_sklearn.selection import score_predictions
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["setosa", "versicolor", "virginica"])
+    y = pd.Series(labels[rng.integers(0, 3, 90)])
+
+    def part(a: int, b: int) -> Any:
+        return types.SimpleNamespace(X=pd.DataFrame({"x": rng.normal(size=b - a)}), y=y.iloc[a:b].reset_index(drop=True))
+
+    data = types.SimpleNamespace(train=part(0, 60), valid=part(60, 90), test=part(0, 30), folds=folds, seed=0,
+                                 classes=list(labels))
+    trainer = types.SimpleNamespace(context=types.SimpleNamespace(data=data, task="classification"))
+    rows = 90 if folds else 30
+    values = rng.dirichlet(np.ones(3), size=rows)
+    every = score_predictions(trainer, values, "valid")
+    assert set(every) >= {"accuracy", "log_loss", "f1_macro", "roc_auc"}
+    for name, value in every.items():
+        assert score_predictions(trainer, values, "valid", [name]) == {name: pytest.approx(value)}
+    test = rng.dirichlet(np.ones(3), size=30)
+    assert score_predictions(trainer, test, "test", ["log_loss"])["log_loss"] == pytest.approx(
+        score_predictions(trainer, test, "test")["log_loss"])
