@@ -176,7 +176,7 @@ def score_predictions(
     task = self.context.task
     values = np.asarray(values, dtype=np.float64)
     wanted = [m for m in metrics or () if m in _ONE]
-    coded = bool(metrics) and len(wanted) == len(metrics)
+    coded = metrics is not None and len(metrics) > 0 and len(wanted) == len(metrics)
     if coded:
         def score(given: Given, y: Any) -> dict[str, float]:
             out = {}
