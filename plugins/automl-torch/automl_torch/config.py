@@ -90,6 +90,9 @@ class Settings(BaseModel):
     batch_size: int = Field(64, ge=1, description="global batch: split over the workers with distributed")
     class_weight: Literal["none", "balanced"] = "none"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment_flip: bool = Field(False, description="images: flip each training image left-right with probability 0.5")
+    augment_crop: int = Field(0, ge=0, le=64, description="images: pad each training image by this many zero pixels "
+                              "and crop it back at a random place (torchvision's RandomCrop(size, padding)); 0: off")
     patience: int = Field(0, ge=0, description="stop after this many epochs without a better validation loss; 0: off")
     min_delta: float = Field(0.0, ge=0.0, description="smallest validation-loss decrease that counts as better")
     # -- fixed only (trainer.params) ----------------------------------------------------
@@ -97,6 +100,10 @@ class Settings(BaseModel):
     input_shape: tuple[int, ...] | None = Field(None, description="image shape [channels, height, width] of a row")
     distributed: Distributed | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    loader_workers: int | Literal["auto"] = Field(
+        "auto", description="DataLoader worker processes preparing training batches; auto: the trial's CPUs but one "
+        "when augmenting on the CPU, else 0 (rows gathered in the training process)",
+    )
     runtime: Literal["onnxruntime", "torchscript"] = Field(
         "onnxruntime", description="which export latency_ms and size_bytes are measured on"
     )
@@ -142,6 +149,15 @@ class Settings(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _augment_shape(self) -> Settings:
+        if (self.augment_flip or self.augment_crop) and self.input_shape is None:
+            raise ValueError("augment_flip / augment_crop work on images: set trainer.params.input_shape to the "
+                             "image shape of a row (channels, height, width), e.g. [1, 28, 28] for mnist5k")
+        if isinstance(self.loader_workers, int) and not 0 <= self.loader_workers <= 64:
+            raise ValueError(f"loader_workers is {self.loader_workers}: 0 to 64, or auto")
+        return self
+
     @property
     def workers(self) -> int:
         return self.distributed.workers if self.distributed else 1
@@ -154,6 +170,7 @@ FIXED_ONLY: dict[str, str] = {
     "distributed": "it sets the trial's processes and resources",
     "device": "it sets where trials run",
     "runtime": "it sets how every trial is measured",
+    "loader_workers": "it sets the trial's processes",
 }
 #: Settings that only mean something for a classification task.
 CLASSIFICATION_ONLY = ("class_weight", "label_smoothing")

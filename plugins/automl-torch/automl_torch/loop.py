@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from automl.plugin import TrialError
+from automl_torch.augment import Augment, Batches, loader_workers
 from automl_torch.config import Settings
 
 __all__ = ["Arrays", "EpochStats", "Fitter", "autocast_dtype", "eval_loss", "predict", "seed_everything"]
@@ -48,6 +49,12 @@ class EpochStats:
     seconds: float
     valid_loss: float
     stop: bool = False
+
+
+def _one_thread(worker: int) -> None:
+    # A DataLoader worker gathers and augments one batch at a time: torch's intra-op threads in every worker
+    # would compete with the training process for the trial's CPUs.
+    torch.set_num_threads(1)
 
 
 def seed_everything(seed: int) -> None:
@@ -120,6 +127,7 @@ class Fitter:
         rank: This worker's rank.
         world: Number of workers; above 1 ``net`` is wrapped in DistributedDataParallel.
         target_std: Standard deviation of a regression target (losses in standard units).
+        cpus: The trial's CPUs (``loader_workers: auto`` sizes the DataLoader's workers from them).
     """
 
     def __init__(
@@ -136,6 +144,7 @@ class Fitter:
         rank: int = 0,
         world: int = 1,
         target_std: float = 1.0,
+        cpus: float = 1.0,
     ) -> None:
         self.s = settings
         self.task = task
@@ -149,9 +158,12 @@ class Fitter:
             on_gpu = device.type == "cuda" and device.index is not None
             self.model = DistributedDataParallel(self.net, device_ids=[device.index] if on_gpu else None)
         y_dtype = torch.long if task == "classification" else torch.float32
-        self.train_set = TensorDataset(
+        augment = None
+        if settings.input_shape is not None and (settings.augment_flip or settings.augment_crop):
+            augment = Augment(settings.input_shape, settings.augment_flip, settings.augment_crop)  # type: ignore[arg-type]
+        self.train_set = Batches(
             torch.as_tensor(train.X, dtype=torch.float32, device=device),
-            torch.as_tensor(train.y, dtype=y_dtype, device=device),
+            torch.as_tensor(train.y, dtype=y_dtype, device=device), augment, seed,
         )
         if task == "classification":
             # A label training never saw (-1) has no output to score: left out of the loss.
@@ -166,8 +178,10 @@ class Fitter:
         self.per_worker_batch = max(1, math.ceil(settings.batch_size / world))
         # Batches are drawn as index lists and gathered in one indexing operation: a
         # per-row Dataset fetch plus collate costs more than the step itself on small nets.
+        workers = loader_workers(settings.loader_workers, cpus, augment is not None, device) if device.type == "cpu" else 0
         self.loader = DataLoader(
-            self.train_set, sampler=BatchSampler(self.sampler, self.per_worker_batch, drop_last=False), batch_size=None
+            self.train_set, sampler=BatchSampler(self.sampler, self.per_worker_batch, drop_last=False), batch_size=None,
+            num_workers=workers, worker_init_fn=_one_thread if workers else None,
         )
         self.criterion = self._criterion(train.y, n_classes)
         self.optimizer = self._optimizer()
@@ -230,6 +244,7 @@ class Fitter:
         start = time.perf_counter()
         self.model.train()
         self.sampler.set_epoch(epoch)
+        self.train_set.epoch = epoch  # before the iterator starts: its workers copy the dataset then
         total = torch.zeros((), device=self.device)
         seen = 0
         for xb, yb in self.loader:

@@ -102,7 +102,7 @@ class NeuralNetTrainer(Trainer):
             self.fitter_ = Fitter(
                 self.net_, self.settings, task=self.context.task, train=train, valid=self.arrays("valid"),
                 n_classes=len(self.classes_ or ()), device=self.device_, seed=self.context.seed,
-                target_std=self.target_[1] if self.target_ else 1.0,
+                target_std=self.target_[1] if self.target_ else 1.0, cpus=self.context.cpus,
             )
         self._ready = True
 
