@@ -5,6 +5,7 @@ the last, a restart from the checkpoint), without Ray; the slow tests run it in 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -171,3 +172,41 @@ def test_every_scheduler_runs_the_loop(write_spec: Callable[..., Path], tmp_path
             assert row.budget == 6 and row.metrics["loss"] >= 0
     if "fifo" in scheduler:
         assert all(r.status == "completed" for r in rows)
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "loop.md"
+
+
+def _docs_example(tmp_path: Path) -> Path:
+    """docs/loop.md's example written out: ``my_loop.py`` and ``loop.yaml`` side by side; returns the spec."""
+    text = DOCS.read_text()
+    for name in ("my_loop.py", "loop.yaml"):
+        block = re.search(rf'```\w+ title="{re.escape(name)}"\n(.*?)```', text, re.S)
+        assert block, f"docs/loop.md has no {name} block"
+        (tmp_path / name).write_text(block.group(1))
+    return tmp_path / "loop.yaml"
+
+
+def test_the_docs_example_runs_under_plain_python(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _docs_example(tmp_path)
+    done = subprocess.run([sys.executable, "my_loop.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_the_docs_example_searches_with_asha_and_pbt(tmp_path: Path) -> None:
+    spec = _docs_example(tmp_path)
+    text = spec.read_text().replace("budget: {trials: 12}", "budget: {trials: 4}")
+    for scheduler in ("{name: asha, options: {grace_period: 2, reduction_factor: 3}}",
+                      "{name: pbt, options: {interval: 4, mutate: [lr]}}"):
+        name = "pbt" if "pbt" in scheduler else "asha"
+        spec.write_text(re.sub(r"scheduler: .*", f"scheduler: {scheduler}", text))
+        run = automl.search(spec, out=tmp_path / name)
+        rows = run.trials()
+        assert len(rows) == 4 and all(r.status in ("completed", "stopped") for r in rows), [r.error for r in rows]
+        assert any(r.status == "completed" and r.budget == 20 for r in rows)
+        assert all(s.metrics["loss"] >= 0 for s in run.steps())
