@@ -150,29 +150,37 @@ def greedy_selection(
         value = float(value)
         return value if math.isfinite(value) else math.inf
 
-    def key(p: np.ndarray) -> tuple[float, float]:
-        return safe(loss(p)), safe(tie_break(p)) if tie_break is not None else 0.0
+    def pick(blend_of: Callable[[int], np.ndarray]) -> tuple[int, tuple[float, float]]:
+        """The first candidate whose blend has the least (loss, tie-break); the tie-break computed only where the
+        losses tie (with accuracy on many rows they seldom do, and log loss costs more than accuracy). Blends are
+        made one at a time: 20 of them at once would hold 60 MB on 15,000 rows of 26 classes."""
+        losses = [safe(loss(blend_of(i))) for i in range(len(stack))]
+        low = min(losses)
+        tied = [i for i, v in enumerate(losses) if v == low]
+        if tie_break is None:
+            return tied[0], (low, 0.0)
+        ties = [safe(tie_break(blend_of(i))) for i in tied]
+        at = min(range(len(tied)), key=ties.__getitem__)  # min keeps the first (lowest index) of equals
+        return tied[at], (low, ties[at])
 
-    def first_min(keys: list[tuple[float, float]]) -> int:
-        return min(range(len(keys)), key=keys.__getitem__)  # min keeps the first (lowest index) of equals
-
-    singles = [key(p) for p in stack]
-    start = first_min(singles)
+    start, first = pick(stack.__getitem__)
     counts = np.zeros(len(stack), dtype=np.int64)
     counts[start] = 1
     total = stack[start].copy()
-    history = [singles[start][0]]
-    best_counts, best = counts.copy(), singles[start]
+    history = [first[0]]
+    best_counts, best = counts.copy(), first
+
+    def added(i: int) -> np.ndarray:
+        return (total + stack[i]) / (int(counts.sum()) + 1)  # the ensemble so far with candidate i once more
+
     for _ in range(max(0, int(rounds))):
-        n = int(counts.sum()) + 1
-        trial = [key((total + p) / n) for p in stack]
-        pick = first_min(trial)
-        counts[pick] += 1
-        total += stack[pick]
-        history.append(trial[pick][0])
-        if _better(trial[pick], best):  # among equals (to rounding) the smaller ensemble stays
-            best_counts, best = counts.copy(), trial[pick]
-    return Selection(best_counts, best[0], start, singles[start][0], tuple(history))
+        chosen, value = pick(added)
+        counts[chosen] += 1
+        total += stack[chosen]
+        history.append(value[0])
+        if _better(value, best):  # among equals (to rounding) the smaller ensemble stays
+            best_counts, best = counts.copy(), value
+    return Selection(best_counts, best[0], start, first[0], tuple(history))
 
 
 def _better(new: tuple[float, float], old: tuple[float, float]) -> bool:

@@ -86,6 +86,26 @@ def test_a_tie_break_lets_the_selection_go_on_where_accuracy_ties() -> None:
     assert mixed.counts.tolist() == [1, 1] and mixed.loss == -1.0  # same accuracy, lower log loss
 
 
+def test_the_tie_break_is_computed_only_where_the_loss_ties_and_picks_as_the_pair_would() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 40)
+    candidates = [rng.dirichlet(np.ones(3), size=40) for _ in range(8)]
+    asked: list[float] = []
+
+    def log_loss(proba: np.ndarray) -> float:
+        asked.append(1.0)
+        return -float(np.mean(np.log(proba[np.arange(40), y])))
+
+    lazy = greedy_selection(candidates, accuracy_loss(y), rounds=12, tie_break=log_loss)
+    assert len(asked) < 8 * 13  # not every candidate in every round
+
+    def pair(proba: np.ndarray) -> float:  # both losses in one number: lexicographic (accuracy steps are 1/40)
+        return accuracy_loss(y)(proba) * 1e6 + (-float(np.mean(np.log(proba[np.arange(40), y]))))
+
+    eager = greedy_selection(candidates, pair, rounds=12)
+    assert lazy.counts.tolist() == eager.counts.tolist()
+
+
 def test_greedy_selection_refuses_mismatched_candidates() -> None:
     with pytest.raises(ValueError, match="shape"):
         greedy_selection([A, np.zeros((2, 2))], accuracy_loss(Y))
