@@ -2,8 +2,9 @@
 
 A store is opened as ``Run.open`` opens one (through the ``automl_open_store`` hook, from its
 URL) and used as the driver and the commands use it, against the documented
-:class:`~automl.plugin.ResultsStore` protocol. The core runs the kit on SQLite, and on
-PostgreSQL when ``AUTOML_TEST_POSTGRES_URL`` names a server (skipped with the reason otherwise).
+:class:`~automl.plugin.ResultsStore` protocol. The core runs the kit on SQLite, and on PostgreSQL:
+the server ``AUTOML_TEST_POSTGRES_URL`` names, else a throwaway one started with ``pgserver`` (a package shipping
+PostgreSQL's binaries, in the ``dev`` extra); skipped, with the reason, only where neither is there.
 
 What is checked (each a ``test_*`` method of :class:`StoreConformance`):
 
@@ -15,7 +16,8 @@ What is checked (each a ``test_*`` method of :class:`StoreConformance`):
   all), updates only the fields given, never duplicates a number, refuses unknown fields with ``ValueError``; ``trials`` come
   by number as :class:`~automl.plugin.TrialRecord`;
 * ``add_step`` records each budget step (by trial, then step) and makes the trial's metrics,
-  budget and status the step's;
+  budget and status the step's; a step added twice is stored once (the first report kept);
+* values at the edges of their types: seeds up to ``2**32 - 1``, a long run name, an empty summary;
 * trials and steps of two runs stay apart;
 * values come back JSON-safe: numpy scalars as Python numbers, non-finite metrics as None;
 * resume: a store opened again on the same URL holds every run, trial and step as written and
@@ -24,8 +26,12 @@ What is checked (each a ``test_*`` method of :class:`StoreConformance`):
 
 from __future__ import annotations
 
+import atexit
+import functools
+import itertools
 import math
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,27 +41,76 @@ import pytest
 
 from automl.plugin import ResultsStore, RunRecord, StepRecord, TrialRecord
 
-__all__ = ["POSTGRES_ENV", "StoreConformance", "postgres_url"]
+__all__ = ["POSTGRES_ENV", "StoreConformance", "postgres_data_dir", "postgres_server", "postgres_url"]
 
 #: The environment variable naming a PostgreSQL server for the store checks (``postgresql://user@host/db``).
 POSTGRES_ENV = "AUTOML_TEST_POSTGRES_URL"
 
 
-def postgres_url() -> str:
-    """The PostgreSQL URL of :data:`POSTGRES_ENV`, or a pytest skip saying why there is none to test."""
+@functools.cache
+def _server() -> tuple[str, str, str]:
+    """The PostgreSQL server of this process's tests: (its URL, "", its data directory when pgserver started it),
+    or ("", why there is none, "")."""
     url = os.environ.get(POSTGRES_ENV, "")
+    how = f"set {POSTGRES_ENV}=postgresql://USER@HOST/DB or pip install pgserver psycopg2-binary"
+    data = ""
     if not url:
-        pytest.skip(f"no PostgreSQL server to test: set {POSTGRES_ENV}=postgresql://USER@HOST/DB to run these checks")
-    try:
-        import sqlalchemy as sa
+        try:
+            import pgserver  # type: ignore[import-untyped]  # ships PostgreSQL's binaries: no system install needed
+        except ImportError:
+            return "", f"no PostgreSQL server to test: {how}", ""
+        try:
+            data = tempfile.mkdtemp(prefix="automl-pg-")
+            server = pgserver.get_server(data, cleanup_mode="delete")
+        except Exception as exc:  # initdb or pg_ctl refused here (a sandbox, a user it cannot switch to)
+            return "", f"pgserver could not start a PostgreSQL server: {type(exc).__name__}: {exc}"[:300], ""
+        atexit.register(server.cleanup)  # pgserver stops it at exit too; this also runs before Python's own
+        url = server.get_uri()
+    from automl.store import Store, shown_url
 
-        engine = sa.create_engine(url)
-        with engine.connect():
-            pass
-        engine.dispose()
+    try:
+        Store(url).close()
     except Exception as exc:  # a missing driver or an unreachable server: nothing to test here
-        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} cannot be reached: {type(exc).__name__}: {exc}"[:300])
+        return "", f"PostgreSQL at {shown_url(url)} cannot be used: {exc}"[:300], ""
+    return url, "", data
+
+
+def postgres_server() -> str:
+    """The URL of a PostgreSQL server for tests: :data:`POSTGRES_ENV`'s, else a throwaway ``pgserver`` one started
+    once per process (stopped and deleted at exit); a pytest skip saying why where there is neither."""
+    url, why, _ = _server()
+    if not url:
+        pytest.skip(why)
     return url
+
+
+def postgres_data_dir() -> Path | None:
+    """The data directory of the server :func:`postgres_server` started with pgserver (its ``pg_hba.conf`` a test
+    may change), or None for the server :data:`POSTGRES_ENV` names."""
+    url, why, data = _server()
+    if not url:
+        pytest.skip(why)
+    return Path(data) if data else None
+
+
+_databases = itertools.count()
+
+
+def postgres_url() -> str:
+    """A new, empty database on :func:`postgres_server` (a pytest skip saying why where there is no server)."""
+    import sqlalchemy as sa
+
+    from automl.store import _engine_url
+
+    server = postgres_server()
+    name = f"automl_{os.getpid()}_{next(_databases)}"
+    engine = sa.create_engine(_engine_url(server), isolation_level="AUTOCOMMIT")  # CREATE DATABASE: no transaction
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 _RUN = {
@@ -198,6 +253,39 @@ class StoreConformance:
             assert trial is not None
             assert (trial.metrics, trial.budget, trial.status) == ({"loss": 0.7, "accuracy": 0.5}, 2, "paused"), trial
             assert trial.config == {"x": 1}
+        finally:
+            store.close()
+
+    def test_a_step_added_twice_is_stored_once(self, tmp_path: Path) -> None:
+        # A trial restarted from its checkpoint reports its last recorded step again (exact resume).
+        store = self._store(tmp_path)
+        try:
+            run = self._run(store)
+            store.save_trial(run, 0, status="running", config={"x": 0})
+            store.add_step(run, 0, 1, {"loss": 0.9})
+            store.add_step(run, 0, 2, {"loss": 0.7})
+            store.add_step(run, 0, 2, {"loss": 0.6})  # step 2 again, restored
+            steps = store.steps(run, 0)
+            assert [(s.step, s.metrics) for s in steps] == [(1, {"loss": 0.9}), (2, {"loss": 0.7})], (
+                f"a step added twice: {[(s.step, s.metrics) for s in steps]} (one row per step, the first kept)")
+            trial = store.trial(run, 0)
+            assert trial is not None and (trial.metrics, trial.budget) == ({"loss": 0.6}, 2), trial
+        finally:
+            store.close()
+
+    def test_values_at_the_edges_of_their_types(self, tmp_path: Path) -> None:
+        store = self._store(tmp_path)
+        try:
+            top = 2**32 - 1  # the largest seed a spec allows: past a 32-bit signed INTEGER
+            name = "n" * 300
+            run = self._run(store, seed=top, name=name)
+            store.save_trial(run, 0, status="completed", config={"big": 2**40}, seed=top, metrics={"loss": 1e-300},
+                             error="line one; " + "x" * 5000)
+            store.finish_run(run, "completed", {})
+            record, trial = store.get_run(run), store.trial(run, 0)
+            assert record is not None and (record.seed, record.name, record.summary) == (top, name, {}), record
+            assert trial is not None and trial.seed == top and trial.config == {"big": 2**40}, trial
+            assert trial.metrics == {"loss": 1e-300} and trial.error == "line one; " + "x" * 5000
         finally:
             store.close()
 
