@@ -584,7 +584,11 @@ class OptunaPrunerPeer(Method):
 
 
 def make_engine_method(name: str, options: Mapping[str, Any] | None = None) -> Method:
-    """``automl:SEARCHER+SCHEDULER`` or ``optuna:SAMPLER+PRUNER``."""
+    """``automl:SEARCHER+SCHEDULER``, ``rungs:SEARCHER+SCHEDULER`` (in-process) or ``optuna:SAMPLER+PRUNER``."""
     if name.startswith("automl:"):
         return EngineMethod(name, options)
+    if name.startswith("rungs:"):
+        from automl_bench.rung_sim import RungSimMethod
+
+        return RungSimMethod(name, options)
     return OptunaPrunerPeer(name, options)
