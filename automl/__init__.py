@@ -91,9 +91,10 @@ def validate(
 ) -> Any:
     """Check a spec against the installed plugins without running anything; returns the plan.
 
-    With ``data`` (the default) the rows are loaded and split as a search would, so what
-    only the data can tell (an entirely empty column, a single class, a non-numeric
-    regression target, more folds than rows of a class) is reported here too.
+    With ``data`` (the default) the data is checked as a search would, so what only the data
+    can tell (an entirely empty column, a single class, a non-numeric regression target, more
+    folds than rows of a class) is reported here too: a CSV file read in chunks (never held
+    whole, :mod:`automl.data_profile`), another source loaded and split.
 
     User code the spec names by import path (the ``function`` trainer's ``function``, a torch
     ``network``) is not imported: its module must be found (``importlib.util.find_spec``, which runs
@@ -110,5 +111,5 @@ def validate(
     with contextlib.nullcontext() if import_code else without_imports():
         plan = build_plan(loaded, get_plugin_manager(disabled_plugins))
         if data:
-            plan.load_data()
+            plan.check_data()
     return plan

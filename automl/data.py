@@ -25,7 +25,7 @@ from automl.errors import DataError
 
 __all__ = [
     "DataSummary", "Part", "Splits", "Table", "check_csv", "check_parquet", "check_table", "load_csv", "load_parquet",
-    "split", "summarize", "tidy_columns",
+    "split", "split_sizes", "summarize", "tidy_columns",
 ]
 
 
@@ -268,10 +268,7 @@ def split(table: Table, task: str, *, valid: float, test: float, seed: int, fold
     parts: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
     for idx in groups:
         idx = rng.permutation(idx)
-        n_test = int(round(len(idx) * test))
-        n_valid = int(round(len(idx) * valid))
-        if len(idx) - n_test - n_valid < 1:
-            n_test = n_valid = 0 if len(idx) < 3 else 1
+        n_test, n_valid, _ = split_sizes(len(idx), valid, test)
         parts["test"].append(idx[:n_test])
         parts["valid"].append(idx[n_test : n_test + n_valid])
         parts["train"].append(idx[n_test + n_valid :])
@@ -284,6 +281,15 @@ def split(table: Table, task: str, *, valid: float, test: float, seed: int, fold
     if folds:
         _check_folds(pd.concat([made["train"].y, made["valid"].y]), task, folds, table.name)
     return Splits(made["train"], made["valid"], made["test"], task=task, name=table.name, folds=folds, seed=seed)
+
+
+def split_sizes(n: int, valid: float, test: float) -> tuple[int, int, int]:
+    """Rows of a class of ``n`` rows (of all rows, for regression) that :func:`split` puts in test, validation
+    and train."""
+    n_test, n_valid = int(round(n * test)), int(round(n * valid))
+    if n - n_test - n_valid < 1:
+        n_test = n_valid = 0 if n < 3 else 1
+    return n_test, n_valid, n - n_test - n_valid
 
 
 def _check_folds(y: pd.Series, task: str, folds: int, name: str) -> None:
@@ -303,18 +309,40 @@ def _check_folds(y: pd.Series, task: str, folds: int, name: str) -> None:
 
 
 def check_csv(options: Mapping[str, Any]) -> None:
-    """Check a CSV source without reading it all: the file exists and has the target column."""
+    """Check a CSV source without holding it: the header (read here, before pandas renames a duplicate ``a`` to
+    ``a.1``) has unique names, the target and another column; then, read in chunks
+    (:func:`automl.data_profile.profile_csv`), the target has a value in every row and more than one value."""
+    from automl.data_profile import profile_csv
+
     path = Path(str(options.get("path", "")))
     target = options.get("target")
     if not path.is_file():
         raise ValueError(f"CSV file {str(path)!r} does not exist")
     if not target:
         raise ValueError("a CSV source needs `target:` naming its target column")
-    with path.open(newline="") as f:
-        header = next(csv.reader(f), [])
-    _unique_columns(header, f"CSV file {str(path)!r}")
+    try:
+        with path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"CSV file {str(path)!r} is not text (UTF-8): {exc.reason} at byte {exc.start}") from exc
+    where = f"CSV file {str(path)!r}"
+    if not header:
+        raise ValueError(f"{where} is empty: it needs a header row naming the columns")
+    _unique_columns(header, where)
     if target not in header:
-        raise ValueError(f"CSV file {str(path)!r} has no column {target!r}; its columns are {header}")
+        raise ValueError(f"{where} has no column {target!r}; its columns are {header}")
+    if len(header) == 1:
+        raise ValueError(f"{where} has no feature column: its only column is the target {target!r}")
+    try:
+        profile = profile_csv(options)
+    except DataError as exc:
+        raise ValueError(str(exc)) from exc
+    if profile.target_missing:
+        raise ValueError(f"{where}: the target column {target!r} has no value in {profile.target_missing} of "
+                         f"{profile.rows} rows")
+    if profile.classes is not None and len(profile.classes) == 1:
+        raise ValueError(f"{where}: the target column {target!r} is constant ({next(iter(profile.classes))!r} "
+                         "in every row: a single class, one value): nothing to learn")
 
 
 def load_csv(options: Mapping[str, Any]) -> Table:
@@ -329,9 +357,15 @@ def load_csv(options: Mapping[str, Any]) -> Table:
 
 
 def _unique_columns(names: list[str], where: str) -> None:
-    dup = sorted({n for n in names if names.count(n) > 1})
+    """Refuse a repeated column name, naming each with its positions (1-based, as a spreadsheet counts)."""
+    seen: dict[str, list[int]] = {}
+    for position, name in enumerate(names, start=1):
+        seen.setdefault(name, []).append(position)
+    dup = {name: at for name, at in seen.items() if len(at) > 1}
     if dup:
-        raise ValueError(f"{where} has duplicate column names {dup}: rename them so each is unique")
+        shown = "; ".join(f"{name!r} at columns {', '.join(map(str, at))}" for name, at in dup.items())
+        raise ValueError(f"{where} has duplicate column names: {shown} (pandas would rename the second to "
+                         f"{next(iter(dup)) + '.1'!r}); rename them so each is unique")
 
 
 def _table(frame: pd.DataFrame, target: str, name: str) -> Table:
@@ -355,9 +389,19 @@ def check_parquet(options: Mapping[str, Any]) -> None:
         columns = list(pq.read_schema(path).names)
     except Exception as exc:  # pyarrow raises its own error types for files that are not Parquet
         raise ValueError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
-    _unique_columns(columns, f"Parquet file {str(path)!r}")
+    where = f"Parquet file {str(path)!r}"
+    _unique_columns(columns, where)
     if target not in columns:
-        raise ValueError(f"Parquet file {str(path)!r} has no column {target!r}; its columns are {columns}")
+        raise ValueError(f"{where} has no column {target!r}; its columns are {columns}")
+    if len(columns) == 1:
+        raise ValueError(f"{where} has no feature column: its only column is the target {target!r}")
+    # The target column alone (Parquet stores columns apart): its missing values and distinct values.
+    y = pq.read_table(path, columns=[str(target)]).column(0)
+    if y.null_count:
+        raise ValueError(f"{where}: the target column {target!r} has no value in {y.null_count} of {len(y)} rows")
+    if len(y) and len(y.unique()) == 1:
+        raise ValueError(f"{where}: the target column {target!r} is constant ({y[0].as_py()!r} in every row: a "
+                         "single class, one value): nothing to learn")
 
 
 def load_parquet(options: Mapping[str, Any]) -> Table:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from automl.data import DataSummary, Splits, Table, check_table, split, summarize
+from automl.data_profile import Profile, profile_of
 from automl.errors import AutoMLError, DataError, PluginError, SpecError
 from automl.interfaces import (
     COMPRESSOR_SEPARATOR,
@@ -89,6 +90,7 @@ class Plan:
     #: The data the default space was chosen for (None when the spec gave its space, or without data).
     summary: DataSummary | None = None
     _table: Table | None = field(default=None, repr=False)
+    _profile: Profile | None = field(default=None, repr=False)
     _folds: int | None = field(default=None, repr=False)
 
     @property
@@ -306,6 +308,27 @@ class Plan:
         self._table = table
         return table
 
+    def profile(self) -> Profile | None:
+        """The checked chunked profile of a CSV source (:mod:`automl.data_profile`): what validate and planning
+        read instead of the whole table; None for other sources, and for a trainer that checks the table itself."""
+        if self._profile is not None or self.dataset is None or self.spec.task is None:
+            return self._profile
+        if self.trainer.check_data is None and self._table is None:
+            profile = profile_of(self.dataset.load, self.dataset_options)
+            if profile is not None:
+                profile.check(self.spec.task)
+                self._profile = profile
+        return self._profile
+
+    def check_data(self) -> None:
+        """What validate checks of the data: the profile's checks and the split's, else the table loaded and split."""
+        profile = self.profile()
+        if profile is None:
+            self.load_data()
+        elif self.spec.data is not None and self.spec.task is not None:
+            d = self.spec.data
+            profile.check_split(self.spec.task, valid=d.validation, test=d.test, folds=self.folds)
+
     def load_data(self) -> Splits | None:
         """Load and split the data (in the driver, once); None for trainers without data."""
         if self.dataset is None or self.spec.data is None or self.spec.task is None:
@@ -322,7 +345,7 @@ class Plan:
         if folds != "auto":
             return int(folds or 0)
         if self._folds is None:
-            table = self.load_table() if self._auto_folds_possible() else None
+            table = (self.profile() or self.load_table()) if self._auto_folds_possible() else None
             self._folds, note = (0, None) if table is None else auto_folds(self.spec, table)
             if note:
                 self.notes.append(note)
@@ -354,22 +377,26 @@ AUTO_FOLDS_MAX_ROWS = 100_000
 AUTO_FOLDS = 5
 
 
-def auto_folds(spec: Spec, table: Table) -> tuple[int, str]:
-    """The folds ``data.folds: auto`` gives ``table`` under ``spec``'s wall time, and a note saying why."""
+def auto_folds(spec: Spec, table: Table | Profile) -> tuple[int, str]:
+    """The folds ``data.folds: auto`` gives ``table`` (or its profile) under ``spec``'s wall time, and a note."""
     assert spec.data is not None and spec.budget.wall_time
-    rows = int(round(len(table.y) * (1 - spec.data.test)))
-    cells = rows * max(1, table.X.shape[1])
+    if isinstance(table, Profile):
+        every, width, counts = table.rows, len(table.features), list((table.classes or {}).values())
+    else:
+        every, width, counts = len(table.y), table.X.shape[1], [int(n) for n in table.y.value_counts()]
+    rows = int(round(every * (1 - spec.data.test)))
+    cells = rows * max(1, width)
     limit = AUTO_FOLDS_CELLS_PER_HOUR * float(spec.budget.wall_time) / 3600
     if rows >= AUTO_FOLDS_MAX_ROWS or cells >= limit:
-        return 0, (f"data.folds auto: the validation split ({rows:,} rows x {table.X.shape[1]} columns is large for a "
+        return 0, (f"data.folds auto: the validation split ({rows:,} rows x {width} columns is large for a "
                    f"{float(spec.budget.wall_time):g}s wall time)")
     folds = AUTO_FOLDS
     if spec.task == "classification":
-        fewest = min(_cv_rows(int(n), spec.data.validation, spec.data.test) for n in table.y.value_counts())
+        fewest = min(_cv_rows(n, spec.data.validation, spec.data.test) for n in counts)
         folds = min(folds, fewest)
         if folds < 2:
             return 0, "data.folds auto: the validation split (a class has too few rows for 2 folds)"
-    return folds, (f"data.folds auto: {folds}-fold cross-validation ({rows:,} rows x {table.X.shape[1]} columns is "
+    return folds, (f"data.folds auto: {folds}-fold cross-validation ({rows:,} rows x {width} columns is "
                    f"small for a {float(spec.budget.wall_time):g}s wall time; set data.folds: 0 for the validation split)")
 
 
@@ -627,6 +654,8 @@ def build_plan(spec: Spec, pm: PluginManager) -> Plan:
     if table is not None:
         plan._table = table
         plan.notes[:0] = table.notes
+    elif (profile := plan.profile()) is not None:
+        plan.notes[:0] = profile.notes
     if chosen is not None:
         plan.notes.append(chosen)
     if plan._auto_folds_possible():
@@ -702,7 +731,12 @@ def _space(
     table: Table | None = None
     if trainer.needs_data and dataset is not None:
         probe = Plan(spec, SearchSpace([]), [], [], trainer, searcher, scheduler, 1, dataset, options, {})
-        table = probe.load_table()  # the default space depends on the data: read it once, here
+        # The default space depends on the data: its chunked profile (a CSV file), else the table read once, here.
+        profile = probe.profile()
+        if profile is not None:
+            summary = profile.summary(_task(spec))
+            return (*_default_space(spec, trainer, summary), summary, None)
+        table = probe.load_table()
     summary = summarize(table, _task(spec)) if table is not None else DataSummary()
     space, default = _default_space(spec, trainer, summary)
     return space, default, summary, table

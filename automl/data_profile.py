@@ -1,0 +1,291 @@
+"""What validate and planning need of a CSV file, read in chunks: the driver never holds the table.
+
+``automl validate`` and the plan (the trainer's default space depends on the data's column kinds,
+``data.folds: auto`` on its size and classes) need the header, each column's kind, the row count and
+the target's classes, not the rows. :func:`profile_csv` reads the file :data:`CHUNK_ROWS` rows at a
+time with pandas (``read_csv(chunksize=...)``) and keeps per column only counts, a capped set of junk
+values and, where an ID may hide (string columns, integer columns named like IDs), 64-bit hashes of
+the distinct values (8 bytes a distinct value, not the strings). The kinds follow the rules of
+:func:`automl.data.tidy_columns` and :func:`automl.data.column_kind` on those counts, and
+:meth:`Profile.check` refuses what :func:`automl.data.check_table` refuses, so ``validate`` reports
+the same notes and errors as a search, which reads the rows it trains on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.data import _BOOLS, _DATE, _ID_MIN_ROWS, _ID_NAME, HIGH_CARDINALITY, DataSummary, split_sizes
+from automl.errors import DataError
+
+__all__ = ["CHUNK_ROWS", "MAX_CLASSES", "ColumnStats", "Profile", "profile_csv", "profile_of"]
+
+#: Rows read at a time (20 columns of numbers: about 16 MB a chunk).
+CHUNK_ROWS = 100_000
+#: Distinct target values counted one by one; a target with more (a regression target) is only counted.
+MAX_CLASSES = 10_000
+_JUNK_KEPT = 4  # tidy_columns accepts at most 3 distinct junk strings: one more says "too many"
+
+
+@dataclass
+class ColumnStats:
+    """One column's counts over every chunk read so far."""
+
+    rows: int = 0
+    present: int = 0
+    #: Chunks in which pandas read the column as numbers / as booleans / as anything else.
+    numeric_chunks: int = 0
+    integer_chunks: int = 0
+    bool_chunks: int = 0
+    other_chunks: int = 0
+    #: Present values of the "other" chunks that are True / False, dates, numbers (as text), and their words.
+    bool_values: int = 0
+    dates: int = 0
+    numbers: int = 0
+    words: int = 0
+    junk: Counter[str] = field(default_factory=Counter)
+    hashes: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, values: pd.Series, track_distinct: bool) -> None:
+        """Count one chunk of the column."""
+        self.rows += len(values)
+        present = values.dropna()
+        self.present += len(present)
+        if pd.api.types.is_bool_dtype(values):
+            self.bool_chunks += 1
+            self.bool_values += len(present)
+        elif pd.api.types.is_numeric_dtype(values):
+            self.numeric_chunks += 1
+            self.integer_chunks += int(pd.api.types.is_integer_dtype(values))
+            self.numbers += len(present)
+        else:
+            self.other_chunks += 1
+            self.bool_values += int(present.isin(list(_BOOLS)).sum()) if present.dtype == object else 0
+            text = present.astype(str)
+            self.dates += int(text.str.match(_DATE).sum())
+            parsed = pd.to_numeric(text, errors="coerce")
+            self.numbers += int(parsed.notna().sum())
+            for value in text[parsed.isna()].unique()[:_JUNK_KEPT]:
+                self.junk[str(value)] += int((text == value).sum())
+            self.words += int(text.str.split().str.len().sum())
+        if track_distinct and len(present):
+            self.hashes = [np.unique(np.concatenate(
+                [*self.hashes, pd.util.hash_array(present.astype(str).to_numpy(dtype=object))]))]
+
+    @property
+    def distinct(self) -> int:
+        return len(self.hashes[0]) if self.hashes else 0
+
+    @property
+    def chunks(self) -> int:
+        return self.numeric_chunks + self.bool_chunks + self.other_chunks
+
+
+def _kind(name: str, s: ColumnStats) -> tuple[str, str | None]:
+    """The column's kind as :func:`automl.data.column_kind` gives it after :func:`automl.data.tidy_columns`,
+    and the note tidy_columns writes (or None)."""
+    full = s.rows >= _ID_MIN_ROWS and s.present == s.rows
+    if s.chunks and s.bool_chunks == s.chunks:
+        return "flag", None
+    if s.numeric_chunks == s.chunks or not s.present:
+        named = s.integer_chunks == s.chunks and _ID_NAME.match(name)
+        return ("id" if named and full and s.distinct == s.rows else "numeric"), None
+    if s.bool_values == s.present and not s.numeric_chunks:
+        return "numeric", f"column {name!r}: booleans with missing values, read as 1 / 0 / missing"
+    if s.dates >= 0.95 * s.present:
+        return "datetime", f"column {name!r}: dates, parsed"
+    junk = sum(s.junk.values())
+    if 0 < junk < s.present and junk <= 0.05 * s.rows and len(s.junk) <= 3:
+        shown = ", ".join(repr(v) for v in sorted(s.junk))
+        return "numeric", f"column {name!r}: numbers, {junk} non-numeric value(s) ({shown}) read as missing"
+    if s.words >= 3 * s.present and s.distinct > 0.5 * s.present:
+        return "text", None
+    if full and s.distinct == s.rows:
+        return "id", None
+    return ("high_cardinality" if s.distinct > HIGH_CARDINALITY else "categorical"), None
+
+
+@dataclass
+class Profile:
+    """A CSV file as validate and planning see it, read in chunks.
+
+    Attributes:
+        name: The file's name (the data set's name in messages).
+        header: Every column name, in file order.
+        target: The target column.
+        chunk_rows: Rows read at a time.
+        rows: Rows of the file.
+        chunks: Chunks read (1 for a file of at most :data:`CHUNK_ROWS` rows).
+        kinds: Feature column -> kind (``numeric``, ``flag``, ``datetime``, ``id``, ``text``,
+            ``high_cardinality``, ``categorical``).
+        empty: Feature columns with no value at all.
+        distinct: Distinct values of the string columns.
+        classes: Target value -> rows; None when the target has more than :data:`MAX_CLASSES` values.
+        target_missing: Rows without a target value.
+        target_numeric: Whether pandas reads the whole target column as numbers.
+        notes: What reading changed, as :attr:`automl.data.Table.notes` says it.
+    """
+
+    name: str
+    header: list[str]
+    target: str
+    chunk_rows: int = CHUNK_ROWS
+    rows: int = 0
+    chunks: int = 0
+    kinds: dict[str, str] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)
+    distinct: dict[str, int] = field(default_factory=dict)
+    classes: dict[Any, int] | None = field(default_factory=dict)
+    target_missing: int = 0
+    target_numeric: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def features(self) -> list[str]:
+        """Feature columns a trainer gets (IDs and free text dropped)."""
+        return [c for c, kind in self.kinds.items() if kind not in ("id", "text")]
+
+    def check(self, task: str) -> None:
+        """Refuse what :func:`automl.data.check_table` refuses, with its messages.
+
+        Raises:
+            DataError: Too few rows, no feature column, an empty column, a missing target value,
+                a single class, a non-numeric regression target, no usable feature column.
+        """
+        if not self.kinds:
+            raise DataError(f"data set {self.name!r} has no feature column: only the target {self.target!r}")
+        if self.rows < 10:
+            raise DataError(f"data set {self.name!r} has {self.rows} rows; at least 10 are needed")
+        if self.empty:
+            raise DataError(f"column(s) {self.empty} of {self.name!r} are entirely empty: drop them from the data")
+        if self.target_missing:
+            raise DataError(f"the target of {self.name!r} has {self.target_missing} missing values")
+        if task == "classification":
+            if self.classes is not None and len(self.classes) < 2:
+                only = next(iter(self.classes), None)
+                raise DataError(f"the target of {self.name!r} has a single class ({only!r}): nothing to classify")
+        elif not self.target_numeric:
+            raise DataError(f"task is regression but the target of {self.name!r} is not numeric; use task: "
+                            "classification or a numeric target")
+        if not self.features:
+            raise DataError(f"data set {self.name!r} has no usable feature column: {list(self.kinds)} are IDs or "
+                            "free text")
+
+    def check_split(self, task: str, *, valid: float, test: float, folds: int) -> None:
+        """Refuse a split :func:`automl.data.split` would refuse (an empty part, more folds than rows of a class).
+
+        Raises:
+            DataError: With split's message.
+        """
+        counts = list(self.classes.values()) if task == "classification" and self.classes else [self.rows]
+        sizes = [split_sizes(n, valid, test) for n in counts]
+        for index, part in ((2, "train"), (1, "valid")):
+            if not sum(s[index] for s in sizes):
+                raise DataError(f"the {part} split of {self.name!r} is empty: use more data or a larger fraction")
+        if folds:
+            left = [s[1] + s[2] for s in sizes]
+            if min(left) < folds:
+                raise DataError(f"data.folds is {folds}, but the rows of {self.name!r} left for cross-validation (all "
+                                f"but the test part) hold fewer than {folds} rows of a class (fewest: {min(left)}); "
+                                f"use folds <= {min(left)} or add rows")
+
+    def summary(self, task: str) -> DataSummary:
+        """The :class:`~automl.data.DataSummary` :func:`automl.data.summarize` gives the checked table."""
+        kinds: dict[str, list[str]] = {}
+        for column in self.features:
+            kind = self.kinds[column]
+            kinds.setdefault("categorical" if kind == "flag" else kind, []).append(column)
+        return DataSummary(
+            rows=self.rows, columns=len(self.features), numeric=tuple(kinds.get("numeric", ())),
+            categorical=tuple(kinds.get("categorical", ())), high_cardinality=tuple(kinds.get("high_cardinality", ())),
+            datetime=tuple(kinds.get("datetime", ())),
+            classes=len(self.classes or {}) if task == "classification" else 0,
+        )
+
+
+_profiles: dict[tuple[str, int, int, str], Profile] = {}
+
+
+def profile_csv(options: Mapping[str, Any], *, chunk_rows: int | None = None) -> Profile:
+    """The :class:`Profile` of a CSV source (``options``: ``path``, ``target``), read ``chunk_rows`` rows (default
+    :data:`CHUNK_ROWS`) at a time;
+    kept for the file as it is (its size and modification time), so validate and the plan read it once.
+
+    Raises:
+        DataError: The file cannot be parsed.
+    """
+    path = Path(str(options["path"]))
+    target = str(options["target"])
+    info = path.stat()
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns, target)
+    if key in _profiles and (chunk_rows is None or _profiles[key].chunk_rows == chunk_rows):
+        return _profiles[key]
+    header = list(pd.read_csv(path, nrows=0).columns)
+    profile = Profile(path.name, header, target, chunk_rows=chunk_rows or CHUNK_ROWS)
+    stats = {c: ColumnStats() for c in header if c != target}
+    try:
+        for chunk in pd.read_csv(path, chunksize=chunk_rows or CHUNK_ROWS):
+            _add_chunk(profile, stats, chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from exc
+    _finish(profile, stats)
+    _profiles.clear()  # one file at a time: a profile holds the hashes of its ID columns
+    _profiles[key] = profile
+    return profile
+
+
+def _add_chunk(profile: Profile, stats: dict[str, ColumnStats], chunk: pd.DataFrame) -> None:
+    profile.rows += len(chunk)
+    profile.chunks += 1
+    for column, s in stats.items():
+        values = chunk[column]
+        # Distinct values matter for string columns (categories, IDs) and integer columns named like IDs.
+        track = not pd.api.types.is_numeric_dtype(values) or bool(_ID_NAME.match(str(column)))
+        s.add(values, track)
+    y = chunk[profile.target]
+    profile.target_missing += int(y.isna().sum())
+    profile.target_numeric = profile.target_numeric and pd.api.types.is_numeric_dtype(y) \
+        and not pd.api.types.is_bool_dtype(y)
+    if profile.classes is not None:
+        counts: Counter[Any] = Counter(profile.classes)
+        counts.update(y.dropna().value_counts().to_dict())
+        profile.classes = dict(counts) if len(counts) <= MAX_CLASSES else None
+
+
+def _finish(profile: Profile, stats: dict[str, ColumnStats]) -> None:
+    """Each column's kind and notes, in the order a loaded table's notes come (reading, then checking)."""
+    checks: list[str] = []
+    for column, s in stats.items():
+        kind, note = _kind(str(column), s)
+        profile.kinds[str(column)] = kind
+        if note:
+            profile.notes.append(note)
+        if not s.present:
+            profile.empty.append(str(column))
+        if kind in ("categorical", "high_cardinality", "id", "text"):
+            profile.distinct[str(column)] = s.distinct
+        if kind == "id":
+            checks.append(f"column {column!r}: a unique value in every row (an ID): dropped")
+        elif kind == "text":
+            checks.append(f"column {column!r}: free text (sentences, mostly distinct): dropped")
+        elif kind == "high_cardinality":
+            checks.append(f"column {column!r}: {s.distinct} distinct values (high cardinality)")
+        s.hashes = []
+    profile.notes.extend(checks)
+    if profile.classes is not None and profile.target_numeric:
+        profile.classes = {k: v for k, v in sorted(profile.classes.items())}
+
+
+def profile_of(load: Callable[..., Any], options: Mapping[str, Any]) -> Profile | None:
+    """The chunked :class:`Profile` of a source the core's CSV loader reads; None for other sources (a plugin's
+    data set is loaded whole: its loader is all the engine knows of it)."""
+    from automl.data import load_csv
+
+    return profile_csv(options) if load is load_csv else None
