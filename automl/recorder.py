@@ -34,7 +34,9 @@ from automl.trial_job import (
     FAULT_FILE,
     FINAL,
     MEASURED_AS,
+    NODE,
     NUMBER,
+    PBT_DIR,
     TIMINGS,
     adopt_snapshot,
     drop_snapshot,
@@ -117,9 +119,24 @@ class Recorder(tune.Callback):
         self.recovered: set[int] = set()
         #: When each trial's current run began (a promoted trial runs in several pieces).
         self.segment: dict[int, float] = {}
+        #: The Ray node each trial last reported from (stored once per trial and node).
+        self.nodes: dict[int, str] = {}
         if hasattr(rungs, "bind"):  # PBT: its checkpoint copies, exploits and lineage go through the driver's record
             rungs.bind(lambda n, step: keep_snapshot(run_dir, n, step), self._exploited,
-                       lambda n, step: drop_snapshot(run_dir, n, step))
+                       lambda n, step: drop_snapshot(run_dir, n, step), self._config_at)
+
+    def _config_at(self, number: int, step: int) -> dict[str, Any] | None:
+        """PBT after a resume: trial ``number``'s config when it reached ``step`` (from its lineage), if its kept
+        checkpoint of that step is there."""
+        if not (trial_dir(self.run_dir, number) / PBT_DIR / f"{step:06d}").is_dir():
+            return None
+        row = self.store.trial(self.run_id, number)
+        if row is None:
+            return None
+        before = [e for e in row.lineage if e.step < step]
+        if before:
+            return dict(before[-1].config)
+        return dict(row.lineage[0].previous) if row.lineage else dict(row.config)
 
     def _exploited(self, exploit: Any) -> None:
         """PBT's exploit of a trial (:class:`automl.schedulers.Exploit`): the donor's checkpoint becomes the
@@ -187,6 +204,10 @@ class Recorder(tune.Callback):
             return  # recorded once, at completion
         number = self._number(trial)
         self.store.add_step(self.run_id, number, int(result.get(BUDGET, 0)), metrics_of(result, self.metric_keys))
+        node = result.get(NODE)
+        if node and self.nodes.get(number) != node:  # a retry on another node moves it
+            self.nodes[number] = str(node)
+            self.store.save_trial(self.run_id, number, node=str(node))
         self._emit(number)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -264,6 +285,8 @@ class Recorder(tune.Callback):
             fields["artifact"] = str(result[ARTIFACT])
         if isinstance(result.get(TIMINGS), Mapping):
             fields["timings"] = dict(result[TIMINGS])
+        if result.get(NODE):
+            fields["node"] = str(result[NODE])
         if isinstance(result.get(MEASURED_AS), Mapping):
             fields["measured_as"] = dict(result[MEASURED_AS])
         row = self.store.trial(self.run_id, number)
@@ -355,6 +378,9 @@ def death_reason(ray_text: str, fault: str = "") -> str:
         if used:
             detail.append(f"the trial's worker used {used.group(1)}")
         return "killed by Ray's memory monitor (out of memory)" + (f": {'; '.join(detail)}" if detail else "")
+    lost = re.search(r"its node has died\. Node Id: ([0-9a-f]+)", text)
+    if lost:  # a node of the cluster went away (removed, crashed, its machine lost) with the trial on it
+        return f"the Ray node {lost.group(1)} running {worker} died"
     code = re.search(r"exits? with an exit code (-?\d+)", text)
     term = re.search(r"receives? a (SIG[A-Z]+)", text)
     if term:

@@ -2,8 +2,8 @@
 
 Sections: optimisation history, the Pareto front (2-D for each pair of the first three
 objectives and 3-D over them, front members highlighted, hover shows the config), parallel
-coordinates, parameter importance, early-stopping rungs, the trial table and the failures
-with their reasons.
+coordinates, parameter importance, early-stopping rungs, PBT's exploits (when the run has any), the
+trial table and the failures with their reasons.
 
 Plots are `plotly <https://plotly.com/python/>`_ figures drawn by :mod:`automl.figures` (the
 live dashboard serves the same ones); plotly.js is written into the page once, so the file opens
@@ -101,6 +101,13 @@ _TEMPLATE = """<!DOCTYPE html>
 {% for r in rungs %}<tr><td>{{ r.rung }}</td><td>{{ r.reached }}</td><td>{{ r.stopped }}</td></tr>{% endfor %}</table>
 {% endif %}
 
+{% if lineage %}
+<h2 id="lineage">Population Based Training</h2>
+<p class="note">Each time a trial copied a better trial's checkpoint at a step and went on with its config perturbed (exploit and explore), oldest first.</p>
+<div class="scroll"><table><tr><th>trial</th><th>at step</th><th>copied trial</th><th>config changes</th></tr>
+{% for e in lineage %}<tr><td>{{ e.number }}</td><td>{{ e.step }}</td><td>{{ e.donor }}</td><td>{{ e.changes }}</td></tr>{% endfor %}</table></div>
+{% endif %}
+
 <h2 id="failures">Failures</h2>
 {% if failures %}
 <table><tr><th>reason</th><th>trials</th><th>count</th></tr>
@@ -145,6 +152,17 @@ def _trial_rows(data: ReportData) -> list[dict[str, Any]]:
                    else f"~{_fmt(t.metrics[estimate_key(o.metric)])} (estimate)" for o in data.objectives],
         "duration": _fmt(t.duration), "config": _config_text(t.config), "error": t.error or "",
     } for t in data.trials]
+
+
+def _lineage_rows(data: ReportData) -> list[dict[str, Any]]:
+    """PBT's exploits (``TrialRecord.lineage``), by trial then step, with the parameters each one changed."""
+    rows = []
+    for t in data.trials:
+        for e in t.lineage:
+            changed = [f"{k} {_fmt(e.previous.get(k))} -> {_fmt(v)}" for k, v in e.config.items()
+                       if e.previous.get(k) != v]
+            rows.append({"number": t.number, "step": e.step, "donor": e.donor, "changes": "; ".join(changed) or "-"})
+    return rows
 
 
 def build_report(run_dir: str | Path) -> str:
@@ -193,7 +211,7 @@ def build_report(run_dir: str | Path) -> str:
         versions=sorted(data.info.versions.items()), notes=data.notes, figures=figures,
         importance_note=drawn.importance_note, rung_note=drawn.rung_note, rungs=rung_table(data, drawn.milestones),
         failures=[{**f, "numbers": ", ".join(map(str, f["numbers"]))} for f in failure_groups(data)],
-        trial_rows=trial_rows, fmt=_fmt, plotly_js=Markup(get_plotlyjs()),
+        trial_rows=trial_rows, lineage=_lineage_rows(data), fmt=_fmt, plotly_js=Markup(get_plotlyjs()),
     )
 
 

@@ -411,6 +411,9 @@ class Exploit:
 Snapshot = Callable[[int, int], bool]
 Apply = Callable[[Exploit], None]
 Drop = Callable[[int, int], None]
+#: After a resume: a trial's config at a step and whether its kept checkpoint of that step is there (from the store
+#: and the trial's directory), for trials recorded before this driver started.
+Lookup = Callable[[int, int], "dict[str, Any] | None"]
 
 
 class PopulationBasedTraining(RungScheduler):
@@ -497,12 +500,14 @@ class PopulationBasedTraining(RungScheduler):
         self._snapshot: Snapshot | None = None
         self._apply: Apply | None = None
         self._drop: Drop | None = None
+        self._lookup: Lookup | None = None
 
-    def bind(self, snapshot: Snapshot, apply: Apply, drop: Drop | None = None) -> None:
+    def bind(self, snapshot: Snapshot, apply: Apply, drop: Drop | None = None, lookup: Lookup | None = None) -> None:
         """Connect the engine: ``snapshot(number, step)`` keeps a trial's checkpoint of a step; ``apply(exploit)``
         copies the donor's into the trial's, records the lineage and sets the config the trial is re-issued with;
-        ``drop(number, step)`` removes a kept checkpoint that ranks too low to be copied."""
-        self._snapshot, self._apply, self._drop = snapshot, apply, drop
+        ``drop(number, step)`` removes a kept checkpoint that ranks too low to be copied; ``lookup(number, step)``
+        is the config a trial recorded before a resume had at a step when its kept checkpoint is there, else None."""
+        self._snapshot, self._apply, self._drop, self._lookup = snapshot, apply, drop, lookup
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         if NUMBER not in trial.config or self.budget_attr not in result:
@@ -546,13 +551,27 @@ class PopulationBasedTraining(RungScheduler):
         k = min(max(1, math.ceil(len(ranked) * self.quantile)), len(ranked) // 2)
         if number not in ranked[-k:]:
             return None
-        donors = [d for d in ranked[:k] if d != number and (d, step) in self.snapshots and (d, step) in self.configs]
+        donors = [d for d in ranked[:k] if d != number and self._copyable(d, step)]
         if not donors:
             return None
         rng = np.random.default_rng([self.seed, number, step])
         donor = donors[int(rng.integers(len(donors)))]
         new = self.explore(self.configs[(donor, step)], rng)
         return Exploit(number, donor, step, new, dict(config) if config is not None else {})
+
+    def _copyable(self, number: int, step: int) -> bool:
+        """Whether trial ``number``'s checkpoint of ``step`` is kept and its config then known (asked of the store for
+        a trial recorded before a resume)."""
+        if (number, step) in self.snapshots and (number, step) in self.configs:
+            return True
+        if self._lookup is None:
+            return False
+        config = self._lookup(number, step)
+        if config is None:
+            return False
+        self.snapshots.add((number, step))
+        self.configs[(number, step)] = config
+        return True
 
     def _prune(self, step: int) -> None:
         """Drop the kept checkpoints of the bottom half at ``step`` (from 4 trials on): disk stays bounded. The top

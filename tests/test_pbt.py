@@ -90,6 +90,11 @@ def test_a_resumed_pbt_rebuilds_its_values_and_reissues_the_trial_it_had_paused(
                 {"number": 1, "step": 3, "metrics": {"loss": 0.6}}], paused={1: 2})
     assert pbt.recorded[2] == {0: [0.5], 1: [0.7]}
     assert pbt.next_promotion() == 1
+    # Trial 0 (recorded before the resume) can be copied: the engine finds its checkpoint and its config then.
+    applied: list[Exploit] = []
+    pbt.bind(lambda n, step: True, applied.append, None, lambda n, step: _config(0.1) if n == 0 else None)
+    assert pbt.decide(2, 2, {"loss": 0.9}, _config(0.3)) == TrialScheduler.STOP
+    assert [(e.number, e.donor, e.step) for e in applied] == [(2, 0, 2)]
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -155,3 +160,9 @@ def test_a_pbt_search_copies_the_best_checkpoint_and_records_the_lineage(
         # From trial 0's weights at step 2: far better than its own lr could have reached.
         assert rows[n].metrics["loss"] < 0.01
     assert (tmp_path / "run" / "trials" / "00000" / "pbt" / "000002").is_dir()
+    from automl.report import build_report
+
+    page = build_report(tmp_path / "run")
+    section = page.split('<h2 id="lineage">', 1)[1].split("<h2", 1)[0]
+    assert "<tr><td>1</td><td>2</td><td>0</td><td>lr 0.01 -&gt; " in section  # escaped, as every text of the page
+    assert "<tr><td>2</td><td>2</td><td>0</td><td>lr 0.001 -&gt; " in section
