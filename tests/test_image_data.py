@@ -89,3 +89,26 @@ def test_an_image_folder_spec_validates_and_splits(write_spec: Callable[[str], P
     """)
     plan = automl.validate(spec)
     assert plan.dataset.name == "images" and any("input_shape [1, 6, 5]" in n for n in plan.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_a_search_on_an_image_folder_trains_a_small_resnet_with_augmentation(write_spec: Callable[[str], Path],
+                                                                            tmp_path: Path) -> None:
+    _folder(tmp_path / "imgs", {"a": 10, "b": 10}, size=(8, 8), mode="RGB")
+    spec = write_spec("""
+        task: classification
+        data: {images: imgs}
+        trainer:
+          name: torch
+          params: {epochs: 2, input_shape: [3, 8, 8], network: resnet18, width_mult: 0.125, blocks: 1,
+                   augment_flip: true, augment_crop: 1}
+        searcher: {name: grid}
+        space: {lr: {type: float, low: 0.001, high: 0.01, grid: [0.01]}}
+        objectives: [{metric: accuracy, mode: max}, {metric: size_bytes, mode: min}]
+        latency: {repeats: 5, final_repeats: 5}
+        budget: {trials: 1}
+    """)
+    (trial,) = automl.search(spec, out=tmp_path / "run").trials()
+    assert trial.status == "completed", trial.error
+    assert Path(trial.artifact).name == "model.onnx" and trial.metrics["size_bytes"] == Path(trial.artifact).stat().st_size

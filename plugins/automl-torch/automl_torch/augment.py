@@ -77,11 +77,15 @@ class Batches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 
 def loader_workers(setting: int | str, cpus: float, augmenting: bool, device: torch.device) -> int:
-    """``DataLoader`` worker processes of a trial: the setting, or for ``auto`` the trial's CPUs but one when it
-    augments on the CPU (the trial's own process trains; the others prepare batches), else none: gathering rows
-    of an in-memory tensor costs less than handing them between processes."""
-    if setting != "auto":
-        return int(setting)
-    if not augmenting or device.type != "cpu":
+    """``DataLoader`` worker processes of a trial: the setting; ``auto`` is none.
+
+    Measured (``benchmarks/torch/loading.py``, mnist5k 28x28, batch 64): handing a batch from a worker
+    process costs about 3x the CPU of gathering and augmenting it in the training process (flip + crop:
+    ~47,000 images per CPU second in-process, ~16,000-19,000 through one worker), because the images are
+    decoded once, when the data is read, and a batch is one tensor gather. A worker only helps a trial with
+    CPUs its training leaves idle, which torch's threads (set to the trial's CPUs) do not; so ``auto`` keeps
+    loading in the training process, and ``loader_workers: N`` (at most the trial's CPUs) asks for workers.
+    """
+    if setting == "auto" or device.type != "cpu":
         return 0
-    return max(0, round(cpus) - 1)
+    return max(0, min(int(setting), max(1, round(cpus))))

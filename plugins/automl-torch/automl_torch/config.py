@@ -101,8 +101,9 @@ class Settings(BaseModel):
     distributed: Distributed | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     loader_workers: int | Literal["auto"] = Field(
-        "auto", description="DataLoader worker processes preparing training batches; auto: the trial's CPUs but one "
-        "when augmenting on the CPU, else 0 (rows gathered in the training process)",
+        "auto", description="DataLoader worker processes preparing training batches (at most the trial's CPUs); "
+        "auto: none, batches gathered and augmented in the training process (measured cheaper per CPU for images "
+        "decoded in memory: benchmarks/torch/loading.py)",
     )
     runtime: Literal["onnxruntime", "torchscript"] = Field(
         "onnxruntime", description="which export latency_ms and size_bytes are measured on"
