@@ -170,6 +170,8 @@ class TrialRecord(_Record):
         timings: Where its seconds went: ``fit_s``, ``export_s``, ``measure_s``, ``other_s``.
         measured_as: What each engine-measured figure is (``{"latency_ms": "onnx, batch 1, ..."}``).
         tune_id: Ray Tune's id of the trial (internal; may be None).
+        node: The id of the Ray node its worker ran on (the last one, if a retry moved it); None before its first
+            report.
         lineage: Under PBT (``scheduler: pbt``), each time it copied another trial's checkpoint and went
             on with a perturbed config, oldest first; empty otherwise. ``config`` is the config it has now.
     """
@@ -190,6 +192,7 @@ class TrialRecord(_Record):
     timings: dict[str, Any] = field(default_factory=dict)
     measured_as: dict[str, Any] = field(default_factory=dict)
     tune_id: str | None = None
+    node: str | None = None
     lineage: tuple[LineageEntry, ...] = ()
 
     @classmethod

@@ -18,8 +18,8 @@ from automl.interfaces import Compressor, Task, Trainer, TrialContext
 
 __all__ = [
     "ARTIFACT", "BUDGET", "CHECKPOINT_DIR", "DEADLINE_REASON", "ERROR", "EXPORT_BAR", "FAILURE_FILE", "FAULT_FILE",
-    "FINAL", "MEASURED_AS", "NUMBER", "PBT_DIR", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job", "adopt_snapshot",
-    "drop_snapshot", "keep_snapshot", "remove_restart_files", "trial_context", "trial_dir",
+    "FINAL", "MEASURED_AS", "NODE", "NUMBER", "PBT_DIR", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job", "adopt_snapshot",
+    "drop_snapshot", "keep_snapshot", "node_id", "remove_restart_files", "trial_context", "trial_dir",
 ]
 
 #: Reserved keys in the configs and results that travel through Tune.
@@ -29,7 +29,16 @@ ERROR = "_automl_error"
 ARTIFACT = "_automl_artifact"
 TIMINGS = "_automl_timings"
 MEASURED_AS = "_automl_measured_as"
+#: The Ray node a trial's worker runs on, in its reports (the driver stores it as the trial's ``node``).
+NODE = "_automl_node"
 BUDGET = "budget"
+
+
+def node_id() -> str:
+    """The id of the Ray node this process runs on (a worker's, in a trial)."""
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 @dataclass(frozen=True)

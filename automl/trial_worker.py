@@ -41,11 +41,13 @@ from automl.trial_job import (
     FAULT_FILE,
     FINAL,
     MEASURED_AS,
+    NODE,
     NUMBER,
     RUNG_DIR,
     TIMINGS,
     TRACEBACK_FILE,
     Job,
+    node_id,
     trial_dir,
 )
 
@@ -192,7 +194,8 @@ def _run(job: Job, data: Splits | None, trainer_config: dict[str, Any], compress
     skip = _below_export_bar(job, final)
     # The checkpoint is kept past the final report: the driver removes it once it has recorded the end.
     if skip is not None:  # far from the best: its metrics are kept, its model is not written
-        tune.report({**final, BUDGET: steps, FINAL: True, TIMINGS: clock.timings(), MEASURED_AS: {"model": skip}})
+        tune.report({**final, BUDGET: steps, FINAL: True, TIMINGS: clock.timings(), MEASURED_AS: {"model": skip},
+                     NODE: node_id()})
         return
     measured_as: dict[str, str] = {}
     artifact, final = _export(trainer, directory, job, context, compressor_config, final, test, clock)
@@ -202,7 +205,7 @@ def _run(job: Job, data: Splits | None, trainer_config: dict[str, Any], compress
                                           how=measured_as))
     if job.predictions:
         _save_predictions(trainer, directory, test)
-    tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: clock.timings(),
+    tune.report({**final, BUDGET: steps, FINAL: True, ARTIFACT: str(artifact), TIMINGS: clock.timings(), NODE: node_id(),
                  MEASURED_AS: measured_as})
 
 
@@ -323,7 +326,7 @@ def _fit(trainer: Trainer, directory: Path, job: Job, clock: _Timings) -> tuple[
                     with clock.count("measure_s"):
                         extra = _rung_metrics(trainer, directory / RUNG_DIR, job)
                 _save_checkpoint(trainer, checkpoint, step)
-                tune.report({**metrics, **extra, BUDGET: step})
+                tune.report({**metrics, **extra, BUDGET: step, NODE: node_id()})
             mark = time.perf_counter()
     finally:
         close = getattr(steps_iter, "close", None)
