@@ -46,14 +46,14 @@ def measure(X: torch.Tensor, y: torch.Tensor, augment: object, workers: int, epo
 def main(argv: Sequence[str] | None = None) -> None:
     from automl_torch.augment import Augment
 
-    from automl.builtin.image_data import load_mnist5k
+    from automl.plugin import get_plugin_manager
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    table = load_mnist5k({})
+    table = get_plugin_manager().datasets.get("mnist5k").load({})
     X = torch.as_tensor(table.X.to_numpy(), dtype=torch.float32)
     y = torch.as_tensor(table.y.to_numpy().copy())
     print(f"mnist5k {tuple(X.shape)}, batch 64, {args.epochs} epochs, torch {torch.__version__}, "

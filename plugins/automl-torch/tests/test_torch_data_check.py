@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import automl
-from automl.errors import DataError
+from automl.plugin import DataError
 
 SPEC = """
     task: classification
