@@ -77,7 +77,12 @@ NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # takes only about 2.5x the per-call floor at batch 1, this one about 5x.
     "cnn-xl": ({"network": "cnn", "channels": 64, "conv_layers": 2, "units": 512, "lr": 0.003, "batch_size": 64},
                {"epochs": 15, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 8, 8]}),
+    # Issue 18: a CNN on real 28x28 digits (mnist5k), every quantization mode measured where it matters.
+    "cnn-mnist": ({"network": "cnn", "channels": 16, "conv_layers": 2, "units": 128, "lr": 0.003, "batch_size": 64},
+                  {"epochs": 5, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 28, 28]}),
 }
+#: The data set of a network's table (digits unless named here).
+DATASETS: dict[str, str] = {"cnn-mnist": "mnist5k"}
 #: The per-call floor: the smallest network of the searches (one layer of 16 units), untrained (its weights do not
 #: change its latency), timed in the same interleaved rounds as the models of a table or front.
 FLOOR = ({"network": "mlp", "layers": 1, "units": 16, "lr": 0.001, "batch_size": 64}, {"epochs": 1})
@@ -151,6 +156,18 @@ TECHNIQUES: dict[str, dict[str, list[Step] | str]] = {
         "prune structured 50% + int8 linear": [("prune", {"amount": 0.5, "finetune_epochs": 3}), ("quantize", {})],
     },
 }
+TECHNIQUES["cnn-mnist"] = {
+    "uncompressed (ONNX fp32)": [],
+    "prune structured 50%": [("prune", {"amount": 0.5, "finetune_epochs": 1})],
+    "int8 dynamic, linear layers (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic", "ops": "linear"})],
+    "int8 dynamic, convolutions too (ONNX Runtime)": [("quantize", {"mode": "int8_dynamic", "ops": "all"})],
+    "fp16 (ONNX Runtime)": [("quantize", {"mode": "fp16", "targets": ["onnxruntime", "fp16"]})],
+    "torch.export fp32 (torch)": TORCH_FP32,
+    "torchao int8 weight-only (torch)": [("quantize", {"mode": "torchao_int8_weight_only"})],
+    "torchao int8 dynamic (torch)": [("quantize", {"mode": "torchao_int8_dynamic"})],
+    "bf16 (torch)": [("quantize", {"mode": "bf16", "targets": ["torch", "bf16"]})],
+    "prune structured 50% + int8 linear": [("prune", {"amount": 0.5, "finetune_epochs": 1}), ("quantize", {})],
+}
 # The widest CNN runs the cnn-wide techniques but pruning + int8 (timed on cnn-wide already).
 TECHNIQUES["cnn-xl"] = {k: v for k, v in TECHNIQUES["cnn-wide"].items() if k != "prune structured 50% + int8 linear"}
 
@@ -173,12 +190,11 @@ def _save(name: str, result: dict[str, Any]) -> Path:
     return path
 
 
-def _digits() -> Any:
-    from automl_sklearn.datasets import load
+def _digits(name: str = "digits") -> Any:
+    """A data set split as the engine splits it with seed 0 (digits, or mnist5k for the 28x28 tables)."""
+    from automl.plugin import get_plugin_manager, split
 
-    from automl.plugin import split
-
-    return split(load("digits", {}), "classification", valid=0.2, test=0.2, seed=0)
+    return split(get_plugin_manager().datasets.get(name).load({}), "classification", valid=0.2, test=0.2, seed=0)
 
 
 def _floor_entry(data: Any, directory: Path) -> tuple[str, Callable[[Any], Any], Any, Any]:
@@ -221,7 +237,7 @@ def run_techniques(network: str, seeds: Sequence[int], rounds: int, only: Sequen
     from automl.plugin import TrialContext, compress, get_plugin_manager
 
     registry = get_plugin_manager().compressors
-    data = _digits()
+    data = _digits(DATASETS.get(network, "digits"))
     config, params = NETWORKS[network]
     techniques = {k: v for k, v in TECHNIQUES[network].items() if not only or k in only or not v}
     for seed in seeds:
