@@ -1,0 +1,95 @@
+"""More than one Ray node (issue 17): a search joins a real multi-node Ray (``ray.cluster_utils.Cluster``: a head
+without CPUs and two worker nodes of one CPU each, on this machine) with ``--address``; trials run on both nodes and
+each records its node; a worker node removed while one of its trials runs loses no completed trial, the trial it ran
+is retried on the other node, and the search finishes its budget and its front.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from automl.recorder import death_reason
+from automl.run import Run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """
+name: cluster
+trainer:
+  name: function
+  params: {{function: "tests.fixtures.cluster_objectives:node_bound", metrics: {{loss: min, cost: min}}}}
+searcher: {{name: random}}
+space:
+  x: {{type: float, low: 0.0, high: 1.0}}
+  gate: {{type: choice, values: ["{gate}"]}}
+objectives:
+  - {{metric: loss, mode: min}}
+  - {{metric: cost, mode: min}}
+budget: {{trials: 6, max_failures: 2}}
+seed: 5
+"""
+
+
+def test_the_reason_of_a_trial_on_a_lost_node_names_the_node() -> None:
+    # Ray's text (GCS) for an actor whose node died; the pid and ip lines come before it.
+    text = ("Failure # 1 (occurred at 2026-12-05_14:50:01)\nray.exceptions.ActorDiedError: The actor died unexpectedly "
+            "before finishing this task.\n\tclass_name: ImplicitFunc\n\tactor_id: 5f1c\n\tpid: 4242\n"
+            "\tip: 127.0.0.1\nThe actor died because its node has died. Node Id: 0a1b2c3d4e5f\n"
+            "\tthe actor's node was terminated expectedly: received SIGTERM\n")
+    assert death_reason(text) == "the Ray node 0a1b2c3d4e5f running its worker (pid 4242) died"
+
+
+@pytest.mark.slow
+def test_a_search_on_two_nodes_survives_losing_one(
+    write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    gate, out = tmp_path / "gate", tmp_path / "run"
+    gate.mkdir()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # trials go to the worker nodes only
+    try:
+        survivor = cluster.add_node(num_cpus=1)
+        victim = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        (gate / "victim").write_text(victim.node_id)
+        spec = write_spec(SPEC.format(gate=gate))
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "automl.cli", "search", str(spec), "--out", str(out), "--address", cluster.address],
+            cwd=ROOT, env={**os.environ, "AUTOML_NUM_CPUS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        deadline = time.monotonic() + 400
+        while not (gate / "blocked").exists() and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (gate / "blocked").exists(), f"the victim node never took a second trial: {driver.poll()}"
+        completed_before = [t.number for t in Run.open(out).trials() if t.status == "completed"]
+        cluster.remove_node(victim)
+        _, err = driver.communicate(timeout=600)
+        assert driver.returncode == 0, err
+    finally:
+        cluster.shutdown()
+    trials = Run.open(out).trials()
+    assert [t.number for t in trials if t.number < 6] == list(range(6))
+    searched = [t for t in trials if t.number < 6]
+    assert all(t.status == "completed" for t in searched), [(t.number, t.status, t.error) for t in searched]
+    assert {t.number for t in searched} >= set(completed_before), "a trial completed before the loss is gone"
+    on_victim = [t.number for t in searched if t.node == victim.node_id]
+    assert len(on_victim) == 1, f"trials recorded on the victim node: {on_victim}"
+    assert {t.node for t in searched} == {survivor.node_id, victim.node_id}, [t.node for t in searched]
+    retried = [t for t in searched if (t.attempts or 1) > 1]
+    assert len(retried) == 1 and retried[0].node == survivor.node_id, [(t.number, t.attempts, t.node) for t in searched]
+    warned = [line for line in err.splitlines() if f"trial {retried[0].number} failed, retrying" in line]
+    assert warned and victim.node_id[:8] in warned[0], err[-2000:]
+    front = json.loads((out / "front.json").read_text())
+    assert front["members"], "the run ended without its front"
+    print(f"trials per node: survivor {sum(t.node == survivor.node_id for t in searched)}, victim {len(on_victim)};"
+          f" retried: trial {retried[0].number} ({warned[0].strip()})")
