@@ -196,10 +196,16 @@ class Searcher(abc.ABC):
         return self.objectives[0].to_min(float(value))
 
     def losses(self, outcome: TrialOutcome) -> list[float] | None:
-        """All objectives in minimisation form, or None when one is missing."""
+        """All objectives in minimisation form, or None when one is missing.
+
+        A rung result or a stopped trial has latency / size only as the rung's estimates
+        (``latency_ms_estimate``): those stand in, as they do for MO-ASHA's ranking at that rung.
+        """
+        from automl.records import estimate_key
+
         out = []
         for objective in self.objectives:
-            value = outcome.values.get(objective.metric)
+            value = outcome.values.get(objective.metric, outcome.values.get(estimate_key(objective.metric)))
             if value is None or not math.isfinite(value):
                 return None
             out.append(objective.to_min(float(value)))

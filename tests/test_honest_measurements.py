@@ -121,3 +121,17 @@ def test_a_trial_stopped_by_patience_stores_the_budget_it_trained(write_spec, tm
     """)
     (trial,) = automl.search(spec, out=tmp_path / "run").trials()
     assert trial.status == "completed" and (trial.budget, trial.max_budget) == (2, 30)
+
+
+def test_a_searcher_reads_a_rung_estimate_where_the_measured_value_is_missing() -> None:
+    from automl.interfaces import TrialOutcome
+    from automl.plugins import get_plugin_manager
+    from automl.space import Float, SearchSpace
+
+    searcher = get_plugin_manager().searchers.get("random").factory(SearchSpace([Float("x", low=0.0, high=1.0)]), [ACC, SIZE],
+                                                                    seed=0)
+    rung = TrialOutcome(0, {"x": 0.5}, "stopped", {"accuracy": 0.9, estimate_key("size_bytes"): 1000.0}, 1, 4)
+    assert searcher.losses(rung) == [-0.9, 1000.0]
+    measured = TrialOutcome(1, {"x": 0.5}, "completed", {"accuracy": 0.9, "size_bytes": 2000.0,
+                                                          estimate_key("size_bytes"): 1000.0}, 4, 4)
+    assert searcher.losses(measured) == [-0.9, 2000.0]
