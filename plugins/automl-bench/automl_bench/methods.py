@@ -408,8 +408,13 @@ def ensure_ray(num_cpus: int = RAY_CPUS) -> bool:
 
     if ray.is_initialized():
         return False
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    try:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR)
+    except Exception as exc:  # Ray raises bare Exceptions (its node's start-up timing out on a busy machine)
+        raise BenchmarkError(f"cannot start a local Ray for the methods that run on it: {exc} (on a busy machine "
+                             "Ray's start-up can time out: run again, or choose in-process methods with "
+                             "--methods)") from exc
     return True
 
 
