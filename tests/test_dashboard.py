@@ -242,3 +242,14 @@ def test_the_core_imports_without_the_dashboard_extra(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "pip install 'automl[dashboard]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_pending_run_directory_is_shown_once_the_search_made_it(tmp_path: Path) -> None:
+    """``automl search --dashboard`` serves the run directory before the search has written its run."""
+    from automl.dashboard.data import Catalog
+
+    catalog = Catalog(pending=[tmp_path / "run"])
+    assert catalog.refs() == []
+    make_run(tmp_path / "run", trials(3))
+    assert [r.key for r in catalog.refs()] == ["p0"]
+    catalog.close()

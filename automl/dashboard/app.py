@@ -214,6 +214,7 @@ def create_app(catalog: Catalog, *, token: str | None = None, allowed_hosts: Seq
         Route("/api/compare", lambda r: _answer(lambda: views.compare(
             [k for k in r.query_params.get("runs", "").split(",") if k]))),
         Route("/static/plotly.min.js", plotly),
+        Route("/favicon.ico", lambda r: Response(status_code=204)),  # browsers ask; no icon, no 404 in the console
         Mount("/static", StaticFiles(packages=[("automl.dashboard", "static")]), name="static"),
     ]
     middleware = []

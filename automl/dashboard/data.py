@@ -300,7 +300,8 @@ def run_summary(ref: RunRef, data: ReportData) -> dict[str, Any]:
     finished = sum(n for s, n in counts.items() if s in ("completed", "stopped", "failed"))
     info = data.info
     return {
-        "key": ref.key, "name": info.name, "status": str(info.status), "directory": info.directory,
+        "key": ref.key, "name": info.name, "status": str(info.status),
+        "directory": str(ref.directory) if ref.directory is not None else info.directory,
         "store": ref.store.url, "run_id": ref.run_id, "created_at": info.created_at, "finished_at": info.finished_at,
         "counts": counts, "finished": finished, "planned": _planned(data), "best": _best(data),
         "objectives": [{"metric": o.metric, "mode": o.mode} for o in data.objectives],

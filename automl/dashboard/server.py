@@ -130,7 +130,9 @@ class BackgroundDashboard:
                                        name="automl-dashboard", daemon=True)
 
     def start(self) -> BackgroundDashboard:
-        self.thread.start()
+        """Start serving (once: starting a started dashboard does nothing)."""
+        if self.thread.ident is None:
+            self.thread.start()
         return self
 
     def stop(self) -> None:
