@@ -221,12 +221,13 @@ def _open_error(url: str, exc: BaseException) -> StoreError:
             how = POSTGRES_INSTALL
         elif module:
             how = f"pip install {module.split('.')[0]}"
-        else:  # SQLAlchemy knows no such dialect or driver
-            how = "use a URL of a database SQLAlchemy supports (sqlite:///FILE, postgresql://USER@HOST/DB)"
-        return StoreError(f"cannot open the results store {shown}: its database driver is missing ({exc}); {how}")
+        else:  # neither a store plugin nor SQLAlchemy knows the scheme
+            how = ("install the store plugin that answers this scheme (automl plugins lists those installed), or use a "
+                   "URL of a database SQLAlchemy supports (sqlite:///FILE, postgresql://USER@HOST/DB)")
+        return StoreError(f"cannot open the results store '{shown}': its database driver is missing ({exc}); {how}")
     orig = getattr(exc, "orig", None) or exc
     first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
-    return StoreError(f"cannot open the results store {shown}: {first}")
+    return StoreError(f"cannot open the results store '{shown}': {first}")
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
