@@ -336,7 +336,10 @@ class Plan:
         table = self.load_table()
         assert table is not None
         d = self.spec.data
-        return split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=self.folds)
+        splits = split(table, self.spec.task, valid=d.validation, test=d.test, seed=self.spec.seed, folds=self.folds)
+        if self._profile is not None:
+            self._table = None  # planning read the profile: the driver keeps the parts, not the table beside them
+        return splits
 
     @property
     def folds(self) -> int:

@@ -74,7 +74,7 @@ def test_validate_reads_a_csv_in_chunks_and_never_loads_the_table(tmp_path: Path
         profile = plan.profile()
         assert profile is not None and profile.chunks == 5 and profile.chunk_rows == 64
         assert any("'ref'" in note and "(an ID): dropped" in note for note in plan.notes)
-    assert plan.load_data() is not None and plan._table is not None  # a search reads the rows it trains on
+    assert plan.load_data() is not None and plan._table is None  # a search splits the rows, then keeps the parts
 
 
 def refusal(tmp_path: Path, text: str, *, task: str = "classification") -> str:
