@@ -61,6 +61,7 @@ TRUSTED_TYPES = frozenset({
     "lightgbm.basic.Booster", "lightgbm.basic._InnerPredictor", "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor", "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor",
     "skl2onnx.sklapi.cast_transformer.CastTransformer",  # their float32 inputs (automl_sklearn.build)
+    "sklearn.utils._bunch.Bunch",  # a fitted voting / stacking model's named_estimators_ (a dict)
 })
 _registered: set[str] = set()
 

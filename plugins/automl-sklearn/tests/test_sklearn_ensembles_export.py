@@ -156,3 +156,18 @@ def test_skops_loading_refuses_types_it_did_not_write(tmp_path: object) -> None:
     sio.dump({"model": Foreign()}, path)
     with pytest.raises(ValueError, match="does not trust"):
         load_model(path)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_searched_voting_and_stacking_skops_files_load_back(make_trial: MakeTrial, task: str) -> None:
+    # Their fitted named_estimators_ is a sklearn Bunch: without it in the trust list, load refused the trainer's
+    # own file (a previous-spaces benchmark run on vehicle, 2026-12-05).
+    data = splits("wine" if task == "classification" else "diabetes", task)
+    for number, config in enumerate([{"model": "voting", "members": "linear+knn"},
+                                     {"model": "stacking", "members": "linear+knn", "meta": "linear"}]):
+        trainer = make_trial(config, {"export": "skops"}, number=number, data=data)
+        run_all(trainer)
+        path = trainer.export(trainer.context.trial_dir)
+        assert path.suffix == ".skops"
+        X = trainer.context.data.test.X
+        np.testing.assert_array_equal(load_model(path).predict(X), trainer.pipeline_.predict(X))
