@@ -3,14 +3,13 @@ the searcher; points outside the space refused at validate with the file, line a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import automl
+from automl.cli import run as run_cli
 from automl.errors import SpecError
 
 SPEC = """
@@ -58,24 +57,29 @@ def test_missing_parameters_are_drawn_seeded_and_the_points_run_first(write_spec
     assert automl.validate(path).start == plan.start  # the draw is seeded
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=120)
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The CLI in-process: exit code, stdout, stderr."""
+    capsys.readouterr()
+    code = run_cli(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_enqueue_file_is_checked_with_its_own_file_and_line(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+def test_enqueue_file_is_checked_with_its_own_file_and_line(
+    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = spec(write_spec, "start:\n  - {x: 0.1}\n")
     points = tmp_path / "points.yaml"
     points.write_text("- {x: 0.9, model: b, depth: 2}\n- {x: 0.5, model: a, depth: 3}\n")
-    bad = cli("validate", str(path), "--enqueue", str(points))
-    assert bad.returncode == 2
-    assert f"{points}:2:" in bad.stderr and "[1].depth" in bad.stderr and "inactive" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    code, _, err = cli(capsys, "validate", str(path), "--enqueue", str(points))
+    assert code == 2
+    assert f"{points}:2:" in err and "[1].depth" in err and "inactive" in err and "Traceback" not in err
     points.write_text('[{"x": 0.9, "model": "b", "depth": 2}]')  # JSON too
-    ok = cli("validate", str(path), "--enqueue", str(points))
-    assert ok.returncode == 0, ok.stderr
-    assert "start points: 2" in ok.stdout and "1: {'x': 0.9, 'model': 'b', 'depth': 2}" in ok.stdout
+    code, out, err = cli(capsys, "validate", str(path), "--enqueue", str(points))
+    assert code == 0, err
+    assert "start points: 2" in out and "1: {'x': 0.9, 'model': 'b', 'depth': 2}" in out
     points.write_text("x: 1\n")
-    assert "must be a list of configs" in cli("validate", str(path), "--enqueue", str(points)).stderr
+    assert "must be a list of configs" in cli(capsys, "validate", str(path), "--enqueue", str(points))[2]
 
 
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband", "moasha"])
