@@ -4,6 +4,7 @@ the last, a restart from the checkpoint), without Ray; the slow tests run it in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -210,3 +211,55 @@ def test_the_docs_example_searches_with_asha_and_pbt(tmp_path: Path) -> None:
         assert len(rows) == 4 and all(r.status in ("completed", "stopped") for r in rows), [r.error for r in rows]
         assert any(r.status == "completed" and r.budget == 20 for r in rows)
         assert all(s.metrics["loss"] >= 0 for s in run.steps())
+
+
+@pytest.mark.slow
+def test_kill_9_mid_loop_then_resume_goes_on_from_the_loops_checkpoint(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from automl.run import Run
+
+    root = Path(__file__).resolve().parents[1]
+    log, out = tmp_path / "log", tmp_path / "run"
+    log.mkdir()
+    spec = write_spec(f"""
+trainer:
+  name: loop
+  params: {{function: "tests.fixtures.loops:stalls_in_epoch_3", metrics: {{loss: min}}, steps: 4}}
+searcher: {{name: random}}
+space:
+  log: {{type: choice, values: ["{log}"]}}
+objectives: [{{metric: loss, mode: min}}]
+budget: {{trials: 1}}
+""")
+    env = {**os.environ, "PYTHONPATH": str(root), "AUTOML_NUM_CPUS": "2"}
+    cli = [sys.executable, "-m", "automl.cli"]
+    driver = subprocess.Popen([*cli, "search", str(spec), "--out", str(out)], cwd=root, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and driver.poll() is None and not (log / "stalled").exists():
+            time.sleep(0.2)
+        assert (log / "stalled").exists(), "the loop never reached epoch 3"
+        time.sleep(1.0)  # epoch 2's report is recorded before epoch 3 starts; let the store have it
+    finally:
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    try:
+        resumed = subprocess.run([*cli, "resume", str(out)], cwd=root, env=env, capture_output=True, text=True,
+                                 timeout=300, start_new_session=True)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert resumed.returncode == 0, resumed.stderr
+    run = Run.open(out)
+    assert run.trials()[0].status == "completed"
+    assert [s.step for s in run.steps(0)] == [1, 2, 3, 4]
+    # Epochs 1 and 2 ran once: the restarted loop loaded its checkpoint of epoch 2 and began at 3.
+    assert (log / "epochs.txt").read_text().split() == ["1", "2", "3", "3", "4"]
