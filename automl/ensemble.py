@@ -146,22 +146,8 @@ def greedy_selection(
     if len(shapes) != 1:
         raise ValueError(f"candidate predictions differ in shape: {sorted(shapes)}")
 
-    def safe(value: float) -> float:
-        value = float(value)
-        return value if math.isfinite(value) else math.inf
-
     def pick(blend_of: Callable[[int], np.ndarray]) -> tuple[int, tuple[float, float]]:
-        """The first candidate whose blend has the least (loss, tie-break); the tie-break computed only where the
-        losses tie (with accuracy on many rows they seldom do, and log loss costs more than accuracy). Blends are
-        made one at a time: 20 of them at once would hold 60 MB on 15,000 rows of 26 classes."""
-        losses = [safe(loss(blend_of(i))) for i in range(len(stack))]
-        low = min(losses)
-        tied = [i for i, v in enumerate(losses) if v == low]
-        if tie_break is None:
-            return tied[0], (low, 0.0)
-        ties = [safe(tie_break(blend_of(i))) for i in tied]
-        at = min(range(len(tied)), key=ties.__getitem__)  # min keeps the first (lowest index) of equals
-        return tied[at], (low, ties[at])
+        return _least(len(stack), blend_of, loss, tie_break)
 
     start, first = pick(stack.__getitem__)
     counts = np.zeros(len(stack), dtype=np.int64)
@@ -181,6 +167,29 @@ def greedy_selection(
         if _better(value, best):  # among equals (to rounding) the smaller ensemble stays
             best_counts, best = counts.copy(), value
     return Selection(best_counts, best[0], start, first[0], tuple(history))
+
+
+def _safe(value: float) -> float:
+    value = float(value)
+    return value if math.isfinite(value) else math.inf
+
+
+def _least(count: int, blend_of: Callable[[int], np.ndarray], loss: Callable[[np.ndarray], float],
+           tie_break: Callable[[np.ndarray], float] | None) -> tuple[int, tuple[float, float]]:
+    """The first of ``count`` candidates whose blend has the least (loss, tie-break), with that pair.
+
+    The tie-break is computed only where the losses tie (with accuracy on many rows they seldom do, and log loss
+    costs more than accuracy). Blends are made one at a time: 20 of them at once would hold 60 MB on 15,000 rows
+    of 26 classes.
+    """
+    losses = [_safe(loss(blend_of(i))) for i in range(count)]
+    low = min(losses)
+    tied = [i for i, v in enumerate(losses) if v == low]
+    if tie_break is None:
+        return tied[0], (low, 0.0)
+    ties = [_safe(tie_break(blend_of(i))) for i in tied]
+    at = min(range(len(tied)), key=ties.__getitem__)  # min keeps the first (lowest index) of equals
+    return tied[at], (low, ties[at])
 
 
 def _better(new: tuple[float, float], old: tuple[float, float]) -> bool:
