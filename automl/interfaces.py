@@ -548,6 +548,11 @@ def _option_names(factory: Callable[..., Any], skip: set[str]) -> list[str]:
     return [n for n, p in params.items() if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
+#: What the engine passes to a scheduler factory that names it (the search space, the trainer's record, the
+#: spec's seed); never a spec option.
+SCHEDULER_ENGINE_ARGUMENTS = ("space", "trainer", "seed")
+
+
 @dataclass(frozen=True)
 class SchedulerSpec:
     """A trial scheduler a plugin provides (early stopping between budget steps).
@@ -569,7 +574,13 @@ class SchedulerSpec:
     description: str = ""
 
     def option_names(self) -> list[str]:
-        return _option_names(self.factory, {"self", "objectives", "max_budget"})
+        """Keyword options a spec may set (not those the engine passes: objectives, max_budget, engine_arguments)."""
+        return _option_names(self.factory, {"self", "objectives", "max_budget", *SCHEDULER_ENGINE_ARGUMENTS})
+
+    def engine_arguments(self) -> list[str]:
+        """Which of :data:`SCHEDULER_ENGINE_ARGUMENTS` the factory names: the engine passes those (Population Based
+        Training perturbs configs within the space, and copies checkpoints, which only some trainers write)."""
+        return [n for n in _option_names(self.factory, {"self"}) if n in SCHEDULER_ENGINE_ARGUMENTS]
 
 
 #: Joins a compressor's name and its parameter in a space entry (``prune.amount``).

@@ -271,8 +271,7 @@ class Plan:
         # A factory that names them gets the search's space, trainer record and seed (PBT perturbs configs within
         # the space, and copies checkpoints, which only a checkpointing trainer writes).
         known = {"space": self.space, "trainer": self.trainer, "seed": self.spec.seed}
-        accepted = self.scheduler.option_names()
-        options.update({k: v for k, v in known.items() if k in accepted and k not in options})
+        options.update({k: known[k] for k in self.scheduler.engine_arguments()})
         try:
             return self.scheduler.factory(self.objectives, max_budget=self.max_budget, **options)
         except (TypeError, ValueError) as exc:

@@ -124,6 +124,17 @@ objectives: [{metric: accuracy, mode: max}]
     assert "scheduler" in str(info.value)
 
 
+def test_what_the_engine_passes_pbt_is_no_spec_option(write_spec: Callable[..., Path]) -> None:
+    from automl.plugins import get_plugin_manager
+
+    record = get_plugin_manager().schedulers.get("pbt")
+    assert set(record.engine_arguments()) == {"space", "trainer", "seed"}
+    assert not {"space", "trainer", "seed"} & set(record.option_names())
+    spec = write_spec(LOOP_SPEC.replace("resample_probability: 0.0}", "resample_probability: 0.0, seed: 4}"))
+    with pytest.raises(SpecError, match="has no option 'seed'"):
+        automl.validate(spec, data=False)
+
+
 LOOP_SPEC = """
 name: pbt
 trainer:
