@@ -298,8 +298,10 @@ def _autogluon(job: Job) -> dict[str, Any]:
     train = pd.read_csv(job.train_csv)
     X_test, _ = _read(job.test_csv)
     start = time.perf_counter()
-    predictor = TabularPredictor(label=TARGET, eval_metric=METRIC[job.task], path=str(Path(job.work) / "ag"),
-                                 verbosity=0).fit(train, time_limit=job.budget, presets="medium_quality",
+    # The task is given, not inferred: AutoGluon reads a regression target of few distinct integers as classes.
+    problem = "regression" if job.task == "regression" else None
+    predictor = TabularPredictor(label=TARGET, problem_type=problem, eval_metric=METRIC[job.task],
+                                 path=str(Path(job.work) / "ag"), verbosity=0).fit(train, time_limit=job.budget, presets="medium_quality",
                                                   num_cpus=CPUS)
     fit_s = time.perf_counter() - start
     board = predictor.leaderboard(silent=True)
