@@ -101,6 +101,15 @@ def test_stopped_trials_keep_estimates_apart_and_completed_ones_their_trained_bu
     assert set(run.front().numbers) <= {t.number for t in trials if t.status == "completed"}
     steps = run.store.steps(run.run_id, stopped[0].number)
     assert all("size_bytes" not in s.metrics and estimate_key("size_bytes") in s.metrics for s in steps)
+    # Shown as estimates, never as measured values: automl show and the report.
+    from click.testing import CliRunner
+
+    from automl.cli import main
+    from automl.report import build_report
+
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / "run")], terminal_width=300)
+    assert shown.exit_code == 0 and "(estimat" in shown.output, shown.output  # rich folds the narrow column
+    assert "(estimate)" in build_report(tmp_path / "run")
 
 
 @pytest.mark.slow
