@@ -86,7 +86,9 @@ def _start_ray(address: str | None, run_dir: Path | None = None) -> bool:
                 from automl.ray_session import record_session
 
                 record_session(run_dir, str(session_dir))
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # Ray raises a bare Exception for a node that timed out starting, among others
+        with contextlib.suppress(Exception):
+            ray.shutdown()  # what a failed start left running
         hint = ""
         if address and os.environ.get("RAY_AUTH_MODE") is None:
             # Ray never sends a token to an address named explicitly unless told to.

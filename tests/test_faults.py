@@ -374,3 +374,23 @@ def test_tunes_log_goes_to_the_run_directory_and_to_the_console_only_with_debug(
         assert tune_log.propagate is debug  # on to Ray's console handler (the "ray" logger) only with --debug
     assert "Trial task failed for trial run_trial_1" in (tmp_path / SEARCH_LOG).read_text()
     assert tune_log.propagate and not tune_log.handlers  # as it was
+
+
+def test_ray_that_cannot_start_is_one_error_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a loaded machine Ray gives up on its node after 30 s with a bare Exception.
+    import ray
+
+    from automl import engine
+    from automl.errors import AutoMLError
+
+    def timed_out(**kwargs: Any) -> None:
+        raise Exception("The current node timed out during startup. This could happen because some of the raylet "
+                        "failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", timed_out)
+    shut: list[bool] = []
+    monkeypatch.setattr(ray, "shutdown", lambda: shut.append(True))
+    with pytest.raises(AutoMLError, match="cannot start Ray: The current node timed out during startup"):
+        engine._start_ray(None)
+    assert shut == [True]  # what the failed start left is stopped
