@@ -10,7 +10,7 @@ from automl.errors import AutoMLError, PluginError, StoreError
 from automl.front import compute_front
 from automl.interfaces import Constraint, Objective
 from automl.records import Front, FrontMember, RunRecord, StepRecord, TrialRecord
-from automl.store import ResultsStore
+from automl.store import ResultsStore, shown_url
 
 if TYPE_CHECKING:
     from automl.plugins import PluginManager
@@ -81,7 +81,7 @@ class Run:
             plugins = get_plugin_manager()
         opened = plugins.open_store(url)
         if not isinstance(opened, ResultsStore):
-            raise PluginError(f"the plugin answering automl_open_store for {url!r} returned an object of type "
+            raise PluginError(f"the plugin answering automl_open_store for {shown_url(url)!r} returned an object of type "
                               f"{type(opened).__name__!r}, not a results store (see automl.plugin.ResultsStore)")
         return cls(d, opened, run_id)
 
@@ -93,7 +93,7 @@ class Run:
         """
         row = self.store.get_run(self.run_id)
         if row is None:
-            raise StoreError(f"run {self.run_id} is missing from the store {self.store.url!r}")
+            raise StoreError(f"run {self.run_id} is missing from the store {shown_url(self.store.url)!r}")
         return row
 
     @property
@@ -162,7 +162,7 @@ def _recorded_store(directory: Path, url: str) -> str:
     from automl import trust
 
     meta = directory / RUN_FILE
-    outside = f"{str(meta)!r} names a store outside the run directory ({url})"
+    outside = f"{str(meta)!r} names a store outside the run directory ({shown_url(url)})"
     how = "pass --store URL (automl show) to read that store, or open the run's own directory"
     db = _sqlite_file(url)
     if db is None:
@@ -178,6 +178,6 @@ def _recorded_store(directory: Path, url: str) -> str:
         if not verdict:
             raise AutoMLError(f"{outside} and is not signed with your key ({verdict.reason}); {how}")
     if not db.is_file():
-        raise AutoMLError(f"{str(meta)!r} names the store {url}, but there is no database at {str(db)!r} "
+        raise AutoMLError(f"{str(meta)!r} names the store {shown_url(url)}, but there is no database at {str(db)!r} "
                           "(opening a run never creates one): the run directory is incomplete, or pass --store URL")
     return url

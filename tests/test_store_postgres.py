@@ -165,3 +165,13 @@ def test_two_searches_write_one_postgres_store_at_once_and_show_and_report_read_
         assert steps == 8, f"{steps} step rows for 8 one-step trials"
     finally:
         store.close()
+
+
+def test_a_run_naming_a_store_with_a_password_never_shows_the_password(tmp_path: Path) -> None:
+    from automl.errors import AutoMLError
+    from automl.run import Run
+
+    (tmp_path / "run.json").write_text(json.dumps({"store": "postgresql://me:s3cret@db.example/runs", "run_id": 1}))
+    with pytest.raises(AutoMLError) as info:
+        Run.open(tmp_path)  # unsigned: a store outside the run directory is refused, and named
+    assert "me:***@db.example" in str(info.value) and "s3cret" not in str(info.value)
