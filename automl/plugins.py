@@ -45,7 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 #: Names the first-party plugin packages provide, so a missing one can be named.
 KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
     "searcher": {
-        **{n: "automl-optuna" for n in ("tpe", "optuna-tpe", "gp", "optuna-gp", "cmaes", "nsga2", "nsga3", "qmc")},
+        **{n: "automl-optuna" for n in ("tpe", "optuna-tpe", "gp", "optuna-gp", "cmaes", "nsga2", "nsga3", "qmc", "bohb")},
         **{n: "automl-hyperopt" for n in ("hyperopt-tpe", "hyperopt-atpe", "hyperopt-anneal")},
         **{n: "automl-nevergrad" for n in ("ngopt", "oneplusone", "de", "pso", "ng-cma")},
         **{n: "automl-flaml" for n in ("cfo", "blendsearch")},

@@ -46,12 +46,12 @@ budget: {trials: %d}
 
 def fill(run_dir: Path, trials: int, steps: int, seed: int = 0) -> float:
     """A run of ``trials`` trials (most completed, some stopped at a rung, a few failed); returns seconds taken."""
-    from automl.store import Store
+    from automl.plugin import get_plugin_manager
 
     t0 = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{run_dir / 'automl.db'}"
-    store = Store(url)
+    store = get_plugin_manager().open_store(url)  # the built-in SQL store
     run_id = store.create_run(
         name="load-10k", directory=str(run_dir), spec_text=SPEC % trials, spec_hash="load", seed=seed,
         objectives={"objectives": [{"metric": "loss", "mode": "min", "reference": None},
