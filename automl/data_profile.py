@@ -191,10 +191,15 @@ class Profile:
                 raise DataError(f"the {part} split of {self.name!r} is empty: use more data or a larger fraction")
         if folds:
             left = [s[1] + s[2] for s in sizes]
-            if min(left) < folds:
+            if min(left) < folds and task == "classification" and self.classes:
+                small = [(label, n) for label, n in zip(self.classes, left, strict=True) if n < folds]
+                shown = ", ".join(f"{label!r}: {n}" for label, n in small)
                 raise DataError(f"data.folds is {folds}, but the rows of {self.name!r} left for cross-validation (all "
-                                f"but the test part) hold fewer than {folds} rows of a class (fewest: {min(left)}); "
-                                f"use folds <= {min(left)} or add rows")
+                                f"but the test part) hold fewer than {folds} rows of class(es) {shown}; use folds <= "
+                                f"{min(left)} or add rows of those classes")  # as automl.data.split words it
+            if min(left) < folds:
+                raise DataError(f"data.folds is {folds}, but {self.name!r} has only {min(left)} rows left for "
+                                "cross-validation")
 
     def summary(self, task: str) -> DataSummary:
         """The :class:`~automl.data.DataSummary` :func:`automl.data.summarize` gives the checked table."""
