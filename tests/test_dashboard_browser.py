@@ -73,7 +73,7 @@ class Page:
             os.dup2(high[1], 4)
 
         self.proc = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}", "--remote-debugging-pipe",
+            [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}", "--remote-debugging-pipe",
              "--window-size=1280,2000", "about:blank"],
             pass_fds=(3, 4, *high), preexec_fn=child, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for fd in (to_chrome_r, from_chrome_w, *high):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,7 +200,7 @@ seed: 0
 """
 
 
-def _sklearn_run(tmp_path: Path, model: object) -> tuple[Path, object]:
+def _sklearn_run(tmp_path: Path, model: object) -> tuple[Path, Any]:
     """A run of the sklearn trainer on iris whose trial 0 (on the front) wrote only ``model.skops``."""
     pytest.importorskip("automl_sklearn")
     from automl_sklearn.export import export_model

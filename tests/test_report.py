@@ -44,7 +44,7 @@ window.__errors = [];
 def chromium(page: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tempfile.mkdtemp(dir=tmp)
     return subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", *args,
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=20000", *args,
          page.resolve().as_uri()], capture_output=True, text=True, timeout=180)
 
 
@@ -165,6 +165,7 @@ def test_parallel_coordinates_give_inactive_parameters_their_own_tick(tmp_path: 
          "metrics": {"loss": x, "cost": 1 - x}}
         for n, (x, w) in enumerate([(0.1, 3.0), (0.5, None), (0.9, 5.0)])])
     fig = parallel_figure(ReportData.load(Run.open(run_dir)))
+    assert fig is not None
     dims = {d.label: d for d in fig.data[0].dimensions}
     assert list(dims) == ["x", "w", "loss"]
     inactive = dims["w"].tickvals[list(dims["w"].ticktext).index("(inactive)")]

@@ -79,7 +79,8 @@ def figure(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int], c
     checkpoints = [c for c in (5, 10, 20) if c < cost] + [cost]
     for name in tasks:
         task = make_engine_task(name, {})
-        assert isinstance(task, S2Task)
+        assert isinstance(task, S2Task) and task.optimum is not None  # S2's functions have known optima
+        optimum = task.optimum
         budget = cost * task.max_steps
         targets = {f: target_value(task, f) for f in FRACTIONS}
         rows: dict[str, dict[str, Any]] = {}
@@ -89,7 +90,7 @@ def figure(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int], c
             traces = [method.run(task, iterations=cost, batch=1, seed=s) for s in seeds]
             rows[method_name] = {
                 "costs": {f: [cost_to_target(t, v) for t in traces] for f, v in targets.items()},
-                "regret": {c: [_regret_at(t, c * task.max_steps, task.optimum) for t in traces] for c in checkpoints},
+                "regret": {c: [_regret_at(t, c * task.max_steps, optimum) for t in traces] for c in checkpoints},
                 "trials": statistics.median(t.suggestions for t in traces),
                 "wall": sum(t.wall_s for t in traces),
             }
