@@ -387,7 +387,7 @@ def report(run_dir: str, out: str | None) -> None:
     random-forest surrogate, scikit-learn), early-stopping rungs, the trial table
     and the failures with their reasons. Opens offline: plotly.js is inside the file.
     """
-    from automl.report import write_report
+    from automl.html_report import write_report
 
     path = write_report(run_dir, out)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)

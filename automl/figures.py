@@ -2,7 +2,7 @@
 
 Every builder takes a :class:`ReportData` (a run's rows, read once) and returns a `plotly
 <https://plotly.com/python/>`_ figure (or None when there is nothing to draw): the static report
-embeds it as HTML (:mod:`automl.report`), the live dashboard serves its JSON (:mod:`automl.dashboard`),
+embeds it as HTML (:mod:`automl.html_report`), the live dashboard serves its JSON (:mod:`automl.dashboard`),
 and both pages hand it to the same plotly.js. Hover texts are escaped here, because plotly renders a
 few HTML tags in them.
 

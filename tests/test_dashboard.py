@@ -237,7 +237,7 @@ def test_a_non_loopback_host_needs_a_proper_token() -> None:
 
 def test_the_core_imports_without_the_dashboard_extra(tmp_path: Path) -> None:
     code = ("import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None\n"
-            "import automl, automl.cli, automl.engine, automl.report\n"
+            "import automl, automl.cli, automl.engine, automl.html_report\n"
             "from automl.cli import run; sys.exit(run(['dashboard', sys.argv[1]]))\n")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr

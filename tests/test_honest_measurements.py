@@ -105,7 +105,7 @@ def test_stopped_trials_keep_estimates_apart_and_completed_ones_their_trained_bu
     from click.testing import CliRunner
 
     from automl.cli import main
-    from automl.report import build_report
+    from automl.html_report import build_report
 
     shown = CliRunner().invoke(main, ["show", str(tmp_path / "run")], terminal_width=300)
     assert shown.exit_code == 0 and "(estimat" in shown.output, shown.output  # rich folds the narrow column

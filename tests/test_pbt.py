@@ -171,7 +171,7 @@ def test_a_pbt_search_copies_the_best_checkpoint_and_records_the_lineage(
         # From trial 0's weights at step 2: far better than its own lr could have reached.
         assert rows[n].metrics["loss"] < 0.01
     assert (tmp_path / "run" / "trials" / "00000" / "pbt" / "000002").is_dir()
-    from automl.report import build_report
+    from automl.html_report import build_report
 
     page = build_report(tmp_path / "run")
     section = page.split('<h2 id="lineage">', 1)[1].split("<h2", 1)[0]

@@ -101,3 +101,19 @@ def test_the_plugin_api_is_documented() -> None:
 def test_the_version_is_the_packages() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert automl.__version__ == project["version"]
+
+
+def test_no_submodule_of_automl_shadows_a_public_name() -> None:
+    # Importing automl.X sets the package's attribute X to the submodule: a module automl/report.py replaced the
+    # function automl.report (the loop trainer's call) once anything imported it ("'module' object is not callable").
+    import importlib
+    import pkgutil
+
+    import automl
+
+    modules = {m.name for m in pkgutil.iter_modules(automl.__path__)}
+    clash = sorted(set(automl.__all__) & modules)
+    assert not clash, f"automl/{clash[0]}.py would shadow automl.{clash[0]} once imported"
+    for name in sorted(modules):
+        importlib.import_module(f"automl.{name}")
+    assert callable(automl.report) and callable(automl.should_stop)

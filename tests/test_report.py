@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from automl.cli import run as cli
-from automl.report import ReportData, build_report, parameter_importance, write_report
+from automl.html_report import ReportData, build_report, parameter_importance, write_report
 from automl.run import Run
 from tests.test_export import make_run
 
@@ -158,7 +158,7 @@ def test_importance_says_why_it_is_missing(tmp_path: Path) -> None:
 
 
 def test_parallel_coordinates_give_inactive_parameters_their_own_tick(tmp_path: Path) -> None:
-    from automl.report import parallel_figure
+    from automl.html_report import parallel_figure
 
     run_dir = make_run(tmp_path / "cond", [
         {"number": n, "status": "completed", "config": {"x": x, **({"w": w} if w is not None else {})},
