@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from automl.builtin.loop_trainer import LoopTrainer
+from automl.builtin.loop_trainer import LoopTrainer, ResultTrainer
 from automl.builtin.loop_trainer import check as check_loop
 from automl.hookspecs import hookimpl
 from automl.importpath import import_callable
-from automl.interfaces import Mode, Task, Trainer, TrainerSpec
+from automl.interfaces import Mode, Task, TrainerSpec
 from automl.space import SearchSpace
 
 
@@ -38,7 +38,7 @@ def resolve(path: str) -> Callable[..., Any]:
 CHECKPOINT_FILE = "function_state.json"
 
 
-class FunctionTrainer(Trainer):
+class FunctionTrainer(ResultTrainer):
     """Calls the function once per budget step; the 'model' it exports is the config and result."""
 
     @property
@@ -72,17 +72,6 @@ class FunctionTrainer(Trainer):
         self.step_, self.result_ = int(state["step"]), {k: float(v) for k, v in state["result"].items()}
         return self.step_
 
-    def export(self, directory: Path) -> Path:
-        path = directory / "result.json"
-        path.write_text(json.dumps({"config": self.config, "result": self.result_}, default=str))
-        return path
-
-    def load_predictor(self, path: Path) -> Callable[[Any], Any]:
-        stored = json.loads(path.read_text())
-        return lambda _batch: stored["result"]
-
-    def sample_input(self, batch_size: int) -> Any:
-        return None
 
 
 def _metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]:

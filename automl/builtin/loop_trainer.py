@@ -34,7 +34,30 @@ META_FILE = "loop_meta.json"
 JOIN_S = 60.0
 
 
-class LoopTrainer(Trainer):
+class ResultTrainer(Trainer):
+    """A trainer whose 'model' is its config and last result (the ``function`` and ``loop`` trainers): exported as
+    ``result.json``, predicting that result."""
+
+    config: dict[str, Any]
+    result_: dict[str, float]
+
+    def exported(self) -> dict[str, Any]:
+        return {"config": self.config, "result": self.result_}
+
+    def export(self, directory: Path) -> Path:
+        path = directory / "result.json"
+        path.write_text(json.dumps(self.exported(), default=str))
+        return path
+
+    def load_predictor(self, path: Path) -> Callable[[Any], Any]:
+        stored = json.loads(path.read_text())
+        return lambda _batch: stored["result"]
+
+    def sample_input(self, batch_size: int) -> Any:
+        return None
+
+
+class LoopTrainer(ResultTrainer):
     """Runs ``params.function(config)`` once; each of its :func:`automl.report` calls is a budget step."""
 
     _restored: Any = None
@@ -106,17 +129,8 @@ class LoopTrainer(Trainer):
         self._restored = read_state(directory)
         return self.step_
 
-    def export(self, directory: Path) -> Path:
-        path = directory / "result.json"
-        path.write_text(json.dumps({"config": self.config, "result": self.result_, "step": self.step_}, default=str))
-        return path
-
-    def load_predictor(self, path: Path) -> Callable[[Any], Any]:
-        stored = json.loads(path.read_text())
-        return lambda _batch: stored["result"]
-
-    def sample_input(self, batch_size: int) -> Any:
-        return None
+    def exported(self) -> dict[str, Any]:
+        return {**super().exported(), "step": self.step_}
 
 
 def check(params: Mapping[str, Any]) -> None:
