@@ -10,11 +10,12 @@ it and the check that must catch it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -284,9 +285,15 @@ class ConversionMisnamed(ToyTrainer):
 
 
 class Unseeded(ToyTrainer):
+    """Ignores the seed: each fit draws its noise from a generator seeded by a call counter, so the runs of
+    the check differ the same way on every test run (unseeded noise could leave the metrics equal by chance)."""
+
+    calls: ClassVar[Iterator[int]] = itertools.count()
+
     def fit_step(self, step: int) -> None:
         super().fit_step(step)
-        self.weights_ = np.asarray(self.weights_) + np.random.default_rng().normal(0, 1.0, np.shape(self.weights_))
+        noise = np.random.default_rng(next(self.calls)).normal(0, 1.0, np.shape(self.weights_))
+        self.weights_ = np.asarray(self.weights_) + noise
 
 
 class EstimatesWhatWasNotAsked(ToyTrainer):
@@ -431,10 +438,14 @@ class UnreadableArtifact(RoundCompressor):
 
 
 class NoisyCompressor(RoundCompressor):
+    """Ignores the seed: every other call negates the weights (a counter, not random noise, so that the
+    two runs of the check always differ and the test is deterministic)."""
+
+    calls: ClassVar[Iterator[int]] = itertools.count()
+
     def compress_model(self, trainer: Trainer) -> None:
         assert isinstance(trainer, ToyTrainer)
-        weights = np.asarray(trainer.weights_)
-        trainer.weights_ = weights + np.random.default_rng().normal(0, 0.3, weights.shape)
+        trainer.weights_ = np.asarray(trainer.weights_) * (-1.0) ** next(self.calls)
 
 
 class MutatesParams(RoundCompressor):
