@@ -223,6 +223,9 @@ class TrialContext:
         trial_dir: A directory the trial may write to (checkpoints, exports).
         cpus: CPUs the trial was given; set thread pools to this.
         gpus: GPUs the trial was given (fractions allowed).
+        deadline: When the search's wall-time budget ends (``time.time()``), or None without one: the worker
+            ends a trial still running then, so a trainer that can stop early may save and return before it
+            (the ``loop`` trainer's ``automl.should_stop()`` turns true).
     """
 
     task: Task
@@ -231,6 +234,7 @@ class TrialContext:
     trial_dir: Path
     cpus: float = 1.0
     gpus: float = 0.0
+    deadline: float | None = None
 
 
 class Trainer(abc.ABC):

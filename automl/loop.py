@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,15 @@ class LoopSession:
     producer on stop) nor Ray's session (it runs in the other thread) gives.
     """
 
-    def __init__(self, restored: Any = None) -> None:
+    def __init__(self, restored: Any = None, deadline: float | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._cv = threading.Condition()
+        #: When the search's wall time ends (the worker ends the trial then): see :meth:`deadline_near`.
+        self.deadline = deadline
+        self._clock = clock
+        #: When the last report returned (the loop's start before the first), and the longest step seen so far.
+        self._mark: float | None = None
+        self._longest = 0.0
         self._pending: tuple[int, dict[str, float], Any] | None = None
         self._restored = restored
         self._staged: Any = _NOTHING
@@ -70,6 +78,7 @@ class LoopSession:
         """Run the user's function to its end in this thread; its exception is kept for the engine."""
         global _current
         _current = self
+        self._mark = self._clock()
         try:
             fn(config)
         except TrialStopped:
@@ -101,10 +110,22 @@ class LoopSession:
             self._pending = (step, values, state)
             self._cv.notify_all()
             self._cv.wait_for(lambda: self._pending is None or self.stopped)
+        now = self._clock()
+        if self._mark is not None:
+            self._longest = max(self._longest, now - self._mark)
+        self._mark = now
 
     @property
     def should_stop(self) -> bool:
-        return self.stopped or self.ended
+        return self.stopped or self.ended or self.deadline_near()
+
+    def deadline_near(self) -> bool:
+        """Whether one more step, as long as the longest so far (the engine's recording included), would end after
+        the deadline: then the worker would end the trial mid-step, so the loop is told to return now, and the
+        trial completes with the steps it reported (its last checkpoint and metrics), as an early stop does."""
+        if self.deadline is None or self._mark is None:
+            return False
+        return self._clock() + self._longest >= self.deadline
 
     def save(self, state: Any) -> None:
         self._staged = state
@@ -162,7 +183,8 @@ def report(step: int, metrics: Mapping[str, Any] | None = None, *, checkpoint: A
 
 
 def should_stop() -> bool:
-    """True when the loop must return: the scheduler stopped the trial, or its last budget step was reported.
+    """True when the loop must return: the scheduler stopped the trial, its last budget step was reported, or the
+    search's wall time ends before another step would (as long as the longest so far) could be reported.
 
     False outside a search.
     """

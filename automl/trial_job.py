@@ -78,7 +78,7 @@ class Job:
 
     def context(self, number: int, data: Splits | None) -> TrialContext:
         """The context trial ``number`` of this search gets."""
-        return trial_context(self.task, self.seed, number, data, self.run_dir, self.cpus, self.gpus)
+        return trial_context(self.task, self.seed, number, data, self.run_dir, self.cpus, self.gpus, self.deadline)
 
 
 def trial_dir(run_dir: str | Path, number: int) -> Path:
@@ -147,11 +147,12 @@ EXPORT_BAR = "export-bar.json"
 
 
 def trial_context(task: Task, seed: int, number: int, data: Splits | None, run_dir: str | Path,
-                  cpus: float = 1.0, gpus: float = 0.0) -> TrialContext:
+                  cpus: float = 1.0, gpus: float = 0.0, deadline: float | None = None) -> TrialContext:
     """The context of trial ``number`` of a search seeded ``seed``: the one place a :class:`TrialContext` is made.
 
     Its seed is the search's seed plus the trial number, its directory :func:`trial_dir`; the worker
     (:meth:`Job.context`), the ensemble trial and a trial's trainer built again after the search
     (:meth:`automl.plan.Plan.trial_context`) all get theirs here, so they cannot disagree.
     """
-    return TrialContext(task, seed + number, data, trial_dir(run_dir, number), cpus, gpus)  # type: ignore[arg-type]
+    return TrialContext(task, seed + number, data, trial_dir(run_dir, number), cpus, gpus,  # type: ignore[arg-type]
+                        deadline)

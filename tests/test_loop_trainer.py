@@ -142,6 +142,45 @@ def test_report_checks_its_arguments(tmp_path: Path) -> None:
         session.report(1, {"loss": "low"})
 
 
+def test_should_stop_turns_true_when_another_step_would_end_after_the_deadline() -> None:
+    """The wall-time deadline (the worker ends the trial there): the loop is told to return while one more step,
+    as long as the longest so far, still ends before it. A fake clock the engine's side moves between steps."""
+    from automl.loop import LoopSession
+    from tests.fixtures.loops import descend
+
+    now = [0.0]
+    session = LoopSession(deadline=100.0, clock=lambda: now[0])
+    thread = threading.Thread(target=session.run, args=(descend, {"lr": 0.1}))
+    thread.start()
+    seen = []
+    # Steps end at 10, 20, 50, 75: after 50 the longest step is 30 (50 + 30 < 100: go on); after 75, 75 + 30 >= 100.
+    for at in (10.0, 20.0, 50.0, 75.0, 90.0, 95.0):
+        item = session.next_report()
+        if item is None:
+            break
+        seen.append(item[0])
+        now[0] = at
+        session.resume()
+    thread.join(10)
+    assert seen == [1, 2, 3, 4] and session.finished and session.error is None
+    assert session.deadline_near() and not session.stopped  # the loop returned by itself, told by should_stop
+
+
+def test_a_loop_trainer_sees_the_searchs_deadline_through_its_context(tmp_path: Path, write_spec: Callable[..., Path]
+                                                                      ) -> None:
+    import time
+
+    job = automl.validate(_loop_spec(write_spec, "{name: fifo}")).job(tmp_path, deadline=1234.5)
+    assert job.context(2, None).deadline == 1234.5  # what the worker hands the trainer
+    for deadline, steps in ((time.time() + 3600, [1, 2, 3, 4, 5, 6]), (time.time() - 1, [1])):
+        (tmp_path / str(steps[-1])).mkdir()
+        context = TrialContext("regression", 0, None, tmp_path, 1.0, 0.0, deadline)  # type: ignore[arg-type]
+        trainer = LoopTrainer({"lr": 0.1}, {"function": "tests.fixtures.loops:descend", "metrics": {"loss": "min"},
+                                            "steps": 6}, context)
+        assert _drive(trainer, tmp_path / str(steps[-1])) == steps
+        assert trainer.step_ == steps[-1] and trainer.exported()["step"] == steps[-1]  # it completes with what it has
+
+
 def _loop_spec(write_spec: Callable[..., Path], scheduler: str, extra: str = "") -> Path:
     return write_spec(f"""
 name: loop
