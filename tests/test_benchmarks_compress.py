@@ -86,3 +86,29 @@ def test_summary_of_a_search_names_the_reference_member_and_its_ceiling() -> Non
     assert "**goal not met**: no compressed member within 1 point of the most accurate uncompressed member " \
            "(MLP 1x600, 0.9900)" in line
     assert "more than 1.2x faster" in line
+
+
+def test_a_rebuild_keeps_the_tables_and_summary_lines_whose_results_are_gone() -> None:
+    from benchmarks.compress.report import merge_with_previous
+
+    old = "\n".join([
+        "# Title", "old intro", "", "## Summary", "", "Goal.", "",
+        "- **MLP techniques** (old): met.", "- **CNN search, seed 0**: old.", "",
+        "## Per technique", "", "### MLP: old table", "", "| a |", "", "### CNN: old table", "", "| b |", "",
+        "## scikit-learn", "", "| sk |", "",
+    ])
+    new = "\n".join([
+        "# Title", "new intro", "", "## Summary", "", "Goal.", "", "- **CNN search, seed 0**: new.", "",
+        "## Per technique", "", "### CNN: old table", "", "| b2 |", "",
+        "## 28x28 digits", "", "### CNN-MNIST: table", "", "| m |", "",
+    ])
+    merged = merge_with_previous(new, old)
+    # Rebuilt blocks replace their old text; blocks with no results now are kept, in their old order.
+    assert "new intro" in merged and "old intro" not in merged
+    assert "- **MLP techniques** (old): met.\n- **CNN search, seed 0**: new." in merged
+    assert "| b2 |" in merged and "| b |" not in merged
+    assert merged.index("### MLP: old table") < merged.index("### CNN: old table")
+    assert merged.index("## Per technique") < merged.index("## scikit-learn") < merged.index("## 28x28 digits")
+    assert "| sk |" in merged and "| m |" in merged
+    # Rebuilding from the merged text changes nothing (RESULTS.md is stable under repeated rebuilds).
+    assert merge_with_previous(new, merged) == merged

