@@ -265,6 +265,10 @@ def _plan(spec: Spec, pm: Any, out: Path | None, resume: bool, trust: bool = Fal
         from automl.trust import check_run
 
         check_run(Run.open(existing), "resume", trust=trust, searcher=True, trials=True, adopt=True)
+        from automl.start_points import with_recorded
+
+        # `--resume` without `--enqueue`: the points the run started with (in its signed run.json), numbered as then.
+        spec = with_recorded(spec, json.loads((existing / RUN_FILE).read_text()))
     plan = build_plan(spec, pm)
     if resume and out is None:
         raise AutoMLError("--resume needs --out: the directory of the run to continue")
@@ -312,7 +316,12 @@ def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
         name=plan.name, directory=str(run_dir), spec_text=plan.text, spec_hash=plan.spec_hash,
         seed=plan.seed, objectives=objectives, versions=plan.versions,
     )
-    text = json.dumps({"store": url, "run_id": run_id, "spec": plan.source, "folds": plan.folds}, indent=2)
+    from automl.start_points import RUN_KEY, recorded
+
+    meta = {"store": url, "run_id": run_id, "spec": plan.source, "folds": plan.folds}
+    if (enqueued := recorded(plan.spec)) is not None:  # the stored spec is the file's text: the points go beside it
+        meta[RUN_KEY] = enqueued
+    text = json.dumps(meta, indent=2)
     from automl.trust import SPEC_ENTRY, sign_bytes
 
     sign_bytes(run_dir, SPEC_ENTRY, plan.text.encode())  # what `resume` and `export` build the plan from

@@ -421,13 +421,14 @@ def user_paths(spec: Spec) -> list[str]:
 
 def run_spec(run: Run) -> Spec:
     """The spec an existing run was started with: its text from the store, its file (which relative paths in it
-    resolve from) from the run's ``run.json``."""
+    resolve from) and its ``--enqueue`` points from the run's ``run.json``."""
     from automl.run import RUN_FILE
     from automl.spec import parse_spec
+    from automl.start_points import with_recorded
 
     meta = run.dir / RUN_FILE
-    source = json.loads(meta.read_text()).get("spec") if meta.is_file() else None
-    return parse_spec(run.info().spec_text, source)
+    recorded = json.loads(meta.read_text()) if meta.is_file() else {}
+    return with_recorded(parse_spec(run.info().spec_text, recorded.get("spec")), recorded)
 
 
 def recorded_folds(run_dir: str | Path) -> int | None:

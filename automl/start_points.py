@@ -24,7 +24,10 @@ from automl.space import Choice, Float, Int, Param, SearchSpace
 from automl.spec import Spec, _bad_number, _dotted, _line_map
 from automl.yaml_loader import DEFAULT_LIMITS, load_yaml
 
-__all__ = ["StartFile", "check_start", "read_start_file", "with_enqueued"]
+__all__ = ["StartFile", "check_start", "read_start_file", "recorded", "with_enqueued", "with_recorded"]
+
+#: The key of ``run.json`` that keeps a run's ``--enqueue`` points (signed with it), so a resume runs them too.
+RUN_KEY = "enqueued"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,27 @@ def with_enqueued(spec: Spec, start: StartFile) -> Spec:
     out = spec.model_copy(update={"start": [*spec.start, *(dict(p) for p in start.points)]})
     out._enqueued = StartFile(start.path, start.points, start.lines, offset=len(spec.start))
     return out
+
+
+def recorded(spec: Spec) -> dict[str, Any] | None:
+    """What ``run.json`` keeps of ``spec``'s ``--enqueue`` file (its path and points), None without one."""
+    enqueued: StartFile | None = spec._enqueued
+    if enqueued is None:
+        return None
+    return {"path": enqueued.path, "points": [dict(p) for p in enqueued.points]}
+
+
+def with_recorded(spec: Spec, meta: Mapping[str, Any]) -> Spec:
+    """``spec`` (a run's stored one, or the one given to ``--resume``) with the ``--enqueue`` points its run
+    started with (``meta``: the run's ``run.json``), unless it has an ``--enqueue`` file of its own.
+
+    The stored spec is the file's text, without the file's points: they are kept in ``run.json`` beside it, so
+    a resume (``automl resume``, ``--resume`` without ``--enqueue``) numbers and runs the same start points.
+    """
+    kept = meta.get(RUN_KEY)
+    if spec._enqueued is not None or not kept:
+        return spec
+    return with_enqueued(spec, StartFile(str(kept["path"]), tuple(kept["points"]), {}))
 
 
 def check_start(spec: Spec, space: SearchSpace, seed: int) -> list[dict[str, Any]]:

@@ -95,14 +95,23 @@ def test_start_points_run_first_and_the_searcher_learns_from_them(
     write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     pytest.importorskip("automl_optuna")
-    from automl.engine import SEARCHER_STATE
+    from automl.engine import SEARCHER_STATE, resume
     from automl.searcher_adapter import SearcherAdapter
+    from automl.spec import load_spec
+    from automl.start_points import read_start_file, with_enqueued
 
-    path = spec(write_spec, "start:\n  - {x: 0.125, model: a}\n  - {x: 0.75, model: b, depth: 4}\n",
-                extra="searcher: {name: tpe}\nbudget: {trials: 5}\nresources: {max_concurrent: 1}")
-    run = automl.search(path, out=tmp_path / "run")
+    path = spec(write_spec, "start:\n  - {x: 0.125, model: a}\n",
+                extra="searcher: {name: tpe}\nbudget: {trials: 1}\nresources: {max_concurrent: 1}")
+    points = tmp_path / "points.yaml"
+    points.write_text("- {x: 0.75, model: b, depth: 4}\n")
+    # `--enqueue FILE`: trial 0 is the spec's point; the budget ends before the file's point runs.
+    run = automl.search(with_enqueued(load_spec(path), read_start_file(points)), out=tmp_path / "run")
+    assert [t["number"] for t in run.trials()] == [0]
+    points.unlink()  # the run keeps its points (run.json): `automl resume` runs them, numbered as they were
+    run = resume(tmp_path / "run", trials=5)
     configs = {t["number"]: t["config"] for t in run.trials()}
     assert configs[0] == {"x": 0.125, "model": "a"} and configs[1] == {"x": 0.75, "model": "b", "depth": 4}
+    assert sorted(configs) == [0, 1, 2, 3, 4]
     state = SearcherAdapter.load_state(run.dir / SEARCHER_STATE)
     assert state is not None
     told = [t.params for t in state["strategy"].study.trials if t.state.is_finished()]
