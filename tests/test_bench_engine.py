@@ -102,6 +102,8 @@ def test_optuna_pruner_peer_spends_exactly_the_cost_and_counts_only_full_fidelit
     assert bests == sorted(bests, reverse=True) and bests[-1] == min(v[0] for v in trace.losses)
     again = peer.run(task, iterations=3, batch=2, seed=0, trace=Trace())
     assert again.losses == trace.losses
+    hyperband = [make_method("optuna:random+hyperband").run(task, iterations=3, batch=2, seed=0) for _ in range(2)]
+    assert hyperband[0].losses == hyperband[1].losses and hyperband[0].curve == hyperband[1].curve
 
 
 def test_engine_method_names_its_parts_and_fills_scheduler_defaults() -> None:

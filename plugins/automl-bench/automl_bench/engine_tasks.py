@@ -410,21 +410,25 @@ def fill_trace(task: EngineTask, run: Any, cost_budget: int, trace: Trace) -> di
 # -- methods --------------------------------------------------------------------------------------
 
 
-class EngineMethod(Method):
-    """``automl:SEARCHER+SCHEDULER``: a whole ``automl.search`` per run, on an engine task.
+class SearcherSchedulerMethod(Method):
+    """A method ``PREFIX:SEARCHER+SCHEDULER`` that runs a registered searcher with a registered scheduler.
 
     Options: ``searcher`` and ``scheduler``, each the options that spec section takes (for an
     early-stopping scheduler, grace_period 1 and reduction_factor 3 unless given).
+
+    Attributes:
+        prefix: What the method's name starts with (``automl:``, ``rungs:``).
+        example: A valid name, for the message that refuses a malformed one.
     """
 
-    multi_objective = True
-    needs_ray = True
+    prefix = ""
+    example = ""
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
-        searcher, _, scheduler = name.removeprefix("automl:").partition("+")
+        searcher, _, scheduler = name.removeprefix(self.prefix).partition("+")
         if not searcher or not scheduler:
-            raise BenchmarkError(f"method {name!r}: write automl:SEARCHER+SCHEDULER, e.g. automl:tpe+asha")
+            raise BenchmarkError(f"method {name!r}: write {self.prefix}SEARCHER+SCHEDULER, e.g. {self.example}")
         unknown = sorted(set(self.options) - {"searcher", "scheduler"})
         if unknown:
             raise BenchmarkError(f"method {name!r} has no option {unknown[0]!r}; valid options: searcher, scheduler "
@@ -446,6 +450,22 @@ class EngineMethod(Method):
             if bad:
                 raise BenchmarkError(f"method {name!r}: the {what} has no option {bad[0]!r}; valid: "
                                      f"{', '.join(allowed) or '(none)'}")
+
+    def version(self) -> str:
+        pm = get_plugin_manager()
+        versions = [pm.version_of("searcher", self.searcher_spec.name),
+                    pm.version_of("scheduler", self.scheduler_spec.name)]
+        return "+".join(dict.fromkeys(versions))
+
+
+class EngineMethod(SearcherSchedulerMethod):
+    """``automl:SEARCHER+SCHEDULER``: a whole ``automl.search`` per run, on an engine task (options as
+    :class:`SearcherSchedulerMethod`'s)."""
+
+    prefix = "automl:"
+    example = "automl:tpe+asha"
+    multi_objective = True
+    needs_ray = True
 
     def check(self, problem: Problem) -> None:
         if not isinstance(problem, EngineTask):
@@ -477,11 +497,59 @@ class EngineMethod(Method):
             run.store.close()
         return trace
 
-    def version(self) -> str:
-        pm = get_plugin_manager()
-        versions = [pm.version_of("searcher", self.searcher_spec.name),
-                    pm.version_of("scheduler", self.scheduler_spec.name)]
-        return "+".join(dict.fromkeys(versions))
+
+class CostCurve:
+    """An in-process S2 run's best completed loss against its cumulative cost, written into a trace.
+
+    The methods that run the S2 functions in-process (``optuna:``, ``rungs:``) count cost as
+    :func:`fill_trace` reads it off an engine run: each budget step one unit, and only trials that
+    completed (reached the full fidelity) count as evaluations.
+    """
+
+    def __init__(self, problem: S2Task, trace: Trace, budget: int) -> None:
+        self.problem, self.trace, self.budget = problem, trace, budget
+        self.spent = self.trials = self.stopped = 0
+        self.xs: list[int] = []
+        self.bests: list[float | None] = []
+        self.best: float | None = None
+        self._fn = problem.function()
+        self._t0 = time.perf_counter()
+
+    @property
+    def left(self) -> bool:
+        """Whether some cost is left to spend."""
+        return self.spent < self.budget
+
+    def step(self, config: Mapping[str, Any], step: int) -> float:
+        """The loss of ``config`` at budget step ``step``: one unit of cost, its time counted as evaluation time."""
+        e0 = time.perf_counter()
+        value = float(self._fn(config, step)["loss"])
+        self.trace.eval_s += time.perf_counter() - e0
+        self.spent += 1
+        return value
+
+    def completed(self, loss: float) -> None:
+        """A trial reached the full fidelity with ``loss``: an evaluation, a point of the curve."""
+        finite = math.isfinite(loss)
+        self.trace.losses.append([loss] if finite else None)
+        if finite:
+            self.best = loss if self.best is None else min(self.best, loss)
+        self.xs.append(self.spent)
+        self.bests.append(self.best)
+
+    def finish(self) -> Trace:
+        """The trace, its curve run to the cost spent and its extra figures those of :func:`fill_trace`."""
+        trace, problem = self.trace, self.problem
+        trace.wall_s = time.perf_counter() - self._t0
+        trace.suggestions = self.trials
+        if not self.xs or self.xs[-1] < self.spent:
+            self.xs.append(self.spent)
+            self.bests.append(self.best)
+        trace.curve = {"evals": self.xs, "best": self.bests, "x": f"cumulative {problem.cost_unit}"}
+        trace.extra = {"cost_unit": problem.cost_unit, "cost_budget": self.budget, "cost_spent": self.spent,
+                       "cost_run": self.spent, "trials": self.trials, "completed": len(trace.losses),
+                       "stopped": self.stopped, "failed": 0, "full_trial_equivalents": self.budget / problem.max_steps}
+        return trace
 
 
 OPTUNA_SAMPLERS = ("tpe", "random")
@@ -529,55 +597,35 @@ class OptunaPrunerPeer(Method):
         assert isinstance(problem, S2Task)
         trace = trace if trace is not None else Trace()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        fn = problem.function()
-        budget = iterations * batch * problem.max_steps
+        curve = CostCurve(problem, trace, iterations * batch * problem.max_steps)
         sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"
                    else optuna.samplers.RandomSampler(seed=seed))
-        study = optuna.create_study(sampler=sampler, pruner=self._pruner(problem.max_steps), direction="minimize")
-        spent, xs, trials, stopped = 0, [], 0, 0
-        best: float | None = None
-        bests: list[float | None] = []
-        t0 = time.perf_counter()
-        while spent < budget:
+        # Named: Optuna's HyperbandPruner puts a trial in a bracket by a hash of the study's name and the trial's
+        # number, and an unnamed study gets a random name (the same seed then gave other brackets each run).
+        study = optuna.create_study(study_name=f"{problem.name}-{seed}", sampler=sampler,
+                                    pruner=self._pruner(problem.max_steps), direction="minimize")
+        while curve.left:
             trial = study.ask()
-            trials += 1
+            curve.trials += 1
             config = {n: trial.suggest_float(n, 0.0, 1.0) for n in problem.names}
             value = math.nan
             pruned = False
             for step in range(1, problem.max_steps + 1):
-                if spent >= budget:
+                if not curve.left:
                     break
-                e0 = time.perf_counter()
-                value = float(fn(config, step)["loss"])
-                trace.eval_s += time.perf_counter() - e0
-                spent += 1
+                value = curve.step(config, step)
                 trial.report(value, step)
                 if step < problem.max_steps and trial.should_prune():
                     pruned = True
                     break
             else:
                 study.tell(trial, value)
-                trace.losses.append([value])
-                best = value if best is None else min(best, value)
-                xs.append(spent)
-                bests.append(best)
+                curve.completed(value)
                 continue
-            if pruned:
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                stopped += 1
-            else:  # the cost ran out mid-trial
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                stopped += 1
-        trace.wall_s = time.perf_counter() - t0
-        trace.suggestions = trials
-        if not xs or xs[-1] < spent:
-            xs.append(spent)
-            bests.append(best)
-        trace.curve = {"evals": xs, "best": bests, "x": f"cumulative {problem.cost_unit}"}
-        trace.extra = {"cost_unit": problem.cost_unit, "cost_budget": budget, "cost_spent": spent, "cost_run": spent,
-                       "trials": trials, "completed": len(trace.losses), "stopped": stopped, "failed": 0,
-                       "full_trial_equivalents": budget / problem.max_steps}
-        return trace
+            # Pruned, or the cost ran out mid-trial.
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.FAIL)
+            curve.stopped += 1
+        return curve.finish()
 
     def version(self) -> str:
         return package_version("optuna")
