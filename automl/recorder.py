@@ -38,10 +38,12 @@ from automl.trial_job import (
     NUMBER,
     PBT_DIR,
     TIMINGS,
-    adopt_snapshot,
     drop_snapshot,
+    finish_adoption,
     keep_snapshot,
     remove_restart_files,
+    repair_adoptions,
+    stage_adoption,
     trial_dir,
 )
 
@@ -124,6 +126,12 @@ class Recorder(tune.Callback):
         if hasattr(rungs, "bind"):  # PBT: its checkpoint copies, exploits and lineage go through the driver's record
             rungs.bind(lambda n, step: keep_snapshot(run_dir, n, step), self._exploited,
                        lambda n, step: drop_snapshot(run_dir, n, step), self._config_at)
+            repair_adoptions(run_dir, self._last_exploit)  # an exploit a killed driver left half done
+
+    def _last_exploit(self, number: int) -> tuple[int, int] | None:
+        """The (donor, step) of trial ``number``'s last stored PBT exploit, None without one."""
+        row = self.store.trial(self.run_id, number)
+        return (row.lineage[-1].donor, row.lineage[-1].step) if row is not None and row.lineage else None
 
     def _config_at(self, number: int, step: int) -> dict[str, Any] | None:
         """PBT after a resume: trial ``number``'s config when it reached ``step`` (from its lineage), if its kept
@@ -142,12 +150,16 @@ class Recorder(tune.Callback):
         """PBT's exploit of a trial (:class:`automl.schedulers.Exploit`): the donor's checkpoint becomes the
         trial's, its lineage and new config are stored, and the searcher adapter re-issues it with that config."""
         number = exploit.number
-        adopt_snapshot(self.run_dir, exploit.donor, exploit.step, number)
+        # Copy, record, swap: a driver killed before the store write leaves the trial its own checkpoint and config
+        # (the staged copy is removed on resume), one killed after it a staged copy the resume swaps in
+        # (repair_adoptions): the store's lineage and the checkpoint the trial goes on from always agree.
+        staged = stage_adoption(self.run_dir, exploit.donor, exploit.step, number)
         row = self.store.trial(self.run_id, number)
         entry = LineageEntry(exploit.donor, exploit.step, dict(exploit.config),
                              dict(exploit.previous or (row.config if row else {})), time.time())
         lineage = [*(e.to_dict() for e in (row.lineage if row else ())), entry.to_dict()]
         self.store.save_trial(self.run_id, number, config=dict(exploit.config), lineage=lineage)
+        finish_adoption(staged)
         self.adapter.configs[number] = dict(exploit.config)
         log.info("automl: pbt: trial %d goes on from trial %d's step %d with %s", number, exploit.donor, exploit.step,
                  exploit.config)

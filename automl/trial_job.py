@@ -7,6 +7,7 @@ Runs in both processes (imported by :mod:`automl.trial_worker` in each Ray worke
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from automl.interfaces import Compressor, Task, Trainer, TrialContext
 
 __all__ = [
     "ARTIFACT", "BUDGET", "CHECKPOINT_DIR", "DEADLINE_REASON", "ERROR", "EXPORT_BAR", "FAILURE_FILE", "FAULT_FILE",
-    "FINAL", "MEASURED_AS", "NODE", "NUMBER", "PBT_DIR", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job", "adopt_snapshot",
-    "drop_snapshot", "keep_snapshot", "node_id", "remove_restart_files", "trial_context", "trial_dir",
+    "FINAL", "MEASURED_AS", "NODE", "NUMBER", "PBT_DIR", "RUNG_DIR", "TIMINGS", "TRACEBACK_FILE", "Job",
+    "drop_snapshot", "finish_adoption", "keep_snapshot", "node_id", "remove_restart_files", "repair_adoptions",
+    "stage_adoption", "trial_context", "trial_dir",
 ]
 
 #: Reserved keys in the configs and results that travel through Tune.
@@ -124,9 +126,48 @@ def keep_snapshot(run_dir: str | Path, number: int, step: int) -> bool:
     return True
 
 
-def adopt_snapshot(run_dir: str | Path, donor: int, step: int, number: int) -> None:
-    """Trial ``number``'s checkpoint becomes ``donor``'s of ``step`` (PBT's exploit); it restarts from there."""
-    _replace_dir(trial_dir(run_dir, donor) / PBT_DIR / f"{step:06d}", trial_dir(run_dir, number) / CHECKPOINT_DIR)
+#: A PBT exploit's copy of the donor's checkpoint, complete, waiting for the store to record the exploit:
+#: ``trials/N/checkpoint.from-DONOR-STEP``. Its name says which exploit it is (see :func:`repair_adoptions`).
+ADOPTING = CHECKPOINT_DIR + ".from-{donor:05d}-{step:06d}"
+_ADOPTING = re.compile(r"checkpoint\.from-(\d{5,})-(\d{6,})")
+
+
+def stage_adoption(run_dir: str | Path, donor: int, step: int, number: int) -> Path:
+    """Copy ``donor``'s kept checkpoint of ``step`` beside trial ``number``'s (the trial's own stays until
+    :func:`finish_adoption`); a crash leaves no staged copy or a complete one."""
+    target = trial_dir(run_dir, number) / ADOPTING.format(donor=donor, step=step)
+    _replace_dir(trial_dir(run_dir, donor) / PBT_DIR / f"{step:06d}", target)
+    return target
+
+
+def finish_adoption(staged: Path) -> None:
+    """The staged copy (:func:`stage_adoption`) becomes its trial's checkpoint (after the store recorded the exploit);
+    a crash in between leaves the staged copy, which :func:`repair_adoptions` swaps in."""
+    shutil.rmtree(staged.parent / CHECKPOINT_DIR, ignore_errors=True)
+    staged.rename(staged.parent / CHECKPOINT_DIR)
+
+
+def repair_adoptions(run_dir: str | Path, last_exploit: Callable[[int], tuple[int, int] | None]) -> list[int]:
+    """After a driver was killed in the middle of a PBT exploit: make each trial's checkpoint agree with the store.
+
+    The driver stages the donor's copy, records the exploit (lineage, new config) in the store, then swaps the
+    copy in. A staged copy whose exploit the store recorded (``last_exploit(number)``: the (donor, step) of the
+    trial's last lineage entry) is swapped in now; one the store did not record is removed, so the trial goes on
+    from its own checkpoint with its own config, as if never exploited. Returns the trials swapped in.
+    """
+    finished = []
+    for staged in sorted(Path(run_dir).glob(f"trials/*/{CHECKPOINT_DIR}.from-*")):
+        match = _ADOPTING.fullmatch(staged.name)
+        if match is None or not staged.parent.name.isdigit():  # a half-made copy (``.copying``): never recorded
+            shutil.rmtree(staged, ignore_errors=True)
+            continue
+        number = int(staged.parent.name)
+        if last_exploit(number) == (int(match[1]), int(match[2])):
+            finish_adoption(staged)
+            finished.append(number)
+        else:
+            shutil.rmtree(staged, ignore_errors=True)
+    return finished
 
 
 def drop_snapshot(run_dir: str | Path, number: int, step: int) -> None:

@@ -97,6 +97,55 @@ def test_a_resumed_pbt_rebuilds_its_values_and_reissues_the_trial_it_had_paused(
     assert [(e.number, e.donor, e.step) for e in applied] == [(2, 0, 2)]
 
 
+class Killed(BaseException):
+    """The driver dies here (raised by the store around its write of an exploit, as a SIGKILL would cut it)."""
+
+
+@pytest.mark.parametrize("killed", ["before", "after"])
+def test_a_driver_killed_around_an_exploits_store_write_leaves_checkpoint_and_lineage_agreeing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed: str
+) -> None:
+    """The exploit's copy is staged, the store records it, then the copy is swapped in; a resume (a new recorder)
+    swaps in a copy the store recorded and drops one it did not: the trial never goes on from the donor's
+    checkpoint under its own config and lineage, nor from its own under the donor's."""
+    from automl.recorder import Recorder
+    from tests.driver_fakes import LOSS, SPACE, Driver, Scripted
+
+    def pbt() -> PopulationBasedTraining:
+        return PopulationBasedTraining([LOSS], max_budget=4, space=SPACE, interval=2, seed=0)
+
+    driver = Driver(tmp_path, Scripted(), max_budget=4, scheduler=pbt())
+    trials = [driver.start() for _ in range(3)]
+    write = driver.store.save_trial
+
+    def dies(run_id: int, number: int, **fields: Any) -> None:
+        if "lineage" in fields and killed == "before":
+            raise Killed
+        write(run_id, number, **fields)
+        if "lineage" in fields:
+            raise Killed
+
+    monkeypatch.setattr(driver.store, "save_trial", dies)
+    for trial, loss in zip(trials, (0.5, 0.1, 0.9)):
+        (driver.checkpoint(trial.number) / "state").write_text(f"trial {trial.number}")
+        if trial.number < 2:
+            driver.report(trial, 2, loss)
+    with pytest.raises(Killed):
+        driver.report(trials[2], 2, 0.9)  # the worst of three copies trial 1, the best
+    monkeypatch.undo()
+    Recorder(driver.store, driver.run_id, run_dir=tmp_path, metric_keys={"loss"}, primary=LOSS, max_budget=4,
+             notify=lambda row: None, counts=driver.counts, adapter=driver.adapter, rungs=pbt())  # the resume
+    row = driver.row(2)
+    checkpoint = tmp_path / "trials" / "00002" / "checkpoint" / "state"
+    if killed == "before":
+        assert not row.lineage and row.config == {"x": 0.02} and checkpoint.read_text() == "trial 2"
+    else:
+        assert [(e.donor, e.step) for e in row.lineage] == [(1, 2)] and row.config != {"x": 0.02}
+        assert checkpoint.read_text() == "trial 1"
+    assert sorted(p.name for p in (tmp_path / "trials" / "00002").iterdir() if "checkpoint" in p.name) == ["checkpoint"]
+    driver.close()
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"interval": 8}, "interval must be an integer from 1 to 7"),
     ({"quantile": 0.7}, r"quantile must be in \(0, 0.5\]"),
