@@ -48,7 +48,7 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
         **{n: "automl-optuna" for n in ("tpe", "optuna-tpe", "gp", "optuna-gp", "cmaes", "nsga2", "nsga3", "qmc", "bohb")},
         **{n: "automl-hyperopt" for n in ("hyperopt-tpe", "hyperopt-atpe", "hyperopt-anneal")},
         **{n: "automl-nevergrad" for n in ("ngopt", "oneplusone", "de", "pso", "ng-cma")},
-        **{n: "automl-flaml" for n in ("cfo", "blendsearch")},
+        **{n: "automl-flaml" for n in ("cfo", "blendsearch", "learners")},
     },
     "trainer": {"sklearn": "automl-sklearn", "torch": "automl-torch"},
     "dataset": {

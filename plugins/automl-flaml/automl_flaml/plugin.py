@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from automl.plugin import SearcherSpec, SearchSpace, hookimpl, lazy_import
+from automl_flaml.learners import LearnersSearcher
 from automl_flaml.searchers import BlendSearchSearcher, CFOSearcher, require
 from automl_flaml.space import check_flaml_space
 
@@ -32,6 +33,13 @@ def searcher_specs() -> list[SearcherSpec]:
             BlendSearchSearcher,
             check_space=_check_blendsearch,
             description="FLAML BlendSearch: cost-aware local searches seeded by Optuna TPE (primary objective)",
+        ),
+        SearcherSpec(
+            "learners",
+            LearnersSearcher,
+            check_space=_check_cfo,
+            description="FLAML CFO per learner (the space's model choice), the learner picked by estimated cost "
+            "for improvement, as FLAML's AutoML (primary objective)",
         ),
     ]
 

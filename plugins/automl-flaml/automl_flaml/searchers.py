@@ -238,8 +238,7 @@ class FlamlSearcher(Searcher):
                 config = self._flaml.suggest(trial_id)
             if config is None:
                 # FLAML waits for results (or proposed a known config): None would end the search.
-                self.fallbacks += 1
-                return self._sample(flat)
+                return self._fallback(flat)
             decoded = self._converter.decode(config)
             if self._branch(decoded) not in flat or len(flat) >= self._branch_count():
                 if attempt:  # FLAML hears of this trial under the id it proposed it with
@@ -249,6 +248,11 @@ class FlamlSearcher(Searcher):
             self.flat_skips += 1
             with _quiet():
                 self._flaml.on_trial_complete(trial_id, None, error=True)
+        return self._fallback(flat)
+
+    def _fallback(self, flat: set[tuple[Any, ...]]) -> dict[str, Any] | None:
+        """The suggestion when FLAML has none: a random config (module docs: concurrency)."""
+        self.fallbacks += 1
         return self._sample(flat)
 
     def _branch(self, config: Mapping[str, Any]) -> tuple[Any, ...]:

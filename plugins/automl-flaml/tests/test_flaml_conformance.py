@@ -19,3 +19,8 @@ class TestBlendSearch(SearcherConformance):
 
 class TestPackage(PackageConformance):
     package = "automl-flaml"  # loads and registers every searcher without its libraries
+
+
+class TestLearners(SearcherConformance):
+    searcher = "learners"
+    stopped_as_final = True  # its CFO threads are told as cfo's are
