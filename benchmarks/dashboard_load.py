@@ -7,7 +7,7 @@ the driver calls), starts ``automl dashboard OUT/run`` as its own process, and m
 
 - each JSON endpoint's time and size, cold (the run read and its figures drawn) and warm (the page's
   two-second poll, answered from the fingerprint);
-- the page in headless Chromium (driven over the DevTools pipe, as tests/test_dashboard_browser.py does):
+- the page in headless Chromium (:class:`benchmarks.browser.Page`, driven over the DevTools pipe):
   from navigation until the trials table and every figure are drawn;
 - the server's resident memory (``VmRSS``) after the page loaded, and its peak (``VmHWM``).
 
@@ -114,8 +114,7 @@ def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 def page_load(base: str) -> float:
-    sys.path.insert(0, str(ROOT))
-    from tests.test_dashboard_browser import Page
+    from benchmarks.browser import Page
 
     with tempfile.TemporaryDirectory() as tmp:
         page = Page(Path(tmp))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import tempfile
 import textwrap
@@ -15,14 +14,8 @@ import pytest
 from automl.cli import run as cli
 from automl.html_report import ReportData, build_report, parameter_importance, write_report
 from automl.run import Run
+from benchmarks.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.test_export import make_run
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-#: Flags that keep headless Chromium off the network (it would flood the closed one) and quiet.
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  # WebGL (3-D scatter, parallel coordinates) on the CPU, for this trusted local file.
-                  "--enable-unsafe-swiftshader")
 
 #: Injected at the top of a copy of the page: collects console errors and uncaught exceptions and,
 #: once the page has loaded, writes them into the DOM for --dump-dom to show.
