@@ -146,10 +146,7 @@ def search(
             disabled_plugins=ctx.obj["disabled"], on_progress=progress.update, strict_plugins=strict_plugins,
             trust=trust, debug=ctx.obj["debug"]))
     finally:
-        if live is not None:
-            live.stop()
-            console.print(f"dashboard stopped with the search; serve the run again: automl dashboard {out}",
-                          highlight=False, soft_wrap=True)
+        _stop_dashboard(live, out)
 
 
 def _with_enqueued(spec: str, enqueue: str | None) -> Any:
@@ -165,15 +162,20 @@ def _with_enqueued(spec: str, enqueue: str | None) -> Any:
 def _dashboard_beside(spec: str, out: str | None, port: int | None) -> tuple[str, Any]:
     """The run directory (chosen here when --out is not given, so the dashboard knows it) and the dashboard
     serving it on a thread."""
-    from automl.dashboard.server import DEFAULT_PORT, BackgroundDashboard, bind, check_installed
-
-    check_installed()
     if out is None:
         from automl.spec import load_spec
 
         loaded = load_spec(spec)  # the engine's default name: the spec's name, else its file's
         name = loaded.name or click.format_filename(spec).rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
         out = f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return out, _serve_beside(out, port)
+
+
+def _serve_beside(out: str, port: int | None) -> Any:
+    """The dashboard serving the run directory ``out`` (made or not yet) on a thread, on 127.0.0.1."""
+    from automl.dashboard.server import DEFAULT_PORT, BackgroundDashboard, bind, check_installed
+
+    check_installed()
     try:
         bound = bind("127.0.0.1", DEFAULT_PORT if port is None else port)
     except AutoMLError:
@@ -182,7 +184,15 @@ def _dashboard_beside(spec: str, out: str | None, port: int | None) -> tuple[str
         bound = bind("127.0.0.1", 0)  # 8750 is taken (another dashboard): any free port will do
     live = BackgroundDashboard(bound, pending=[out]).start()
     console.print(f"dashboard: {bound.url} (run {out})", highlight=False, soft_wrap=True)
-    return out, live
+    return live
+
+
+def _stop_dashboard(live: Any, out: str | None) -> None:
+    """Stop the dashboard :func:`_serve_beside` started (None: none was), saying how to serve the run again."""
+    if live is not None:
+        live.stop()
+        console.print(f"dashboard stopped with the search; serve the run again: automl dashboard {out}",
+                      highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -192,9 +202,13 @@ def _dashboard_beside(spec: str, out: str | None, port: int | None) -> tuple[str
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP)
 @click.option("--trust", is_flag=True, help=TRUST_HELP + " The run is then signed with your key.")
 @click.option("--debug", "debug_here", is_flag=True, help=DEBUG_HELP)
+@click.option("--dashboard", is_flag=True, help="Serve the live dashboard of this run on 127.0.0.1 while the search "
+                                                "runs (it stops with the search).")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="The dashboard's port (default 8750, or a free one when 8750 is taken).")
 @click.pass_context
 def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | None, strict_plugins: bool,
-           trust: bool, debug_here: bool) -> None:
+           trust: bool, debug_here: bool, dashboard: bool, dashboard_port: int | None) -> None:
     """Continue the search in RUN_DIR with the spec it started with (after a crash or kill, or to add trials).
 
     \b
@@ -204,9 +218,13 @@ def resume(ctx: click.Context, run_dir: str, trials: int | None, address: str | 
     from automl.engine import resume as run_resume
 
     ctx.obj["debug"] = ctx.obj["debug"] or debug_here
-    _run(ctx, lambda progress: run_resume(run_dir, trials=trials, address=address,
-                                          disabled_plugins=ctx.obj["disabled"], on_progress=progress.update,
-                                          strict_plugins=strict_plugins, trust=trust, debug=ctx.obj["debug"]))
+    live = _serve_beside(run_dir, dashboard_port) if dashboard or dashboard_port is not None else None
+    try:
+        _run(ctx, lambda progress: run_resume(run_dir, trials=trials, address=address,
+                                              disabled_plugins=ctx.obj["disabled"], on_progress=progress.update,
+                                              strict_plugins=strict_plugins, trust=trust, debug=ctx.obj["debug"]))
+    finally:
+        _stop_dashboard(live, run_dir)
 
 
 def _run(ctx: click.Context, start: Any) -> None:
@@ -352,16 +370,30 @@ def show(run_dir: str, show_all: bool, as_json: bool, store: str | None) -> None
     console.print(f"[bold]{info.name}[/] ({info.status}) in {run.dir}: "
                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), highlight=False)
     objectives = run.objectives()
+    nodes = _node_labels([t.node for t in trials])
     table = Table(title="trials")
-    for col in ("#", "status", "budget", *[o.metric for o in objectives], "seconds", "overhead", "config / error"):
+    for col in ("#", "status", "budget", *[o.metric for o in objectives], "seconds", "overhead",
+                *(["node"] if nodes else []), "config / error"):
         table.add_column(col, overflow="fold")
     for t in trials if show_all else trials[-30:]:
         detail = t.error if t.status in ("failed", "stopped") and t.error else _config_text(t.config)
         table.add_row(str(t.number), str(t.status), f"{t.budget or 0}/{t.max_budget or '?'}",
                       *[_objective_cell(t.metrics, o.metric) for o in objectives], _fmt(t.duration),
-                      _overhead(t.timings), detail)
+                      _overhead(t.timings), *([nodes.get(t.node, "-")] if nodes else []), detail)
     console.print(table)
     _print_front(run)
+
+
+def _node_labels(nodes: list[str | None]) -> dict[str | None, str]:
+    """Each Ray node id of a run's trials -> its shortest prefix (8 characters at least) that no other node id
+    shares; empty when the trials ran on fewer than two nodes (the column would say nothing)."""
+    distinct = sorted({n for n in nodes if n})
+    if len(distinct) < 2:
+        return {}
+    width = 8
+    while len({n[:width] for n in distinct}) < len(distinct):
+        width += 1
+    return {n: n[:width] for n in distinct}
 
 
 def _overhead(timings: Any) -> str:

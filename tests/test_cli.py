@@ -90,3 +90,39 @@ def test_a_data_error_leaves_no_run_directory(tmp_path: Path) -> None:
     result = automl("search", str(spec), "--out", str(out))
     assert result.returncode == 2 and "single class" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_show_names_each_trials_node_where_the_trials_ran_on_several(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from automl.cli import _node_labels
+    from tests.test_export import make_run
+
+    one, other = "0f3c9a21" + "0" * 48, "7be4d210" + "1" * 48  # Ray node ids: 56 hex digits
+    trials = [{"number": n, "status": "completed", "config": {"x": n}, "metrics": {"loss": 1.0, "cost": 1.0},
+               "node": node} for n, node in enumerate([one, other, one])]
+    assert cli(["show", str(make_run(tmp_path / "two", [dict(t) for t in trials]))]) == 0
+    out = capsys.readouterr().out
+    assert "node" in out and out.count("0f3c9a21") == 2 and out.count("7be4d210") == 1 and "0f3c9a210" not in out
+    for t in trials:
+        t["node"] = one
+    assert cli(["show", str(make_run(tmp_path / "one", trials))]) == 0
+    out = capsys.readouterr().out
+    assert "node" not in out and "0f3c9a21" not in out
+    # Ids that share their first 8 digits are told apart by as many as it takes.
+    assert _node_labels(["a1b2c3d4e5" + "0" * 46, None, "a1b2c3d4f6" + "1" * 46]) == {
+        "a1b2c3d4e5" + "0" * 46: "a1b2c3d4e", "a1b2c3d4f6" + "1" * 46: "a1b2c3d4f"}
+
+
+def test_resume_dashboard_serves_the_run_directory_and_stops_with_the_search(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("starlette")
+    import httpx
+
+    # Nothing to resume here: the refusal comes after the dashboard started, which must stop with it.
+    assert cli(["resume", str(tmp_path), "--dashboard", "--dashboard-port", "0"]) == 2
+    captured = capsys.readouterr()
+    address = captured.out.split("dashboard: ", 1)[1].split()[0]
+    assert address.startswith("http://127.0.0.1:") and f"(run {tmp_path})" in captured.out
+    assert f"serve the run again: automl dashboard {tmp_path}" in captured.out and "Traceback" not in captured.err
+    with pytest.raises(httpx.TransportError):
+        httpx.get(address + "api/runs", timeout=5)
