@@ -141,6 +141,11 @@ ARMS = {
     "fifo": {"name": "fifo"},
     "asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "stopping"}},
     "asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "promotion"}},
+    "hyperband": {"name": "hyperband", "options": {"grace_period": 1, "reduction_factor": 3}},
+    # Population Based Training (issue 20) on the spec's float parameters (lr, momentum, weight decay, dropout).
+    "pbt": {"name": "pbt", "options": {"interval": 3, "quantile": 0.25}},
+    # BOHB-style (automl-optuna's bohb: TPE on the highest rung with enough points) proposals under ASHA.
+    "bohb-asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3}, "searcher": "bohb"},
 }
 
 
@@ -170,11 +175,12 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         shift = seed % len(arms)
         for scheduler in arms[shift:] + arms[:shift]:
             spec = dict(base, name=f"speedup-{scheduler}")
+            searcher = ARMS[scheduler].get("searcher", "random")
             if args.vary == "order":  # one task (split, trial seeds); the searcher's seed orders the configs
-                spec["searcher"] = {"name": "random", "seed": seed}
+                spec["searcher"] = {"name": searcher, "seed": seed}
             else:  # each seed its own split as well
-                spec.update(seed=seed, searcher={"name": "random"})
-            spec["scheduler"] = ARMS[scheduler]
+                spec.update(seed=seed, searcher={"name": searcher})
+            spec["scheduler"] = {k: v for k, v in ARMS[scheduler].items() if k != "searcher"}
             spec["budget"] = {"trials": args.trials, "wall_time": args.wall, "target": args.target}
             if args.epochs:
                 spec["trainer"] = {**spec["trainer"], "params": {**spec["trainer"]["params"], "epochs": args.epochs}}

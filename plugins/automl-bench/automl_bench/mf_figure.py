@@ -23,7 +23,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,16 +73,23 @@ def _median_cost(costs: Sequence[int | None], budget: int) -> tuple[float, bool]
     return statistics.median(budget if c is None else c for c in costs), any(c is None for c in costs)
 
 
-def figure(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int], cost: int) -> str:
-    """Run everything and return the Markdown table (one block per task)."""
+def figure(tasks: Sequence[str | S2Task], methods: Sequence[str], seeds: Sequence[int], cost: int,
+           extra_rows: Callable[[S2Task, dict[float, float], int], dict[str, dict[str, Any]]] | None = None) -> str:
+    """Run everything and return the Markdown table (one block per task).
+
+    ``tasks``: S2 task names, or task objects shaped like :class:`S2Task` (a table of recorded curves: its
+    ``target_loss(fraction)`` gives the targets). ``extra_rows(task, targets, budget)``: rows of methods run
+    elsewhere (``{"costs": {fraction: [cost or None per seed]}}``), shown after the others.
+    """
     lines: list[str] = []
     checkpoints = [c for c in (5, 10, 20) if c < cost] + [cost]
-    for name in tasks:
-        task = make_engine_task(name, {})
+    for given in tasks:
+        task = make_engine_task(given, {}) if isinstance(given, str) else given
         assert isinstance(task, S2Task) and task.optimum is not None  # S2's functions have known optima
-        optimum = task.optimum
+        name, optimum = task.name, task.optimum
         budget = cost * task.max_steps
-        targets = {f: target_value(task, f) for f in FRACTIONS}
+        targets = {f: task.target_loss(f) if hasattr(task, "target_loss") else target_value(task, f)
+                   for f in FRACTIONS}
         rows: dict[str, dict[str, Any]] = {}
         for method_name in methods:
             method = make_engine_method(method_name)
@@ -94,14 +101,19 @@ def figure(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int], c
                 "trials": statistics.median(t.suggestions for t in traces),
                 "wall": sum(t.wall_s for t in traces),
             }
-        base = rows.get("rungs:random+fifo")
+        if extra_rows is not None:
+            rows.update(extra_rows(task, targets, budget))
+        fifo = rows.get("rungs:random+fifo")
         head = " | ".join(f"to top {f:.0%} (speedup)" for f in FRACTIONS)
         regrets = " | ".join(f"log10 regret @{c}" for c in checkpoints)
         lines += [f"**{name}** (optimum {task.optimum:g}; targets: top 5% = {targets[0.05]:.4g}, top 1% = "
-                  f"{targets[0.01]:.4g}; budget {cost} x {task.max_steps} = {budget} steps; seeds {list(seeds)})", "",
+                  f"{targets[0.01]:.4g}; budget {cost} x {task.max_steps} = {budget} {task.cost_unit}; seeds "
+                  f"{list(seeds)})", "",
                   f"| method | trials | {head} | {regrets} |", "|" + " --- |" * (2 + len(FRACTIONS) + len(checkpoints))]
         for method_name, row in rows.items():
             cells = []
+            # Each family against its own full-budget random search (the replay's orderings against theirs).
+            base = rows.get(method_name.partition(":")[0] + ":random+fifo", fifo)
             for f in FRACTIONS:
                 median, missed = _median_cost(row["costs"][f], budget)
                 text = f"{'>' if missed else ''}{median:g}"
@@ -112,10 +124,11 @@ def figure(tasks: Sequence[str], methods: Sequence[str], seeds: Sequence[int], c
                         f" ({'>=' if ref_missed else '<=' if missed else ''}{ref / median:.1f}x)"
                 cells.append(text)
             for c in checkpoints:
-                values = [r for r in row["regret"][c] if r is not None]
+                values = [r for r in row.get("regret", {}).get(c, []) if r is not None]
                 cells.append(f"{statistics.median(values):.2f}" if len(values) == len(seeds) else
                              f"{statistics.median(values):.2f} ({len(values)}/{len(seeds)})" if values else "-")
-            lines.append(f"| {method_name} | {row['trials']:g} | " + " | ".join(cells) + " |")
+            trials = f"{row['trials']:g}" if "trials" in row else "-"
+            lines.append(f"| {method_name} | {trials} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

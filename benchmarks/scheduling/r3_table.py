@@ -1,0 +1,222 @@
+"""R3 (the torch task) as a table of learning curves: record them once, then run every multi-fidelity method on it.
+
+    nice -n 19 .venv/bin/python -m benchmarks.scheduling.r3_table record --configs 400 --processes 2 \\
+        --out benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json
+    .venv/bin/python -m benchmarks.scheduling.r3_table figure benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json \\
+        --seeds 20 --cost 60
+
+``record`` trains configurations drawn uniformly from ``searchspaces/torch-mlp-digits.yaml`` (the random searcher's
+draws, seed 0) with the engine's own torch trainer on the spec's split and trial seeds (the trainer a worker builds:
+:meth:`automl.plan.Plan.job`), epoch by epoch for its 27 epochs, keeping each epoch's validation accuracy. No Ray, no
+export: the table is what the training does, as LCBench / HPOBench / Syne Tune's blackbox repository keep it.
+
+``figure`` runs the methods of :mod:`automl_bench.mf_figure` on the table: the engine's own searcher and scheduler
+objects (``rungs:SEARCHER+SCHEDULER``), Optuna's ``TPESampler`` + ``HyperbandPruner`` used directly, and ASHA of the
+promotion type through :mod:`benchmarks.scheduling.replay`. A method proposes points of the unit cube (one axis per
+parameter, log axes for log parameters); a point is answered with the curve of the nearest recorded configuration
+(scikit-learn's 1-nearest-neighbour regressor, the surrogate Syne Tune uses to let model-based searchers run on a
+tabulated benchmark). The cost is counted in epochs (the machine-independent cost; a trial stopped at epoch 3
+costs 3), one trial at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from automl_bench.engine_tasks import EngineTask, S2Task, unit_space
+
+from automl.plugin import Objective
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "searchspaces" / "torch-mlp-digits.yaml"
+
+__all__ = ["R3_METHODS", "TableTask", "main", "record", "replay_rows"]
+
+
+def _plan(spec_text: str, source: str) -> Any:
+    from automl.plan import build_plan
+    from automl.plugins import get_plugin_manager
+    from automl.spec import parse_spec
+
+    return build_plan(parse_spec(spec_text, source), get_plugin_manager())
+
+
+@functools.cache
+def _plan_and_data(spec_text: str, source: str) -> tuple[Any, Any]:
+    plan = _plan(spec_text, source)
+    return plan, plan.load_data()
+
+
+def _train(args: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's curve: the validation accuracy after each epoch, and each epoch's seconds."""
+    import torch
+
+    spec_text, source, number, config = args
+    torch.set_num_threads(1)
+    plan, data = _plan_and_data(spec_text, source)
+    with_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"r3-table-{os.getpid()}"
+    job = plan.job(with_dir)
+    trainer = job.trainer(config, job.params, job.context(number, data))
+    values, seconds = [], []
+    mark = time.perf_counter()
+    for _ in trainer.run_steps(1):
+        values.append(float(trainer.evaluate("valid")["accuracy"]))
+        now = time.perf_counter()
+        seconds.append(now - mark)
+        mark = now
+    return {"number": number, "config": config, "values": values, "seconds": seconds}
+
+
+def record(configs: int, processes: int, out: Path, seed: int = 0, spec: Path = SPEC) -> dict[str, Any]:
+    """Train ``configs`` configurations of ``spec`` (the random searcher's draws with ``seed``); the table so far is
+    written to ``out`` every 10 configurations (a run cut short keeps what it recorded)."""
+    spec_text = spec.read_text()
+    plan = _plan(spec_text, str(spec))
+    draws = [(spec_text, str(spec), n, plan.space.sample(np.random.default_rng([seed, n]))) for n in range(configs)]
+    rows: list[dict[str, Any]] = []
+    t0 = time.time()
+    load = os.getloadavg()
+
+    def table() -> dict[str, Any]:
+        return {"spec": spec_text, "source": str(spec.relative_to(ROOT)) if spec.is_relative_to(ROOT) else str(spec),
+                "seed": seed, "metric": "accuracy", "mode": "max", "max_budget": plan.spec.trainer.params["epochs"],
+                "load_average_before": load, "load_average": os.getloadavg(), "recorded": time.strftime("%Y-%m-%d %H:%M"),
+                "wall_s": time.time() - t0, "configs": [r["config"] for r in rows],
+                "values": [r["values"] for r in rows], "seconds": [r["seconds"] for r in rows]}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(processes) as pool:
+        for i, row in enumerate(pool.map(_train, draws)):
+            rows.append(row)
+            if i % 10 == 9:
+                out.write_text(json.dumps(table()))
+                print(f"{i + 1}/{configs} configurations, {time.time() - t0:.0f} s", flush=True)
+    doc = table()
+    out.write_text(json.dumps(doc))
+    return doc
+
+
+# -- the table as a task of automl_bench.mf_figure ---------------------------------------------------------------
+
+
+class TableTask(S2Task):
+    """The recorded table shaped as an S2 task, so that the in-process methods of :mod:`automl_bench.mf_figure`
+    (``rungs:``, ``optuna:``) run it unchanged: one unit-cube axis per parameter (log axes for log parameters),
+    ``loss`` = 1 - the validation accuracy at the budget step of the recorded configuration nearest the point."""
+
+    def __init__(self, table: Mapping[str, Any], name: str = "r3-table") -> None:
+        from sklearn.neighbors import KNeighborsRegressor
+
+        EngineTask.__init__(self, name, "r3", (Objective("loss", "min"),), max_steps=int(table["max_budget"]),
+                            cost_unit="epochs", options={})
+        self.params = _plan(table["spec"], str(ROOT / table.get("source", SPEC))).space
+        self.names = list(self.params)
+        self.space = unit_space(len(self.names))
+        full = [i for i, v in enumerate(table["values"]) if len(v) == self.max_steps]
+        self.losses = 1.0 - np.asarray([table["values"][i] for i in full], dtype=float)
+        points = np.asarray([self.encode(table["configs"][i]) for i in full])
+        # scikit-learn's 1-NN (Syne Tune's surrogate for tabulated benchmarks): a point gets the nearest
+        # recorded configuration's curve, so every value a method sees is one a real trial reported.
+        self.knn = KNeighborsRegressor(n_neighbors=1).fit(points, np.arange(len(points)))
+        self.optimum = float(self.losses[:, -1].min())
+        self._nearest: dict[tuple[float, ...], int] = {}
+
+    def encode(self, config: Mapping[str, Any]) -> list[float]:
+        out = []
+        for name in self.names:
+            param = self.params[name]
+            low, high, value = float(param.low), float(param.high), float(config[name])
+            if getattr(param, "log", False):
+                low, high, value = math.log(low), math.log(high), math.log(value)
+            out.append((value - low) / (high - low))
+        return out
+
+    def nearest(self, point: Mapping[str, Any]) -> int:
+        key = tuple(float(point[n]) for n in self.names)
+        if key not in self._nearest:
+            self._nearest[key] = int(self.knn.predict(np.asarray([key]))[0])
+        return self._nearest[key]
+
+    def function(self) -> Callable[..., dict[str, float]]:
+        def loss(point: Mapping[str, Any], step: int = 0) -> dict[str, float]:
+            return {"loss": float(self.losses[self.nearest(point), (step or self.max_steps) - 1])}
+
+        return loss
+
+    def target_loss(self, fraction: float) -> float:
+        """The final loss that ``fraction`` of the recorded (uniformly drawn) configurations reach."""
+        return float(np.quantile(self.losses[:, -1], fraction, method="lower"))
+
+
+def replay_rows(task: Any, targets: Mapping[float, float], budget: int, seeds: Sequence[int]) -> dict[str, Any]:
+    """Random search over the recorded configurations (each seed one ordering of them) through
+    :func:`benchmarks.scheduling.replay.simulate`, one trial at a time: fifo and ASHA of both types (the engine's
+    own ``RungScheduler``, grace 1, reduction factor 3). The cost to each target in epochs (None: not within
+    ``budget``)."""
+    from benchmarks.scheduling.replay import Curves, simulate
+
+    losses = task.losses.tolist()
+    curves = Curves("loss", "min", task.max_steps, 1, losses, [[1.0] * task.max_steps for _ in losses], 0.0)
+    rows: dict[str, Any] = {}
+    for arm in ("fifo", "stopping", "promotion"):
+        costs: dict[float, list[int | None]] = {}
+        for fraction, target in targets.items():
+            costs[fraction] = []
+            for seed in seeds:
+                order = [int(i) for i in np.random.default_rng([seed, 7]).permutation(len(losses))]
+                outcome = simulate(curves, order, target, arm)
+                costs[fraction].append(outcome.steps if outcome.reached and outcome.steps <= budget else None)
+        name = {"fifo": "replay:random+fifo", "stopping": "replay:random+asha", "promotion": "replay:random+asha-promotion"}
+        rows[name[arm]] = {"costs": costs}
+    return rows
+
+
+R3_METHODS = ("rungs:random+fifo", "rungs:random+asha", "rungs:random+hyperband", "rungs:tpe+fifo", "rungs:tpe+asha",
+              "rungs:bohb+asha", "rungs:bohb+hyperband", "optuna:tpe+hyperband")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("--configs", type=int, default=400)
+    rec.add_argument("--processes", type=int, default=2)
+    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--out", type=Path, required=True)
+    fig = sub.add_parser("figure")
+    fig.add_argument("table", type=Path)
+    fig.add_argument("--seeds", type=int, default=10)
+    fig.add_argument("--cost", type=int, default=60, help="full-trial equivalents (of 27 epochs) per run")
+    fig.add_argument("--methods", nargs="+", default=list(R3_METHODS))
+    args = parser.parse_args(argv)
+    if args.command == "figure":
+        from automl_bench.mf_figure import figure
+
+        t0 = time.time()
+        task = TableTask(json.loads(args.table.read_text()))
+        seeds = list(range(args.seeds))
+        print(figure([task], args.methods, seeds, args.cost,
+                     extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget, seeds)))
+        load = os.getloadavg()
+        print(f"({len(task.losses)} recorded curves; {time.time() - t0:.0f} s; load average {load[0]:.1f} "
+              f"{load[1]:.1f} {load[2]:.1f})")
+        return 0
+    if args.command == "record":
+        doc = record(args.configs, args.processes, args.out, args.seed)
+        print(f"{len(doc['values'])} curves -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""R3 as a table of recorded learning curves (benchmarks/scheduling/r3_table.py): a point of the unit cube is
+answered with the nearest recorded configuration's curve, and the multi-fidelity figure runs on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("automl_bench")
+pytest.importorskip("sklearn")
+
+from benchmarks.scheduling.r3_table import SPEC, TableTask, _plan, replay_rows  # noqa: E402
+
+
+def _table(n: int = 30) -> dict:
+    space = _plan(SPEC.read_text(), str(SPEC)).space
+    configs = [space.sample(np.random.default_rng([0, i])) for i in range(n)]
+    finals = np.linspace(0.5, 0.99, n)
+    return {"spec": SPEC.read_text(), "source": "searchspaces/torch-mlp-digits.yaml", "max_budget": 27,
+            "configs": configs, "values": [[float(f * (e + 1) / 27) for e in range(27)] for f in finals],
+            "seconds": [[0.1] * 27 for _ in finals]}
+
+
+def test_a_point_gets_the_curve_of_the_nearest_recorded_configuration() -> None:
+    table = _table()
+    task = TableTask(table)
+    loss = task.function()
+    for i in (0, 7, 29):
+        point = dict(zip(task.names, task.encode(table["configs"][i]), strict=True))
+        assert loss(point, 27)["loss"] == pytest.approx(1 - table["values"][i][-1])
+        assert loss(point, 3)["loss"] == pytest.approx(1 - table["values"][i][2])
+    assert task.optimum == pytest.approx(1 - 0.99)
+    assert task.target_loss(0.1) == pytest.approx(sorted(1 - np.linspace(0.5, 0.99, 30))[2])  # a recorded value
+
+
+def test_the_figure_runs_the_engines_methods_and_the_replay_on_the_table() -> None:
+    from automl_bench.mf_figure import figure
+
+    task = TableTask(_table())
+    text = figure([task], ["rungs:random+fifo", "rungs:random+asha"], [0, 1], 4,
+                  extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget, [0, 1]))
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == ["| method", "| rungs:random+fifo", "| rungs:random+asha", "| replay:random+fifo",
+                    "| replay:random+asha", "| replay:random+asha-promotion"]
+    assert "108 epochs" in text  # 4 full trials of 27 epochs
