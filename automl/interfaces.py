@@ -564,7 +564,11 @@ class SchedulerSpec:
     Attributes:
         name: The name a spec selects it by (``scheduler.name``).
         factory: ``factory(objectives, *, max_budget, **options)`` returning a Ray Tune
-            ``TrialScheduler``; ``objectives`` are the spec's, primary first.
+            ``TrialScheduler``; ``objectives`` are the spec's, primary first. A factory that names
+            ``space``, ``trainer`` or ``seed`` (:data:`SCHEDULER_ENGINE_ARGUMENTS`) gets them from the
+            engine, by keyword: the search space, the trainer's :class:`TrainerSpec` and the spec's seed;
+            they are never spec options. The plugin manager refuses a factory the engine cannot call so
+            (:meth:`signature_problem`).
         uses_steps: True when it acts between budget steps, so it is useless (and refused)
             for a trainer that reports a single step.
         multi_objective: True when it compares trials on all objectives.
@@ -585,6 +589,53 @@ class SchedulerSpec:
         """Which of :data:`SCHEDULER_ENGINE_ARGUMENTS` the factory names: the engine passes those (Population Based
         Training perturbs configs within the space, and copies checkpoints, which only some trainers write)."""
         return [n for n in _option_names(self.factory, {"self"}) if n in SCHEDULER_ENGINE_ARGUMENTS]
+
+    def build(self, objectives: Sequence[Objective], *, max_budget: int, options: Mapping[str, Any],
+              space: Any, trainer: Any, seed: int | None) -> Any:
+        """The scheduler as the engine builds it: ``factory(objectives, max_budget=..., **options)``, plus those
+        of ``space``, ``trainer`` and ``seed`` the factory names (:meth:`engine_arguments`), by keyword.
+
+        Raises:
+            ValueError: ``options`` holds one of the engine's arguments, or the factory refused its options.
+            TypeError: The factory refused its arguments.
+        """
+        clash = sorted(set(options) & set(SCHEDULER_ENGINE_ARGUMENTS))
+        if clash:
+            raise ValueError(f"{clash[0]!r} is not a scheduler option: the engine passes the search's "
+                             f"{', '.join(SCHEDULER_ENGINE_ARGUMENTS)} to a scheduler factory that names them")
+        known = {"space": space, "trainer": trainer, "seed": seed}
+        return self.factory(objectives, max_budget=max_budget, **options,
+                            **{k: known[k] for k in self.engine_arguments()})
+
+    def signature_problem(self) -> str | None:
+        """Why the engine cannot call :attr:`factory` as :meth:`build` does, or None when it can.
+
+        The engine passes the objectives as the first positional argument and ``max_budget`` and the
+        engine arguments the factory names by keyword: a factory whose first parameter is one of those names
+        (it would get the objectives and then the same name again), or that takes one of them positional-only,
+        or that takes no ``max_budget``, cannot be called. A factory whose signature Python cannot read is
+        not checked.
+        """
+        target = self.factory.__init__ if inspect.isclass(self.factory) else self.factory
+        try:
+            params = list(inspect.signature(target).parameters.values())
+        except (TypeError, ValueError):
+            return None
+        if inspect.isclass(self.factory):
+            params = params[1:]  # self
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if not params or params[0].kind not in (*positional, inspect.Parameter.VAR_POSITIONAL):
+            return "its factory takes no positional argument: the engine passes the objectives as the first one"
+        keywords = {"max_budget", *SCHEDULER_ENGINE_ARGUMENTS}
+        if params[0].name in keywords:
+            return (f"its factory's first parameter is {params[0].name!r}, where the engine passes the objectives "
+                    f"(and it passes {params[0].name!r} by keyword too): take the objectives first")
+        for p in params[1:]:
+            if p.name in keywords and p.kind == inspect.Parameter.POSITIONAL_ONLY:
+                return f"its factory takes {p.name!r} positional-only: the engine passes it by keyword"
+        if not any(p.name == "max_budget" or p.kind == inspect.Parameter.VAR_KEYWORD for p in params):
+            return "its factory takes no max_budget: the engine passes the budget steps of a full trial by keyword"
+        return None
 
 
 #: Joins a compressor's name and its parameter in a space entry (``prune.amount``).

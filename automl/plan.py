@@ -24,6 +24,7 @@ from automl.errors import AutoMLError, DataError, PluginError, SpecError
 from automl.interfaces import (
     COMPRESSOR_SEPARATOR,
     ENGINE_METRICS,
+    SCHEDULER_ENGINE_ARGUMENTS,
     UNCOMPRESSED,
     CompressorSpec,
     Constraint,
@@ -267,13 +268,12 @@ class Plan:
             raise self.spec.error(f"searcher {self.searcher.name!r} rejected its options: {exc}", "searcher") from exc
 
     def make_scheduler(self) -> Any:
-        options = dict(self.spec.scheduler.options)
         # A factory that names them gets the search's space, trainer record and seed (PBT perturbs configs within
         # the space, and copies checkpoints, which only a checkpointing trainer writes).
-        known = {"space": self.space, "trainer": self.trainer, "seed": self.spec.seed}
-        options.update({k: known[k] for k in self.scheduler.engine_arguments()})
         try:
-            return self.scheduler.factory(self.objectives, max_budget=self.max_budget, **options)
+            return self.scheduler.build(self.objectives, max_budget=self.max_budget,
+                                        options=self.spec.scheduler.options, space=self.space, trainer=self.trainer,
+                                        seed=self.spec.seed)
         except (TypeError, ValueError) as exc:
             raise self.spec.error(f"scheduler {self.scheduler.name!r} rejected its options: {exc}", "scheduler") from exc
 
@@ -598,6 +598,11 @@ def _trainer_fault(trainer: TrainerSpec, spec: Spec, space: SearchSpace) -> tupl
 def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, options: Mapping[str, Any]) -> None:
     valid = record.option_names()
     unknown = [k for k in options if k not in valid]
+    if unknown and kind == "scheduler" and unknown[0] in SCHEDULER_ENGINE_ARGUMENTS:
+        raise spec.error(
+            f"scheduler {record.name!r} has no option {unknown[0]!r}: the engine passes the search's "
+            f"{', '.join(SCHEDULER_ENGINE_ARGUMENTS)} to a scheduler that takes them (the seed is the spec's "
+            f"seed); valid options: {', '.join(valid) or '(none)'}", kind, "options", unknown[0])
     if unknown:
         raise spec.error(
             f"{kind} {record.name!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}",

@@ -26,7 +26,8 @@ What is here, by use:
   :class:`StepRecord`, :class:`RunRecord`, :class:`Front` and :class:`FrontMember` (hooks), their
   :class:`TrialStatus` and :class:`RunStatus`; the literal types :data:`Task` (``classification`` /
   ``regression``), :data:`Mode` (``min`` / ``max``) and :data:`Status` (a trial status as a string);
-  :data:`COMPRESSOR_SEPARATOR` (``.`` in ``NAME.PARAM`` space entries) and :data:`UNCOMPRESSED`.
+  :data:`COMPRESSOR_SEPARATOR` (``.`` in ``NAME.PARAM`` space entries) and :data:`UNCOMPRESSED`;
+  :data:`SCHEDULER_ENGINE_ARGUMENTS` (what the engine passes a scheduler factory that names it).
 - **Search spaces**: :class:`SearchSpace`, :class:`Float`, :class:`Int`, :class:`Choice`, :class:`Param`
   (any of the three), :data:`Value` (what a parameter takes). A space maps the unit cube onto its
   configs and back (``SearchSpace.from_unit`` / ``SearchSpace.to_unit``, each parameter's too).
@@ -60,6 +61,7 @@ from automl.hookspecs import hookimpl
 from automl.importpath import import_callable
 from automl.interfaces import (
     COMPRESSOR_SEPARATOR,
+    SCHEDULER_ENGINE_ARGUMENTS,
     UNCOMPRESSED,
     Compressor,
     CompressorSpec,
@@ -102,7 +104,7 @@ __all__ = [
     "Compressor", "CompressorSpec", "DatasetSpec", "DefaultSpace", "ResultsStore", "RungScheduler", "SchedulerSpec",
     "Searcher", "SearcherSpec", "Trainer", "TrainerSpec",
     # what plugins receive
-    "COMPRESSOR_SEPARATOR", "UNCOMPRESSED", "Constraint", "DataSummary", "EnsembleMember", "Mode", "Objective", "Part",
+    "COMPRESSOR_SEPARATOR", "SCHEDULER_ENGINE_ARGUMENTS", "UNCOMPRESSED", "Constraint", "DataSummary", "EnsembleMember", "Mode", "Objective", "Part",
     "RungResult", "Splits", "Status", "Table", "Task", "TrialContext", "TrialOutcome",
     # records
     "Front", "FrontMember", "Run", "RunRecord", "RunStatus", "StepRecord", "TrialRecord", "TrialStatus",

@@ -251,6 +251,10 @@ class PluginManager:
                               f"{RECORD_TYPES[kind].__name__}; nothing of this kind from it is loaded")
                 continue
             for record in answered:
+                problem = record.signature_problem() if isinstance(record, SchedulerSpec) else None
+                if problem:  # checked here, naming the plugin, rather than as a TypeError in every search using it
+                    info.error = f"{kind} {record.name!r} is not loaded: {problem}"
+                    continue
                 info.provides.setdefault(kind, []).append(record.name)
                 if record.name in owners:  # unusable, but only by the specs that ask for it
                     clashes.setdefault(record.name, [owners[record.name]]).append(info)

@@ -15,7 +15,8 @@ Subclass a kit in a test module, name what it checks, and pytest runs every chec
         params = {"steps": 3}
 
 The kits: :class:`SearcherConformance`, :class:`TrainerConformance`,
-:class:`CompressorConformance`, :class:`DatasetConformance`, :class:`StoreConformance` and
+:class:`CompressorConformance`, :class:`DatasetConformance`, :class:`StoreConformance`,
+:class:`SchedulerConformance` and
 :class:`PackageConformance` (or :func:`check_package`). Each runs in-process, without Ray, on
 small data (:func:`tiny_splits`), in seconds. :func:`run_checks` runs a kit's checks outside
 pytest collection and returns each one's result.
@@ -25,6 +26,7 @@ from automl.testing.compressors import CompressorConformance
 from automl.testing.datasets import DatasetConformance, no_network
 from automl.testing.packages import PackageConformance, PackageReport, check_package, optional_libraries
 from automl.testing.runner import CheckResult, failed_checks, run_checks
+from automl.testing.schedulers import SchedulerConformance
 from automl.testing.searchers import (
     BOWL_SPACE,
     CONDITIONAL_SPACE,
@@ -51,6 +53,7 @@ __all__ = [
     "DatasetConformance",
     "PackageConformance",
     "PackageReport",
+    "SchedulerConformance",
     "SearcherConformance",
     "StoreConformance",
     "TrainerConformance",
