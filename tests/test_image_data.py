@@ -112,3 +112,18 @@ def test_a_search_on_an_image_folder_trains_a_small_resnet_with_augmentation(wri
     (trial,) = automl.search(spec, out=tmp_path / "run").trials()
     assert trial.status == "completed", trial.error
     assert Path(trial.artifact).name == "model.onnx" and trial.metrics["size_bytes"] == Path(trial.artifact).stat().st_size
+
+
+def test_an_input_shape_other_than_the_images_is_refused_at_validate(write_spec: Callable[[str], Path],
+                                                                      tmp_path: Path) -> None:
+    _folder(tmp_path / "imgs", {"a": 6, "b": 6})  # 6x5 gray images
+    spec = write_spec("""
+        task: classification
+        data: {images: imgs}
+        trainer: {name: torch, params: {epochs: 1, network: cnn, input_shape: [1, 28, 28]}}
+        searcher: {name: random}
+        space: {lr: {type: float, low: 0.001, high: 0.01}}
+    """)
+    with pytest.raises(AutoMLError, match=r"input_shape \[1, 28, 28\] does not fit the data: its rows are images of "
+                                          r"input_shape \[1, 6, 5\]; set input_shape: \[1, 6, 5\]"):
+        automl.validate(spec)

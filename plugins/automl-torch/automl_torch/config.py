@@ -9,6 +9,9 @@ import torch: the plugin manager loads it for every command, torch costs seconds
 from __future__ import annotations
 
 import difflib
+import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -317,14 +320,27 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
 
 
 def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
-    """Refuse a table with columns the network cannot take (text, dates): it takes numbers and booleans only.
+    """Refuse a table the network cannot take: columns that are not numbers or booleans (text, dates), or a row
+    that is not ``input_shape`` values long.
 
     Raises:
-        ValueError: Naming the columns and what to do, so ``automl validate`` says it before any trial fails.
+        ValueError: Naming the columns or the shapes and what to do, so ``automl validate`` says it before any
+            trial fails.
     """
     import pandas as pd
 
     X = table.X
+    shape = [int(v) for v in params.get("input_shape") or ()]
+    # An image source notes the shape of its images ("input_shape [c, h, w]"): naming it is the fix in one step.
+    found = (re.search(r"input_shape (\[[\d, ]+\])", n) for n in getattr(table, "notes", ()))
+    noted = next((json.loads(m.group(1)) for m in found if m), None)
+    if shape and (math.prod(shape) != X.shape[1] or (noted is not None and shape != noted)):
+        raise ValueError(
+            f"trainer.params.input_shape {shape} does not fit the data: "
+            + (f"its rows are images of input_shape {noted}; set input_shape: {noted}" if noted is not None else
+               f"{shape} is {math.prod(shape)} values a row and the data has {X.shape[1]} feature columns; give the "
+               "data's [channels, height, width]")
+        )
     bad = [str(c) for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
     if bad:
         shown = ", ".join(repr(c) for c in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")

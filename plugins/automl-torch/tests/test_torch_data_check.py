@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import automl
@@ -41,3 +42,23 @@ def test_validate_refuses_a_text_column_naming_it(write_spec: Callable[[str], Pa
 
 def test_numeric_columns_pass(write_spec: Callable[[str], Path], tmp_path: Path) -> None:
     assert automl.validate(write_spec(SPEC.format(csv=_csv(tmp_path, False)))).trainer.name == "torch"
+
+
+def test_an_input_shape_that_does_not_fit_the_rows_is_refused_naming_the_images_shape() -> None:
+    import pandas as pd
+    from automl_torch.config import check_data
+
+    from automl.plugin import Table
+
+    rows = pd.DataFrame(np.zeros((4, 30)))
+    images = Table(rows, pd.Series([0, 1, 0, 1]), notes=["images: 4 in 2 classes, 6x5, 1 channel(s); input_shape [1, 6, 5]"])
+    check_data("classification", {"input_shape": [1, 6, 5]}, images)
+    # The wrong size, and the right size in the wrong order (the image would be read transposed).
+    for wrong in ([1, 28, 28], [1, 5, 6]):
+        with pytest.raises(ValueError, match=r"input_shape \[1, \d+, \d+\] does not fit the data: its rows are images "
+                                             r"of input_shape \[1, 6, 5\]; set input_shape: \[1, 6, 5\]"):
+            check_data("classification", {"input_shape": wrong}, images)
+    plain = Table(rows, pd.Series([0, 1, 0, 1]))
+    check_data("classification", {"input_shape": [1, 5, 6]}, plain)  # no image shape known: the count is all
+    with pytest.raises(ValueError, match=r"\[3, 6, 5\] is 90 values a row and the data has 30 feature columns"):
+        check_data("classification", {"input_shape": [3, 6, 5]}, plain)
