@@ -41,7 +41,7 @@ from automl.plugin import Objective
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "searchspaces" / "torch-mlp-digits.yaml"
 
-__all__ = ["R3_METHODS", "TableTask", "main", "record", "replay_rows"]
+__all__ = ["R3_METHODS", "TableTask", "UniformTable", "main", "record", "replay_rows"]
 
 
 def _plan(spec_text: str, source: str) -> Any:
@@ -62,6 +62,8 @@ def _train(args: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
     """One configuration's curve: the validation accuracy after each epoch, and each epoch's seconds."""
     import torch
 
+    from automl.plugin import TrialError
+
     spec_text, source, number, config = args
     torch.set_num_threads(1)
     plan, data = _plan_and_data(spec_text, source)
@@ -70,11 +72,14 @@ def _train(args: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
     trainer = job.trainer(config, job.params, job.context(number, data))
     values, seconds = [], []
     mark = time.perf_counter()
-    for _ in trainer.run_steps(1):
-        values.append(float(trainer.evaluate("valid")["accuracy"]))
-        now = time.perf_counter()
-        seconds.append(now - mark)
-        mark = now
+    try:
+        for _ in trainer.run_steps(1):
+            values.append(float(trainer.evaluate("valid")["accuracy"]))
+            now = time.perf_counter()
+            seconds.append(now - mark)
+            mark = now
+    except TrialError as exc:  # the trainer's own refusal (a loss that became nan): the trial fails there
+        return {"number": number, "config": config, "values": values, "seconds": seconds, "failed": str(exc)}
     return {"number": number, "config": config, "values": values, "seconds": seconds}
 
 
@@ -83,8 +88,16 @@ def record(configs: int, processes: int, out: Path, seed: int = 0, spec: Path = 
     written to ``out`` every 10 configurations (a run cut short keeps what it recorded)."""
     spec_text = spec.read_text()
     plan = _plan(spec_text, str(spec))
-    draws = [(spec_text, str(spec), n, plan.space.sample(np.random.default_rng([seed, n]))) for n in range(configs)]
     rows: list[dict[str, Any]] = []
+    if out.is_file():  # a recording cut short goes on where it stopped (same spec and seed)
+        done = json.loads(out.read_text())
+        if done["spec"] == spec_text and done["seed"] == seed:
+            failed = done.get("failed", {})
+            rows = [{"config": c, "values": v, "seconds": t, "failed": failed.get(str(i))}
+                    for i, (c, v, t) in enumerate(zip(done["configs"], done["values"], done["seconds"], strict=True))]
+            print(f"going on after the {len(rows)} configurations in {out}", flush=True)
+    draws = [(spec_text, str(spec), n, plan.space.sample(np.random.default_rng([seed, n])))
+             for n in range(len(rows), configs)]
     t0 = time.time()
     load = os.getloadavg()
 
@@ -93,17 +106,23 @@ def record(configs: int, processes: int, out: Path, seed: int = 0, spec: Path = 
                 "seed": seed, "metric": "accuracy", "mode": "max", "max_budget": plan.spec.trainer.params["epochs"],
                 "load_average_before": load, "load_average": os.getloadavg(), "recorded": time.strftime("%Y-%m-%d %H:%M"),
                 "wall_s": time.time() - t0, "configs": [r["config"] for r in rows],
-                "values": [r["values"] for r in rows], "seconds": [r["seconds"] for r in rows]}
+                "values": [r["values"] for r in rows], "seconds": [r["seconds"] for r in rows],
+                "failed": {str(i): r["failed"] for i, r in enumerate(rows) if r.get("failed")}}
+
+    def write(doc: dict[str, Any]) -> None:  # whole or not at all: a kill leaves the last table written
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(out)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(processes) as pool:
-        for i, row in enumerate(pool.map(_train, draws)):
+        for row in pool.map(_train, draws):
             rows.append(row)
-            if i % 10 == 9:
-                out.write_text(json.dumps(table()))
-                print(f"{i + 1}/{configs} configurations, {time.time() - t0:.0f} s", flush=True)
+            if len(rows) % 5 == 0:
+                write(table())
+                print(f"{len(rows)}/{configs} configurations, {time.time() - t0:.0f} s", flush=True)
     doc = table()
-    out.write_text(json.dumps(doc))
+    write(doc)
     return doc
 
 
@@ -182,6 +201,18 @@ def replay_rows(task: Any, targets: Mapping[float, float], budget: int, seeds: S
     return rows
 
 
+class UniformTable:
+    """Curves of ``n`` configurations drawn uniformly from an S2 task's unit cube (what random search draws), for
+    :func:`replay_rows` on S2: ``losses[i][step - 1]``."""
+
+    def __init__(self, task: Any, n: int = 3000, seed: int = 123) -> None:
+        fn = task.function()
+        points = np.random.default_rng(seed).random((n, len(task.names)))
+        self.max_steps = int(task.max_steps)
+        self.losses = np.asarray([[fn(dict(zip(task.names, p, strict=True)), s)["loss"]
+                                   for s in range(1, self.max_steps + 1)] for p in points])
+
+
 R3_METHODS = ("rungs:random+fifo", "rungs:random+asha", "rungs:random+hyperband", "rungs:tpe+fifo", "rungs:tpe+asha",
               "rungs:bohb+asha", "rungs:bohb+hyperband", "optuna:tpe+hyperband")
 
@@ -199,7 +230,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig.add_argument("--seeds", type=int, default=10)
     fig.add_argument("--cost", type=int, default=60, help="full-trial equivalents (of 27 epochs) per run")
     fig.add_argument("--methods", nargs="+", default=list(R3_METHODS))
+    s2 = sub.add_parser("s2", help="the S2 figure of automl_bench.mf_figure, with the replay's rows (ASHA of both "
+                        "types over 3,000 uniformly drawn configurations, each seed one ordering)")
+    s2.add_argument("--seeds", type=int, default=20)
+    s2.add_argument("--cost", type=int, default=40)
     args = parser.parse_args(argv)
+    if args.command == "s2":
+        from automl_bench.mf_figure import DEFAULT_METHODS, figure
+
+        t0 = time.time()
+        seeds = list(range(args.seeds))
+        print(figure(["s2-branin", "s2-hartmann3"], DEFAULT_METHODS, seeds, args.cost,
+                     extra_rows=lambda t, targets, budget: replay_rows(UniformTable(t), targets, budget, seeds)))
+        load = os.getloadavg()
+        print(f"({time.time() - t0:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
+        return 0
     if args.command == "figure":
         from automl_bench.mf_figure import figure
 

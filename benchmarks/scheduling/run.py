@@ -137,7 +137,7 @@ def _to_target(run: Any, metric: str) -> dict[str, Any]:
 
 
 #: The arms of ``speedup``: full-budget random search, and ASHA of each type over the same configurations.
-ARMS = {
+ARMS: dict[str, dict[str, Any]] = {
     "fifo": {"name": "fifo"},
     "asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "stopping"}},
     "asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "promotion"}},
