@@ -143,7 +143,9 @@ def _summary_lines(techniques: list[dict[str, Any]], fronts: list[dict[str, Any]
         hv_p, hv_c = doc["plain"]["hypervolume"], doc["compressed"]["hypervolume"]
         hv = f"hypervolume without compression {hv_p:.4g}, with {hv_c:.4g}" + (f" ({hv_c / hv_p:.2f}x)" if hv_p else "")
         reference = next((m for m in doc["plain"]["members"] if m["key"] == goal.get("reference")), None)
-        what = f"the most accurate uncompressed member ({_net(reference['config'])}, {reference['accuracy']:.4f})" \
+        fixed = SEARCH_PARAMS.get(doc["network"], {})
+        what = f"the most accurate uncompressed member ({_net({**fixed, **reference['config']})}, " \
+            f"{reference['accuracy']:.4f})" \
             if reference else "the most accurate uncompressed member"
         if goal.get("best"):
             r = goal["ratios"]
@@ -357,6 +359,12 @@ MNIST_NOTES = [
     "held within about 10% except for the torch programs. int8 on the convolutions (ConvInteger) is 5x slower at "
     "batch 1 and every torch-runtime mode 10-360x slower than ONNX Runtime fp32, as on digits, so the searches "
     "compress with structured pruning (torch-pruning) and ONNX Runtime int8 on the dense layers only.",
+    "",
+    "The searches' hypervolume reference point was fixed before the first search so that the space's largest network "
+    "(48 channels, 256 units: 5.0 MB, 0.33 ms) counts: 6 MB and 0.5 ms. Front members of 0.03-0.3 MB and 0.02-0.07 ms "
+    "then cover 95-99.5% of the size and latency axes whether compressed or not, so the hypervolume is close to a "
+    "measure of accuracy above 0.85 alone; compression raises it only as far as it keeps accuracy at a smaller size. "
+    "The reference point was not changed after the results.",
     "",
 ]
 
