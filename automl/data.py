@@ -11,7 +11,6 @@ so every trial gets the same folds); a trainer that does not still has a real ho
 from __future__ import annotations
 
 import csv
-import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.column_kinds import HIGH_CARDINALITY as HIGH_CARDINALITY  # where it was first defined
+from automl.column_kinds import ColumnCounts, decide_kind, reading_note
 from automl.errors import DataError
 
 __all__ = [
@@ -72,16 +73,6 @@ class Splits:
         return sorted(pd.unique(self.train.y).tolist()) if self.task == "classification" else []
 
 
-#: A string column with more distinct values than this is high-cardinality (:attr:`DataSummary.high_cardinality`).
-HIGH_CARDINALITY = 50
-#: Tables with fewer rows keep columns that only look like IDs (every value distinct by chance).
-_ID_MIN_ROWS = 20
-_ID_NAME = re.compile(r"^(id|.*[_ .\-]id|id[_ .\-].*|.*[a-z]Id|uuid|guid|index|unnamed: ?0|row_?(id|num|number)?)$",
-                      re.IGNORECASE)
-_DATE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$")
-_BOOLS = {True, False}
-
-
 @dataclass(frozen=True)
 class DataSummary:
     """What a trainer's default space may depend on, computed once from the whole table at plan time.
@@ -105,44 +96,15 @@ class DataSummary:
     classes: int = 0
 
 
-def _is_bool(series: pd.Series) -> bool:
-    return pd.api.types.is_bool_dtype(series) or (
-        series.dtype == object and bool(series.notna().any()) and set(series.dropna().unique()) <= _BOOLS
-    )
-
-
-def _is_free_text(values: pd.Series) -> bool:
-    """Long strings with spaces, mostly distinct: sentences, not categories."""
-    text = values.astype(str)
-    return bool(text.str.split().str.len().mean() >= 3 and text.nunique() > 0.5 * len(text))
-
-
 def column_kind(series: pd.Series) -> str:
-    """``numeric``, ``flag`` (boolean), ``datetime``, ``id``, ``text``, ``high_cardinality`` or ``categorical``.
+    """``numeric``, ``flag`` (boolean), ``datetime``, ``id``, ``text``, ``high_cardinality`` or ``categorical``:
+    the kind :func:`automl.column_kinds.decide_kind` gives the column's values as they are.
 
     ``id``: a unique value in every row of a table of at least 20 rows, for a string column, or
     an integer column whose name reads as an ID (``id``, ``user_id``, ``customerId``, ``Unnamed: 0``).
     ``text``: free text, strings of three words or more on average, more than half of them distinct.
     """
-    name = str(series.name)
-    rows = len(series)
-    values = series.dropna()
-    if pd.api.types.is_bool_dtype(series):
-        return "flag"
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "datetime"
-    full = rows >= _ID_MIN_ROWS and len(values) == rows  # counted only where it matters: tables can be large
-    if pd.api.types.is_numeric_dtype(series):
-        named = pd.api.types.is_integer_dtype(series) and _ID_NAME.match(name)
-        return "id" if named and full and values.nunique() == rows else "numeric"
-    if _is_bool(series):
-        return "flag"
-    if len(values) and _is_free_text(values):
-        return "text"
-    distinct = values.nunique()
-    if full and distinct == rows:
-        return "id"
-    return "high_cardinality" if distinct > HIGH_CARDINALITY else "categorical"
+    return decide_kind(str(series.name), ColumnCounts.of(series, reading=False), reading=False)[0]
 
 
 def check_table(table: Table, task: str) -> None:
@@ -222,29 +184,24 @@ def tidy_columns(frame: pd.DataFrame) -> list[str]:
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
             continue
-        values = series.dropna()
-        if not len(values):
+        counts = ColumnCounts.of(series, distinct=False)
+        how = decide_kind(str(column), counts, reading=True)[1]
+        if how is None:
             continue
-        if series.dtype == object and set(values.unique()) <= _BOOLS:
+        note = reading_note(column, how, counts)
+        if how == "bools":
             frame[column] = series.map({True: 1.0, False: 0.0}).astype(float)
-            notes.append(f"column {column!r}: booleans with missing values, read as 1 / 0 / missing")
-            continue
-        text = values.astype(str)
-        if text.str.match(_DATE).mean() >= 0.95:
+        elif how == "dates":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "could not infer format": mixed formats are parsed one by one
                 parsed = pd.to_datetime(series.astype(object).where(series.notna(), None), errors="coerce",
                                         format="mixed")
             frame[column] = parsed
             bad = int(parsed.isna().sum() - series.isna().sum())
-            notes.append(f"column {column!r}: dates, parsed" + (f" ({bad} unreadable read as missing)" if bad else ""))
-            continue
-        numbers = pd.to_numeric(text, errors="coerce")
-        junk = text[numbers.isna()]
-        if 0 < len(junk) < len(text) and len(junk) <= 0.05 * len(series) and junk.nunique() <= 3:
-            frame[column] = pd.to_numeric(series.where(~series.isin(junk.unique())), errors="coerce")
-            shown = ", ".join(repr(v) for v in sorted(junk.unique()))
-            notes.append(f"column {column!r}: numbers, {len(junk)} non-numeric value(s) ({shown}) read as missing")
+            note += f" ({bad} unreadable read as missing)" if bad else ""
+        else:
+            frame[column] = pd.to_numeric(series.where(~series.isin(list(counts.junk))), errors="coerce")
+        notes.append(note)
     return notes
 
 

@@ -5,8 +5,9 @@
 the target's classes, not the rows. :func:`profile_csv` reads the file :data:`CHUNK_ROWS` rows at a
 time with pandas (``read_csv(chunksize=...)``) and keeps per column only counts, a capped set of junk
 values and, where an ID may hide (string columns, integer columns named like IDs), 64-bit hashes of
-the distinct values (8 bytes a distinct value, not the strings). The kinds follow the rules of
-:func:`automl.data.tidy_columns` and :func:`automl.data.column_kind` on those counts, and
+the distinct values (8 bytes a distinct value, not the strings): :class:`automl.column_kinds.ColumnCounts`,
+and :func:`automl.column_kinds.decide_kind` gives each column the kind and the conversion that
+:func:`automl.data.tidy_columns` and :func:`automl.data.column_kind` give it from the same counts, and
 :meth:`Profile.check` refuses what :func:`automl.data.check_table` refuses, so ``validate`` reports
 the same notes and errors as a search, which reads the rows it trains on.
 """
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from automl.data import _BOOLS, _DATE, _ID_MIN_ROWS, _ID_NAME, HIGH_CARDINALITY, DataSummary, split_sizes
+from automl.column_kinds import ColumnCounts, decide_kind, reading_note
+from automl.data import DataSummary, split_sizes
 from automl.errors import DataError
 
 __all__ = ["CHUNK_ROWS", "MAX_CLASSES", "ColumnStats", "Profile", "profile_csv", "profile_of"]
@@ -31,85 +32,8 @@ __all__ = ["CHUNK_ROWS", "MAX_CLASSES", "ColumnStats", "Profile", "profile_csv",
 CHUNK_ROWS = 100_000
 #: Distinct target values counted one by one; a target with more (a regression target) is only counted.
 MAX_CLASSES = 10_000
-_JUNK_KEPT = 4  # tidy_columns accepts at most 3 distinct junk strings: one more says "too many"
-
-
-@dataclass
-class ColumnStats:
-    """One column's counts over every chunk read so far."""
-
-    rows: int = 0
-    present: int = 0
-    #: Chunks in which pandas read the column as numbers / as booleans / as anything else.
-    numeric_chunks: int = 0
-    integer_chunks: int = 0
-    bool_chunks: int = 0
-    other_chunks: int = 0
-    #: Present values of the "other" chunks that are True / False, dates, numbers (as text), and their words.
-    bool_values: int = 0
-    dates: int = 0
-    numbers: int = 0
-    words: int = 0
-    junk: Counter[str] = field(default_factory=Counter)
-    hashes: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, values: pd.Series, track_distinct: bool) -> None:
-        """Count one chunk of the column."""
-        self.rows += len(values)
-        present = values.dropna()
-        self.present += len(present)
-        if pd.api.types.is_bool_dtype(values):
-            self.bool_chunks += 1
-            self.bool_values += len(present)
-        elif pd.api.types.is_numeric_dtype(values):
-            self.numeric_chunks += 1
-            self.integer_chunks += int(pd.api.types.is_integer_dtype(values))
-            self.numbers += len(present)
-        else:
-            self.other_chunks += 1
-            self.bool_values += int(present.isin(list(_BOOLS)).sum()) if present.dtype == object else 0
-            text = present.astype(str)
-            self.dates += int(text.str.match(_DATE).sum())
-            parsed = pd.to_numeric(text, errors="coerce")
-            self.numbers += int(parsed.notna().sum())
-            for value in text[parsed.isna()].unique()[:_JUNK_KEPT]:
-                self.junk[str(value)] += int((text == value).sum())
-            self.words += int(text.str.split().str.len().sum())
-        if track_distinct and len(present):
-            self.hashes = [np.unique(np.concatenate(
-                [*self.hashes, pd.util.hash_array(present.astype(str).to_numpy(dtype=object))]))]
-
-    @property
-    def distinct(self) -> int:
-        return len(self.hashes[0]) if self.hashes else 0
-
-    @property
-    def chunks(self) -> int:
-        return self.numeric_chunks + self.bool_chunks + self.other_chunks
-
-
-def _kind(name: str, s: ColumnStats) -> tuple[str, str | None]:
-    """The column's kind as :func:`automl.data.column_kind` gives it after :func:`automl.data.tidy_columns`,
-    and the note tidy_columns writes (or None)."""
-    full = s.rows >= _ID_MIN_ROWS and s.present == s.rows
-    if s.chunks and s.bool_chunks == s.chunks:
-        return "flag", None
-    if s.numeric_chunks == s.chunks or not s.present:
-        named = s.integer_chunks == s.chunks and _ID_NAME.match(name)
-        return ("id" if named and full and s.distinct == s.rows else "numeric"), None
-    if s.bool_values == s.present and not s.numeric_chunks:
-        return "numeric", f"column {name!r}: booleans with missing values, read as 1 / 0 / missing"
-    if s.dates >= 0.95 * s.present:
-        return "datetime", f"column {name!r}: dates, parsed"
-    junk = sum(s.junk.values())
-    if 0 < junk < s.present and junk <= 0.05 * s.rows and len(s.junk) <= 3:
-        shown = ", ".join(repr(v) for v in sorted(s.junk))
-        return "numeric", f"column {name!r}: numbers, {junk} non-numeric value(s) ({shown}) read as missing"
-    if s.words >= 3 * s.present and s.distinct > 0.5 * s.present:
-        return "text", None
-    if full and s.distinct == s.rows:
-        return "id", None
-    return ("high_cardinality" if s.distinct > HIGH_CARDINALITY else "categorical"), None
+#: One column's counts over every chunk read so far (the name this module gave them first).
+ColumnStats = ColumnCounts
 
 
 @dataclass
@@ -234,7 +158,7 @@ def profile_csv(options: Mapping[str, Any], *, chunk_rows: int | None = None) ->
         return _profiles[key]
     header = list(pd.read_csv(path, nrows=0).columns)
     profile = Profile(path.name, header, target, chunk_rows=chunk_rows or CHUNK_ROWS)
-    stats = {c: ColumnStats() for c in header if c != target}
+    stats = {c: ColumnCounts() for c in header if c != target}
     try:
         for chunk in pd.read_csv(path, chunksize=chunk_rows or CHUNK_ROWS):
             _add_chunk(profile, stats, chunk)
@@ -246,14 +170,11 @@ def profile_csv(options: Mapping[str, Any], *, chunk_rows: int | None = None) ->
     return profile
 
 
-def _add_chunk(profile: Profile, stats: dict[str, ColumnStats], chunk: pd.DataFrame) -> None:
+def _add_chunk(profile: Profile, stats: dict[str, ColumnCounts], chunk: pd.DataFrame) -> None:
     profile.rows += len(chunk)
     profile.chunks += 1
     for column, s in stats.items():
-        values = chunk[column]
-        # Distinct values matter for string columns (categories, IDs) and integer columns named like IDs.
-        track = not pd.api.types.is_numeric_dtype(values) or bool(_ID_NAME.match(str(column)))
-        s.add(values, track)
+        s.add(chunk[column])
     y = chunk[profile.target]
     profile.target_missing += int(y.isna().sum())
     profile.target_numeric = profile.target_numeric and pd.api.types.is_numeric_dtype(y) \
@@ -264,14 +185,14 @@ def _add_chunk(profile: Profile, stats: dict[str, ColumnStats], chunk: pd.DataFr
         profile.classes = dict(counts) if len(counts) <= MAX_CLASSES else None
 
 
-def _finish(profile: Profile, stats: dict[str, ColumnStats]) -> None:
+def _finish(profile: Profile, stats: dict[str, ColumnCounts]) -> None:
     """Each column's kind and notes, in the order a loaded table's notes come (reading, then checking)."""
     checks: list[str] = []
     for column, s in stats.items():
-        kind, note = _kind(str(column), s)
+        kind, how = decide_kind(str(column), s, reading=True)
         profile.kinds[str(column)] = kind
-        if note:
-            profile.notes.append(note)
+        if how:
+            profile.notes.append(reading_note(column, how, s))
         if not s.present:
             profile.empty.append(str(column))
         if kind in ("categorical", "high_cardinality", "id", "text"):
