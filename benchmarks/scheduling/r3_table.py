@@ -234,13 +234,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "types over 3,000 uniformly drawn configurations, each seed one ordering)")
     s2.add_argument("--seeds", type=int, default=20)
     s2.add_argument("--cost", type=int, default=40)
+    s2.add_argument("--methods", nargs="+", help="default: those of automl_bench.mf_figure")
     args = parser.parse_args(argv)
     if args.command == "s2":
         from automl_bench.mf_figure import DEFAULT_METHODS, figure
 
         t0 = time.time()
         seeds = list(range(args.seeds))
-        print(figure(["s2-branin", "s2-hartmann3"], DEFAULT_METHODS, seeds, args.cost,
+        print(figure(["s2-branin", "s2-hartmann3"], args.methods or DEFAULT_METHODS, seeds, args.cost,
                      extra_rows=lambda t, targets, budget: replay_rows(UniformTable(t), targets, budget, seeds)))
         load = os.getloadavg()
         print(f"({time.time() - t0:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")

@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -95,6 +96,7 @@ def figure(tasks: Sequence[str | S2Task], methods: Sequence[str], seeds: Sequenc
             method = make_engine_method(method_name)
             method.check(task)
             traces = [method.run(task, iterations=cost, batch=1, seed=s) for s in seeds]
+            print(f"{name} {method_name}: {sum(t.wall_s for t in traces):.0f} s", file=sys.stderr, flush=True)
             rows[method_name] = {
                 "costs": {f: [cost_to_target(t, v) for t in traces] for f, v in targets.items()},
                 "regret": {c: [_regret_at(t, c * task.max_steps, optimum) for t in traces] for c in checkpoints},
