@@ -38,7 +38,7 @@ def test_the_figure_runs_the_engines_methods_and_the_replay_on_the_table() -> No
 
     task = TableTask(_table())
     text = figure([task], ["rungs:random+fifo", "rungs:random+asha"], [0, 1], 4,
-                  extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget, [0, 1]))
+                  extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget, orderings=20))
     rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows == ["| method", "| rungs:random+fifo", "| rungs:random+asha", "| replay:random+fifo",
                     "| replay:random+asha", "| replay:random+asha-promotion"]

@@ -178,8 +178,8 @@ class TableTask(S2Task):
         return float(np.quantile(self.losses[:, -1], fraction, method="lower"))
 
 
-def replay_rows(task: Any, targets: Mapping[float, float], budget: int, seeds: Sequence[int]) -> dict[str, Any]:
-    """Random search over the recorded configurations (each seed one ordering of them) through
+def replay_rows(task: Any, targets: Mapping[float, float], budget: int, orderings: int = 1000) -> dict[str, Any]:
+    """Random search over the recorded configurations (``orderings`` random orderings of them) through
     :func:`benchmarks.scheduling.replay.simulate`, one trial at a time: fifo and ASHA of both types (the engine's
     own ``RungScheduler``, grace 1, reduction factor 3). The cost to each target in epochs (None: not within
     ``budget``)."""
@@ -192,7 +192,7 @@ def replay_rows(task: Any, targets: Mapping[float, float], budget: int, seeds: S
         costs: dict[float, list[int | None]] = {}
         for fraction, target in targets.items():
             costs[fraction] = []
-            for seed in seeds:
+            for seed in range(orderings):
                 order = [int(i) for i in np.random.default_rng([seed, 7]).permutation(len(losses))]
                 outcome = simulate(curves, order, target, arm)
                 costs[fraction].append(outcome.steps if outcome.reached and outcome.steps <= budget else None)
@@ -242,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.time()
         seeds = list(range(args.seeds))
         print(figure(["s2-branin", "s2-hartmann3"], args.methods or DEFAULT_METHODS, seeds, args.cost,
-                     extra_rows=lambda t, targets, budget: replay_rows(UniformTable(t), targets, budget, seeds)))
+                     extra_rows=lambda t, targets, budget: replay_rows(UniformTable(t), targets, budget)))
         load = os.getloadavg()
         print(f"({time.time() - t0:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
         return 0
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = TableTask(json.loads(args.table.read_text()))
         seeds = list(range(args.seeds))
         print(figure([task], args.methods, seeds, args.cost,
-                     extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget, seeds)))
+                     extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget)))
         load = os.getloadavg()
         print(f"({len(task.losses)} recorded curves; {time.time() - t0:.0f} s; load average {load[0]:.1f} "
               f"{load[1]:.1f} {load[2]:.1f})")
