@@ -7,7 +7,6 @@ cleanup), in a subprocess; the fast tests pin the two rules that make it exact.
 
 from __future__ import annotations
 
-import os
 import pickle
 import sqlite3
 import subprocess
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 
+import automl
+import automl.engine
 from automl.builtin.searchers import RandomSearcher
 from automl.interfaces import Objective
 from automl.run import Run
@@ -110,16 +111,17 @@ def test_a_driver_killed_inside_a_hook_resumes_to_the_full_budget(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
 def test_resume_draws_again_the_numbers_an_older_driver_lost(
     write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """A run left by a driver that counted numbers in its state file the store never got (before 0.2.0)."""
+    """A run left by a driver that counted numbers in its state file the store never got (before 0.2.0).
+
+    In this process on the shared Ray (the subprocess drivers above cover the CLI; here the store is edited
+    between two drivers, not killed)."""
     out = tmp_path / "run"
     spec = write_spec(SPEC.format(trials=4))
-    env = {"PYTHONPATH": str(ROOT), "AUTOML_NUM_CPUS": "2"}
-    done = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(spec), "--out", str(out)], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    automl.search(spec, out=out)
     # Trials 1 and 3 as that driver left them: handed out (searcher.pkl says next_number 4), never recorded.
     with sqlite3.connect(out / "automl.db") as db:
         db.execute("DELETE FROM trials WHERE number IN (1, 3)")
@@ -127,9 +129,7 @@ def test_resume_draws_again_the_numbers_an_older_driver_lost(
         db.execute("UPDATE runs SET status = 'running'")
     assert pickle.loads((out / "searcher.pkl").read_bytes())["next_number"] == 4
     kept = {t["number"]: t["finished_at"] for t in Run.open(out).trials()}
-    resumed = subprocess.run([sys.executable, "-m", "automl.cli", "resume", str(out)], cwd=ROOT,
-                             env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
+    automl.engine.resume(out)
     trials = {t["number"]: t for t in Run.open(out).trials()}
     assert sorted(trials) == [0, 1, 2, 3] and _counts(out) == {"completed": 4}
     assert all(trials[n]["finished_at"] == at for n, at in kept.items())
