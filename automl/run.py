@@ -166,15 +166,15 @@ def _recorded_store(directory: Path, url: str) -> str:
     how = "pass --store URL (automl show) to read that store, or open the run's own directory"
     db = _sqlite_file(url)
     if db is None:
-        if url.startswith("sqlite") or trust.verify(directory, meta):
+        if url.startswith("sqlite") or trust.verify(directory, RUN_FILE):
             return url
-        raise AutoMLError(f"{outside} and is not signed with your key ({trust.verify(directory, meta).reason}); {how}")
+        raise AutoMLError(f"{outside} and is not signed with your key ({trust.verify(directory, RUN_FILE).reason}); {how}")
     if trust.inside(directory, db) is None:
         own = directory / "automl.db"
         if db.name == own.name and own.is_file() and trust.inside(directory, own) is not None:
             # The run was moved or copied (perhaps from another user): its own database, not the original's.
             return f"sqlite:///{own.resolve()}"
-        verdict = trust.verify(directory, meta)
+        verdict = trust.verify(directory, RUN_FILE)  # a name in it: directory may be relative
         if not verdict:
             raise AutoMLError(f"{outside} and is not signed with your key ({verdict.reason}); {how}")
     if not db.is_file():

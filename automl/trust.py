@@ -327,7 +327,7 @@ def inside(run_dir: str | Path, path: str | Path) -> Path | None:
 def verify(run_dir: str | Path, path: str | Path) -> Verdict:
     """Whether the file (or directory) ``path`` of ``run_dir`` lies in it, follows no symlink out, and is signed."""
     where = inside(run_dir, path)
-    name = _entry(Path(run_dir), Path(path)) if where is not None else str(path)
+    name = _entry(Path(run_dir), where) if where is not None else str(path)
     if where is None:
         return Verdict(False, str(path), "it is outside the run directory (or reached through a symbolic link)")
     try:
@@ -368,11 +368,11 @@ def run_verdicts(run: Run, *, searcher: bool = False, trials: bool = False,
     holds, ``searcher.pkl`` (``searcher``), every completed trial's model files that exist (``trials``), ``files``."""
     from automl.run import RUN_FILE
 
-    out = [verify(run.dir, run.dir / RUN_FILE),
-           verify_bytes(run.dir, SPEC_ENTRY, run.info().spec_text.encode())]
-    paths: list[Path] = [Path(f) if Path(f).is_absolute() else run.dir / f for f in files]
+    # Names relative to the run directory (what verify takes), not run.dir / NAME: run.dir may be relative.
+    out = [verify(run.dir, RUN_FILE), verify_bytes(run.dir, SPEC_ENTRY, run.info().spec_text.encode())]
+    paths: list[Path] = [Path(f) for f in files]
     if searcher and (run.dir / "searcher.pkl").exists():
-        paths.append(run.dir / "searcher.pkl")
+        paths.append(Path("searcher.pkl"))
     if trials:
         for t in run.trials():
             if t.status == "completed":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from automl.cli import run as cli
 from automl.ray_session import SESSION_FILE, session_processes
 from automl.run import Run
 from automl.runlock import LOCK_FILE
@@ -52,7 +53,7 @@ def _steps(out: Path) -> list[int]:
 
 
 def test_kill_9_in_the_last_step_then_resume_runs_only_that_step_and_one_driver_per_run(
-    write_spec: Callable[..., Path], tmp_path: Path
+    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log, out = tmp_path / "log", tmp_path / "run"
     log.mkdir()
@@ -66,13 +67,16 @@ def test_kill_9_in_the_last_step_then_resume_runs_only_that_step_and_one_driver_
                 (log / "stalled").exists() and _steps(out) == [1, 2]):
             time.sleep(0.2)
         assert (log / "stalled").exists() and _steps(out) == [1, 2], "the trial never reached its last step"
-        # One run directory, one live driver: a second search or a resume exits 2 with one line, touching nothing.
+        # One run directory, one live driver: a second search or a resume exits 2 with one line, touching nothing
+        # (called in this process: the lock is refused before anything else, Ray included, starts).
         for args in (("search", str(spec), "--out", str(out)), ("resume", str(out))):
-            second = subprocess.run(_cli(*args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-            assert second.returncode == 2, second.stderr
-            lines = [line for line in second.stderr.splitlines() if line.strip()]
-            assert len(lines) == 1 and "in use by a running automl driver" in lines[0], second.stderr
-            assert f"pid {driver.pid} " in second.stderr
+            capsys.readouterr()
+            code = cli(list(args))
+            err = capsys.readouterr().err
+            assert code == 2, err
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert len(lines) == 1 and "in use by a running automl driver" in lines[0], err
+            assert f"pid {driver.pid} " in err
     finally:
         os.kill(driver.pid, signal.SIGKILL)  # the driver alone, mid-step: the Ray it started is left behind
         driver.wait()
