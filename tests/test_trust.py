@@ -341,3 +341,15 @@ def test_a_search_resumes_and_exports_without_trust_and_a_tampered_one_only_with
     assert len(Run.open(out).trials()) == 5
     # ... and trusted from now on: what the next resume checks verifies with this key.
     assert trust.check_run(Run.open(out), "resume", searcher=True, trials=True) == []
+
+
+def test_a_run_named_by_a_relative_path_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `automl resume runs/x` (the documented form): run.dir is relative, and run.json was looked for at
+    # runs/x/runs/x/run.json, so every relative resume was refused as unsigned.
+    make_run(tmp_path / "runs" / "x", [{"number": 0, "status": "completed", "config": {"x": 1},
+                                        "metrics": {"loss": 1.0, "cost": 1.0}}])
+    monkeypatch.chdir(tmp_path)
+    run = Run.open(Path("runs") / "x")
+    assert not run.dir.is_absolute()
+    assert trust.check_run(run, "resume", searcher=True, trials=True) == []
+    assert trust.verify(run.dir, "run.json") and trust.verify(run.dir, tmp_path / "runs" / "x" / "run.json")
