@@ -178,7 +178,8 @@ class TableTask(S2Task):
         return float(np.quantile(self.losses[:, -1], fraction, method="lower"))
 
 
-def replay_rows(task: Any, targets: Mapping[float, float], budget: int, orderings: int = 1000) -> dict[str, Any]:
+def replay_rows(task: Any, targets: Mapping[float, float], budget: int, orderings: int = 1000, *,
+                reduction_factor: float = 3, grace_period: int = 1) -> dict[str, Any]:
     """Random search over the recorded configurations (``orderings`` random orderings of them) through
     :func:`benchmarks.scheduling.replay.simulate`, one trial at a time: fifo and ASHA of both types (the engine's
     own ``RungScheduler``, grace 1, reduction factor 3). The cost to each target in epochs, without a cost budget
@@ -194,7 +195,8 @@ def replay_rows(task: Any, targets: Mapping[float, float], budget: int, ordering
             costs[fraction] = []
             for seed in range(orderings):
                 order = [int(i) for i in np.random.default_rng([seed, 7]).permutation(len(losses))]
-                outcome = simulate(curves, order, target, arm)
+                outcome = simulate(curves, order, target, arm, reduction_factor=reduction_factor,
+                                   grace_period=grace_period)
                 # No cost budget here: an ordering runs until a configuration reaches the target (each does).
                 costs[fraction].append(outcome.steps if outcome.reached else None)
         name = {"fifo": "replay:random+fifo", "stopping": "replay:random+asha", "promotion": "replay:random+asha-promotion"}
@@ -236,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     s2.add_argument("--seeds", type=int, default=20)
     s2.add_argument("--cost", type=int, default=40)
     s2.add_argument("--methods", nargs="+", help="default: those of automl_bench.mf_figure")
+    s2.add_argument("--reduction-factor", type=float, default=3, help="of the replay's ASHA")
+    s2.add_argument("--grace-period", type=int, default=1, help="of the replay's ASHA")
     args = parser.parse_args(argv)
     if args.command == "s2":
         from automl_bench.mf_figure import DEFAULT_METHODS, figure
@@ -243,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.time()
         seeds = list(range(args.seeds))
         print(figure(["s2-branin", "s2-hartmann3"], args.methods or DEFAULT_METHODS, seeds, args.cost,
-                     extra_rows=lambda t, targets, budget: replay_rows(UniformTable(t), targets, budget)))
+                     extra_rows=lambda t, targets, budget: replay_rows(
+                         UniformTable(t), targets, budget, reduction_factor=args.reduction_factor,
+                         grace_period=args.grace_period)))
         load = os.getloadavg()
         print(f"({time.time() - t0:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
         return 0
