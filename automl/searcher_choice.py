@@ -4,8 +4,9 @@ Runs in the driver while the plan is built. A search under ``budget.wall_time`` 
 objective gets the first installed of :data:`BUDGETED`, the first whose own check accepts the
 space: FLAML's BlendSearch (cost-frugal local searches from the trainer's low-cost starting
 points, seeded by a global TPE) won the tabular benchmark's 60-second searches that TPE lost
-(benchmarks/tabular/RESULTS.md). Anything else gets ``random``, as before ``auto`` existed: with
-several objectives the front is built over all trials, and random draws cover it evenly.
+(benchmarks/tabular/RESULTS.md); ``learners`` (automl-flaml: one CFO per model, FLAML AutoML's
+learner choice) was better at 300 s and not at 60 s on one seed, so it is not in the list yet.
+Anything else gets ``random``, as before ``auto`` existed: with several objectives the front is built over all trials, and random draws cover it evenly.
 The order is a list of names, not a plugin flag, so an installed package cannot make itself
 everyone's default; a spec that names a searcher always gets that one.
 """
