@@ -1,9 +1,11 @@
 """R3 (the torch task) as a table of learning curves: record them once, then run every multi-fidelity method on it.
 
-    nice -n 19 .venv/bin/python -m benchmarks.scheduling.r3_table record --configs 400 --processes 2 \\
-        --out benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json
+    flock /work/notes/bench.lock .venv/bin/python -m benchmarks.scheduling.r3_table record --configs 300 \\
+        --processes 2 --out benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json
     .venv/bin/python -m benchmarks.scheduling.r3_table figure benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json \\
-        --seeds 20 --cost 60
+        --seeds 30 --cost 100
+    .venv/bin/python -m benchmarks.scheduling.r3_table s2 --seeds 40 --cost 40 [--methods ...] \\
+        [--reduction-factor 3 --grace-period 1]
 
 ``record`` trains configurations drawn uniformly from ``searchspaces/torch-mlp-digits.yaml`` (the random searcher's
 draws, seed 0) with the engine's own torch trainer on the spec's split and trial seeds (the trainer a worker builds:
@@ -16,7 +18,11 @@ promotion type through :mod:`benchmarks.scheduling.replay`. A method proposes po
 parameter, log axes for log parameters); a point is answered with the curve of the nearest recorded configuration
 (scikit-learn's 1-nearest-neighbour regressor, the surrogate Syne Tune uses to let model-based searchers run on a
 tabulated benchmark). The cost is counted in epochs (the machine-independent cost; a trial stopped at epoch 3
-costs 3), one trial at a time.
+costs 3), one trial at a time. PBT is not among them: it changes a running trial's hyperparameters, which a table of
+fixed configurations cannot answer (``benchmarks.scheduling.run speedup --arms fifo,pbt`` runs it through the engine).
+
+``s2`` is the S2 figure of :mod:`automl_bench.mf_figure` with the replay's rows added: ASHA of both types over 3,000
+configurations drawn uniformly from each function's unit cube (:class:`UniformTable`), 1,000 orderings.
 """
 
 from __future__ import annotations
