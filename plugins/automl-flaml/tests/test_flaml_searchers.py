@@ -369,9 +369,11 @@ def test_the_plugin_module_imports_without_flaml(monkeypatch: pytest.MonkeyPatch
         monkeypatch.delitem(sys.modules, name)
     plugin = importlib.import_module("automl_flaml.plugin")
     specs = {s.name: s for s in plugin.searcher_specs()}
-    assert set(specs) == {"cfo", "blendsearch"}
+    assert set(specs) == {"cfo", "blendsearch", "learners"}
     with pytest.raises(PluginError, match="pip install flaml"):
         specs["cfo"].factory(BOWL_SPACE, LOSS, seed=0)
+    with pytest.raises(PluginError, match="pip install flaml"):
+        specs["learners"].factory(BOWL_SPACE, LOSS, seed=0)
     with pytest.raises(PluginError, match="pip install flaml"):
         specs["blendsearch"].check_space(BOWL_SPACE)  # type: ignore[misc]
 
