@@ -8,7 +8,8 @@ pytest.importorskip("automl_bench")
 pytest.importorskip("automl_optuna")
 
 from automl_bench.base import BenchmarkError, Trace  # noqa: E402
-from automl_bench.engine_tasks import make_engine_method, make_engine_task  # noqa: E402
+from automl_bench.engine_methods import make_engine_method  # noqa: E402
+from automl_bench.engine_tasks import make_engine_task  # noqa: E402
 from automl_bench.mf_figure import cost_to_target, figure  # noqa: E402
 
 

@@ -54,7 +54,6 @@ __all__ = [
     "EngineTask",
     "OptunaPrunerPeer",
     "engine_task_names",
-    "make_engine_method",
     "make_engine_task",
     "trials_for",
 ]
@@ -629,14 +628,3 @@ class OptunaPrunerPeer(Method):
 
     def version(self) -> str:
         return package_version("optuna")
-
-
-def make_engine_method(name: str, options: Mapping[str, Any] | None = None) -> Method:
-    """``automl:SEARCHER+SCHEDULER``, ``rungs:SEARCHER+SCHEDULER`` (in-process) or ``optuna:SAMPLER+PRUNER``."""
-    if name.startswith("automl:"):
-        return EngineMethod(name, options)
-    if name.startswith("rungs:"):
-        from automl_bench.rung_sim import RungSimMethod
-
-        return RungSimMethod(name, options)
-    return OptunaPrunerPeer(name, options)

@@ -26,7 +26,7 @@ import numpy as np
 
 from automl.plugin import Float, Int, PluginError, SearchSpace, TrialOutcome, get_plugin_manager
 from automl_bench.base import BenchmarkError, Method, Problem, Trace, check_options, package_version
-from automl_bench.engine_tasks import make_engine_method
+from automl_bench.engine_methods import make_engine_method
 
 __all__ = ["Method", "Trace", "make_method", "method_names", "peer_names"]
 

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from automl_bench.base import Trace
-from automl_bench.engine_tasks import S2Task, make_engine_method, make_engine_task
+from automl_bench.engine_methods import make_engine_method
+from automl_bench.engine_tasks import S2Task, make_engine_task
 
 __all__ = ["DEFAULT_METHODS", "cost_to_target", "figure", "main", "target_value"]
 
