@@ -724,7 +724,8 @@ def _data_source(spec: Spec, pm: PluginManager, trainer: TrainerSpec) -> tuple[D
         try:
             dataset.check(options)
         except (ValueError, DataError) as exc:
-            raise spec.error(str(exc), *where) from exc
+            # A check's message may name the field itself (it is also read outside a spec): said once.
+            raise spec.error(str(exc).removeprefix(".".join(where) + ": "), *where) from exc
     return dataset, options
 
 

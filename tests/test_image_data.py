@@ -50,6 +50,8 @@ def test_an_image_folder_is_a_table_of_pixels_channels_first(tmp_path: Path) -> 
     (lambda root: root.mkdir(), "has no images"),
     (lambda root: _folder(root, {"a": 2}), "has one class"),
     (lambda root: _folder(root, {"a": 2, "b": 1}), r"class folder\(s\) \['b'\] hold one image"),
+    (lambda root: _folder(root, {"a": 2, "b": 2, "c": 0}), r"class folder\(s\) \['c'\] hold no image"),
+    (lambda root: None, r"data\.images: '.*imgs' is not a folder"),
 ])
 def test_bad_folders_are_refused_at_validate(make: Callable[[Path], object], message: str,
                                              write_spec: Callable[[str], Path], tmp_path: Path) -> None:
@@ -61,8 +63,9 @@ def test_bad_folders_are_refused_at_validate(make: Callable[[Path], object], mes
         searcher: {name: random}
         space: {lr: {type: float, low: 0.001, high: 0.01}}
     """)
-    with pytest.raises(AutoMLError, match=message):
+    with pytest.raises(AutoMLError, match=message) as info:
         automl.validate(spec)
+    assert str(info.value).count("data.images") <= 1  # the field is named once
 
 
 def test_a_corrupt_image_is_named_or_skipped_and_mixed_sizes_need_a_size(tmp_path: Path) -> None:

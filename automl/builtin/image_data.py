@@ -90,6 +90,12 @@ def check_images(options: Mapping[str, Any]) -> None:
     if len(classes) < 2:
         raise DataError(f"data.images: {options['path']!r} has one class ({next(iter(classes))}); a classifier "
                         "needs two or more sub-folders")
+    # As torchvision's ImageFolder: a class folder with no image is an error, not a class silently left out.
+    empty = sorted(p.name for p in Path(options["path"]).iterdir()
+                   if p.is_dir() and not p.name.startswith(".") and p.name not in classes)
+    if empty:
+        raise DataError(f"data.images: class folder(s) {empty} hold no image ({', '.join(IMAGE_SUFFIXES)} files): "
+                        "add images or remove the folder")
     few = [name for name, files in classes.items() if len(files) < 2]
     if few:
         raise DataError(f"data.images: class folder(s) {few} hold one image: each class needs at least 2 "
