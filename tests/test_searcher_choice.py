@@ -26,6 +26,19 @@ def test_a_wall_time_search_with_one_objective_gets_the_cost_aware_searcher(
     assert plan.trial_count >= 10_000  # the wall time ends it, not a count
 
 
+def test_a_long_wall_time_gets_one_search_per_model_and_falls_back_without_it(
+        write_spec: Callable[[str], Path]) -> None:
+    pytest.importorskip("flaml")
+    long = automl.validate(write_spec(BASE + "budget: {wall_time: 5m}\n"), data=False)
+    assert long.searcher.name == "learners"
+    assert any(note.startswith("searcher auto: learners") and "300 s or more" in note for note in long.notes)
+    assert automl.validate(write_spec(BASE + "budget: {wall_time: 299s}\n"), data=False).searcher.name == "blendsearch"
+    # The long list is the short one with learners first: without automl-flaml both fall back alike.
+    from automl.searcher_choice import BUDGETED, BUDGETED_LONG
+
+    assert BUDGETED_LONG[1:] == BUDGETED
+
+
 def test_without_a_wall_time_or_with_several_objectives_auto_stays_random(write_spec: Callable[[str], Path]) -> None:
     plan = automl.validate(write_spec(BASE), data=False)
     assert plan.searcher.name == "random" and plan.trial_count == 20
