@@ -51,11 +51,10 @@ __all__ = ["R3_METHODS", "TableTask", "UniformTable", "main", "record", "replay_
 
 
 def _plan(spec_text: str, source: str) -> Any:
-    from automl.plan import build_plan
-    from automl.plugins import get_plugin_manager
-    from automl.spec import parse_spec
+    """The spec's plan through the public API (``automl.validate`` of a parsed spec, the data not read yet)."""
+    import automl
 
-    return build_plan(parse_spec(spec_text, source), get_plugin_manager())
+    return automl.validate(automl.parse_spec(spec_text, source), data=False)
 
 
 @functools.cache
