@@ -36,10 +36,13 @@ NODE = "_automl_node"
 BUDGET = "budget"
 
 
-def node_id() -> str:
-    """The id of the Ray node this process runs on (a worker's, in a trial)."""
+def node_id() -> str | None:
+    """The id of the Ray node this process runs on (a worker's, in a trial); None outside Ray (a trial run in
+    the calling process: asking Ray's runtime context there would start a whole local Ray to answer)."""
     import ray
 
+    if not ray.is_initialized():
+        return None
     return str(ray.get_runtime_context().get_node_id())
 
 

@@ -9,6 +9,8 @@ trainer kit saves the same way. No Ray cluster: every test here is fast.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -222,3 +224,14 @@ def test_the_torch_trainer_checks_the_step_against_its_epoch(tmp_path: Path) -> 
     assert NeuralNetTrainer({"units": 4}, {"epochs": 2}, context).load_checkpoint(tmp_path / "checkpoint") == 1
     with pytest.raises(ValueError, match="after step 2, but the network's state is of epoch 1"):
         trainer.save_checkpoint(tmp_path / "checkpoint", step=2)
+
+
+def test_a_trial_run_outside_ray_records_no_node_and_starts_no_ray() -> None:
+    # In a fresh interpreter: asking Ray's runtime context for the node would start a local Ray to answer
+    # (a node start of seconds, which timed out on a loaded machine and failed the trial).
+    code = ("import ray\nfrom automl.trial_job import node_id\n"
+            "print(node_id(), ray.is_initialized())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "False"]
