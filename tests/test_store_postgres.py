@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from automl.cli import run as cli
 from automl.errors import StoreError
 from automl.store import POSTGRES_INSTALL, Store, _engine_url
 from automl.testing.stores import postgres_data_dir, postgres_server, postgres_url
@@ -134,7 +135,7 @@ def test_a_wrong_password_exits_2_with_one_line(pg_server: str, write_spec: Call
 
 @pytest.mark.slow
 def test_two_searches_write_one_postgres_store_at_once_and_show_and_report_read_it(
-    pg_server: str, write_spec: Callable[..., Path], tmp_path: Path
+    pg_server: str, write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = postgres_url()
     outs = [tmp_path / "a", tmp_path / "b"]
@@ -146,14 +147,17 @@ def test_two_searches_write_one_postgres_store_at_once_and_show_and_report_read_
         assert recorded["store"] == url  # the run directory names the PostgreSQL store, no SQLite file made
         assert not (out / "automl.db").exists()
         ids.add(recorded["run_id"])
-        shown = _cli("show", str(out), "--json")
-        assert shown.returncode == 0, shown.stderr
-        page = json.loads(shown.stdout)
+        # show and report in this process (the searches above are the subprocesses): the same CLI code.
+        capsys.readouterr()
+        code = cli(["show", str(out), "--json"])
+        shown = capsys.readouterr()
+        assert code == 0, shown.err
+        page = json.loads(shown.out)
         assert [t["number"] for t in page["trials"]] == list(range(4))
         assert all(t["status"] == "completed" and "loss" in t["metrics"] for t in page["trials"]), page["trials"]
         assert page["front"]["members"], "no front read back from PostgreSQL"
-        report = _cli("report", str(out))
-        assert report.returncode == 0, report.stderr
+        code = cli(["report", str(out)])
+        assert code == 0, capsys.readouterr().err
         assert (out / "report.html").stat().st_size > 10_000
     assert len(ids) == 2, f"two runs share an id in one store: {ids}"
     store = Store(url)
