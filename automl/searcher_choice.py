@@ -62,9 +62,14 @@ def choose_searcher(spec: Spec, pm: PluginManager, space: SearchSpace, objective
         SpecError: No searcher of the list is installed (only when the built-in ``random`` is disabled).
     """
     wall_time = spec.budget.wall_time
-    budgeted = wall_time is not None and objectives == 1
-    long = budgeted and float(wall_time or 0) >= LONG_WALL_TIME
-    names = (BUDGETED_LONG if long else BUDGETED) if budgeted else OTHERWISE
+    names: tuple[str, ...]
+    if wall_time is None or objectives != 1:
+        names, why = OTHERWISE, "no wall time or several objectives: random draws"
+    elif float(wall_time) >= LONG_WALL_TIME:
+        names, why = BUDGETED_LONG, (f"a single-objective search with a wall time of {LONG_WALL_TIME:g} s or more: "
+                                     "one cost-aware search per model first")
+    else:
+        names, why = BUDGETED, "a single-objective search with a wall time: the cost-aware searcher first"
     passed: list[str] = []
     for name in names:
         try:
@@ -78,10 +83,6 @@ def choose_searcher(spec: Spec, pm: PluginManager, space: SearchSpace, objective
             except ValueError as exc:
                 passed.append(f"{name} cannot search this space ({exc})")
                 continue
-        why = ("no wall time or several objectives: random draws" if not budgeted
-               else f"a single-objective search with a wall time of {LONG_WALL_TIME:g} s or more: one cost-aware "
-                    "search per model first" if long
-               else "a single-objective search with a wall time: the cost-aware searcher first")
         skipped = f"; skipped: {', '.join(passed)}" if passed else ""
         return record, f"searcher auto: {name} ({why}{skipped})"
     raise spec.error(f"searcher auto found none of {', '.join(names)} installed; name one (automl plugins lists "
