@@ -601,11 +601,17 @@ class SchedulerSpec:
         """
         clash = sorted(set(options) & set(SCHEDULER_ENGINE_ARGUMENTS))
         if clash:
-            raise ValueError(f"{clash[0]!r} is not a scheduler option: the engine passes the search's "
-                             f"{', '.join(SCHEDULER_ENGINE_ARGUMENTS)} to a scheduler factory that names them")
+            raise ValueError(self.engine_argument_message(clash[0]))
         known = {"space": space, "trainer": trainer, "seed": seed}
         return self.factory(objectives, max_budget=max_budget, **options,
                             **{k: known[k] for k in self.engine_arguments()})
+
+    def engine_argument_message(self, option: str) -> str:
+        """Why ``option``, one of :data:`SCHEDULER_ENGINE_ARGUMENTS`, is refused as a spec option (the one wording
+        of :meth:`build` and of spec validation)."""
+        return (f"scheduler {self.name!r} has no option {option!r}: the engine passes the search's "
+                f"{', '.join(SCHEDULER_ENGINE_ARGUMENTS)} to a scheduler factory that names them (the seed is the "
+                f"spec's seed)")
 
     def signature_problem(self) -> str | None:
         """Why the engine cannot call :attr:`factory` as :meth:`build` does, or None when it can.

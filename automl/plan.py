@@ -598,11 +598,9 @@ def _trainer_fault(trainer: TrainerSpec, spec: Spec, space: SearchSpace) -> tupl
 def _options_check(spec: Spec, kind: str, record: SearcherSpec | SchedulerSpec, options: Mapping[str, Any]) -> None:
     valid = record.option_names()
     unknown = [k for k in options if k not in valid]
-    if unknown and kind == "scheduler" and unknown[0] in SCHEDULER_ENGINE_ARGUMENTS:
-        raise spec.error(
-            f"scheduler {record.name!r} has no option {unknown[0]!r}: the engine passes the search's "
-            f"{', '.join(SCHEDULER_ENGINE_ARGUMENTS)} to a scheduler that takes them (the seed is the spec's "
-            f"seed); valid options: {', '.join(valid) or '(none)'}", kind, "options", unknown[0])
+    if unknown and isinstance(record, SchedulerSpec) and unknown[0] in SCHEDULER_ENGINE_ARGUMENTS:
+        raise spec.error(f"{record.engine_argument_message(unknown[0])}; valid options: {', '.join(valid) or '(none)'}",
+                         kind, "options", unknown[0])
     if unknown:
         raise spec.error(
             f"{kind} {record.name!r} has no option {unknown[0]!r}; valid options: {', '.join(valid) or '(none)'}",

@@ -113,7 +113,7 @@ def test_an_engine_argument_is_never_a_scheduler_option(write_spec: Any) -> None
     from automl.errors import SpecError
 
     record = SchedulerSpec("good", _asha)
-    with pytest.raises(ValueError, match="'seed' is not a scheduler option: the engine passes"):
+    with pytest.raises(ValueError, match="scheduler 'good' has no option 'seed': the engine passes") as build_info:
         record.build([Objective("loss", "min")], max_budget=9, options={"seed": 3}, space=None, trainer=None, seed=0)
     text = """
 trainer: {name: function, params: {function: "math:hypot", steps: 3, metrics: {loss: min}}}
@@ -124,3 +124,5 @@ scheduler: {name: pbt, options: {seed: 3}}
     with pytest.raises(SpecError, match="scheduler 'pbt' has no option 'seed': the engine passes") as spec_info:
         automl.validate(write_spec(text), data=False)
     assert spec_info.value.field == "scheduler.options.seed"
+    # one wording, composed by SchedulerSpec.engine_argument_message for both the build and the spec check
+    assert str(build_info.value).replace("'good'", "'pbt'") in str(spec_info.value)
