@@ -168,7 +168,10 @@ class LearnersSearcher(Searcher):
         self._seen: set[int] = set()
         self._before: set[int] | None = None  # numbers issued before the first suggest, not reported yet
         self._aside: set[int] = set()  # learners set aside after a trial skipped for lack of time
-        self._costs: list[float] = []
+        # Known trial costs, summed and counted: their mean is what a trial of unknown cost is charged (ECI
+        # itself needs only each learner's times of its last two improvements, kept in _Learner).
+        self._cost_sum = 0.0
+        self._cost_count = 0
         #: Learners dropped, by value, with the reason.
         self.dropped: dict[Any, str] = {}
         #: Suggestions drawn at random because no learner's CFO had one.
@@ -286,15 +289,23 @@ class LearnersSearcher(Searcher):
         self._aside.clear()
         seconds = outcome.cost_s if is_number(outcome.cost_s) and outcome.number >= 0 else None
         if seconds is not None:
-            self._costs.append(float(seconds))
+            self._cost_sum += float(seconds)
+            self._cost_count += 1
         else:
-            seconds = float(np.mean(self._costs)) if self._costs else 1.0
+            seconds = self._cost_sum / self._cost_count if self._cost_count else 1.0
         raw = outcome.values.get(self.objectives[0].metric)
         value = float(raw) if outcome.status == "completed" and is_number(raw) and math.isfinite(raw) else None
         learner.tell(None if value is None else self._loss(value), float(seconds))
         if outcome.status == "failed":
             learner.failed += 1
             self._maybe_drop(learner)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A searcher pickled by an earlier version (a resumed run) kept every known cost in a list.
+        costs = state.pop("_costs", None)
+        if costs is not None:
+            state.update(_cost_sum=float(sum(costs)), _cost_count=len(costs))
+        self.__dict__.update(state)
 
     def _maybe_drop(self, learner: _Learner) -> None:
         left = [lr for lr in self.learners if lr.value not in self.dropped]

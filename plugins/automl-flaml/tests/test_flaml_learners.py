@@ -154,3 +154,23 @@ def test_bad_options() -> None:
         LearnersSearcher(SPACE, ACC, gap_penalty="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown parameter 'C'"):
         LearnersSearcher(SPACE, ACC, low_cost_partial_config={"C": 1.0})
+
+
+def test_known_costs_are_summed_not_kept_and_an_unknown_cost_is_charged_their_mean() -> None:
+    fixed = SearchSpace([Choice("model", values=("a", "b")), Float("x", low=0.0, high=1.0, when={"model": ("a",)})])
+    searcher = LearnersSearcher(fixed, ACC, seed=0)
+    b = searcher.learners[1]
+    for number in range(3000):  # the fixed learner's outcomes: no CFO to tell, so fast
+        searcher.observe(TrialOutcome(number, {"model": "b"}, "completed", {"accuracy": 0.5}, 1, 1, 1.0 + number % 3))
+    assert b.total_s == 6000.0
+    # Bounded memory over a long search: no per-trial list of costs in the searcher's state.
+    assert not [name for name, v in vars(searcher).items() if isinstance(v, list) and len(v) >= 3000]
+    searcher.observe(TrialOutcome(3000, {"model": "b"}, "completed", {"accuracy": 0.5}, 1, 1, None))
+    assert b.total_s == 6002.0  # charged the mean known cost, 2 s
+    # A searcher pickled by the earlier version (every known cost in a list) resumes with the same mean.
+    state = pickle.loads(pickle.dumps({k: v for k, v in vars(searcher).items() if k not in ("_cost_sum", "_cost_count")}))
+    old = LearnersSearcher.__new__(LearnersSearcher)
+    old.__setstate__({**state, "_costs": [1.0, 2.0, 6.0]})
+    old_b = old.learners[1]
+    old.observe(TrialOutcome(3001, {"model": "b"}, "completed", {"accuracy": 0.5}, 1, 1, None))
+    assert old_b.total_s == 6005.0
