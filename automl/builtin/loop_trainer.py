@@ -80,7 +80,7 @@ class LoopTrainer(ResultTrainer):
         from automl import loop
 
         fn = import_callable(str(self.params["function"]), what="function")
-        session = LoopSession(self._restored, deadline=getattr(self.context, "deadline", None))
+        session = LoopSession(self._restored, deadline=self.context.deadline)
         thread = threading.Thread(target=session.run, args=(fn, dict(self.config)), name="automl-loop", daemon=True)
         thread.start()
         last = 0
