@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.hookspecs import hookimpl
 from automl.interfaces import Objective, SchedulerSpec, Trainer, TrainerSpec
-from automl.schedulers import AshaType, HyperBand, PopulationBasedTraining, RungScheduler
 from automl.space import SearchSpace
+
+if TYPE_CHECKING:
+    from automl.schedulers import AshaType, HyperBand, PopulationBasedTraining, RungScheduler
+
+# automl.schedulers (Ray Tune's scheduler classes, about a second to import) is imported when a scheduler is
+# made, not when the plugin registers: `automl show`, `report`, `validate`... never need it.
 
 
 def fifo(objectives: Sequence[Objective], *, max_budget: int) -> Any:
@@ -22,6 +27,8 @@ def asha(
     type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002 - Syne Tune's name for the choice
 ) -> RungScheduler:
     """Asynchronous successive halving on the primary objective (stopping or promotion type)."""
+    from automl.schedulers import RungScheduler
+
     return RungScheduler(objectives[:1], max_budget=max_budget, grace_period=grace_period,
                          reduction_factor=reduction_factor, type=type, max_paused=max_paused)
 
@@ -31,6 +38,8 @@ def moasha(
     type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002
 ) -> RungScheduler:
     """Multi-objective ASHA: promotion by non-dominated rank and crowding over all objectives."""
+    from automl.schedulers import RungScheduler
+
     return RungScheduler(objectives, max_budget=max_budget, grace_period=grace_period,
                          reduction_factor=reduction_factor, type=type, max_paused=max_paused)
 
@@ -40,6 +49,8 @@ def hyperband(
     brackets: int = 3, type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002
 ) -> HyperBand:
     """Asynchronous HyperBand on the primary objective: ``brackets`` ASHA brackets with growing grace periods."""
+    from automl.schedulers import HyperBand
+
     return HyperBand(objectives[:1], max_budget=max_budget, grace_period=grace_period,
                      reduction_factor=reduction_factor, brackets=brackets, type=type, max_paused=max_paused)
 
@@ -55,6 +66,8 @@ def pbt(
         raise ValueError(f"pbt copies checkpoints between trials, but trainer {trainer.name!r} saves none (it does "
                          "not override Trainer.save_checkpoint): set scheduler.name to asha or hyperband, or use a "
                          "trainer that checkpoints")
+    from automl.schedulers import PopulationBasedTraining
+
     return PopulationBasedTraining(objectives, max_budget=max_budget, space=space, interval=interval,
                                    quantile=quantile, mutate=mutate, resample_probability=resample_probability,
                                    factors=factors, seed=seed)

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 import pandas as pd
-from sklearn import datasets
 
 from automl.plugin import DatasetSpec, Table
 
-_BUNDLED: dict[str, tuple[Callable[..., Any], str, str]] = {
-    "iris": (datasets.load_iris, "classification", "3 iris species, 150 rows, 4 features"),
-    "wine": (datasets.load_wine, "classification", "3 wine cultivars, 178 rows, 13 features"),
-    "breast_cancer": (datasets.load_breast_cancer, "classification", "malignant/benign, 569 rows, 30 features"),
-    "digits": (datasets.load_digits, "classification", "8x8 handwritten digits, 1797 rows, 64 features"),
-    "diabetes": (datasets.load_diabetes, "regression", "disease progression, 442 rows, 10 features"),
+#: name -> (its ``sklearn.datasets`` loader, task, description); scikit-learn is imported when one is loaded.
+_BUNDLED: dict[str, tuple[str, str, str]] = {
+    "iris": ("load_iris", "classification", "3 iris species, 150 rows, 4 features"),
+    "wine": ("load_wine", "classification", "3 wine cultivars, 178 rows, 13 features"),
+    "breast_cancer": ("load_breast_cancer", "classification", "malignant/benign, 569 rows, 30 features"),
+    "digits": ("load_digits", "classification", "8x8 handwritten digits, 1797 rows, 64 features"),
+    "diabetes": ("load_diabetes", "regression", "disease progression, 442 rows, 10 features"),
 }
 
 
 def load(name: str, options: Mapping[str, Any]) -> Table:
-    loader = _BUNDLED[name][0]
+    from sklearn import datasets
+
+    loader = getattr(datasets, _BUNDLED[name][0])
     bunch = loader(as_frame=True)
     X = bunch.data if isinstance(bunch.data, pd.DataFrame) else pd.DataFrame(bunch.data)
     X.columns = [str(c) for c in X.columns]

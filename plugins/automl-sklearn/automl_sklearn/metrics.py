@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from automl.plugin import Mode
 
@@ -53,6 +52,8 @@ def metrics_for(task: str) -> dict[str, Mode]:
 
 def scores(task: str, model: Any, X: Any, y: Any) -> dict[str, float]:
     """Every metric of ``task`` for fitted ``model`` on ``X``, ``y`` (one ``predict`` call, one score call)."""
+    from sklearn import metrics as skm  # here, not at the top: the plugin loads the tables above without scikit-learn
+
     y_true = np.asarray(y)
     y_pred = model.predict(X)
     if task != "classification":
@@ -83,6 +84,8 @@ def scores(task: str, model: Any, X: Any, y: Any) -> dict[str, float]:
 
 
 def _auc(y_true: np.ndarray, score: np.ndarray, classes: Sequence[Any]) -> float | None:
+    from sklearn import metrics as skm
+
     if len(np.unique(y_true)) < 2:
         return None  # undefined on a part with one class
     try:

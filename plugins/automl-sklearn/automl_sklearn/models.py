@@ -9,17 +9,22 @@ epochs) say how, so the trainer can fit them budget step by budget step.
 LightGBM (``lgbm``) and XGBoost (``xgboost``) come through their scikit-learn APIs when their
 libraries are installed; they are imported only when such a model is built. A missing one is
 absent from :data:`MODELS` and named in :data:`MISSING` with what to install.
+
+scikit-learn itself is imported only when an estimator is made (:func:`_sk`): this table is read
+when the plugin loads, which every ``automl`` command and every trial worker does, and importing
+scikit-learn costs about a second of CPU there.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sklearn import ensemble, linear_model, neighbors, neural_network, svm, tree
-from sklearn.base import BaseEstimator
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 __all__ = ["ENSEMBLES", "MISSING", "MODELS", "Growth", "Model", "estimator_params", "growth_of"]
 
@@ -72,6 +77,18 @@ class Model:
         """Keys this model takes for ``task`` (estimator arguments and translated extras)."""
         make = self.factory(task)
         return (set(make().get_params(deep=False)) | set(self.extra)) if make else set()
+
+
+def _sk(module: str, name: str, **defaults: Any) -> Callable[[], BaseEstimator]:
+    """Makes ``sklearn.<module>.<name>(**defaults)``, importing scikit-learn only then (a fresh list per
+    estimator for a list default, such as an ensemble's empty ``estimators``)."""
+
+    def make() -> BaseEstimator:
+        kwargs = {k: list(v) if isinstance(v, list) else v for k, v in defaults.items()}
+        return getattr(importlib.import_module(f"sklearn.{module}"), name)(**kwargs)
+
+    make.__qualname__ = name
+    return make
 
 
 def _mlp(params: dict[str, Any]) -> dict[str, Any]:
@@ -138,21 +155,21 @@ def _boosting_models() -> list[Model]:
 MODELS: dict[str, Model] = {
     m.name: m
     for m in (
-        Model("linear", lambda: linear_model.LogisticRegression(max_iter=1000), linear_model.Ridge,
+        Model("linear", _sk("linear_model", "LogisticRegression", max_iter=1000), _sk("linear_model", "Ridge"),
               description="logistic regression (C, l1_ratio, solver) / ridge regression (alpha)"),
-        Model("elasticnet", None, lambda: linear_model.ElasticNet(max_iter=5000),
+        Model("elasticnet", None, _sk("linear_model", "ElasticNet", max_iter=5000),
               description="linear regression with L1 + L2 regularisation (alpha, l1_ratio)"),
-        Model("knn", neighbors.KNeighborsClassifier, neighbors.KNeighborsRegressor, description="k nearest neighbours"),
-        Model("svm", svm.SVC, svm.SVR, description="support vector machine"),
-        Model("tree", tree.DecisionTreeClassifier, tree.DecisionTreeRegressor, description="decision tree"),
-        Model("forest", ensemble.RandomForestClassifier, ensemble.RandomForestRegressor,
+        Model("knn", _sk("neighbors", "KNeighborsClassifier"), _sk("neighbors", "KNeighborsRegressor"), description="k nearest neighbours"),
+        Model("svm", _sk("svm", "SVC"), _sk("svm", "SVR"), description="support vector machine"),
+        Model("tree", _sk("tree", "DecisionTreeClassifier"), _sk("tree", "DecisionTreeRegressor"), description="decision tree"),
+        Model("forest", _sk("ensemble", "RandomForestClassifier"), _sk("ensemble", "RandomForestRegressor"),
               growth=Growth("n_estimators", "warm_start"), description="random forest"),
-        Model("extra_trees", ensemble.ExtraTreesClassifier, ensemble.ExtraTreesRegressor,
+        Model("extra_trees", _sk("ensemble", "ExtraTreesClassifier"), _sk("ensemble", "ExtraTreesRegressor"),
               growth=Growth("n_estimators", "warm_start"), description="extremely randomised trees"),
-        Model("hgb", ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor,
+        Model("hgb", _sk("ensemble", "HistGradientBoostingClassifier"), _sk("ensemble", "HistGradientBoostingRegressor"),
               growth=Growth("max_iter", "warm_start"), description="histogram gradient boosting"),
-        Model("adaboost", ensemble.AdaBoostClassifier, ensemble.AdaBoostRegressor, description="AdaBoost"),
-        Model("mlp", lambda: neural_network.MLPClassifier(max_iter=300), lambda: neural_network.MLPRegressor(max_iter=300),
+        Model("adaboost", _sk("ensemble", "AdaBoostClassifier"), _sk("ensemble", "AdaBoostRegressor"), description="AdaBoost"),
+        Model("mlp", _sk("neural_network", "MLPClassifier", max_iter=300), _sk("neural_network", "MLPRegressor", max_iter=300),
               translate=_mlp, extra=("hidden_layers", "hidden_units"), growth=Growth("max_iter", "epochs"),
               description="multi-layer perceptron (epochs = max_iter)"),
         *_boosting_models(),
@@ -163,11 +180,13 @@ MODELS: dict[str, Model] = {
 ENSEMBLES: dict[str, Model] = {
     m.name: m
     for m in (
-        Model("voting", lambda: ensemble.VotingClassifier([]), lambda: ensemble.VotingRegressor([]),
+        Model("voting", _sk("ensemble", "VotingClassifier", estimators=[]),
+              _sk("ensemble", "VotingRegressor", estimators=[]),
               description="soft or hard voting over members, optionally weighted"),
-        Model("stacking", lambda: ensemble.StackingClassifier([]), lambda: ensemble.StackingRegressor([]),
+        Model("stacking", _sk("ensemble", "StackingClassifier", estimators=[]),
+              _sk("ensemble", "StackingRegressor", estimators=[]),
               description="stacking: a meta-learner (`meta`) fitted on the members' out-of-fold predictions"),
-        Model("bagging", ensemble.BaggingClassifier, ensemble.BaggingRegressor,
+        Model("bagging", _sk("ensemble", "BaggingClassifier"), _sk("ensemble", "BaggingRegressor"),
               growth=Growth("n_estimators", "warm_start"), description="bagging of one base model (`base`)"),
     )
 }

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from automl.plugin import DatasetSpec, Mode, Task, TrainerSpec, hookimpl
-from automl_sklearn.check import check
+from automl.plugin import DatasetSpec, Mode, SearchSpace, Task, TrainerSpec, hookimpl
 from automl_sklearn.cost import config_cost
 from automl_sklearn.datasets import dataset_specs
 from automl_sklearn.metrics import metrics_for
@@ -17,6 +16,14 @@ from automl_sklearn.trainer import SklearnTrainer
 def trainer_metrics(task: Task, params: Mapping[str, Any]) -> Mapping[str, Mode]:
     """Every metric the trainer reports for ``task``; each may be an objective or a constraint."""
     return metrics_for(task)
+
+
+def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
+    """The spec's plan-time checks (:mod:`automl_sklearn.check`), imported when a plan is made: they need
+    scikit-learn, which loading the plugin (every ``automl`` command, every trial worker) does not import."""
+    from automl_sklearn.check import check as check_spec
+
+    check_spec(task, params, space)
 
 
 def _description() -> str:

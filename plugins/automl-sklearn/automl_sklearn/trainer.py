@@ -21,139 +21,29 @@ stopping; see :mod:`automl_sklearn.boosting`).
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from sklearn.base import clone, is_classifier
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
-from automl.plugin import Trainer, TrialError
-from automl_sklearn.boosting import Stopping, add_rounds
-from automl_sklearn.build import Recipe, build_recipe, model_name
-from automl_sklearn.export import convert_skops_to_onnx, export_model, load_predictor, load_scorable, model_bytes
+from automl.plugin import EnsembleMember, Trainer, TrialError
 from automl_sklearn.fidelity import FIDELITIES, RowShares
 from automl_sklearn.metrics import mean_scores, scores
 from automl_sklearn.pool import write_record
 
+if TYPE_CHECKING:
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+
+    from automl_sklearn.fitting import Fit
+
 __all__ = ["SklearnTrainer"]
 
-
-class _Fit:
-    """One recipe fitted on one set of rows and grown budget step by budget step.
-
-    Growth (``shares`` None): the preprocessing is fitted once, at the first step, on these
-    rows; a model that grows grows at each step, any other is fitted at the first step.
-    Row shares (``shares`` set): at each step the preprocessing and the model are fitted
-    again, at full size, on that step's share of the rows (see :mod:`automl_sklearn.fidelity`).
-
-    Args:
-        recipe: What to fit.
-        X: Training features.
-        y: Training labels.
-        classes: Every class of the task (``partial_fit`` needs them).
-        valid: Validation rows for a LightGBM / XGBoost model's early stopping; None: no early stopping.
-        shares: Row shares per step; None: every row at every step.
-        rounds: A fixed number of boosting rounds, without early stopping (the refit on all
-            rows under ``data.folds``: the folds' mean best round).
-    """
-
-    def __init__(
-        self, recipe: Recipe, X: pd.DataFrame, y: pd.Series, classes: list[Any], *,
-        valid: tuple[pd.DataFrame, pd.Series] | None = None, shares: RowShares | None = None, rounds: int | None = None,
-    ) -> None:
-        self.recipe = recipe
-        self.growth = recipe.growth
-        self.X, self.y, self.classes = X, y, classes
-        self.valid = valid
-        self.shares = shares
-        self.rounds = rounds
-        self.train_rows = 0
-        self._reset(X, y)
-
-    def _reset(self, X: pd.DataFrame, y: pd.Series) -> None:
-        """Unfitted preprocessing and model, to be fitted on ``X``, ``y``."""
-        self.prep = clone(self.recipe.prep) if self.recipe.prep is not None else None
-        self.model = clone(self.recipe.model)
-        self.full = self.recipe.full_size() if self.growth else 1
-        if self.rounds is not None:
-            self.full = self.rounds
-        self.size = 0
-        self._rows = (X, y)
-        self.kwargs: dict[str, Any] = {}
-        if self.recipe.sample_weight is not None:
-            self.kwargs["sample_weight"] = compute_sample_weight(self.recipe.sample_weight, y)
-        boosting = self.growth is not None and self.growth.kind == "boosting"
-        patience = self.recipe.patience if self.valid is not None and self.rounds is None else None
-        self.stopping = Stopping(patience) if boosting else None
-        self._Xt: Any = None
-
-    def grow(self, step: int, steps: int) -> bool:
-        """Fit budget step ``step`` of ``steps``; False when nothing changed."""
-        if self.shares is not None:
-            rows = self.shares.rows(step)
-            if len(rows) <= self.train_rows:
-                return False
-            self._reset(self.X.iloc[rows], self.y.iloc[rows])
-            self._fit_to(self.full, last=True)
-            self.train_rows = len(rows)
-            return True
-        self.train_rows = len(self.y)
-        target = self.full if self.growth is None else max(1, math.ceil(self.full * step / steps - 1e-9))
-        if target <= self.size or (self.stopping is not None and self.stopping.stopped):
-            return False
-        self._fit_to(target, last=step == steps)
-        return True
-
-    def _fit_to(self, target: int, *, last: bool) -> None:
-        X, y = self._rows
-        if self._Xt is None:
-            self._Xt = self.prep.fit_transform(X, y) if self.prep is not None else X
-        if self.stopping is not None:
-            # LightGBM / XGBoost: add the rounds to the booster so far (automl_sklearn.boosting).
-            add_rounds(self.model, self._Xt, y, target - self.size, self.stopping, valid=self._valid_rows(y),
-                       cut=last, fit_kwargs=self.kwargs)
-        elif self.growth is None or (self.size == 0 and target >= self.full):
-            # Fitted in one go (a single budget step included): scikit-learn's own fit, with its own
-            # stopping rules (the MLP's tol / n_iter_no_change), exactly as outside automl.
-            self.model.fit(self._Xt, y, **self.kwargs)
-        elif self.growth.kind == "warm_start":
-            # scikit-learn keeps the trees / iterations already fitted and adds the rest.
-            self.model.set_params(warm_start=True, **{self.growth.param: target})
-            self.model.fit(self._Xt, y, **self.kwargs)
-        else:  # epochs: one partial_fit pass over the rows per epoch
-            extra = {"classes": self.classes} if is_classifier(self.model) else {}
-            for _ in range(target - self.size):
-                self.model.partial_fit(self._Xt, y, **extra, **self.kwargs)
-        self.size = target
-
-    def _valid_rows(self, y: pd.Series) -> tuple[Any, Any] | None:
-        """The validation rows through the fitted preprocessing, for early stopping (None: off)."""
-        if self.valid is None or self.stopping is None or self.stopping.patience is None:
-            return None
-        X, yv = self.valid
-        if is_classifier(self.model):
-            # A class the training rows lack cannot be encoded by the library: leave its rows out of early stopping.
-            seen = yv.isin(set(pd.unique(y)))
-            X, yv = X[seen.to_numpy()], yv[seen.to_numpy()]
-        if len(yv) == 0:
-            return None  # nothing to stop on: every round is kept
-        return (self.prep.transform(X) if self.prep is not None else X), yv
-
-    @property
-    def kept_rounds(self) -> int | None:
-        """Boosting rounds the model predicts with (None for other models)."""
-        return self.stopping.kept if self.stopping is not None else None
-
-    @property
-    def pipeline(self) -> Pipeline:
-        steps: list[tuple[str, Any]] = [("prep", self.prep)] if self.prep is not None else []
-        return Pipeline([*steps, ("model", self.model)])
+# scikit-learn and the modules that need it (building, fitting, exporting) are imported inside the methods
+# that use them: this module is imported whenever the plugin loads (every ``automl`` command and every trial
+# worker, whatever its trainer), where scikit-learn would cost about a second of CPU.
 
 
 class SklearnTrainer(Trainer):
@@ -173,6 +63,11 @@ class SklearnTrainer(Trainer):
     # -- fitting ----------------------------------------------------------------------
 
     def _setup(self) -> None:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        from automl_sklearn.build import build_recipe
+        from automl_sklearn.fitting import Fit
+
         data = self.context.data
         task = self.context.task
         self.recipe_ = build_recipe(
@@ -185,11 +80,11 @@ class SklearnTrainer(Trainer):
         self._cache: dict[str, dict[str, float]] = {}
         by_rows = self._row_fidelity()
 
-        def fit(X: pd.DataFrame, y: pd.Series, valid: tuple[pd.DataFrame, pd.Series], part: int) -> _Fit:
+        def fit(X: pd.DataFrame, y: pd.Series, valid: tuple[pd.DataFrame, pd.Series], part: int) -> Fit:
             # Shares seeded by the split's seed (and the fold): the same rows for every trial of the search.
             shares = (RowShares.of(y, self.budget_steps, seed=seed + part, classification=task == "classification")
                       if by_rows else None)
-            return _Fit(self.recipe_, X, y, classes, valid=valid, shares=shares)
+            return Fit(self.recipe_, X, y, classes, valid=valid, shares=shares)
 
         if folds >= 2:
             X = pd.concat([data.train.X, data.valid.X], ignore_index=True)
@@ -200,7 +95,7 @@ class SklearnTrainer(Trainer):
                 for i, (tr, va) in enumerate(splitter.split(X, y))
             ]
             self._pooled = (X, y)
-            self._final: _Fit | None = None
+            self._final: Fit | None = None
         else:
             holdout = fit(data.train.X, data.train.y, (data.valid.X, data.valid.y), 0)
             self._parts = [(holdout, data.valid.X, data.valid.y)]
@@ -225,14 +120,16 @@ class SklearnTrainer(Trainer):
         if changed:
             self._cache.clear()
 
-    def _final_fit(self) -> _Fit:
+    def _final_fit(self) -> Fit:
         """The pipeline for test and export: the hold-out fit, or (with folds) a fit on all rows."""
+        from automl_sklearn.fitting import Fit
+
         if self._final is None:
             X, y = self._pooled
             kept = [f.kept_rounds for f, _, _ in self._parts if f.kept_rounds]
             # Boosting without a validation part: the folds' mean best number of rounds.
             rounds = max(1, round(sum(kept) / len(kept))) if kept else None
-            self._final = _Fit(self.recipe_, X, y, self.context.data.classes, rounds=rounds)
+            self._final = Fit(self.recipe_, X, y, self.context.data.classes, rounds=rounds)
             self._final.grow(1, 1)
         return self._final
 
@@ -269,6 +166,8 @@ class SklearnTrainer(Trainer):
             ValueError: For ``valid`` under k-fold cross-validation: the exported model was
                 fitted on those rows.
         """
+        from automl_sklearn.export import load_scorable
+
         part = getattr(self.context.data, split)
         if Path(path).suffix == ".json":  # an ensemble's manifest: this trainer was never fitted
             if split == "valid" and int(getattr(self.context.data, "folds", 0) or 0) >= 2:
@@ -283,6 +182,9 @@ class SklearnTrainer(Trainer):
             return scores(self.context.task, load_scorable(Path(path), self.pipeline_), part.X, part.y)
 
     def export(self, directory: Path) -> Path:
+        from automl_sklearn.build import model_name
+        from automl_sklearn.export import export_model
+
         directory.mkdir(parents=True, exist_ok=True)
         with self._threads():
             pipeline = self.pipeline_
@@ -299,10 +201,14 @@ class SklearnTrainer(Trainer):
 
     def model_size(self, path: Path) -> tuple[int, str]:
         """ONNX: the file; skops: the stored arrays and values without the schema; an ensemble's manifest:
-        its member files (see :func:`model_bytes`)."""
+        its member files (see :func:`~automl_sklearn.export.model_bytes`)."""
+        from automl_sklearn.export import model_bytes
+
         return model_bytes(path)
 
     def load_predictor(self, path: Path) -> Callable[[Any], Any]:
+        from automl_sklearn.export import load_predictor
+
         return load_predictor(path)
 
     #: What ``automl export --format`` accepts: the skops and ONNX files this trainer writes. LightGBM's
@@ -327,6 +233,8 @@ class SklearnTrainer(Trainer):
                              "it has no single skops or onnx file to export or convert to (export its members)")
         if fmt != "onnx" or Path(source).suffix != ".skops":
             raise ValueError(f"the sklearn trainer converts skops to onnx only, not {Path(source).name} to {fmt}")
+        from automl_sklearn.export import convert_skops_to_onnx
+
         data = self.context.data
         rows = pd.concat([data.train.X, data.valid.X], ignore_index=True)
         directory.mkdir(parents=True, exist_ok=True)
@@ -339,6 +247,21 @@ class SklearnTrainer(Trainer):
         return list(self.recipe_.members) if hasattr(self, "recipe_") else []
 
     # Ensembles of the completed trials (automl.ensemble): predictions, their scores and the voting
-    # export, defined in automl_sklearn.selection and bound here as this class's methods (mypy does
-    # not model an import in a class body, hence the ignore).
-    from automl_sklearn.selection import build_ensemble, predictions, score_predictions  # type: ignore[misc]
+    # export, defined in automl_sklearn.selection (which needs scikit-learn, hence imported here).
+
+    def predictions(self, split: Literal["valid", "test"] = "valid") -> np.ndarray | None:
+        from automl_sklearn.selection import predictions
+
+        return predictions(self, split)
+
+    def score_predictions(self, predictions: Any, split: Literal["valid", "test"] = "valid",
+                          metrics: Sequence[str] | None = None) -> dict[str, float]:
+        from automl_sklearn.selection import score_predictions
+
+        return score_predictions(self, predictions, split, metrics)
+
+    def build_ensemble(self, members: Sequence[EnsembleMember], directory: Path,
+                       expected: Mapping[str, Any]) -> Path:
+        from automl_sklearn.selection import build_ensemble
+
+        return build_ensemble(self, members, directory, expected)
