@@ -125,8 +125,10 @@ def greedy_selection(
     Starts from the single candidate of least loss, then adds, ``rounds`` times, the candidate
     (possibly one already in) whose addition gives the averaged predictions the least loss.
     Returns the ensemble of least loss seen along the way (the smallest one among equals), so
-    its loss is never above the best single candidate's. Ties between candidates go to the
-    lowest index (callers order candidates by trial number), so the result is deterministic.
+    its loss is never above the best single candidate's. Ties between candidates (losses equal to
+    rounding, :data:`TIE_TOLERANCE`, then tie-break values equal to rounding) go to the lowest
+    index (callers order candidates by trial number), so the result is deterministic and does not
+    hang on the last bits of a log loss.
 
     Args:
         predictions: One array per candidate, all of one shape (class probabilities, or values).
@@ -176,31 +178,44 @@ def _safe(value: float) -> float:
 
 def _least(count: int, blend_of: Callable[[int], np.ndarray], loss: Callable[[np.ndarray], float],
            tie_break: Callable[[np.ndarray], float] | None) -> tuple[int, tuple[float, float]]:
-    """The first of ``count`` candidates whose blend has the least (loss, tie-break), with that pair.
+    """The first (lowest index) of ``count`` candidates whose blend has the least (loss, tie-break), equal to
+    rounding, with that pair.
 
     The tie-break is computed only where the losses tie (with accuracy on many rows they seldom do, and log loss
     costs more than accuracy). Blends are made one at a time: 20 of them at once would hold 60 MB on 15,000 rows
     of 26 classes.
     """
     losses = [_safe(loss(blend_of(i))) for i in range(count)]
-    low = min(losses)
-    tied = [i for i, v in enumerate(losses) if v == low]
+    tied = _first_least(losses, range(count))
     if tie_break is None:
-        return tied[0], (low, 0.0)
-    ties = [_safe(tie_break(blend_of(i))) for i in tied]
-    at = min(range(len(tied)), key=ties.__getitem__)  # min keeps the first (lowest index) of equals
-    return tied[at], (low, ties[at])
+        return tied[0], (losses[tied[0]], 0.0)
+    ties = {i: _safe(tie_break(blend_of(i))) for i in tied}
+    at = _first_least([ties[i] for i in tied], tied)[0]
+    return at, (losses[at], ties[at])
+
+
+#: Relative difference (absolute below 1) under which two losses are equal: the rounding of averaging blends.
+TIE_TOLERANCE = 1e-12
+
+
+def _lower(x: float, y: float) -> bool:
+    """``x`` below ``y`` by more than rounding (infinities compare exactly)."""
+    if math.isinf(x) or math.isinf(y):
+        return x < y
+    return y - x > TIE_TOLERANCE * max(1.0, abs(x), abs(y))
+
+
+def _first_least(values: Sequence[float], indices: Sequence[int]) -> list[int]:
+    """Those of ``indices`` (in their order) whose value equals the least of ``values`` to rounding."""
+    low = min(values)
+    return [i for i, v in zip(indices, values, strict=True) if not _lower(low, v)]
 
 
 def _better(new: tuple[float, float], old: tuple[float, float]) -> bool:
     """Lexicographically lower by more than rounding: (3a + 3b) / 6 is no improvement on (a + b) / 2."""
     for x, y in zip(new, old, strict=True):
-        if math.isinf(x) or math.isinf(y):
-            if x != y:
-                return x < y
-            continue
-        if abs(x - y) > 1e-12 * max(1.0, abs(x), abs(y)):
-            return x < y
+        if _lower(x, y) or _lower(y, x):
+            return _lower(x, y)
     return False
 
 

@@ -86,6 +86,25 @@ def test_a_tie_break_lets_the_selection_go_on_where_accuracy_ties() -> None:
     assert mixed.counts.tolist() == [1, 1] and mixed.loss == -1.0  # same accuracy, lower log loss
 
 
+def test_losses_equal_to_rounding_tie_and_go_to_the_lowest_index() -> None:
+    """Trial 0's and trial 1's models are the same but for the last bits of their probabilities: the selection
+    takes the lower index (the lower trial number), as for an exact tie, not whichever rounding favoured."""
+    a = two_class([0.7, 0.8, 0.9])
+    b = two_class(a[:, 1] * (1 + 1e-14))  # log loss lower by about 1e-14, far below any real difference
+
+    def log_loss(proba: np.ndarray) -> float:
+        return -float(np.mean(np.log(proba[np.arange(3), Y])))
+
+    assert log_loss(b) < log_loss(a)
+    for picked in (greedy_selection([a, b], log_loss, rounds=0),
+                   greedy_selection([a, b], accuracy_loss(Y), rounds=0, tie_break=log_loss)):
+        assert picked.best_single == 0 and picked.counts.tolist() == [1, 0]
+    assert greedy_selection([a, b], log_loss, rounds=0).loss == log_loss(a)  # the loss of the one picked
+    # A real difference still decides.
+    better = two_class(a[:, 1] * (1 + 1e-6))
+    assert greedy_selection([a, better], log_loss, rounds=0).best_single == 1
+
+
 def test_the_tie_break_is_computed_only_where_the_loss_ties_and_picks_as_the_pair_would() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 3, 40)
