@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from automl.interfaces import ENGINE_METRICS, Objective
+from automl.records import TrialRecord, TrialStatus
 from automl.trial_job import trial_dir
 
 if TYPE_CHECKING:
@@ -300,12 +301,12 @@ def _selection_objective(plan: Plan) -> Objective | None:
 TIE_BREAKS: tuple[tuple[str, str], ...] = (("log_loss", "min"), ("rmse", "min"))
 
 
-def _scored(trials: Sequence[Mapping[str, Any]], objective: Objective) -> list[Mapping[str, Any]]:
+def _scored(trials: Sequence[TrialRecord], objective: Objective) -> list[TrialRecord]:
     """The completed trials with a finite value of ``objective``, best first (ties: lowest number)."""
-    scored = [t for t in trials if t["status"] == "completed" and not is_ensemble_trial(t)
-              and isinstance((t["metrics"] or {}).get(objective.metric), (int, float))
-              and math.isfinite(float(t["metrics"][objective.metric]))]
-    scored.sort(key=lambda t: (objective.to_min(float(t["metrics"][objective.metric])), t["number"]))
+    scored = [t for t in trials if t.status == TrialStatus.COMPLETED and not is_ensemble_trial(t)
+              and isinstance(t.metrics.get(objective.metric), (int, float))
+              and math.isfinite(float(t.metrics[objective.metric]))]
+    scored.sort(key=lambda t: (objective.to_min(float(t.metrics[objective.metric])), t.number))
     return scored
 
 
@@ -339,26 +340,32 @@ def _record(plan: Plan, run: Run, number: int, config: dict[str, Any], metrics: 
                          error=None, attempts=1)
 
 
-def _candidates(run: Run, scored: Sequence[Mapping[str, Any]], limit: int
-                ) -> tuple[list[tuple[Mapping[str, Any], np.ndarray]], dict[str, str]]:
+def _candidates(run: Run, scored: Sequence[TrialRecord], limit: int
+                ) -> tuple[list[tuple[TrialRecord, np.ndarray]], dict[str, str]]:
     """The best ``limit`` of ``scored`` (best first) whose saved validation predictions are usable, with those
     predictions; and the trials among the best that could not take part, with the reason."""
-    candidates: list[tuple[Mapping[str, Any], np.ndarray]] = []
+    candidates: list[tuple[TrialRecord, np.ndarray]] = []
     skipped: dict[str, str] = {}
     shape = None
     for t in scored:
         if len(candidates) >= limit:
             break
-        directory = trial_dir(run.dir, t["number"])
+        directory = trial_dir(run.dir, t.number)
         values = load_predictions(directory, "valid")
         if values is None or (shape is not None and values.shape != shape) or not np.all(np.isfinite(values)):
             error = directory / PREDICTIONS_ERROR
-            skipped[str(t["number"])] = (error.read_text()[:300] if error.is_file() else "no predictions saved"
+            skipped[str(t.number)] = (error.read_text()[:300] if error.is_file() else "no predictions saved"
                                          if values is None else "predictions of another shape or not finite")
             continue
         shape = values.shape
         candidates.append((t, values))
     return candidates, skipped
+
+
+def _member(run: Run, trial: TrialRecord, weight: float) -> EnsembleMember:
+    """``trial`` as a member of the ensemble, of ``weight``."""
+    artifact = Path(trial.artifact) if trial.artifact else None
+    return EnsembleMember(trial.number, dict(trial.config), weight, artifact, trial_dir(run.dir, trial.number))
 
 
 def _blend_scores(trainer: Any, members: Sequence[EnsembleMember], valid: np.ndarray, test: bool
@@ -438,14 +445,14 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
     if len(candidates) < 2:
         return {"built": False, "reason": f"{len(candidates)} completed trial(s) with saved predictions; "
                 "an ensemble needs at least 2", "skipped": skipped}
-    candidates.sort(key=lambda c: c[0]["number"])  # ties in the selection go to the lowest trial number
-    number = existing["number"] if existing else max(t["number"] for t in trials) + 1
+    candidates.sort(key=lambda c: c[0].number)  # ties in the selection go to the lowest trial number
+    number = existing.number if existing else max(t.number for t in trials) + 1
     trainer = plan.trial_trainer(number, {}, run.dir, data)
     tie = _tie_break(plan, objective)
     preds = [values for _, values in candidates]
     selection = greedy_selection(preds, _scorer(trainer, objective), rounds=settings.rounds,
                                  tie_break=_scorer(trainer, tie) if tie is not None else None)
-    numbers = [int(t["number"]) for t, _ in candidates]
+    numbers = [t.number for t, _ in candidates]
     config = ensemble_config(numbers, [int(c) for c in selection.counts])
     start = candidates[selection.best_single][0]
     best_single = scored[0]  # the best recorded value, whether or not the trial saved predictions
@@ -453,9 +460,8 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
         "built": True, "number": number, "metric": objective.metric, "candidates": numbers,
         "weights": {str(n): float(w) for n, w in zip(numbers, selection.weights, strict=True) if w},
         "value": float(objective.to_min(selection.loss)),
-        "best_single": {"number": int(best_single["number"]),
-                        "value": float(best_single["metrics"][objective.metric])},
-        "start": int(start["number"]),
+        "best_single": {"number": best_single.number, "value": float(best_single.metrics[objective.metric])},
+        "start": start.number,
         "tie_break": tie.metric if tie is not None else None,
         "skipped": skipped,
     }
@@ -463,13 +469,11 @@ def build_ensemble_trial(plan: Plan, run: Run, data: Any) -> dict[str, Any]:
     if why is not None:
         return {**{k: v for k, v in summary.items() if k != "number"}, "built": False, "reason": why,
                 "seconds": time.time() - t0}
-    if (existing and existing["config"] == config and existing["status"] == "completed"
-            and existing.get("artifact") and Path(existing["artifact"]).exists()):
+    if (existing and existing.config == config and existing.status == TrialStatus.COMPLETED
+            and existing.artifact and Path(existing.artifact).exists()):
         return {**summary, "kept": True, "seconds": time.time() - t0}  # resumed: the same members, already built
     used = [i for i, c in enumerate(selection.counts) if c]
-    members = [EnsembleMember(numbers[i], dict(candidates[i][0]["config"]), float(selection.weights[i]),
-                              Path(candidates[i][0]["artifact"]) if candidates[i][0].get("artifact") else None,
-                              trial_dir(run.dir, numbers[i])) for i in used]
+    members = [_member(run, candidates[i][0], float(selection.weights[i])) for i in used]
     valid = blend([preds[i] for i in used], [float(selection.counts[i]) for i in used])
     metrics, expected = _blend_scores(trainer, members, valid, data is not None and len(data.test) > 0)
     started = time.time()
