@@ -40,3 +40,16 @@ def test_rung_methods_refuse_what_they_cannot_run() -> None:
 def test_the_figure_has_a_row_per_method_and_the_speedup_against_full_budget_random() -> None:
     text = figure(["s2-branin"], ["rungs:random+fifo", "rungs:random+asha"], [0], 5)
     assert "| rungs:random+fifo |" in text and "| rungs:random+asha |" in text and "top 5% =" in text
+
+
+def test_a_rung_method_with_promotion_type_asha_resumes_paused_trials() -> None:
+    task = make_engine_task("s2-hartmann3", {})
+    method = make_engine_method("rungs:random+asha", {"scheduler": {"type": "promotion"}})
+    first = method.run(task, iterations=6, batch=1, seed=2)
+    assert first.extra is not None and first.extra["cost_spent"] == 6 * 27
+    assert first.extra["resumed"] > 0 and first.extra["completed"] >= 1
+    # Every trial ends completed or stopped (paused ones never promoted count as stopped).
+    assert first.extra["completed"] + first.extra["stopped"] in (first.extra["trials"], first.extra["trials"] - 1)
+    assert method.run(task, iterations=6, batch=1, seed=2).curve == first.curve
+    stopping = make_engine_method("rungs:random+asha").run(task, iterations=6, batch=1, seed=2)
+    assert stopping.extra is not None and stopping.extra["resumed"] == 0

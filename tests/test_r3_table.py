@@ -43,3 +43,22 @@ def test_the_figure_runs_the_engines_methods_and_the_replay_on_the_table() -> No
     assert rows == ["| method", "| rungs:random+fifo", "| rungs:random+asha", "| replay:random+fifo",
                     "| replay:random+asha", "| replay:random+asha-promotion"]
     assert "108 epochs" in text  # 4 full trials of 27 epochs
+
+
+def test_the_surrogate_task_answers_a_point_with_its_own_predicted_curve_and_targets_from_its_samples() -> None:
+    from benchmarks.scheduling.r3_table import SurrogateTask
+
+    table = _table()
+    task = SurrogateTask(table, samples=400)
+    loss = task.function()
+    # The point a search's unit cube maps onto recorded configuration 7 (the space's own inverse map): it gets
+    # configuration 7's recorded curve back.
+    point = {n: task.params[n].to_unit(table["configs"][7][n]) for n in task.names}
+    assert loss(point, 27)["loss"] == pytest.approx(1 - table["values"][7][-1], rel=1e-6)
+    assert loss(point, 3)["loss"] == pytest.approx(1 - table["values"][7][2], rel=1e-6)
+    other = {n: 0.37 for n in task.names}  # not a recorded configuration: a curve of its own, deterministic
+    assert loss(other, 27) == SurrogateTask(table, samples=400).function()(other, 27)
+    assert task.losses.shape == (400, 27)
+    assert task.optimum == pytest.approx(task.losses[:, -1].min())
+    assert task.target_loss(0.05) == pytest.approx(np.quantile(task.losses[:, -1], 0.05, method="lower"))
+    assert 1 - 0.99 - 1e-9 <= task.target_loss(0.05) <= 1 - 0.5 + 1e-9

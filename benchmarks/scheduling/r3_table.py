@@ -47,7 +47,7 @@ from automl.plugin import Objective
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "searchspaces" / "torch-mlp-digits.yaml"
 
-__all__ = ["R3_METHODS", "TableTask", "UniformTable", "main", "record", "replay_rows"]
+__all__ = ["R3_METHODS", "SurrogateTask", "TableTask", "UniformTable", "main", "record", "replay_rows", "validate"]
 
 
 def _plan(spec_text: str, source: str) -> Any:
@@ -183,6 +183,63 @@ class TableTask(S2Task):
         return float(np.quantile(self.losses[:, -1], fraction, method="lower"))
 
 
+class SurrogateTask(TableTask):
+    """R3 as a surrogate benchmark (HPOBench / YAHPO style): a point is answered with the learning curve that a
+    regressor fitted on the whole table predicts for it (:class:`automl_bench.surrogate.CurveSurrogate`), so a
+    model-based searcher's own proposal gets its own answer instead of a recorded neighbour's.
+
+    A point of the unit cube is first mapped onto a configuration of the space (integers rounded, as a trial would
+    run it) and encoded back. Targets and the optimum come from the surrogate's own distribution: ``losses`` holds
+    the predicted curves of ``samples`` uniformly drawn points (what random search draws; seed ``sample_seed``), so
+    :meth:`TableTask.target_loss` and :func:`replay_rows` read them as they read the recorded table.
+    """
+
+    def __init__(self, table: Mapping[str, Any], *, model: str = "extra-trees", seed: int = 0, samples: int = 10_000,
+                 sample_seed: int = 10, name: str = "r3-surrogate") -> None:
+        from automl_bench.surrogate import CurveSurrogate
+
+        super().__init__(table, name=name)
+        full = [i for i, v in enumerate(table["values"]) if len(v) == self.max_steps]
+        self.recorded = self.losses
+        self.surrogate = CurveSurrogate([self.encode(table["configs"][i]) for i in full], self.recorded, model=model,
+                                        seed=seed)
+        draws = np.random.default_rng(sample_seed).random((samples, len(self.names)))
+        self.losses = self.surrogate.predict([self.snap(p) for p in draws])
+        self.optimum = float(self.losses[:, -1].min())
+        self._curves: dict[tuple[float, ...], np.ndarray] = {}
+
+    def snap(self, point: Sequence[float]) -> list[float]:
+        """The encoding of the configuration the unit-cube ``point`` stands for (integers rounded)."""
+        return self.encode({n: self.params[n].from_unit(float(u)) for n, u in zip(self.names, point, strict=True)})
+
+    def function(self) -> Callable[..., dict[str, float]]:
+        def loss(point: Mapping[str, Any], step: int = 0) -> dict[str, float]:
+            key = tuple(float(point[n]) for n in self.names)
+            if key not in self._curves:  # one prediction per configuration: its whole curve
+                self._curves[key] = self.surrogate.predict([self.snap(key)])[0]
+            return {"loss": float(self._curves[key][(step or self.max_steps) - 1])}
+
+        return loss
+
+
+def validate(table: Mapping[str, Any]) -> str:
+    """A Markdown table: each surrogate's held-out scores on the table (:func:`automl_bench.surrogate.held_out`)."""
+    from automl_bench.surrogate import MODELS, held_out
+
+    task = TableTask(table)
+    full = [i for i, v in enumerate(table["values"]) if len(v) == task.max_steps]
+    points = [task.encode(table["configs"][i]) for i in full]
+    lines = ["| model | fitted on | Spearman @1 | @3 | @9 | @27 (final) | final, best quarter | best 10% found | "
+             "MAE final |", "|---|---|---|---|---|---|---|---|---|"]
+    for model in MODELS:
+        for log_offset in ((1e-3, None) if model != "nearest" else (None,)):
+            h = held_out(points, task.losses, model=model, log_offset=log_offset)
+            rho = " | ".join(f"{h.spearman[s]:.3f}" for s in (1, 3, 9, task.max_steps))
+            lines.append(f"| {model} | {'log(error + 0.001)' if log_offset else 'error'} | {rho} | "
+                         f"{h.spearman_best_quarter:.3f} | {h.top_overlap:.2f} | {h.mae:.4f} |")
+    return "\n".join(lines)
+
+
 def replay_rows(task: Any, targets: Mapping[float, float], budget: int, orderings: int = 1000, *,
                 reduction_factor: float = 3, grace_period: int = 1) -> dict[str, Any]:
     """Random search over the recorded configurations (``orderings`` random orderings of them) through
@@ -221,8 +278,25 @@ class UniformTable:
                                    for s in range(1, self.max_steps + 1)] for p in points])
 
 
-R3_METHODS = ("rungs:random+fifo", "rungs:random+asha", "rungs:random+hyperband", "rungs:tpe+fifo", "rungs:tpe+asha",
-              "rungs:bohb+asha", "rungs:bohb+hyperband", "optuna:tpe+hyperband")
+PROMOTION = {"scheduler": {"type": "promotion"}}
+R3_METHODS: tuple[str | tuple[str, str, dict[str, Any]], ...] = (
+    "rungs:random+fifo", "rungs:random+asha", ("rungs:random+asha-promotion", "rungs:random+asha", PROMOTION),
+    "rungs:random+hyperband", "rungs:tpe+fifo", "rungs:tpe+asha", "rungs:bohb+asha",
+    ("rungs:bohb+asha-promotion", "rungs:bohb+asha", PROMOTION), "rungs:bohb+hyperband", "optuna:tpe+hyperband")
+
+
+#: Settings of the model-based multi-fidelity searcher and of the rungs looked at for issue 20's goals (decided on
+#: seeds 0-9, reported on 10-39): BOHB's min points per budget model and random fraction, the reduction factor and
+#: the grace period, under the promotion type (better than the stopping type for every method in the figures).
+VARIANTS: tuple[str | tuple[str, str, dict[str, Any]], ...] = (
+    "rungs:random+fifo", ("rungs:random+asha-promotion", "rungs:random+asha", PROMOTION),
+    ("rungs:tpe+asha-promotion", "rungs:tpe+asha", PROMOTION), "rungs:bohb+asha",
+    ("rungs:bohb+asha-promotion", "rungs:bohb+asha", PROMOTION),
+    *((f"rungs:bohb+asha-promotion[{key}={value}]", "rungs:bohb+asha",
+       {"searcher": {key: value}, **PROMOTION} if key in ("min_points", "random_fraction")
+       else {"scheduler": {key: value, **PROMOTION["scheduler"]}})
+      for key, value in (("min_points", 20), ("random_fraction", 0.1), ("reduction_factor", 4), ("grace_period", 3))),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,6 +312,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig.add_argument("--seeds", type=int, default=10)
     fig.add_argument("--cost", type=int, default=60, help="full-trial equivalents (of 27 epochs) per run")
     fig.add_argument("--methods", nargs="+", default=list(R3_METHODS))
+    fig.add_argument("--variants", action="store_true", help="run VARIANTS (settings of bohb and the rungs) "
+                     "instead of --methods")
+    fig.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
+    fig.add_argument("--fractions", nargs="+", type=float, default=[0.05, 0.01],
+                     help="targets: the share of uniformly drawn configurations that reach each")
+    fig.add_argument("--surrogate", choices=["extra-trees", "random-forest"],
+                     help="answer each point with this regressor's predicted curve (SurrogateTask) instead of the "
+                     "nearest recorded configuration's")
+    val = sub.add_parser("validate", help="how well each surrogate predicts held-out configurations of the table "
+                         "(5 folds over configurations)")
+    val.add_argument("table", type=Path)
     s2 = sub.add_parser("s2", help="the S2 figure of automl_bench.mf_figure, with the replay's rows (ASHA of both "
                         "types over 3,000 uniformly drawn configurations, each seed one ordering)")
     s2.add_argument("--seeds", type=int, default=20)
@@ -258,17 +343,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         load = os.getloadavg()
         print(f"({time.time() - t0:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
         return 0
+    if args.command == "validate":
+        print(validate(json.loads(args.table.read_text())))
+        return 0
     if args.command == "figure":
         from automl_bench.mf_figure import figure
 
         t0 = time.time()
-        task = TableTask(json.loads(args.table.read_text()))
-        seeds = list(range(args.seeds))
-        print(figure([task], args.methods, seeds, args.cost,
+        table = json.loads(args.table.read_text())
+        task = SurrogateTask(table, model=args.surrogate) if args.surrogate else TableTask(table)
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        print(figure([task], VARIANTS if args.variants else args.methods, seeds, args.cost, fractions=args.fractions,
                      extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget)))
         load = os.getloadavg()
-        print(f"({len(task.losses)} recorded curves; {time.time() - t0:.0f} s; load average {load[0]:.1f} "
-              f"{load[1]:.1f} {load[2]:.1f})")
+        print(f"({len(task.losses)} {'sampled' if args.surrogate else 'recorded'} curves; {time.time() - t0:.0f} s; "
+              f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
         return 0
     if args.command == "record":
         doc = record(args.configs, args.processes, args.out, args.seed)

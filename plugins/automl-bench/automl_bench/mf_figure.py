@@ -24,7 +24,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,13 +75,17 @@ def _median_cost(costs: Sequence[int | None], budget: int) -> tuple[float, bool]
     return statistics.median(budget if c is None else c for c in costs), any(c is None for c in costs)
 
 
-def figure(tasks: Sequence[str | S2Task], methods: Sequence[str], seeds: Sequence[int], cost: int,
-           extra_rows: Callable[[S2Task, dict[float, float], int], dict[str, dict[str, Any]]] | None = None) -> str:
+def figure(tasks: Sequence[str | S2Task], methods: Sequence[str | tuple[str, str, Mapping[str, Any]]],
+           seeds: Sequence[int], cost: int,
+           extra_rows: Callable[[S2Task, dict[float, float], int], dict[str, dict[str, Any]]] | None = None,
+           fractions: Sequence[float] = FRACTIONS) -> str:
     """Run everything and return the Markdown table (one block per task).
 
     ``tasks``: S2 task names, or task objects shaped like :class:`S2Task` (a table of recorded curves: its
-    ``target_loss(fraction)`` gives the targets). ``extra_rows(task, targets, budget)``: rows of methods run
-    elsewhere (``{"costs": {fraction: [cost or None per seed]}}``), shown after the others.
+    ``target_loss(fraction)`` gives the targets). ``methods``: names, or ``(label, name, options)`` for a method
+    with options (a variant of a searcher or scheduler). ``extra_rows(task, targets, budget)``: rows of methods
+    run elsewhere (``{"costs": {fraction: [cost or None per seed]}}``), shown after the others. ``fractions``: the
+    targets, as the share of uniformly drawn configurations that reach each.
     """
     lines: list[str] = []
     checkpoints = [c for c in (5, 10, 20) if c < cost] + [cost]
@@ -91,10 +95,11 @@ def figure(tasks: Sequence[str | S2Task], methods: Sequence[str], seeds: Sequenc
         name, optimum = task.name, task.optimum
         budget = cost * task.max_steps
         targets = {f: task.target_loss(f) if hasattr(task, "target_loss") else target_value(task, f)
-                   for f in FRACTIONS}
+                   for f in fractions}
         rows: dict[str, dict[str, Any]] = {}
-        for method_name in methods:
-            method = make_engine_method(method_name)
+        for entry in methods:
+            method_name, registered, options = (entry, entry, None) if isinstance(entry, str) else entry
+            method = make_engine_method(registered, options)
             method.check(task)
             traces = [method.run(task, iterations=cost, batch=1, seed=s) for s in seeds]
             print(f"{name} {method_name}: {sum(t.wall_s for t in traces):.0f} s", file=sys.stderr, flush=True)
@@ -107,17 +112,17 @@ def figure(tasks: Sequence[str | S2Task], methods: Sequence[str], seeds: Sequenc
         if extra_rows is not None:
             rows.update(extra_rows(task, targets, budget))
         fifo = rows.get("rungs:random+fifo")
-        head = " | ".join(f"to top {f:.0%} (speedup)" for f in FRACTIONS)
+        head = " | ".join(f"to top {f:.3g}% (speedup)" for f in (100 * f for f in fractions))
         regrets = " | ".join(f"log10 regret @{c}" for c in checkpoints)
-        lines += [f"**{name}** (optimum {task.optimum:g}; targets: top 5% = {targets[0.05]:.4g}, top 1% = "
-                  f"{targets[0.01]:.4g}; budget {cost} x {task.max_steps} = {budget} {task.cost_unit}; seeds "
-                  f"{list(seeds)})", "",
-                  f"| method | trials | {head} | {regrets} |", "|" + " --- |" * (2 + len(FRACTIONS) + len(checkpoints))]
+        told = ", ".join(f"top {100 * f:.3g}% = {v:.4g}" for f, v in targets.items())
+        lines += [f"**{name}** (optimum {task.optimum:g}; targets: {told}; budget {cost} x {task.max_steps} = "
+                  f"{budget} {task.cost_unit}; seeds {list(seeds)})", "",
+                  f"| method | trials | {head} | {regrets} |", "|" + " --- |" * (2 + len(fractions) + len(checkpoints))]
         for method_name, row in rows.items():
             cells = []
             # Each family against its own full-budget random search (the replay's orderings against theirs).
             base = rows.get(method_name.partition(":")[0] + ":random+fifo", fifo)
-            for f in FRACTIONS:
+            for f in fractions:
                 median, missed = _median_cost(row["costs"][f], budget)
                 text = f"{'>' if missed else ''}{median:g}"
                 if base is not None:

@@ -3,7 +3,9 @@
 The searcher (``bohb``, ``tpe``, ``random``...) and the scheduler (``asha``, ``hyperband``, ``fifo``...) are
 the registered ones, built as a plan builds them, and driven as the engine's driver drives them
 (``suggest``; at each rung the scheduler's ``decide`` and the searcher's ``observe_rung``; ``observe`` with
-``completed`` at the full budget or ``stopped`` at the rung), one trial at a time, without Ray. So a run is
+``completed`` at the full budget or ``stopped`` at the rung; with the promotion type of ASHA, a paused trial that
+became promotable is resumed from its next step before a new configuration is drawn, and the searcher is told of
+it once, when it paused, as the engine's searcher adapter does), one trial at a time, without Ray. So a run is
 deterministic for its seed and costs milliseconds per budget step rather than Ray's second per trial: the
 figures compare algorithms (what each rung and each proposal buys) at budgets the whole engine could not run
 on a shared 2-core machine, beside Optuna's own pruners (``optuna:SAMPLER+PRUNER``, in-process too). The
@@ -46,25 +48,45 @@ class RungSimMethod(SearcherSchedulerMethod):
         searcher = self.searcher_spec.factory(space, objectives, seed=seed, **self.searcher_options)
         scheduler = self.scheduler_spec.factory(objectives, max_budget=steps, **self.scheduler_options)
         milestones = set(getattr(scheduler, "milestones", ()))
+        promotes = bool(getattr(scheduler, "promotes", False))
+        paused: dict[int, tuple[dict[str, Any], int]] = {}  # promotion type: number -> (config, next step)
+        observed: set[int] = set()  # told its end once, as the engine's searcher adapter tells it
+        resumed = 0
         while curve.left:
-            number = curve.trials
-            config = searcher.suggest(number)
-            if config is None:
-                break
-            curve.trials += 1
-            for step in range(1, steps + 1):
+            # As the engine's searcher adapter: a paused trial that became promotable before a new configuration.
+            number = scheduler.next_promotion() if promotes else None
+            if number is not None:
+                config, first = paused.pop(number)
+                curve.stopped -= 1
+                resumed += 1
+            else:
+                number, first = curve.trials, 1
+                config = searcher.suggest(number)
+                if config is None:
+                    break
+                curve.trials += 1
+            for step in range(first, steps + 1):
                 if not curve.left:
                     break  # the cost ran out mid-trial: it does not count
                 values = {"loss": curve.step(config, step)}
                 if step == steps:
-                    searcher.observe(TrialOutcome(number, config, "completed", values, steps, steps))
+                    if number not in observed:  # a promoted trial was told once, when it paused
+                        searcher.observe(TrialOutcome(number, config, "completed", values, steps, steps))
+                        observed.add(number)
                     curve.completed(values["loss"])
                 elif step in milestones:
                     decision = scheduler.decide(number, step, values)
                     if searcher.observes_rungs:
                         searcher.observe_rung(RungResult(number, config, step, values, steps))
                     if decision == STOP:
-                        searcher.observe(TrialOutcome(number, config, "stopped", values, step, steps))
+                        if number not in observed:
+                            searcher.observe(TrialOutcome(number, config, "stopped", values, step, steps))
+                            observed.add(number)
+                        if promotes and number in scheduler.paused:
+                            paused[number] = (config, step + 1)  # may be re-issued from its checkpoint
                         curve.stopped += 1
                         break
-        return curve.finish()
+        trace = curve.finish()
+        assert trace.extra is not None
+        trace.extra["resumed"] = resumed  # paused trials promoted later (promotion type)
+        return trace
