@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from automl.spec import parse_spec
-from benchmarks.compress.report import _summary_lines, technique_stats
+from benchmarks.compress.report import _summary_lines, log_hypervolume, technique_stats
 from benchmarks.compress.run import COMPRESSION, NETWORKS, REFERENCES, TRAINING_SPACE, search_spec
 
 
@@ -112,3 +113,21 @@ def test_a_rebuild_keeps_the_tables_and_summary_lines_whose_results_are_gone() -
     assert "| sk |" in merged and "| m |" in merged
     # Rebuilding from the merged text changes nothing (RESULTS.md is stable under repeated rebuilds).
     assert merge_with_previous(new, merged) == merged
+
+
+def test_the_log_axes_hypervolume_counts_a_ratio_the_same_at_any_size() -> None:
+    def doc(plain: list[tuple[float, float, float]], compressed: list[tuple[float, float, float]]) -> dict[str, Any]:
+        def members(rows: list[tuple[float, float, float]]) -> list[dict[str, float]]:
+            return [{"accuracy": a, "latency_b1": ms, "size_bytes": b} for a, ms, b in rows]
+
+        return {"reference": {"accuracy": 0.85, "latency_ms": 0.5, "size_bytes": 6e6},
+                "plain": {"members": members(plain)}, "compressed": {"members": members(compressed)}}
+
+    base = (0.96, 0.04, 200_000.0)
+    same = doc([base], [base])
+    assert log_hypervolume(same, "plain") == log_hypervolume(same, "compressed") > 0
+    # 4x smaller at the same accuracy and latency: a small gain on linear axes, log10(4) more size axis on log axes.
+    smaller = doc([base], [(0.96, 0.04, 50_000.0)])
+    ratio = log_hypervolume(smaller, "compressed") / log_hypervolume(smaller, "plain")
+    expected = (math.log10(6e6) - math.log10(50_000)) / (math.log10(6e6) - math.log10(200_000))  # 1.41
+    assert abs(ratio - expected) < 1e-9
