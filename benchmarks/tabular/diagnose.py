@@ -245,9 +245,10 @@ def _hybrid(preds: list[np.ndarray], y: np.ndarray, classes: list[Any], rounds: 
     return best_counts / best_counts.sum()
 
 
-def _engine_rule(preds: list[np.ndarray], y: np.ndarray, classes: list[Any]) -> np.ndarray:
-    """automl.ensemble's rule under data.folds: the log-loss selection where its blend is strictly better on
-    accuracy than the best single candidate, else the accuracy selection."""
+def _logloss_if_better(preds: list[np.ndarray], y: np.ndarray, classes: list[Any]) -> np.ndarray:
+    """A candidate rule for automl.ensemble (tried, not adopted): the log-loss selection where its blend is
+    strictly better on accuracy than the best single candidate (else it could never be the run's best, chosen
+    on accuracy), otherwise the accuracy selection."""
     acc_loss, log_loss = _loss_fns(y, classes)
     smooth = _greedy(preds, y, classes, on="logloss")
     best_single = min(acc_loss(p) for p in preds)
@@ -280,7 +281,7 @@ METHODS = {
     "bagged(logloss)": lambda p, y, c: _bagged(p, y, c, on="logloss"),
     "pooled(acc)": _pooled,
     "hybrid": _hybrid,
-    "engine-rule": _engine_rule,
+    "logloss-if-better": _logloss_if_better,
 }
 
 
