@@ -4,6 +4,9 @@
         --processes 2 --out benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json
     .venv/bin/python -m benchmarks.scheduling.r3_table figure benchmarks/scheduling/curves/r3-torch-mlp-digits-27.json \\
         --seeds 30 --cost 100
+    .venv/bin/python -m benchmarks.scheduling.r3_table figure TABLE --surrogate extra-trees --seeds 30 --cost 100 \\
+        --fractions 0.05 0.014 0.01 [--variants --first-seed 0 --seeds 10]
+    .venv/bin/python -m benchmarks.scheduling.r3_table validate TABLE
     .venv/bin/python -m benchmarks.scheduling.r3_table s2 --seeds 40 --cost 40 [--methods ...] \\
         [--reduction-factor 3 --grace-period 1]
 
@@ -20,6 +23,12 @@ parameter, log axes for log parameters); a point is answered with the curve of t
 tabulated benchmark). The cost is counted in epochs (the machine-independent cost; a trial stopped at epoch 3
 costs 3), one trial at a time. PBT is not among them: it changes a running trial's hyperparameters, which a table of
 fixed configurations cannot answer (``benchmarks.scheduling.run speedup --arms fifo,pbt`` runs it through the engine).
+
+With ``--surrogate`` a point is answered instead with the curve that a regressor fitted on the whole table predicts
+for it (:class:`SurrogateTask`, :mod:`automl_bench.surrogate`: the HPOBench / YAHPO way, so a model-based searcher's
+own proposal gets its own answer), targets taken from the surrogate's predictions for 10,000 uniform draws;
+``validate`` scores the regressors on held-out configurations. ``--variants`` runs :data:`VARIANTS` (settings of
+``bohb`` and of the rungs).
 
 ``s2`` is the S2 figure of :mod:`automl_bench.mf_figure` with the replay's rows added: ASHA of both types over 3,000
 configurations drawn uniformly from each function's unit cube (:class:`UniformTable`), 1,000 orderings.
@@ -311,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig.add_argument("table", type=Path)
     fig.add_argument("--seeds", type=int, default=10)
     fig.add_argument("--cost", type=int, default=60, help="full-trial equivalents (of 27 epochs) per run")
-    fig.add_argument("--methods", nargs="+", default=list(R3_METHODS))
+    fig.add_argument("--methods", nargs="+", default=list(R3_METHODS),
+                     help="registered methods, or labels of R3_METHODS / VARIANTS (rungs:bohb+asha-promotion...)")
     fig.add_argument("--variants", action="store_true", help="run VARIANTS (settings of bohb and the rungs) "
                      "instead of --methods")
     fig.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
@@ -327,16 +337,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "types over 3,000 uniformly drawn configurations, each seed one ordering)")
     s2.add_argument("--seeds", type=int, default=20)
     s2.add_argument("--cost", type=int, default=40)
-    s2.add_argument("--methods", nargs="+", help="default: those of automl_bench.mf_figure")
+    s2.add_argument("--methods", nargs="+", help="default: those of automl_bench.mf_figure (labels of R3_METHODS and "
+                    "VARIANTS too)")
     s2.add_argument("--reduction-factor", type=float, default=3, help="of the replay's ASHA")
     s2.add_argument("--grace-period", type=int, default=1, help="of the replay's ASHA")
     args = parser.parse_args(argv)
+    # A label of R3_METHODS or VARIANTS stands for its method with options (rungs:bohb+asha-promotion...).
+    known = {m if isinstance(m, str) else m[0]: m for m in (*R3_METHODS, *VARIANTS)}
     if args.command == "s2":
         from automl_bench.mf_figure import DEFAULT_METHODS, figure
 
         t0 = time.time()
         seeds = list(range(args.seeds))
-        print(figure(["s2-branin", "s2-hartmann3"], args.methods or DEFAULT_METHODS, seeds, args.cost,
+        methods = [known.get(m, m) for m in args.methods] if args.methods else DEFAULT_METHODS
+        print(figure(["s2-branin", "s2-hartmann3"], methods, seeds, args.cost,
                      extra_rows=lambda t, targets, budget: replay_rows(
                          UniformTable(t), targets, budget, reduction_factor=args.reduction_factor,
                          grace_period=args.grace_period)))
@@ -353,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = json.loads(args.table.read_text())
         task = SurrogateTask(table, model=args.surrogate) if args.surrogate else TableTask(table)
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        print(figure([task], VARIANTS if args.variants else args.methods, seeds, args.cost, fractions=args.fractions,
+        methods = VARIANTS if args.variants else [known.get(m, m) for m in args.methods]
+        print(figure([task], methods, seeds, args.cost, fractions=args.fractions,
                      extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget)))
         load = os.getloadavg()
         print(f"({len(task.losses)} {'sampled' if args.surrogate else 'recorded'} curves; {time.time() - t0:.0f} s; "
