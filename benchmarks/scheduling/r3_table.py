@@ -349,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         t0 = time.time()
         seeds = list(range(args.seeds))
-        methods = [known.get(m, m) for m in args.methods] if args.methods else DEFAULT_METHODS
+        methods: Sequence[str | tuple[str, str, dict[str, Any]]] = \
+            [known.get(m, m) for m in args.methods] if args.methods else DEFAULT_METHODS
         print(figure(["s2-branin", "s2-hartmann3"], methods, seeds, args.cost,
                      extra_rows=lambda t, targets, budget: replay_rows(
                          UniformTable(t), targets, budget, reduction_factor=args.reduction_factor,
@@ -367,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = json.loads(args.table.read_text())
         task = SurrogateTask(table, model=args.surrogate) if args.surrogate else TableTask(table)
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        methods = VARIANTS if args.variants else [known.get(m, m) for m in args.methods]
+        methods = VARIANTS if args.variants else tuple(known.get(m, m) for m in args.methods)
         print(figure([task], methods, seeds, args.cost, fractions=args.fractions,
                      extra_rows=lambda t, targets, budget: replay_rows(t, targets, budget)))
         load = os.getloadavg()
