@@ -3,6 +3,8 @@ answered with the nearest recorded configuration's curve, and the multi-fidelity
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,14 @@ def test_the_surrogate_task_answers_a_point_with_its_own_predicted_curve_and_tar
     assert task.optimum == pytest.approx(task.losses[:, -1].min())
     assert task.target_loss(0.05) == pytest.approx(np.quantile(task.losses[:, -1], 0.05, method="lower"))
     assert 1 - 0.99 - 1e-9 <= task.target_loss(0.05) <= 1 - 0.5 + 1e-9
+
+
+def test_the_replay_in_seconds_equals_the_replay_in_epochs_when_every_epoch_costs_the_same() -> None:
+    from benchmarks.scheduling.r3_table import replay_seconds
+
+    text = replay_seconds(_table(), [0.1], start_s=0.0, orderings=30)  # every recorded epoch took 0.1 s
+    row = text.splitlines()[-1]
+    ratios = re.findall(r"\((\d+\.\dx)\)", row)
+    assert len(ratios) == 4 and ratios[0] == ratios[1] and ratios[2] == ratios[3]
+    slower = replay_seconds(_table(), [0.1], start_s=5.0, orderings=30).splitlines()[-1]
+    assert re.findall(r"\((\d+\.\dx)\)", slower)[2] != ratios[2]  # restarts cost the promotion type seconds

@@ -7,6 +7,7 @@
     .venv/bin/python -m benchmarks.scheduling.r3_table figure TABLE --surrogate extra-trees --seeds 30 --cost 100 \\
         --fractions 0.05 0.014 0.01 [--variants --first-seed 0 --seeds 10]
     .venv/bin/python -m benchmarks.scheduling.r3_table validate TABLE
+    .venv/bin/python -m benchmarks.scheduling.r3_table seconds TABLE [--start-s 0.034]
     .venv/bin/python -m benchmarks.scheduling.r3_table s2 --seeds 40 --cost 40 [--methods ...] \\
         [--reduction-factor 3 --grace-period 1]
 
@@ -41,6 +42,7 @@ import functools
 import json
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +58,7 @@ from automl.plugin import Objective
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "searchspaces" / "torch-mlp-digits.yaml"
 
-__all__ = ["R3_METHODS", "SurrogateTask", "TableTask", "UniformTable", "main", "record", "replay_rows", "validate"]
+__all__ = ["R3_METHODS", "SurrogateTask", "TableTask", "UniformTable", "main", "record", "replay_rows", "replay_seconds", "validate"]
 
 
 def _plan(spec_text: str, source: str) -> Any:
@@ -275,6 +277,33 @@ def replay_rows(task: Any, targets: Mapping[float, float], budget: int, ordering
     return rows
 
 
+def replay_seconds(table: Mapping[str, Any], fractions: Sequence[float], *, start_s: float = 0.034,
+                   orderings: int = 1000) -> str:
+    """The replay's time-to-target in the recorded seconds of each epoch rather than in epochs (configurations differ
+    in seconds per epoch; a promoted trial's restart costs ``start_s``: 0.034 s is the median a real engine run
+    measured, ``curves/torch-mlp-digits-27-seed0.json``), beside the epochs: a Markdown table."""
+    from benchmarks.scheduling.replay import Curves, simulate
+
+    task = TableTask(table)
+    full = [i for i, v in enumerate(table["values"]) if len(v) == task.max_steps]
+    losses = task.losses.tolist()
+    curves = Curves("loss", "min", task.max_steps, 1, losses, [table["seconds"][i] for i in full], start_s)
+    orders = [[int(i) for i in np.random.default_rng([seed, 7]).permutation(len(losses))] for seed in range(orderings)]
+    lines = [f"| target (share of recorded configurations) | fifo | ASHA stopping | ASHA promotion (restart {start_s} s) |",
+             "|---|---|---|---|"]
+    for fraction in fractions:
+        target = task.target_loss(fraction)
+        share = float(np.mean(task.losses[:, -1] <= target))
+        cells = []
+        for arm in ("fifo", "stopping", "promotion"):
+            outs = [simulate(curves, order, target, arm) for order in orders]
+            cells.append((statistics.median(o.seconds for o in outs), statistics.median(o.steps for o in outs)))
+        fifo_s, fifo_e = cells[0]
+        lines.append(f"| {1 - target:.4f} ({share:.1%}) | {fifo_s:.0f} s, {fifo_e:g} epochs | " + " | ".join(
+            f"{sec:.0f} s ({fifo_s / sec:.1f}x), {ep:g} epochs ({fifo_e / ep:.1f}x)" for sec, ep in cells[1:]) + " |")
+    return "\n".join(lines)
+
+
 class UniformTable:
     """Curves of ``n`` configurations drawn uniformly from an S2 task's unit cube (what random search draws), for
     :func:`replay_rows` on S2: ``losses[i][step - 1]``."""
@@ -333,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     val = sub.add_parser("validate", help="how well each surrogate predicts held-out configurations of the table "
                          "(5 folds over configurations)")
     val.add_argument("table", type=Path)
+    sec = sub.add_parser("seconds", help="the replay's time-to-target in recorded seconds beside epochs")
+    sec.add_argument("table", type=Path)
+    sec.add_argument("--fractions", nargs="+", type=float, default=[0.05, 0.014, 0.003])
+    sec.add_argument("--start-s", type=float, default=0.034, help="seconds a promoted trial's restart costs")
     s2 = sub.add_parser("s2", help="the S2 figure of automl_bench.mf_figure, with the replay's rows (ASHA of both "
                         "types over 3,000 uniformly drawn configurations, each seed one ordering)")
     s2.add_argument("--seeds", type=int, default=20)
@@ -357,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          grace_period=args.grace_period)))
         load = os.getloadavg()
         print(f"({time.time() - t0:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
+        return 0
+    if args.command == "seconds":
+        print(replay_seconds(json.loads(args.table.read_text()), args.fractions, start_s=args.start_s))
         return 0
     if args.command == "validate":
         print(validate(json.loads(args.table.read_text())))
