@@ -78,6 +78,7 @@ def collect(run_dir: Path, top: int | None = None) -> dict[str, Any]:
     run = Run.open(run_dir / "run")
     plan = run_plan(run)
     base = plan.load_data()
+    assert base is not None, "a tabular run has data"
     test = pd.read_csv(run_dir / "test.csv")
     X_test, y_test = test.drop(columns=[datasets.TARGET]), test[datasets.TARGET]
     X_test = X_test[list(base.train.X.columns)]
@@ -321,7 +322,7 @@ def main(argv: list[str]) -> int:
         return 2
     cmd, *rest = argv
     if cmd == "keep":
-        return keep(rest[0], int(rest[1]), rest[2], *(float(x) for x in rest[3:4]))
+        return keep(rest[0], int(rest[1]), rest[2], float(rest[3]) if len(rest) > 3 else 60.0)
     if cmd == "analyse":
         return analyse(rest[0])
     for d in rest:
