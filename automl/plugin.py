@@ -43,7 +43,9 @@ What is here, by use:
 - **The engine, for tests and benchmarks**: :func:`get_plugin_manager` (the installed plugins'
   registries, a :class:`PluginManager`), :data:`KNOWN_PROVIDERS` (names the first-party packages
   provide), :func:`build_plan` (a spec checked against the plugins, as a search starts: a
-  :class:`Plan`), :func:`start_ray`, :func:`concurrency`, :func:`cli`.
+  :class:`Plan`), :func:`run_plan` (the plan of a stored run, as ``resume`` builds it), :func:`start_ray`,
+  :func:`concurrency`, :func:`cli`; reading a run's files: :func:`trial_dir` (a trial's directory),
+  :func:`load_predictions` (the predictions a trial saved for ensemble selection), :func:`is_ensemble_trial`.
 
 The data types (pandas) and what needs Ray are imported on first use, so importing this module
 stays cheap for a plugin's entry point.
@@ -55,7 +57,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from automl.commands import COMMAND_GROUP
-from automl.ensemble import EnsembleMember, Selection, blend, greedy_selection
+from automl.ensemble import EnsembleMember, Selection, blend, greedy_selection, is_ensemble_trial, load_predictions
 from automl.errors import AutoMLError, DataError, PluginError, SpecError, StoreError, TrialError
 from automl.hookspecs import hookimpl
 from automl.importpath import import_callable
@@ -94,8 +96,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from automl.data import DataSummary, Part, Splits, Table, check_table, load_csv, split, summarize
-    from automl.plan import Plan, build_plan
+    from automl.plan import Plan, build_plan, run_plan
     from automl.schedulers import RungScheduler
+    from automl.trial_job import trial_dir
 
 __all__ = [
     # hooks and subcommands
@@ -118,11 +121,12 @@ __all__ = [
     "non_dominated_sort", "pareto_front", "reference_latency", "single_thread", "split", "split_config", "summarize",
     # the engine, for tests and benchmarks
     "KNOWN_PROVIDERS", "Plan", "PluginManager", "build_plan", "cli", "concurrency", "get_plugin_manager", "start_ray",
+    "is_ensemble_trial", "load_predictions", "run_plan", "trial_dir",
 ]
 
 #: Names imported on first use: pandas (the data types, the plan) and Ray (the scheduler base class).
 _LAZY = {
-    "Plan": "automl.plan", "build_plan": "automl.plan",
+    "Plan": "automl.plan", "build_plan": "automl.plan", "run_plan": "automl.plan", "trial_dir": "automl.trial_job",
     **{n: "automl.data" for n in ("DataSummary", "Part", "Splits", "Table", "check_table", "load_csv", "split",
                                   "summarize")},
     "RungScheduler": "automl.schedulers",

@@ -53,7 +53,7 @@ def keep(table: str, seed: int, out: str, budget: float = 60.0, searcher: str = 
 
 def _refit_test(plan: Any, data: Any, trial: Any, tmp: Path) -> np.ndarray:
     """Trial ``trial`` fitted as its worker fitted it, then its predictions on ``data.test``."""
-    from automl.trial_job import trial_dir
+    from automl.plugin import trial_dir
 
     directory = trial_dir(tmp, trial["number"])
     directory.mkdir(parents=True, exist_ok=True)
@@ -69,11 +69,7 @@ def _refit_test(plan: Any, data: Any, trial: Any, tmp: Path) -> np.ndarray:
 def collect(run_dir: Path, top: int | None = None) -> dict[str, Any]:
     """Per completed trial: config, CV accuracy, out-of-fold and test predictions (the refits cached in
     ``analysis.npz`` beside the run)."""
-    from automl.data import Part, Splits
-    from automl.ensemble import is_ensemble_trial, load_predictions
-    from automl.plan import run_plan
-    from automl.run import Run
-    from automl.trial_job import trial_dir
+    from automl.plugin import Part, Run, Splits, is_ensemble_trial, load_predictions, run_plan, trial_dir
 
     run = Run.open(run_dir / "run")
     plan = run_plan(run)
@@ -125,7 +121,7 @@ def _acc(values: np.ndarray, y: np.ndarray, classes: list[Any]) -> float:
 
 def analyse(run_dir: str) -> int:
     """Print the evidence for one kept run (see the module docstring)."""
-    from automl.ensemble import greedy_selection
+    from automl.plugin import greedy_selection
 
     got = collect(Path(run_dir))
     rows, classes, yv, yt = got["rows"], got["classes"], got["y_valid"], got["y_test"]
@@ -189,7 +185,7 @@ def _loss_fns(y: np.ndarray, classes: list[Any]) -> tuple[Any, Any]:
 
 def _greedy(preds: list[np.ndarray], y: np.ndarray, classes: list[Any], *, on: str = "accuracy",
             rounds: int = 25) -> np.ndarray:
-    from automl.ensemble import greedy_selection
+    from automl.plugin import greedy_selection
 
     acc_loss, log_loss = _loss_fns(y, classes)
     if on == "accuracy":
@@ -214,7 +210,7 @@ def _bagged(preds: list[np.ndarray], y: np.ndarray, classes: list[Any], *, on: s
 def _pooled(preds: list[np.ndarray], y: np.ndarray, classes: list[Any], *, bags: int = 20, share: float = 0.5,
             seed: int = 0) -> np.ndarray:
     """As :func:`_bagged`, the bags' picks summed (integer counts: a larger bag ensemble weighs more)."""
-    from automl.ensemble import greedy_selection
+    from automl.plugin import greedy_selection
 
     acc_loss, log_loss = _loss_fns(y, classes)
     rng = np.random.default_rng(seed)
