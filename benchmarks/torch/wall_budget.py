@@ -87,6 +87,7 @@ def incumbents(trials: list[Any], wall_s: float) -> dict[str, Any]:
 
 def run(scheduler: str, seed: int, wall_s: int, epochs: int) -> dict[str, Any]:
     from automl.plugin import Run
+    from benchmarks.torch.r3 import environment
 
     RAW.mkdir(parents=True, exist_ok=True)
     out = RAW / f"run-{scheduler}-{seed}"
@@ -103,15 +104,10 @@ def run(scheduler: str, seed: int, wall_s: int, epochs: int) -> dict[str, Any]:
         raise SystemExit(f"search failed ({done.returncode}): {done.stderr[-2000:]}")
     result = {"kind": "wall-budget", "scheduler": scheduler, "seed": seed, "wall_budget_s": wall_s, "epochs": epochs,
               "process_wall_s": wall, **incumbents(Run.open(out).trials(), wall_s),
-              "load_before_after": [list(load_before), list(os.getloadavg())], "environment": _environment()}
+              "load_before_after": [list(load_before), list(os.getloadavg())], "environment": environment()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"wall-budget-{scheduler}-{seed}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
-
-
-def _environment() -> dict[str, Any]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": commit.stdout.strip(), "cpus": os.cpu_count()}
 
 
 def report() -> str:
