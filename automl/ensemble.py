@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl.interfaces import ENGINE_METRICS, Objective
+from automl.interfaces import ENGINE_METRICS, TIE_BREAKS, Objective
 from automl.records import TrialRecord, TrialStatus
 from automl.trial_job import trial_dir
 
@@ -297,8 +297,6 @@ def _selection_objective(plan: Plan) -> Objective | None:
     return next((o for o in plan.objectives if o.metric not in ENGINE_METRICS), None)
 
 
-#: Continuous metrics that decide between ensembles equal on a coarse objective (accuracy), first reported wins.
-TIE_BREAKS: tuple[tuple[str, str], ...] = (("log_loss", "min"), ("rmse", "min"))
 
 
 def _scored(trials: Sequence[TrialRecord], objective: Objective) -> list[TrialRecord]:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPRESSOR_SEPARATOR",
+    "TIE_BREAKS",
+    "TIE_BREAK_SCALE",
     "UNCOMPRESSED",
     "Compressor",
     "CompressorSpec",
@@ -51,6 +53,14 @@ Status = Literal["pending", "running", "paused", "completed", "stopped", "failed
 ENGINE_METRICS: dict[str, Mode] = {"latency_ms": "min", "size_bytes": "min"}
 
 
+#: Continuous losses that order results equal on a coarse objective (accuracy), first reported wins
+#: (:meth:`Objective.tie_broken`; the end-of-search ensemble selection breaks its ties with them too).
+TIE_BREAKS: tuple[tuple[str, str], ...] = (("log_loss", "min"), ("rmse", "min"))
+#: The most :meth:`Objective.tie_broken` moves a value: below any step of a metric counted over
+#: at most a million rows (accuracy on n rows moves in steps of 1/n).
+TIE_BREAK_SCALE = 1e-6
+
+
 @dataclass(frozen=True)
 class Objective:
     """One thing to optimise: a metric name and its direction."""
@@ -63,6 +73,29 @@ class Objective:
     def to_min(self, value: float) -> float:
         """The value in minimisation form (negated for ``max``)."""
         return -value if self.mode == "max" else value
+
+    def tie_broken(self, values: Mapping[str, float]) -> float | None:
+        """This objective's value in ``values``, moved by less than :data:`TIE_BREAK_SCALE` toward worse by
+        the first continuous loss of :data:`TIE_BREAKS` the trial also reported (None without the value).
+
+        For a searcher that must rank results a coarse metric calls equal: two trials of the same
+        accuracy (every boosted model of a few trees predicts the majority class of a 70/30 table)
+        are ordered by their log loss, so a local search still sees which way is better, while two
+        results apart by a distinct accuracy (on at most a million rows, at least ``1e-6`` apart)
+        keep their order. Never stored: the trial's recorded metrics are the measured ones.
+        """
+        raw = values.get(self.metric)
+        if not isinstance(raw, (int, float)) or isinstance(raw, bool) or not math.isfinite(raw):
+            return None
+        value = float(raw)
+        for metric, mode in TIE_BREAKS:
+            loss = values.get(metric)
+            if metric == self.metric or mode != "min" or not isinstance(loss, (int, float)) or isinstance(loss, bool):
+                continue
+            if math.isfinite(loss) and loss >= 0:
+                shift = TIE_BREAK_SCALE * float(loss) / (1.0 + float(loss))  # in [0, scale): never a whole step
+                return value - shift if self.mode == "max" else value + shift
+        return value
 
 
 @dataclass(frozen=True)
