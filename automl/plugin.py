@@ -21,7 +21,8 @@ What is here, by use:
   :class:`SchedulerSpec`, :class:`CompressorSpec`, :class:`DatasetSpec`, :class:`DefaultSpace`.
 - **What plugins receive**: :class:`Objective`, :class:`Constraint`, :class:`TrialOutcome` and :class:`RungResult` (a searcher),
   :class:`TrialContext` with its :class:`Splits` of :class:`Part` (a trainer), :class:`Table` (what a
-  data set's loader returns), :class:`DataSummary` (a trainer's default space),
+  data set's loader returns; an image source sets its ``image_shape``, which ``Splits`` and
+  ``DataSummary`` carry), :class:`DataSummary` (a trainer's default space),
   :class:`EnsembleMember` (a trainer's ``build_ensemble``), :class:`Run` with :class:`TrialRecord`,
   :class:`StepRecord`, :class:`RunRecord`, :class:`Front` and :class:`FrontMember` (hooks), their
   :class:`TrialStatus` and :class:`RunStatus`; the literal types :data:`Task` (``classification`` /
