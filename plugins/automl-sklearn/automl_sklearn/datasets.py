@@ -18,6 +18,8 @@ _BUNDLED: dict[str, tuple[str, str, str]] = {
     "digits": ("load_digits", "classification", "8x8 handwritten digits, 1797 rows, 64 features"),
     "diabetes": ("load_diabetes", "regression", "disease progression, 442 rows, 10 features"),
 }
+#: name -> (channels, height, width) of a row, for the data sets whose rows are images (pixels row by row).
+_IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
 
 
 def load(name: str, options: Mapping[str, Any]) -> Table:
@@ -27,7 +29,7 @@ def load(name: str, options: Mapping[str, Any]) -> Table:
     bunch = loader(as_frame=True)
     X = bunch.data if isinstance(bunch.data, pd.DataFrame) else pd.DataFrame(bunch.data)
     X.columns = [str(c) for c in X.columns]
-    return Table(X, pd.Series(bunch.target, name="target"), name=name)
+    return Table(X, pd.Series(bunch.target, name="target"), name=name, image_shape=_IMAGE_SHAPES.get(name))
 
 
 def dataset_specs() -> list[DatasetSpec]:

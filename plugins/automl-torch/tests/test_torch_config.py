@@ -100,24 +100,19 @@ def test_spec_error_points_at_the_trainer(write_spec: Callable[..., Path]) -> No
     assert info.value.line == 3 and "rmsprop" in str(info.value)
 
 
-def test_a_cnn_on_a_table_without_image_shape_is_refused_at_validate_with_a_shape_to_give(
+def test_a_cnn_on_digits_takes_its_image_shape_and_one_that_disagrees_is_refused_at_validate(
         write_spec: Callable[..., Path]) -> None:
-    # digits is a table of 64 pixel columns (scikit-learn's), not an image source: it carries no image shape.
-    path = write_spec("""
+    # digits' 64 pixel columns are its 8x8 gray images, row by row: the data set gives its image shape.
+    spec = """
         task: classification
         data: {dataset: digits}
-        trainer: {name: torch, params: {network: cnn}}
+        trainer: {name: torch, params: {network: cnn%s}}
         space: {lr: {type: float, low: 0.001, high: 0.1}}
-    """)
-    with pytest.raises(DataError, match=r"network cnn needs the image shape of a row, and the data gives none.*"
-                                        r"its 64 columns as 8x8 gray images: \[1, 8, 8\]"):
-        automl.validate(path)
-    assert automl.validate(write_spec("""
-        task: classification
-        data: {dataset: digits}
-        trainer: {name: torch, params: {network: cnn, input_shape: [1, 8, 8]}}
-        space: {lr: {type: float, low: 0.001, high: 0.1}}
-    """)).trainer.name == "torch"
+    """
+    assert automl.validate(write_spec(spec % "")).trainer.name == "torch"  # an agreeing input_shape: shipped specs
+    with pytest.raises(DataError, match=r"input_shape \[1, 4, 16\] does not fit the data: its rows are images of "
+                                        r"input_shape \[1, 8, 8\]"):
+        automl.validate(write_spec(spec % ", input_shape: [1, 4, 16]"))
 
 
 def test_loading_the_plugin_does_not_import_torch() -> None:

@@ -79,11 +79,12 @@ def test_an_image_network_takes_the_shape_of_image_data_and_names_both_when_they
     assert images.notes == ["torch: input_shape [1, 6, 5], the data's image shape (trainer.params.input_shape "
                             "not given)"]
     # In a trial: the data's shape is the network's (digits' rows as the 8x8 images they are).
-    shaped = dataclasses.replace(digits, image_shape=(1, 8, 8))
+    shaped, table = digits, dataclasses.replace(digits, image_shape=None)
+    assert shaped.image_shape == (1, 8, 8)
     trainer = make_trainer({"network": "cnn", "channels": 4, "conv_layers": 1}, {"epochs": 1}, data=shaped)
     assert trainer.settings.input_shape == (1, 8, 8)  # trained end to end: tests/test_image_data.py's search
     with pytest.raises(ValueError, match=r"input_shape \[1, 4, 16\] does not fit the data: its rows are images of "
                                          r"input_shape \[1, 8, 8\]"):
         make_trainer({"network": "cnn"}, {"input_shape": [1, 4, 16]}, data=shaped)
     with pytest.raises(ValueError, match="network cnn needs the image shape of a row, and the data gives none"):
-        make_trainer({"network": "cnn"}, {}, data=digits)
+        make_trainer({"network": "cnn"}, {}, data=table)
