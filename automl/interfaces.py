@@ -509,6 +509,10 @@ class DefaultSpace:
     notes: Sequence[str] = ()
 
 
+#: What the engine passes, by keyword, to a trainer's ``check_data`` that names it (the search space).
+CHECK_DATA_ENGINE_ARGUMENTS = ("space",)
+
+
 @dataclass(frozen=True)
 class TrainerSpec:
     """A trainer a plugin provides.
@@ -541,7 +545,13 @@ class TrainerSpec:
             predicted to cost as much as the cheapest finished trial of its kind.
         check_data: Optional ``check_data(task, params, table)`` raising ``ValueError`` for data it
             cannot train on (text columns for a trainer that takes numbers only, naming them): called
-            when the table is loaded (``automl validate``, a search), before any trial.
+            when the table is loaded (``automl validate``, a search), before any trial. One that names a
+            ``space`` keyword (:data:`CHECK_DATA_ENGINE_ARGUMENTS`) also gets the search space, by keyword
+            and without the compressors' entries, so it can refuse a value the data cannot take (an image
+            network searched on a table of no image shape); when the space is the trainer's own default
+            (``space: auto`` or none, made from the loaded data) it gets an empty space: what the trainer
+            chose for this data needs no check. It may append lines to ``table.notes`` (what it took from
+            the data), which ``automl validate`` prints.
     """
 
     name: str
@@ -557,6 +567,23 @@ class TrainerSpec:
     cross_validates: bool = False
     cost: Callable[[Mapping[str, Any], Mapping[str, Any]], float] | None = None
     check_data: Callable[[Task, Mapping[str, Any], Table], None] | None = None
+
+    def run_check_data(self, task: Task, params: Mapping[str, Any], table: Table, space: SearchSpace) -> None:
+        """Call :attr:`check_data` as the engine does: ``space`` passed by keyword only to one that names it
+        (a 3-argument ``check_data`` written before the keyword keeps working).
+
+        Raises:
+            ValueError: What :attr:`check_data` raises.
+        """
+        if self.check_data is None:
+            return
+        check: Callable[..., None] = self.check_data
+        try:
+            named = _option_names(check, set())
+        except (TypeError, ValueError):  # no signature to read (a builtin): the 3-argument call
+            named = []
+        known = {"space": space}
+        check(task, params, table, **{k: known[k] for k in CHECK_DATA_ENGINE_ARGUMENTS if k in named})
 
 
 @dataclass(frozen=True)

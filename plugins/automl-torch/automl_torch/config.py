@@ -151,7 +151,7 @@ class Settings(BaseModel):
             raise ValueError(
                 f"network {self.network} needs the image shape of a row, and the data gives none (a table, not "
                 "images): set trainer.params.input_shape to its channels, height and width, e.g. [1, 8, 8] for "
-                "digits; image data (data.images, mnist5k) gives its own"
+                "8x8 gray images; image data (data.images, mnist5k, digits) gives its own"
             )
         return self
 
@@ -161,7 +161,7 @@ class Settings(BaseModel):
         if (self.augment_flip or self.augment_crop) and self.input_shape is None and not later:
             raise ValueError("augment_flip / augment_crop work on images, and the data gives no image shape: set "
                              "trainer.params.input_shape to the image shape of a row (channels, height, width), "
-                             "e.g. [1, 8, 8] for digits")
+                             "e.g. [1, 8, 8] for 8x8 gray images")
         if isinstance(self.loader_workers, int) and not 0 <= self.loader_workers <= 64:
             raise ValueError(f"loader_workers is {self.loader_workers}: 0 to 64, or auto")
         return self
@@ -348,11 +348,13 @@ def check(task: Task, params: Mapping[str, Any], space: SearchSpace) -> None:
             )
 
 
-def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
+def check_data(task: Task, params: Mapping[str, Any], table: Any, *, space: SearchSpace | None = None) -> None:
     """Refuse a table the network cannot take: columns that are not numbers or booleans (text, dates), a row
     that is not ``input_shape`` values long, an ``input_shape`` other than the data's image shape
-    (:attr:`automl.plugin.Table.image_shape`), or an image network fixed in ``trainer.params`` with neither.
-    When the shape comes from the data, says so in the table's notes (``automl validate`` prints them).
+    (:attr:`automl.plugin.Table.image_shape`), or, with neither, an image network or augmentation fixed in
+    ``trainer.params`` or reachable in ``space`` (the engine passes the search space by keyword: plan-time
+    :func:`check` sees the space but not the data). When the shape comes from the data, says so in the table's
+    notes (``automl validate`` prints them).
 
     Raises:
         ValueError: Naming the columns or the shapes and what to do, so ``automl validate`` says it before any
@@ -372,13 +374,10 @@ def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
             f"and the data has {X.shape[1]} feature columns; give the data's [channels, height, width]"
         )
     if shape is None and image is None:
-        try:
-            settings_from({}, params)  # an image network (or augmentation) fixed in params needs a shape
-        except ValueError as exc:
-            side = math.isqrt(X.shape[1])
-            hint = f" (its {X.shape[1]} columns as {side}x{side} gray images: [1, {side}, {side}])" \
-                if side > 1 and side * side == X.shape[1] else ""
-            raise ValueError(f"{exc}{hint}") from None
+        side = math.isqrt(X.shape[1])
+        hint = f" (its {X.shape[1]} columns as {side}x{side} gray images: [1, {side}, {side}])" \
+            if side > 1 and side * side == X.shape[1] else ""
+        _no_image_needed(params, space, hint)
     bad = [str(c) for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
     if bad:
         shown = ", ".join(repr(c) for c in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
@@ -391,3 +390,32 @@ def check_data(task: Task, params: Mapping[str, Any], table: Any) -> None:
         note = f"torch: input_shape {image}, the data's image shape (trainer.params.input_shape not given)"
         if note not in table.notes:
             table.notes.append(note)
+
+
+def _no_image_needed(params: Mapping[str, Any], space: SearchSpace | None, hint: str) -> None:
+    """Refuse an image network or augmentation, fixed in ``params`` or a value ``space`` can take, where no image
+    shape is known (neither ``input_shape`` nor the data's); ``hint`` follows the shape error.
+
+    Raises:
+        ValueError: The shape error, naming the space parameter, its value and its values.
+    """
+    try:
+        settings_from({}, params)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{hint}") from None
+    for name, param in (space or {}).items():
+        for value in _space_values(name, param):
+            try:
+                settings_from({name: value}, params)
+            except ValueError as exc:
+                try:
+                    settings_from({name: value}, params, shape_later=True)
+                except ValueError:
+                    continue  # refused whatever the shape: check() says why, at plan time
+                if isinstance(param, Choice):
+                    values = ", ".join(repr(v) for v in param.values)
+                    instead = f"or leave {value!r} out of its values"
+                else:
+                    values, instead = f"{param.low!r} to {param.high!r}", f"or leave {name!r} out of the space"
+                raise ValueError(f"space parameter {name!r} can take {value!r} (its values: {values}): {exc}{hint}; "
+                                 f"{instead}") from None
