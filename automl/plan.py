@@ -299,10 +299,10 @@ class Plan:
         except Exception as exc:  # a loader's own error, shown with the data source
             raise DataError(f"cannot load data {self.dataset.name!r}: {type(exc).__name__}: {exc}") from exc
         try:
-            # The space without the compressors' entries, as the trainer's check sees it. Empty while the trainer's
-            # default space is being made from this table (the probe plan of _space): its own space needs no check.
-            self.trainer.run_check_data(self.task, self.spec.trainer.params, table,
-                                        trainer_space(self.space, self.compressor_names))
+            # The spec's space without the compressors' entries, as the trainer's check sees it. Empty for the
+            # trainer's default space (made from this table, in _space's probe plan): its own space needs no check.
+            space = trainer_space(self.space, self.compressor_names) if self.space_source == "spec" else SearchSpace([])
+            self.trainer.run_check_data(self.task, self.spec.trainer.params, table, space)
         except ValueError as exc:  # data this trainer cannot train on: every trial would fail
             raise DataError(f"trainer {self.trainer.name!r} cannot train on data {self.dataset.name!r}: {exc}") from exc
         self.notes.extend(note for note in table.notes if note not in self.notes)

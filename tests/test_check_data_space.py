@@ -74,7 +74,10 @@ def test_check_data_gets_the_space_by_keyword_only_when_it_names_it(write_spec: 
     def keyed(task: str, params: Mapping[str, Any], table: Table, *, space: SearchSpace) -> None:
         seen.append(tuple(space))
 
-    for check in (three, keyed):
-        plan.trainer, plan._table = dataclasses.replace(plan.trainer, check_data=check), None
-        plan.load_table()
-    assert seen == [("classification", {"epochs": 1}, 150), ("units", "lr")]
+    # The trainer's own default space (no `space:`): what it chose for the data needs no check, the space is empty.
+    auto = automl.validate(write_spec("task: classification\ndata: {dataset: iris}\ntrainer: {name: sklearn}\n"))
+    assert auto.space_source == "trainer" and len(auto.space) > 0
+    for target, check in ((plan, three), (plan, keyed), (auto, keyed)):
+        target.trainer, target._table = dataclasses.replace(target.trainer, check_data=check), None
+        target.load_table()
+    assert seen == [("classification", {"epochs": 1}, 150), ("units", "lr"), ()]
