@@ -222,11 +222,11 @@ class Searcher(abc.ABC):
         return type(self).observe_rung is not Searcher.observe_rung
 
     def primary_loss(self, outcome: TrialOutcome) -> float | None:
-        """The primary objective in minimisation form, or None when it is missing."""
-        value = outcome.values.get(self.objectives[0].metric)
-        if value is None or not math.isfinite(value):
-            return None
-        return self.objectives[0].to_min(float(value))
+        """The primary objective in minimisation form, or None when it is missing; ties of a coarse objective
+        (equal accuracies) broken by the trial's log loss or RMSE, by less than a millionth
+        (:meth:`Objective.tie_broken`). A value to rank on, never to store or report."""
+        value = self.objectives[0].tie_broken(outcome.values)
+        return None if value is None else self.objectives[0].to_min(value)
 
     def losses(self, outcome: TrialOutcome) -> list[float] | None:
         """All objectives in minimisation form, or None when one is missing.
