@@ -487,6 +487,7 @@ def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int,
     if state:
         adapter.observed = set(state["observed"])
         adapter.rungs_told = set(state.get("rungs_told", ()))
+        adapter.paused_told = set(state.get("paused_told", ()))
     _tell_past(adapter, past, warm)
     for t in past.interrupted:
         run.store.save_trial(run.run_id, t.number, status="pending")

@@ -38,8 +38,11 @@ class SearcherAdapter(TuneSearcher):
 
     With a promotion-type scheduler (``promote``: its :meth:`RungScheduler.next_promotion`),
     a paused trial that became promotable is re-issued, under its own number and config,
-    before any new configuration is drawn; the searcher was told of it once, when it paused
-    (as stopped at the budget it reached: searchers such as optuna's cannot be told twice).
+    before any new configuration is drawn. The searcher is told of it when it pauses (as stopped
+    at the budget it reached) and once more if it completes after a promotion (as completed at
+    the full budget): the one number a searcher may be told twice. Searchers that hold a trial
+    only until its first outcome (optuna's, hyperopt's, FLAML's) take the second one as they take
+    an outcome of a trial they did not suggest (the contract: learn from it or ignore it).
 
     A searcher that implements :meth:`Searcher.observe_rung` is told each trial's result at each rung
     (``milestones``: the scheduler's) once: as it arrives for a trial that goes on (Tune tells the search
@@ -101,6 +104,8 @@ class SearcherAdapter(TuneSearcher):
         self.milestones = frozenset(int(m) for m in milestones)
         #: (trial number, rung) pairs the searcher was told through ``observe_rung``.
         self.rungs_told: set[tuple[int, int]] = set()
+        #: Trials told as stopped at a pause (promotion type): told again if they complete after a promotion.
+        self.paused_told: set[int] = set()
 
     #: Draws in a row predicted not to finish before the deadline after which the search ends.
     MAX_SKIPS = 5
@@ -198,12 +203,17 @@ class SearcherAdapter(TuneSearcher):
         self._changed()
 
     def tell(self, outcome: TrialOutcome) -> None:
-        if outcome.number in self.observed:
+        promoted = outcome.status == "completed" and outcome.number in self.paused_told
+        if outcome.number in self.observed and not promoted:
             return
         if outcome.status == "completed":
             self.costs.add(outcome, self._units(outcome.config))
         self.strategy.observe(outcome)
         self.observed.add(outcome.number)
+        if promoted:
+            self.paused_told.discard(outcome.number)
+        elif outcome.status == "stopped" and self.promote is not None and outcome.budget > 0:
+            self.paused_told.add(outcome.number)
         self._changed()
 
     def _units(self, config: Mapping[str, Any]) -> float | None:
@@ -233,7 +243,7 @@ class SearcherAdapter(TuneSearcher):
         # Written and read only by the engine itself (see the security rule on unpickling): signed before it
         # replaces the last state, whose signature stays valid (a kill in between leaves a state that verifies).
         state = pickle.dumps({"strategy": self.strategy, "next_number": self.next_number, "observed": self.observed,
-                              "rungs_told": self.rungs_told})
+                              "rungs_told": self.rungs_told, "paused_told": self.paused_told})
         sign_bytes(self.state_path.parent, self.state_path.name, state)
         with open(tmp, "wb") as f:
             f.write(state)

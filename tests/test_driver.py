@@ -131,7 +131,7 @@ def test_a_paused_trial_is_promoted_under_its_own_number_and_completes_from_its_
     assert [d.row(n).status for n in range(3)] == ["paused"] * 3
     assert all((trial_dir(tmp_path, n) / "checkpoint").is_dir() for n in range(3))  # kept for a promotion
     assert (d.counts.paused, d.counts.running, d.counts.done) == (3, 0, 0)
-    # The searcher hears of each once, when it pauses, as stopped at the rung.
+    # The searcher hears of each when it pauses, as stopped at the rung.
     assert [(o.number, o.status, o.budget) for o in d.adapter.strategy.told] == [  # type: ignore[attr-defined]
         (0, "stopped", 1), (1, "stopped", 1), (2, "stopped", 1)]
 
@@ -150,7 +150,9 @@ def test_a_paused_trial_is_promoted_under_its_own_number_and_completes_from_its_
     assert row.duration == pytest.approx(10.0 + 5.0)  # its two pieces, not the 100 s it waited
     assert [s.step for s in d.steps(0)] == [1, 2, 3]  # no step ran twice
     assert not (trial_dir(tmp_path, 0) / "checkpoint").exists()
-    assert len(d.adapter.strategy.told) == 3  # type: ignore[attr-defined]  # never told twice of trial 0
+    # Told again now that it completed: its full-budget result, the one trial number a searcher hears twice.
+    told = [(o.number, o.status, o.budget) for o in d.adapter.strategy.told]  # type: ignore[attr-defined]
+    assert told[3:] == [(0, "completed", 3)] and len(told) == 4
     assert (d.counts.done, d.counts.paused, d.counts.running, d.counts.best_number) == (1, 2, 0, 0)
     assert d.suggest() == FINISHED  # limit reached, nothing running, nothing promotable
     d.close()

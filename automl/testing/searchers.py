@@ -456,6 +456,25 @@ class SearcherConformance:
             searcher.observe(TrialOutcome(10_000, config, "completed", dict(evaluate(config)), 1, 1))
             assert_in_space(space, searcher.suggest(len(history)) or history[0][0])
 
+    def test_completed_after_pause(self) -> None:
+        # Under a promotion-type scheduler a trial paused at a rung is told stopped there and, when it is promoted
+        # and completes later, told again under the same number as completed: learn from it or ignore it, never
+        # raise, and go on suggesting valid configs.
+        space, max_budget = BOWL_SPACE, 9
+        searcher = self.make(space)
+        paused = []
+        for number in range(4):
+            config = searcher.suggest(number)
+            if config is None:
+                break
+            searcher.observe(TrialOutcome(number, config, "stopped", {"loss": 2 * bowl(config)}, 1, max_budget))
+            paused.append((number, config))
+        for number, config in paused:
+            searcher.observe(TrialOutcome(number, config, "completed", {"loss": bowl(config)}, max_budget, max_budget))
+        history = drive(searcher, lambda c: {"loss": bowl(c)}, 3, first=len(paused), max_budget=max_budget)
+        for config, _ in history:
+            assert_in_space(space, config)
+
     def test_workers_starting_together_get_different_configs(self) -> None:
         # The engine asks one suggestion per free worker before any result arrives.
         searcher = self.make(BOWL_SPACE)

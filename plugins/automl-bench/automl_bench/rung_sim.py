@@ -5,7 +5,8 @@ the registered ones, built as a plan builds them, and driven as the engine's dri
 (``suggest``; at each rung the scheduler's ``decide`` and the searcher's ``observe_rung``; ``observe`` with
 ``completed`` at the full budget or ``stopped`` at the rung; with the promotion type of ASHA, a paused trial that
 became promotable is resumed from its next step before a new configuration is drawn, and the searcher is told of
-it once, when it paused, as the engine's searcher adapter does), one trial at a time, without Ray. So a run is
+it when it first paused and again when it completes, as the engine's searcher adapter does), one trial at a time,
+without Ray. So a run is
 deterministic for its seed and costs milliseconds per budget step rather than Ray's second per trial: the
 figures compare algorithms (what each rung and each proposal buys) at budgets the whole engine could not run
 on a shared 2-core machine, beside Optuna's own pruners (``optuna:SAMPLER+PRUNER``, in-process too). The
@@ -50,7 +51,7 @@ class RungSimMethod(SearcherSchedulerMethod):
         milestones = set(getattr(scheduler, "milestones", ()))
         promotes = bool(getattr(scheduler, "promotes", False))
         paused: dict[int, tuple[dict[str, Any], int]] = {}  # promotion type: number -> (config, next step)
-        observed: set[int] = set()  # told its end once, as the engine's searcher adapter tells it
+        observed: set[int] = set()  # told as stopped at its first pause (the adapter's rule)
         resumed = 0
         while curve.left:
             # As the engine's searcher adapter: a paused trial that became promotable before a new configuration.
@@ -70,9 +71,9 @@ class RungSimMethod(SearcherSchedulerMethod):
                     break  # the cost ran out mid-trial: it does not count
                 values = {"loss": curve.step(config, step)}
                 if step == steps:
-                    if number not in observed:  # a promoted trial was told once, when it paused
-                        searcher.observe(TrialOutcome(number, config, "completed", values, steps, steps))
-                        observed.add(number)
+                    # Told even when it was told at a pause: a promoted trial's full-budget result (the adapter's rule).
+                    searcher.observe(TrialOutcome(number, config, "completed", values, steps, steps))
+                    observed.add(number)
                     curve.completed(values["loss"])
                 elif step in milestones:
                     decision = scheduler.decide(number, step, values)
