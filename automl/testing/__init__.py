@@ -28,12 +28,14 @@ from automl.testing.packages import PackageConformance, PackageReport, check_pac
 from automl.testing.runner import CheckResult, failed_checks, run_checks
 from automl.testing.schedulers import SchedulerConformance
 from automl.testing.searchers import (
+    BOOSTED_SIZE_SPACE,
     BOWL_SPACE,
     CONDITIONAL_SPACE,
     MIXED_SPACE,
     SearcherConformance,
     bowl,
     drive,
+    flat_accuracy_strengths,
     random_best_median,
     random_bests,
     rank_sum_p_value,
@@ -43,6 +45,7 @@ from automl.testing.tables import tiny_splits, tiny_table
 from automl.testing.trainers import KNOWN_DIRECTIONS, TrainerConformance, score_predictions
 
 __all__ = [
+    "BOOSTED_SIZE_SPACE",
     "BOWL_SPACE",
     "CONDITIONAL_SPACE",
     "KNOWN_DIRECTIONS",
@@ -61,6 +64,7 @@ __all__ = [
     "check_package",
     "drive",
     "failed_checks",
+    "flat_accuracy_strengths",
     "no_network",
     "optional_libraries",
     "postgres_url",

@@ -60,6 +60,7 @@ from automl.plugin import (
 )
 
 __all__ = [
+    "BOOSTED_SIZE_SPACE",
     "BOWL_SPACE",
     "CONDITIONAL_SPACE",
     "MIXED_SPACE",
@@ -67,6 +68,7 @@ __all__ = [
     "bowl",
     "drive",
     "drive_rungs",
+    "flat_accuracy_strengths",
     "random_best_median",
     "random_bests",
     "rank_sum_p_value",
@@ -185,6 +187,28 @@ def drive(
         searcher.observe(TrialOutcome(number, dict(config), "completed", values, max_budget, max_budget))
         history.append((dict(config), values))
     return history
+
+
+#: The size of a boosted model: trees and learning rate (see :func:`flat_accuracy_strengths`).
+BOOSTED_SIZE_SPACE = SearchSpace([Int("n_estimators", low=4, high=1000, log=True),
+                                  Float("learning_rate", low=0.01, high=1.0, log=True)])
+
+
+def flat_accuracy_strengths(searcher: Searcher, *, log_loss: bool, trials: int) -> list[float]:
+    """Drive ``searcher`` (over :data:`BOOSTED_SIZE_SPACE`, objective ``accuracy`` to maximise) on a table where
+    every config predicts the majority class (accuracy 0.7, as a boosted model of a few trees does on a 70/30
+    table) and, with ``log_loss``, the log loss falls as the model grows; the strengths (trees x learning rate)
+    it proposed, in order. A searcher that ranks on :meth:`Searcher.primary_loss` (or tells its library
+    :meth:`Objective.tie_broken`) grows the model only when told the log loss."""
+    strengths = []
+    for i in range(trials):
+        config = searcher.suggest(i)
+        assert config is not None
+        strength = float(config["n_estimators"]) * float(config["learning_rate"])
+        values = {"accuracy": 0.7} | ({"log_loss": 0.61 / (1 + 0.05 * strength)} if log_loss else {})
+        searcher.observe(TrialOutcome(i, config, "completed", values, 1, 1, 0.1))
+        strengths.append(strength)
+    return strengths
 
 
 def drive_rungs(

@@ -33,7 +33,15 @@ from automl.plugin import (
     build_plan,
     get_plugin_manager,
 )
-from automl.testing import BOWL_SPACE, CONDITIONAL_SPACE, MIXED_SPACE, bowl, drive
+from automl.testing import (
+    BOOSTED_SIZE_SPACE,
+    BOWL_SPACE,
+    CONDITIONAL_SPACE,
+    MIXED_SPACE,
+    bowl,
+    drive,
+    flat_accuracy_strengths,
+)
 from automl.testing.searchers import assert_in_space
 
 LOSS = [Objective("loss", "min")]
@@ -414,24 +422,14 @@ def test_search_through_the_engine(write_spec: Callable[..., Path], tmp_path: Pa
     assert run.info()["versions"]["searcher:cfo"].startswith("automl-flaml==")
 
 
-def _flat_accuracy_search(seed: int, *, log_loss: bool, trials: int = 30) -> list[float]:
-    """CFO on a table where every config predicts the majority class (accuracy 0.7) and the log loss (when
-    reported) falls as the model grows; the strengths (trees x learning rate) it proposed."""
-    searcher = CFOSearcher(SIZE_SPACE, [Objective("accuracy", "max")], seed=seed)
-    strengths = []
-    for i in range(trials):
-        config = searcher.suggest(i)
-        strength = config["n_estimators"] * config["learning_rate"]
-        values = {"accuracy": 0.7} | ({"log_loss": 0.61 / (1 + 0.05 * strength)} if log_loss else {})
-        searcher.observe(TrialOutcome(i, config, "completed", values, 1, 1, 0.1))
-        strengths.append(strength)
-    return strengths
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_ties_on_the_objective_are_broken_by_log_loss(seed: int) -> None:
     # Boosted models of a few trees all predict the majority class: accuracy is flat, so CFO (which moves on a
     # strict improvement) stayed at its low-cost start; told the log loss as a tie-break it grows the model.
-    without = statistics.median(_flat_accuracy_search(seed, log_loss=False)[-10:])
-    with_loss = statistics.median(_flat_accuracy_search(seed, log_loss=True)[-10:])
+    def search(log_loss: bool) -> list[float]:
+        searcher = CFOSearcher(BOOSTED_SIZE_SPACE, [Objective("accuracy", "max")], seed=seed)
+        return flat_accuracy_strengths(searcher, log_loss=log_loss, trials=30)
+
+    without = statistics.median(search(False)[-10:])
+    with_loss = statistics.median(search(True)[-10:])
     assert with_loss > 2 * without

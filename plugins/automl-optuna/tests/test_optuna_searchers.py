@@ -27,7 +27,7 @@ from automl.plugin import (
     build_plan,
     get_plugin_manager,
 )
-from automl.testing import BOWL_SPACE, bowl
+from automl.testing import BOOSTED_SIZE_SPACE, BOWL_SPACE, bowl, flat_accuracy_strengths
 
 LOSS = [Objective("loss", "min")]
 
@@ -208,26 +208,14 @@ def test_tpe_leaves_multivariate_to_optuna_unless_asked() -> None:
     assert TPESearcher(space, one, group=True).make_sampler()._multivariate is True
 
 
-def _flat_accuracy_search(seed: int, *, log_loss: bool, trials: int = 40) -> list[float]:
-    """TPE where every config predicts the majority class (accuracy 0.7) and the log loss, when reported, falls as
-    the model grows (trees x learning rate); the strengths it proposed."""
-    space = SearchSpace([Int("n_estimators", low=4, high=1000, log=True),
-                         Float("learning_rate", low=0.01, high=1.0, log=True)])
-    searcher = TPESearcher(space, [Objective("accuracy", "max")], seed=seed)
-    strengths = []
-    for i in range(trials):
-        config = searcher.suggest(i)
-        strength = config["n_estimators"] * config["learning_rate"]
-        values = {"accuracy": 0.7} | ({"log_loss": 0.61 / (1 + 0.05 * strength)} if log_loss else {})
-        searcher.observe(TrialOutcome(i, config, "completed", values, 1, 1, 0.1))
-        strengths.append(strength)
-    return strengths
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_tpe_ranks_equal_accuracies_by_log_loss(seed: int) -> None:
     # Searcher.primary_loss breaks ties of a coarse objective by the log loss: TPE's good group is then the
     # stronger models, where without it every trial ties and TPE has no good group to model.
-    without = statistics.median(_flat_accuracy_search(seed, log_loss=False)[-15:])
-    with_loss = statistics.median(_flat_accuracy_search(seed, log_loss=True)[-15:])
+    def search(log_loss: bool) -> list[float]:
+        searcher = TPESearcher(BOOSTED_SIZE_SPACE, [Objective("accuracy", "max")], seed=seed)
+        return flat_accuracy_strengths(searcher, log_loss=log_loss, trials=40)
+
+    without = statistics.median(search(False)[-15:])
+    with_loss = statistics.median(search(True)[-15:])
     assert with_loss > 4 * without
