@@ -131,6 +131,13 @@ def test_report_counts_wins_ties_and_losses_per_pair() -> None:
     assert "2 wins, 1 ties, 2 losses over 5 (table, seed) pairs" in text
 
 
+def test_the_report_reads_a_row_whose_load_is_not_known() -> None:
+    # A run kept outside `compare` (diagnose keep) and added to a results file has no load record (null).
+    rows = [{**_row("a", 0, "automl", 0.9), "load_before_after": [1.5, 2.5]}, _row("a", 0, "flaml", 0.8),
+            {**_row("a", 1, "automl", 0.9), "load_before_after": None}, _row("a", 1, "flaml", 0.8)]
+    assert "1.5 to 2.5" in report.render(rows)
+
+
 def test_the_dry_run_prints_the_rotated_plan_and_its_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.jsonl"
     code = cli.main(["compare", "--tables", "german,diabetes", "--seeds", "0,1", "--budget", "60",

@@ -196,7 +196,7 @@ def render(rows: Sequence[dict[str, Any]], sources: Sequence[str] = ()) -> str:
     for budget in budgets:
         lines += _section(rows, budget)
     envs = [r.get("env", {}) for r in rows]
-    loads = [x for r in rows for x in r.get("load_before_after", [])]
+    loads = [x for r in rows for x in r.get("load_before_after") or []]  # a row may not know its load (null)
     commits = sorted({str(e.get("commit")) for e in envs if e})
     dates = sorted({str(e.get("date")) for e in envs if e})
     versions = sorted({json.dumps(e.get("versions", {}), sort_keys=True) for e in envs if e})
