@@ -206,7 +206,9 @@ class SearcherAdapter(TuneSearcher):
         promoted = outcome.status == "completed" and outcome.number in self.paused_told
         if outcome.number in self.observed and not promoted:
             return
-        if outcome.status == "completed":
+        if outcome.status == "completed" and not promoted:
+            # A promoted trial's result holds the seconds of its last piece only (it restarted from a checkpoint
+            # as a new Tune trial): no measure of what the configuration costs.
             self.costs.add(outcome, self._units(outcome.config))
         self.strategy.observe(outcome)
         self.observed.add(outcome.number)

@@ -288,6 +288,17 @@ def test_the_queue_comes_before_promotions_and_promotions_before_new_suggestions
     assert [(o.number, o.status) for o in strategy.told] == [(n, "stopped") for n in range(2, 7)]
 
 
+def test_a_promoted_trial_is_told_again_when_it_completes_but_its_last_piece_is_no_cost() -> None:
+    strategy = Scripted()
+    adapter = SearcherAdapter(strategy, max_budget=3, promote=lambda: None)
+    adapter.tell(TrialOutcome(0, {"x": 0.0}, "stopped", {"loss": 0.5}, 1, 3, 2.0))  # paused at its first rung
+    adapter.tell(TrialOutcome(0, {"x": 0.0}, "stopped", {"loss": 0.4}, 2, 3, 1.0))  # paused again: not told
+    adapter.tell(TrialOutcome(0, {"x": 0.0}, "completed", {"loss": 0.3}, 3, 3, 1.5))  # promoted and completed
+    adapter.tell(TrialOutcome(0, {"x": 0.0}, "completed", {"loss": 0.3}, 3, 3, 1.5))  # told once as completed
+    assert [(o.status, o.budget) for o in strategy.told] == [("stopped", 1), ("completed", 3)]
+    assert adapter.costs.predict({"x": 0.1}) is None  # 1.5 s was its last piece, not the configuration's cost
+
+
 def test_the_trial_limit_and_an_exhausted_searcher_finish_the_search() -> None:
     strategy = Scripted()
     adapter = SearcherAdapter(strategy, max_budget=1, limit=2)
