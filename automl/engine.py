@@ -495,7 +495,8 @@ def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int,
 
 
 def _tell_past(adapter: SearcherAdapter, past: _History, warm: list[TrialRecord]) -> None:
-    """Tell the searcher of the warm-start trials, then of this run's trials finished after its last saved state."""
+    """Tell the searcher of the warm-start trials, then of this run's trials finished after its last saved state;
+    the cost model (not part of that state) rebuilt from the run's completed trials."""
     from automl.interfaces import TrialOutcome
     from automl.searcher_adapter import outcome_from_row
 
@@ -503,11 +504,16 @@ def _tell_past(adapter: SearcherAdapter, past: _History, warm: list[TrialRecord]
         outcome = outcome_from_row(row)
         adapter.tell(TrialOutcome(-1 - i, outcome.config, outcome.status, outcome.values, outcome.budget,
                                   outcome.max_budget, outcome.cost_s))
-    for row in past.done:  # finished after the searcher's last saved state
+    for row in past.done:
         outcome = outcome_from_row(row)
-        if outcome.status == "completed":
-            adapter.costs.add(outcome, adapter._units(outcome.config))
-        adapter.tell(outcome)
+        promoted = outcome.status == "completed" and outcome.number in adapter.paused_told
+        if outcome.number in adapter.observed and not promoted:
+            # Told before the searcher's state was saved, so tell would ignore it; the state holds no cost model,
+            # so a completed one's cost is added to it again here.
+            if outcome.status == "completed":
+                adapter.costs.add(outcome, adapter._units(outcome.config))
+            continue
+        adapter.tell(outcome)  # adds a completed trial's cost, not that of a promoted one's last piece
 
 
 def _recorder(plan: Plan, run: Run, past: _History, adapter: SearcherAdapter, rungs: Any, pm: Any,

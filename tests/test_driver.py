@@ -299,6 +299,24 @@ def test_a_promoted_trial_is_told_again_when_it_completes_but_its_last_piece_is_
     assert adapter.costs.predict({"x": 0.1}) is None  # 1.5 s was its last piece, not the configuration's cost
 
 
+def test_a_resume_rebuilds_the_cost_model_without_a_promoted_trials_last_piece() -> None:
+    from automl.engine import _History, _tell_past
+
+    strategy = Scripted()
+    adapter = SearcherAdapter(strategy, max_budget=3, promote=lambda: None)
+    # As restored from a searcher state: 0 was told completed, 1 told stopped at a rung (paused), 2 never told.
+    adapter.observed, adapter.paused_told = {0, 1}, {1}
+
+    def row(number: int, seconds: float) -> dict[str, object]:
+        return {"number": number, "config": {"x": number / 10}, "status": "completed", "metrics": {"loss": 0.3},
+                "budget": 3, "max_budget": 3, "duration": seconds}
+
+    done = [row(0, 4.0), row(1, 1.5), row(2, 6.0)]
+    _tell_past(adapter, _History(trials=[], limit=3, done=done, interrupted=[], paused={}, recorded={0, 1, 2}), [])
+    assert [(o.number, o.status) for o in strategy.told] == [(1, "completed"), (2, "completed")]
+    assert adapter.costs.predict({"x": 0.5}) == 4.0  # trial 0's cost (the state keeps no cost model), not 1.5
+
+
 def test_the_trial_limit_and_an_exhausted_searcher_finish_the_search() -> None:
     strategy = Scripted()
     adapter = SearcherAdapter(strategy, max_budget=1, limit=2)
