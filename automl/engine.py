@@ -505,15 +505,7 @@ def _tell_past(adapter: SearcherAdapter, past: _History, warm: list[TrialRecord]
         adapter.tell(TrialOutcome(-1 - i, outcome.config, outcome.status, outcome.values, outcome.budget,
                                   outcome.max_budget, outcome.cost_s))
     for row in past.done:
-        outcome = outcome_from_row(row)
-        promoted = outcome.status == "completed" and outcome.number in adapter.paused_told
-        if outcome.number in adapter.observed and not promoted:
-            # Told before the searcher's state was saved, so tell would ignore it; the state holds no cost model,
-            # so a completed one's cost is added to it again here.
-            if outcome.status == "completed":
-                adapter.costs.add(outcome, adapter._units(outcome.config))
-            continue
-        adapter.tell(outcome)  # adds a completed trial's cost, not that of a promoted one's last piece
+        adapter.retell(outcome_from_row(row))
 
 
 def _recorder(plan: Plan, run: Run, past: _History, adapter: SearcherAdapter, rungs: Any, pm: Any,

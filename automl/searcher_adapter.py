@@ -202,8 +202,21 @@ class SearcherAdapter(TuneSearcher):
         self.strategy.observe_rung(RungResult(number, dict(config), budget, metrics_of(result), self.max_budget))
         self._changed()
 
+    def _promoted(self, outcome: TrialOutcome) -> bool:
+        """A completion of a trial told as stopped at a pause: told again, but its seconds are no cost."""
+        return outcome.status == "completed" and outcome.number in self.paused_told
+
+    def retell(self, outcome: TrialOutcome) -> None:
+        """A finished trial of this run read back from the store on resume: told as :meth:`tell` tells it; one
+        the searcher was told before its state was saved only adds its cost (the state holds no cost model)."""
+        if outcome.number in self.observed and not self._promoted(outcome):
+            if outcome.status == "completed":
+                self.costs.add(outcome, self._units(outcome.config))
+            return
+        self.tell(outcome)
+
     def tell(self, outcome: TrialOutcome) -> None:
-        promoted = outcome.status == "completed" and outcome.number in self.paused_told
+        promoted = self._promoted(outcome)
         if outcome.number in self.observed and not promoted:
             return
         if outcome.status == "completed" and not promoted:
