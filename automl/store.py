@@ -234,10 +234,34 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # The driver's own transaction handling off: _sqlite_begin says BEGIN (SQLAlchemy's recipe for SQLite).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={_BUSY_MS}")  # first: switching to WAL waits for another writer too
-    cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writing drivers
+    cur.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+    _use_wal(cur)  # readers do not block the writing drivers
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _use_wal(cur: Any) -> None:
+    """Switch a SQLite file to WAL, waiting for other connections as a write does.
+
+    ``PRAGMA journal_mode=WAL`` needs the file to itself and SQLite does not run the busy handler for it: two
+    searches opening one fresh store at once failed with "database is locked" (CI, under load). WAL is a lasting
+    property of the file, so the mode is read first (no lock: after the first opening there is nothing to do),
+    and the switch is tried again with backoff for as long as the busy timeout, until it, or another opener, made it.
+    An in-memory database answers ``memory`` and stays so.
+    """
+    deadline = time.monotonic() + _BUSY_MS / 1000
+    pause = 0.01
+    while True:
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except Exception as exc:  # the DB-API's OperationalError, whichever SQLite driver the URL named
+            if not _busy_text(str(exc)) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -248,7 +272,11 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _busy(exc: OperationalError) -> bool:
-    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+    return _busy_text(str(exc.orig))
+
+
+def _busy_text(message: str) -> bool:
+    return "locked" in message or "busy" in message
 
 
 def _schema_missing(conn: Connection) -> bool:

@@ -53,3 +53,36 @@ def test_unknown_trial_fields_and_bad_urls_are_refused(tmp_path: Path) -> None:
         Store("nosuchdialect://x")
     with pytest.raises(StoreError, match="cannot open"):
         Store(f"sqlite:///{tmp_path}/missing/dir/a.db")
+
+
+def test_opening_a_store_waits_for_a_writer_in_the_middle_of_making_the_file(tmp_path: Path) -> None:
+    """Two searches opening one fresh store: the first holds the file's write lock while it makes it, and SQLite
+    runs no busy handler for the second's switch to WAL ("database is locked" at once, seen in CI). The second
+    waits, and the file ends in WAL. The lock is released whatever happened, so nothing here depends on timing."""
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "shared.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE made_by_the_first(x)")  # a rollback-journal writer, mid-transaction
+    outcome: dict[str, str] = {}
+
+    def open_store() -> None:
+        try:
+            store = Store(f"sqlite:///{path}")
+            with store.engine.connect() as conn:
+                outcome["mode"] = str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+            store.close()
+        except StoreError as exc:
+            outcome["error"] = str(exc)
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    time.sleep(0.5)  # gives the opener the chance to meet the lock; the assertions hold either way
+    holder.execute("COMMIT")
+    holder.close()
+    opener.join(timeout=120)
+    assert not opener.is_alive()
+    assert outcome == {"mode": "wal"}
