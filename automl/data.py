@@ -70,6 +70,8 @@ class Splits:
     folds: int = 0
     #: The seed the split was made with; the seed of the folds too.
     seed: int = 0
+    #: Rounds of the ``folds`` (repeated cross-validation, each round shuffled anew); 1 under the validation split.
+    repeats: int = 1
     #: ``(channels, height, width)`` of a row when the table's rows are images (:attr:`Table.image_shape`).
     image_shape: tuple[int, int, int] | None = None
 
@@ -212,7 +214,8 @@ def tidy_columns(frame: pd.DataFrame) -> list[str]:
     return notes
 
 
-def split(table: Table, task: str, *, valid: float, test: float, seed: int, folds: int = 0) -> Splits:
+def split(table: Table, task: str, *, valid: float, test: float, seed: int, folds: int = 0,
+          repeats: int = 1) -> Splits:
     """Cut ``table`` into train / validation / test parts.
 
     Classification splits are stratified: each class is shuffled and cut in the same
@@ -245,7 +248,7 @@ def split(table: Table, task: str, *, valid: float, test: float, seed: int, fold
     if folds:
         _check_folds(pd.concat([made["train"].y, made["valid"].y]), task, folds, table.name)
     return Splits(made["train"], made["valid"], made["test"], task=task, name=table.name, folds=folds, seed=seed,
-                  image_shape=table.image_shape)
+                  repeats=max(1, int(repeats)) if folds else 1, image_shape=table.image_shape)
 
 
 def split_sizes(n: int, valid: float, test: float) -> tuple[int, int, int]:

@@ -20,7 +20,7 @@ from automl.errors import AutoMLError, PluginError
 from automl.front import compute_front
 from automl.interfaces import ENGINE_METRICS
 from automl.measure import measure_latency, reference_latency
-from automl.plan import Plan, build_plan, recorded_folds, run_spec
+from automl.plan import Plan, build_plan, recorded_folds, recorded_repeats, run_spec
 from automl.plugins import get_plugin_manager
 from automl.records import FrontMember, StepRecord, TrialRecord, estimate_key
 from automl.run import FRONT_FILE, RUN_FILE, Run
@@ -275,7 +275,7 @@ def _plan(spec: Spec, pm: Any, out: Path | None, resume: bool, trust: bool = Fal
     if existing is not None:
         # `data.folds: auto` depends on the wall time, which a resume may change: keep the run's choice (a run
         # from before `auto` has none recorded and used the validation split).
-        plan.keep_folds(recorded_folds(existing) or 0)
+        plan.keep_folds(recorded_folds(existing) or 0, recorded_repeats(existing))
     return plan
 
 
@@ -318,7 +318,7 @@ def _create(plan: Plan, run_dir: Path, pm: Any) -> Run:
     )
     from automl.start_points import RUN_KEY, recorded
 
-    meta = {"store": url, "run_id": run_id, "spec": plan.source, "folds": plan.folds}
+    meta = {"store": url, "run_id": run_id, "spec": plan.source, "folds": plan.folds, "repeats": plan.repeats}
     if (enqueued := recorded(plan.spec)) is not None:  # the stored spec is the file's text: the points go beside it
         meta[RUN_KEY] = enqueued
     text = json.dumps(meta, indent=2)

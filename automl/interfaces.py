@@ -424,7 +424,8 @@ class Trainer(abc.ABC):
         the array in the trial directory. Class probabilities (rows x classes, classes in sorted
         order) for classification, values for regression. ``valid``: the rows the validation
         metrics were computed on, in a fixed order (under ``data.folds``: out-of-fold predictions
-        over the train and validation rows, in their concatenated order); ``test``: the test part.
+        over the train and validation rows, in their concatenated order, once per round of
+        ``Splits.repeats``); ``test``: the test part.
         A trainer may also write into the trial directory what :meth:`build_ensemble` needs to
         load this trial as a member (a loadable copy of a model exported in another format).
         """
@@ -438,7 +439,7 @@ class Trainer(abc.ABC):
         Called on a trainer built with an empty config and the search's data (never fitted), many
         times during the selection with ``metrics`` naming the one needed (computing only those is
         allowed; more is fine). Must score predictions exactly as :meth:`evaluate` scores a trial
-        (under ``data.folds``: per fold, then averaged), so an ensemble compares fairly.
+        (under ``data.folds``: per fold of every round, then averaged), so an ensemble compares fairly.
 
         Raises:
             NotImplementedError: The trainer builds no ensembles (the default).

@@ -167,6 +167,11 @@ class DataSection(_Strict):
         "validation split; auto (default): 5 folds for a table small for its `budget.wall_time` (FLAML's rule: "
         "rows x columns below 10 million per hour of wall time, under 100,000 rows), else the validation split",
     )
+    repeats: Literal["auto"] | int = Field(
+        "auto", description="rounds of the k folds, each shuffled anew (repeated cross-validation: every trial is "
+        "scored on folds x repeats fits); 1: the folds once; auto (default): 3 for a table of at most 2,000 rows "
+        "under a wall time of 300s or more (where thousands of trials would be chosen on one set of folds), else 1",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSection:
@@ -183,6 +188,13 @@ class DataSection(_Strict):
     def _folds(cls, value: Any) -> Any:
         if isinstance(value, int) and value in (1,) or isinstance(value, int) and value < 0:
             raise ValueError(f"folds is {value}: give 2 or more folds, 0 (the validation split) or auto")
+        return value
+
+    @field_validator("repeats")
+    @classmethod
+    def _repeats(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"repeats is {value}: give 1 or more rounds of the folds, or auto")
         return value
 
 

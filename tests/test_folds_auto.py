@@ -12,7 +12,7 @@ import pytest
 
 import automl
 from automl.errors import SpecError
-from automl.plan import AUTO_FOLDS_CELLS_PER_HOUR
+from automl.plan import AUTO_FOLDS_CELLS_PER_HOUR, AUTO_REPEATS, AUTO_REPEATS_MAX_ROWS
 
 SPEC = """
 task: {task}
@@ -86,6 +86,37 @@ def test_a_bad_folds_value_names_the_field(write_spec: Callable[..., Path], fold
     assert "folds" in str(err.value)
 
 
+def test_a_small_table_under_a_long_wall_time_repeats_its_folds(write_spec: Callable[..., Path]) -> None:
+    plan = plan_for(write_spec, extra="budget: {wall_time: 300s}")
+    assert (plan.folds, plan.repeats) == (5, AUTO_REPEATS)
+    assert any(note.startswith(f"data.repeats auto: {AUTO_REPEATS} rounds") for note in plan.notes)
+    data = plan.load_data()
+    assert data is not None and (data.folds, data.repeats) == (5, AUTO_REPEATS)
+    # Under a minute: one round, and no note about it.
+    short = plan_for(write_spec)
+    assert short.repeats == 1 and not any("repeats" in note for note in short.notes)
+    # Given, it is taken as given; without folds there is nothing to repeat.
+    assert plan_for(write_spec, data="dataset: iris, repeats: 2").repeats == 2
+    assert plan_for(write_spec, data="dataset: iris, repeats: 1", extra="budget: {wall_time: 300s}").repeats == 1
+    unfolded = plan_for(write_spec, data="dataset: iris, folds: 0", extra="budget: {wall_time: 300s}")
+    assert unfolded.repeats == 1 and unfolded.load_data().repeats == 1  # type: ignore[union-attr]
+
+
+def test_a_table_above_the_row_limit_keeps_one_round(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    rows = int(AUTO_REPEATS_MAX_ROWS * 1.2)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=rows), "y": rng.integers(0, 2, rows)}).to_csv(tmp_path / "t.csv", index=False)
+    plan = plan_for(write_spec, data=f"csv: {tmp_path / 't.csv'}, target: y, test: 0", extra="budget: {wall_time: 300s}")
+    assert (plan.folds, plan.repeats) == (5, 1)
+
+
+@pytest.mark.parametrize("repeats", ["0", "-1", "three"])
+def test_a_bad_repeats_value_names_the_field(write_spec: Callable[..., Path], repeats: str) -> None:
+    with pytest.raises(SpecError) as err:
+        plan_for(write_spec, data=f"dataset: iris, repeats: {repeats}")
+    assert "repeats" in str(err.value)
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_session")
 def test_a_resume_keeps_the_folds_its_run_started_with(write_spec: Callable[..., Path], tmp_path: Path) -> None:
@@ -95,12 +126,13 @@ def test_a_resume_keeps_the_folds_its_run_started_with(write_spec: Callable[...,
                              "budget: BUDGET")
     first = automl.search(write_spec(text.replace("BUDGET", "{trials: 2}")), out=tmp_path / "run")
     assert json.loads((tmp_path / "run" / "run.json").read_text())["folds"] == 0
-    # Under a wall time a new run of this spec would cross-validate; the resumed one keeps the split.
+    # Under a wall time a new run of this spec would cross-validate, 3 rounds; the resumed one keeps the split.
     timed = text.replace("BUDGET", "{trials: 3, wall_time: 1h}")
-    assert automl.validate(write_spec(timed)).folds == 5
+    assert (automl.validate(write_spec(timed)).folds, automl.validate(write_spec(timed)).repeats) == (5, 3)
     resumed = automl.search(write_spec(timed), out=tmp_path / "run", resume=True)
     rows = {t.number: t.metrics.get("train_rows") for t in resumed.trials() if t.status == "completed"}
     assert sorted(rows) == [0, 1, 2], [(t.number, t.status, t.error) for t in resumed.trials()]
     assert len(set(rows.values())) == 1, rows  # the third trial saw as many rows as the first two
     assert json.loads((tmp_path / "run" / "run.json").read_text())["folds"] == 0
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["repeats"] == 1
     assert first.run_id == resumed.run_id

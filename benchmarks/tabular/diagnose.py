@@ -79,7 +79,7 @@ def collect(run_dir: Path, top: int | None = None) -> dict[str, Any]:
     X_test, y_test = test.drop(columns=[datasets.TARGET]), test[datasets.TARGET]
     X_test = X_test[list(base.train.X.columns)]
     data = Splits(base.train, base.valid, Part(X_test.reset_index(drop=True), y_test.reset_index(drop=True)),
-                  task=base.task, name=base.name, folds=base.folds, seed=base.seed)
+                  task=base.task, name=base.name, folds=base.folds, seed=base.seed, repeats=base.repeats)
     trials = [t for t in run.trials() if t["status"] == "completed" and not is_ensemble_trial(t)
               and isinstance((t["metrics"] or {}).get("accuracy"), (int, float))
               and load_predictions(trial_dir(run.dir, t["number"]), "valid") is not None]
@@ -109,9 +109,10 @@ def collect(run_dir: Path, top: int | None = None) -> dict[str, Any]:
     X_all = pd.concat([data.train.y, data.valid.y], ignore_index=True)
     folds = [va for _, va in StratifiedKFold(int(data.folds), shuffle=True, random_state=int(data.seed))
              .split(np.zeros(len(X_all)), X_all)] if int(data.folds) >= 2 else None
-    y_valid = np.asarray(X_all if folds is not None else data.valid.y)
+    # Out-of-fold predictions hold one set per round of data.repeats, round after round (``folds``: round 0's).
+    y_valid = np.tile(np.asarray(X_all), data.repeats) if folds is not None else np.asarray(data.valid.y)
     return {"rows": rows, "classes": classes, "y_valid": y_valid, "y_test": np.asarray(y_test), "folds": folds,
-            "run": run, "folds_n": int(data.folds)}
+            "run": run, "folds_n": int(data.folds), "repeats": int(data.repeats)}
 
 
 def _acc(values: np.ndarray, y: np.ndarray, classes: list[Any]) -> float:
@@ -125,7 +126,7 @@ def analyse(run_dir: str) -> int:
 
     got = collect(Path(run_dir))
     rows, classes, yv, yt = got["rows"], got["classes"], got["y_valid"], got["y_test"]
-    print(f"{run_dir}: {len(rows)} completed trials with predictions, folds {got['folds_n']}")
+    print(f"{run_dir}: {len(rows)} completed trials with predictions, folds {got['folds_n']} x {got['repeats']}")
     for r in rows:
         r["oof"] = _acc(r["valid"], yv, classes)
         r["tacc"] = _acc(r["test"], yt, classes)

@@ -4,7 +4,7 @@ Three methods of :class:`~automl_sklearn.trainer.SklearnTrainer` live here:
 
 - :func:`predictions`: a trial's class probabilities (classes in sorted order) or values, on the
   validation rows (out-of-fold over the train and validation rows under ``data.folds``, in the
-  order of their concatenation) and on the test part. A trial whose export is neither a skops
+  order of their concatenation, once per round of ``data.repeats``) and on the test part. A trial whose export is neither a skops
   nor an ONNX file also writes ``model.skops`` beside it, for the ensemble to load. A classifier
   without ``predict_proba`` (an SVM without ``probability``) gives its votes as probabilities: 1
   for the class it predicts, 0 for the others.
@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from automl_sklearn.export import OnnxModel, load_model
+from automl_sklearn.folds import fold_parts
 from automl_sklearn.metrics import _auc, mean_scores, scores
 
 if TYPE_CHECKING:
@@ -104,13 +104,16 @@ def _one_hot(labels: Any, classes: list[Any]) -> np.ndarray:
     return out
 
 
-def fold_rows(data: Any, task: str) -> tuple[pd.DataFrame, pd.Series, list[np.ndarray]]:
-    """The train + validation rows and each fold's validation row positions, as the trainer's ``_setup`` makes them."""
-    X = pd.concat([data.train.X, data.valid.X], ignore_index=True)
+def fold_rows(data: Any, task: str) -> tuple[pd.Series, list[np.ndarray]]:
+    """The true values that out-of-fold predictions are scored against, and each part's positions in them, as the
+    trainer's ``_setup`` cuts the parts: the train + validation rows, once per round of ``data.repeats`` (round
+    ``r`` of ``n`` rows at positions ``r * n`` to ``(r + 1) * n - 1``)."""
     y = pd.concat([data.train.y, data.valid.y], ignore_index=True)
-    splitter = (StratifiedKFold if task == "classification" else KFold)(
-        int(data.folds), shuffle=True, random_state=int(getattr(data, "seed", 0)))
-    return X, y, [va for _, va in splitter.split(X, y)]
+    folds, repeats = int(data.folds), int(getattr(data, "repeats", 1) or 1)
+    parts = fold_parts(y, task, folds, repeats, int(getattr(data, "seed", 0)))
+    n = len(y)
+    stacked = pd.concat([y] * repeats, ignore_index=True) if repeats > 1 else y
+    return stacked, [(i // folds) * n + va for i, (_, va) in enumerate(parts)]
 
 
 def _values(pipeline: Any, X: pd.DataFrame, task: str, classes: list[Any]) -> np.ndarray | None:
@@ -138,14 +141,16 @@ def predictions(self: Any, split: str = "valid") -> np.ndarray | None:
         if self._final is self._parts[0][0]:  # hold-out: the validation part, in its order
             fit, X, _ = self._parts[0]
             out = _values(fit.pipeline, X, task, classes)
-        else:  # k folds: each row predicted by the fit that did not see it
+        else:  # k folds: each row predicted by the fit that did not see it, once per round of the folds
             n = len(data.train.y) + len(data.valid.y)
-            out = np.zeros((n, len(classes))) if task == "classification" else np.zeros(n)
-            for fit, X, _ in self._parts:
+            folds = int(data.folds)
+            rows = n * (len(self._parts) // folds)
+            out = np.zeros((rows, len(classes))) if task == "classification" else np.zeros(rows)
+            for i, (fit, X, _) in enumerate(self._parts):
                 part = _values(fit.pipeline, X, task, classes)
                 if part is None:
                     return None
-                out[X.index.to_numpy()] = part
+                out[(i // folds) * n + X.index.to_numpy()] = part
         if out is not None:
             _keep_member_file(self)
     return out
@@ -209,7 +214,7 @@ def _truth(self: Any, split: str, coded: bool) -> tuple[np.ndarray, list[np.ndar
         if split == "test":
             y = np.asarray(data.test.y)
         elif int(getattr(data, "folds", 0) or 0) >= 2:
-            _, rows, folds = fold_rows(data, task)
+            rows, folds = fold_rows(data, task)
             y = np.asarray(rows)
         else:
             y = np.asarray(data.valid.y)

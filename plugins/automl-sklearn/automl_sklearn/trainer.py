@@ -2,8 +2,9 @@
 
 Validation: a hold-out split (the engine's ``valid`` part), or with ``data.folds: K`` k-fold
 cross-validation over the training and validation rows together (stratified for
-classification, the same folds for every trial); the pipeline is then fitted again on all of
-those rows for the test score and the export. The test part is only ever scored, after the
+classification, the same folds for every trial; ``data.repeats: R`` rounds of them, each
+shuffled anew, the metrics the mean over the K x R parts); the pipeline is then fitted again
+on all of those rows for the test score and the export. The test part is only ever scored, after the
 last step, and reported separately as ``test_<metric>``.
 
 Budget steps (``trainer.params.steps``, default 1): a model that grows (forest and extra-trees
@@ -63,10 +64,9 @@ class SklearnTrainer(Trainer):
     # -- fitting ----------------------------------------------------------------------
 
     def _setup(self) -> None:
-        from sklearn.model_selection import KFold, StratifiedKFold
-
         from automl_sklearn.build import build_recipe
         from automl_sklearn.fitting import Fit
+        from automl_sklearn.folds import fold_parts
 
         data = self.context.data
         task = self.context.task
@@ -89,10 +89,10 @@ class SklearnTrainer(Trainer):
         if folds >= 2:
             X = pd.concat([data.train.X, data.valid.X], ignore_index=True)
             y = pd.concat([data.train.y, data.valid.y], ignore_index=True)
-            splitter = (StratifiedKFold if task == "classification" else KFold)(folds, shuffle=True, random_state=seed)
+            repeats = int(getattr(data, "repeats", 1) or 1)
             self._parts = [
                 (fit(X.iloc[tr], y.iloc[tr], (X.iloc[va], y.iloc[va]), i), X.iloc[va], y.iloc[va])
-                for i, (tr, va) in enumerate(splitter.split(X, y))
+                for i, (tr, va) in enumerate(fold_parts(y, task, folds, repeats, seed))
             ]
             self._pooled = (X, y)
             self._final: Fit | None = None

@@ -12,8 +12,8 @@ from automl.plugin import Splits, Table, split
 MakeTrial = Callable[..., SklearnTrainer]
 
 
-def splits(name: str, task: str, *, folds: int = 0, seed: int = 0) -> Splits:
-    return split(load(name, {}), task, valid=0.2, test=0.2, seed=seed, folds=folds)
+def splits(name: str, task: str, *, folds: int = 0, seed: int = 0, repeats: int = 1) -> Splits:
+    return split(load(name, {}), task, valid=0.2, test=0.2, seed=seed, folds=folds, repeats=repeats)
 
 
 def table_splits(table: Table, task: str, *, folds: int = 0) -> Splits:

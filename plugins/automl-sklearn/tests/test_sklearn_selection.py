@@ -38,14 +38,16 @@ def builder(tmp_path: Path, data: Any, params: dict[str, Any] | None = None) -> 
     return SklearnTrainer({}, params or {}, TrialContext(data.task, 3, data, directory))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("folds", [0, 3])
-def test_predictions_score_exactly_as_the_trial_does(make_trial: MakeTrial, tmp_path: Path, folds: int) -> None:
-    data = splits("wine", "classification", folds=folds)
+@pytest.mark.parametrize(("folds", "repeats"), [(0, 1), (3, 1), (3, 2)])
+def test_predictions_score_exactly_as_the_trial_does(make_trial: MakeTrial, tmp_path: Path, folds: int,
+                                                     repeats: int) -> None:
+    data = splits("wine", "classification", folds=folds, repeats=repeats)
     trials = fitted(make_trial, data)
     scorer = builder(tmp_path, data)
     for trainer in trials:
         valid = trainer.predictions("valid")
-        rows = len(data.valid.y) if not folds else len(data.train.y) + len(data.valid.y)
+        # Under repeated folds every row is predicted once per round, by a fit that did not see it.
+        rows = len(data.valid.y) if not folds else (len(data.train.y) + len(data.valid.y)) * repeats
         assert valid.shape == (rows, 3) and np.allclose(valid.sum(axis=1), 1.0)
         assert scorer.score_predictions(valid, "valid") == pytest.approx(trainer.evaluate("valid"))
         # One metric at a time (what the selection asks for) gives the same values as all of them.
@@ -210,8 +212,8 @@ def test_regression_ensembles_average_values(make_trial: MakeTrial, tmp_path: Pa
         scorer.build_ensemble(members, scorer.context.trial_dir, {"valid": valid[0]})
 
 
-@pytest.mark.parametrize("folds", [0, 3])
-def test_one_metric_on_class_positions_equals_every_metric_on_labels(folds: int) -> None:
+@pytest.mark.parametrize(("folds", "repeats"), [(0, 1), (3, 1), (3, 2)])
+def test_one_metric_on_class_positions_equals_every_metric_on_labels(folds: int, repeats: int) -> None:
     # String labels, not in the classes' order in the rows: the selection's one-metric path compares positions.
     import types
 
@@ -226,9 +228,9 @@ def test_one_metric_on_class_positions_equals_every_metric_on_labels(folds: int)
         return types.SimpleNamespace(X=pd.DataFrame({"x": rng.normal(size=b - a)}), y=y.iloc[a:b].reset_index(drop=True))
 
     data = types.SimpleNamespace(train=part(0, 60), valid=part(60, 90), test=part(0, 30), folds=folds, seed=0,
-                                 classes=list(labels))
+                                 classes=list(labels), repeats=repeats)
     trainer = types.SimpleNamespace(context=types.SimpleNamespace(data=data, task="classification"))
-    rows = 90 if folds else 30
+    rows = 90 * repeats if folds else 30
     values = rng.dirichlet(np.ones(3), size=rows)
     every = score_predictions(trainer, values, "valid")
     assert set(every) >= {"accuracy", "log_loss", "f1_macro", "roc_auc"}
