@@ -238,8 +238,8 @@ class AutoMLClassifier(ClassifierMixin, _AutoML):
         out: The folder in which each ``fit`` makes a fresh run directory (default ``runs/``).
         n_cpus: At most this many trials at once (one CPU each); None: one per CPU.
         spec: A spec (a mapping, or a YAML file) whose top-level keys replace those built from
-            the other parameters; its ``data:`` may set ``validation``, ``test`` and ``folds``,
-            while the rows are always ``fit``'s.
+            the other parameters; its ``data:`` may set ``validation``, ``test``, ``folds`` and
+            ``repeats``, while the rows are always ``fit``'s.
 
     Attributes:
         run_dir_: The run directory of the last ``fit``.
