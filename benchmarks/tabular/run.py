@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compare", help="run the systems on the tables, appending one JSON row per run")
     c.add_argument("--tables", default="default", help="comma list of tables and groups (default, all, "
-                   "classification, regression); `list` shows them")
+                   "classification, regression); the `list` command shows them")
     c.add_argument("--seeds", default="0,1,2")
     c.add_argument("--budget", default="60", help="wall-time budget(s) in seconds, comma separated")
     c.add_argument("--systems", default="automl,flaml,previous", help=f"comma list of {', '.join(peers.SYSTEMS)}")
