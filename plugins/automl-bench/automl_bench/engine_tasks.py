@@ -27,7 +27,8 @@ Tasks:
   with the time and the epochs to a target accuracy beside it.
 
 Peers: ``optuna:SAMPLER+PRUNER`` (``optuna:tpe+sha``, ``optuna:tpe+hyperband``...) runs the S2
-functions in-process with Optuna's own pruners and the same cost accounting.
+functions in-process with Optuna's own pruners and the same cost accounting; ``raytune:SEARCHER+SCHEDULER``
+(``raytune:bohb+hyperband``...; :mod:`automl_bench.ray_mf`) runs them through Ray Tune's own searchers and schedulers.
 """
 
 from __future__ import annotations

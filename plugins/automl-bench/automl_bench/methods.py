@@ -557,7 +557,7 @@ def make_method(name: str, options: Mapping[str, Any] | None = None) -> Method:
     Raises:
         BenchmarkError: For an unknown method (naming the valid ones) or options it rejects.
     """
-    if "+" in name and name.startswith(("automl:", "optuna:", "rungs:")):
+    if "+" in name and name.startswith(("automl:", "optuna:", "rungs:", "raytune:")):
         return make_engine_method(name, options)
     if name.startswith("automl:"):
         return AutomlMethod(name, options)

@@ -13,7 +13,10 @@ prints a Markdown table:
   after 5, 10, 20 and ``--cost`` full-trial equivalents.
 
 Methods: the engine's searcher and scheduler objects in-process (:mod:`automl_bench.rung_sim`) and Optuna's
-``TPESampler`` + ``HyperbandPruner`` used directly (``optuna:tpe+hyperband``), all sequential.
+``TPESampler`` + ``HyperbandPruner`` used directly (``optuna:tpe+hyperband``), all sequential. With ``--methods``,
+Ray Tune's own pairs used directly through ``tune.Tuner``, one trial at a time (:mod:`automl_bench.ray_mf`):
+``raytune:bohb+hyperband`` (``TuneBOHB`` + ``HyperBandForBOHB``; needs ``pip install hpbandster ConfigSpace``),
+``raytune:random+hyperband``, ``raytune:random+asha``, ``raytune:random+fifo``.
 """
 
 from __future__ import annotations
