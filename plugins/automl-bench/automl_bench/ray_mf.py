@@ -8,7 +8,7 @@ checkpoints), the pair Ray's documentation gives for BOHB. ``raytune:random+hype
 with random proposals. The brackets are Ray's: ``max_t`` the task's budget steps, reduction factor 3, grace period
 1 step (ASHA).
 
-Each run is one ``tune.Tuner.fit`` on the local Ray of :func:`automl_bench.methods.ensure_ray`, one trial at a
+Each run is one ``tune.Tuner.fit`` on the local Ray of :func:`automl_bench.local_ray.ensure_ray`, one trial at a
 time: a trial asks for every CPU, so a paused bracket lets the next trial start. Tune keeps one trial pending beside
 the running one for a searcher such as ``TuneBOHB`` (a proposal has seen every result but the running trial's) and
 many for its random variants. The trainable reports the task's loss at each budget step and checkpoints the step it
@@ -34,6 +34,7 @@ import numpy as np
 
 from automl_bench.base import BenchmarkError, Method, Problem, Trace, package_version
 from automl_bench.engine_tasks import CostCurve, S2Task
+from automl_bench.local_ray import ensure_ray
 
 __all__ = ["RAY_PAIRS", "RayMultiFidelityPeer"]
 
@@ -112,8 +113,6 @@ class RayMultiFidelityPeer(Method):
         return None, FIFOScheduler()
 
     def run(self, problem: Problem, *, iterations: int, batch: int, seed: int, trace: Trace | None = None) -> Trace:
-        from automl_bench.methods import ensure_ray  # here: methods imports this module's registry
-
         self.check(problem)
         assert isinstance(problem, S2Task)
         ensure_ray()

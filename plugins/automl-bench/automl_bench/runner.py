@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from automl_bench.base import Trace
-from automl_bench.methods import RayTunePeer, ensure_ray
+from automl_bench.local_ray import ensure_ray
+from automl_bench.methods import RayTunePeer
 from automl_bench.scoring import log10_regret, run_figures
 from automl_bench.store import HpoStore, environment_record, git_commit, today
 from automl_bench.suite import MethodEntry, Suite, TaskEntry
