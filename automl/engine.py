@@ -481,6 +481,7 @@ def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int,
         reissue=[n for n in range(min(handed, past.limit)) if n not in past.recorded],
         limit=past.limit, queue=[(t.number, dict(t.config)) for t in past.interrupted],
         state_path=state_path, promote=rungs.next_promotion if rungs else None,
+        close=rungs.no_more_trials if rungs else None,
         configs={t.number: t.config for t in past.trials if t.number in past.paused},
         deadline=deadline, on_skip=skipped, start=plan.start, cost_units=plan.cost_units,
     )
@@ -624,6 +625,8 @@ def _scheduler(plan: Plan, run: Run, paused: dict[int, int]) -> tuple[Any, Any]:
     if steps:
         by_time: list[StepRecord] = sorted(steps, key=lambda r: r.at)
         scheduler.replay(by_time, paused=paused)
+        # Trials that will not report again (a synchronous scheduler would wait for them at their next rung).
+        scheduler.trials_ended(t.number for t in run.trials() if t.status in ("failed", "stopped"))
     return scheduler, scheduler if scheduler.promotes else None
 
 

@@ -1,5 +1,6 @@
 """Trial schedulers: asynchronous successive halving for one objective (ASHA) and several
-(MO-ASHA), asynchronous HyperBand (several ASHA brackets) and Population Based Training
+(MO-ASHA), HyperBand (several ASHA brackets, or synchronous brackets over blocks of trials:
+:class:`SynchronousHyperBand`) and Population Based Training
 (:class:`PopulationBasedTraining`, on the same pause and re-issue), presented to Ray Tune as
 ``TrialScheduler`` objects.
 
@@ -24,7 +25,7 @@ promotion-type ASHA. Two types, as in Syne Tune's ``HyperbandScheduler``:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,12 +37,16 @@ from automl.pareto import crowding_distance, non_dominated_sort
 from automl.records import estimate_key
 from automl.space import Choice, Float, SearchSpace
 
-__all__ = ["ASHA_TYPES", "Exploit", "HyperBand", "PopulationBasedTraining", "RungScheduler", "rung_milestones"]
+__all__ = ["ASHA_TYPES", "HYPERBAND_TYPES", "Exploit", "HyperBand", "PopulationBasedTraining", "RungScheduler",
+           "SynchronousHyperBand", "rung_milestones"]
 
 NUMBER = "_automl_number"
 FINAL = "_automl_final"
 AshaType = Literal["stopping", "promotion"]
 ASHA_TYPES: tuple[str, ...] = ("stopping", "promotion")
+#: HyperBand also runs synchronously (:class:`SynchronousHyperBand`).
+HyperBandType = Literal["stopping", "promotion", "synchronous"]
+HYPERBAND_TYPES: tuple[str, ...] = (*ASHA_TYPES, "synchronous")
 
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_budget: int) -> list[int]:
@@ -249,6 +254,14 @@ class RungScheduler(FIFOScheduler):
             if budget < self.max_budget:
                 self.decide(int(trial.config[NUMBER]), budget, result)
 
+    def no_more_trials(self, first_unissued: int) -> None:
+        """The search hands out no trial number from ``first_unissued`` on (its trial budget is spent, or its
+        searcher has nothing left): a synchronous scheduler stops waiting for them. Nothing to do here."""
+
+    def trials_ended(self, numbers: Iterable[int]) -> None:
+        """Trials that will not report again (failed, or ended by an earlier driver), on a resume: a
+        synchronous scheduler stops waiting for them. Nothing to do here."""
+
     def replay(self, steps: Sequence[Mapping[str, Any]], paused: Mapping[int, int] = {}) -> None:  # noqa: B006 - read only
         """Rebuild the rungs from stored step rows (``number``, ``step``, ``metrics``) in time order.
 
@@ -392,6 +405,174 @@ class HyperBand(RungScheduler):
 
     def debug_string(self) -> str:
         return f"HyperBand({len(self.brackets)} brackets: " + "; ".join(b.debug_string() for b in self.brackets) + ")"
+
+
+class _SyncBracket(RungScheduler):
+    """One bracket of synchronous successive halving over a fixed block of trial numbers (``members``).
+
+    The promotion type's pause and re-issue, with Li et al.'s synchronous rule: a rung promotes its top
+    ``floor(n / rf)`` only once every trial expected there (all members at the first rung, the promoted ones at
+    the next) has reported there or will not (:attr:`gone`: failed, ended by its trainer below the full
+    budget, or a result that cannot be ranked).
+    """
+
+    def __init__(self, objectives: Sequence[Objective], *, members: range, **options: Any) -> None:
+        super().__init__(objectives, type="promotion", **options)
+        self.members = members
+        self.gone: set[int] = set()
+
+    def closed(self, milestone: int) -> bool:
+        """True when every trial expected at ``milestone`` has reported there or never will."""
+        i = self.milestones.index(milestone)
+        expected = self.members if i == 0 else self.promoted[self.milestones[i - 1]]
+        recorded = self.recorded[milestone]
+        return all(n in recorded or n in self.gone for n in expected)
+
+    def _promotable(self, milestone: int) -> list[int]:
+        return super()._promotable(milestone) if self.closed(milestone) else []
+
+    def decide(self, number: int, budget: int, values: Mapping[str, Any]) -> str:
+        if budget in self.recorded and number not in self.recorded[budget] and self._vector(values) is None:
+            # A result that cannot be ranked (missing, NaN): the trial ends here and the rung does not wait for it.
+            self.gone.add(number)
+            self.stopped.add(number)
+            return TrialScheduler.STOP
+        return super().decide(number, budget, values)
+
+
+class SynchronousHyperBand(HyperBand):
+    """Synchronous HyperBand (Li et al. 2018; Ray Tune's ``HyperBandScheduler``, Syne Tune's
+    ``SynchronousHyperbandScheduler``): brackets of successive halving over fixed numbers of trials.
+
+    The brackets' grace periods are :class:`HyperBand`'s (``grace * rf^b``); bracket ``b`` with ``s`` rungs
+    takes ``ceil((S + 1) / (s + 1) * rf^s)`` trials (``S``: the first bracket's rungs), in blocks of consecutive
+    trial numbers, most aggressive bracket first, round after round; so a trial's bracket and block follow from
+    its number alone (a resumed search rebuilds them). A trial at a rung is paused until every trial of its
+    block expected there has reported (or failed), then the top ``floor(n / rf)`` go on from their
+    checkpoints; meanwhile the workers start the next block's trials. Against the asynchronous types it never
+    promotes on a half-filled rung (ASHA's early promotions of mediocre trials), at the price of trials waiting
+    paused. When the search hands out no more trials (``budget.trials`` reached), the open rungs rank what they
+    have (:meth:`no_more_trials`).
+
+    Args: as :class:`HyperBand` (no ``type``); ``max_paused`` bounds the paused trials of each block.
+    """
+
+    def __init__(
+        self,
+        objectives: Sequence[Objective],
+        *,
+        max_budget: int,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        brackets: int = 3,
+        budget_attr: str = "budget",
+        max_paused: int = 64,
+    ) -> None:
+        super().__init__(objectives, max_budget=max_budget, grace_period=grace_period,
+                         reduction_factor=reduction_factor, brackets=brackets, budget_attr=budget_attr,
+                         type="promotion", max_paused=max_paused)
+        self.type = "synchronous"  # type: ignore[assignment]  # HyperBandType, wider than the rungs' AshaType
+        top = len(self.brackets[0].milestones)
+        #: Trials per block of each bracket (Li et al.'s n_s); a round is one block of each, in order.
+        self.sizes = [math.ceil((top + 1) / (len(b.milestones) + 1) * reduction_factor ** len(b.milestones) - 1e-9)
+                      for b in self.brackets]
+        self.round = sum(self.sizes)
+        #: (round, bracket) -> its block's rungs, created as its trials first appear.
+        self.blocks: dict[tuple[int, int], _SyncBracket] = {}
+        self._first_unissued: int | None = None
+
+    @property
+    def promotes(self) -> bool:
+        return True
+
+    def block_of(self, number: int) -> tuple[int, int]:
+        """(round, bracket) of trial ``number``."""
+        r, position = divmod(number, self.round)
+        return r, int(np.searchsorted(np.cumsum(self.sizes), position, side="right"))
+
+    def bracket_of(self, number: int) -> int:
+        return self.block_of(number)[1]
+
+    def _block(self, number: int) -> _SyncBracket:
+        key = self.block_of(number)
+        if key not in self.blocks:
+            r, b = key
+            start = r * self.round + sum(self.sizes[:b])
+            members = range(start, start + self.sizes[b])
+            if self._first_unissued is not None:
+                members = range(start, max(start, min(members.stop, self._first_unissued)))
+            template = self.brackets[b]
+            self.blocks[key] = _SyncBracket(
+                self.objectives, members=members, max_budget=self.max_budget, grace_period=template.grace_period,
+                reduction_factor=self.reduction_factor, budget_attr=self.budget_attr, max_paused=self.max_paused)
+        return self.blocks[key]
+
+    def _in_order(self) -> list[_SyncBracket]:
+        return [self.blocks[k] for k in sorted(self.blocks)]
+
+    @property
+    def paused(self) -> dict[int, int]:  # type: ignore[override]  # read-only: each block keeps its own
+        return {n: m for b in self.blocks.values() for n, m in b.paused.items()}
+
+    @property
+    def stopped(self) -> set[int]:  # type: ignore[override]  # read-only: each block keeps its own
+        return set().union(*(b.stopped for b in self.blocks.values()))
+
+    @property
+    def recorded(self) -> dict[int, dict[int, list[float]]]:  # type: ignore[override]  # read-only
+        out: dict[int, dict[int, list[float]]] = {m: {} for m in self.milestones}
+        for b in self.blocks.values():
+            for m, rows in b.recorded.items():
+                out[m].update(rows)
+        return out
+
+    def decide(self, number: int, budget: int, values: Mapping[str, Any]) -> str:
+        return self._block(number).decide(number, budget, values)
+
+    def next_promotion(self) -> int | None:
+        for block in self._in_order():  # the oldest round first, the most aggressive bracket first within it
+            number = block.next_promotion()
+            if number is not None:
+                block.gone.discard(number)
+                return number
+        return None
+
+    def has_promotion(self) -> bool:
+        return any(b.has_promotion() for b in self.blocks.values())
+
+    def take_dropped(self) -> list[int]:
+        return [n for b in self._in_order() for n in b.take_dropped()]
+
+    def no_more_trials(self, first_unissued: int) -> None:
+        self._first_unissued = first_unissued
+        for block in self.blocks.values():
+            block.members = range(block.members.start, max(block.members.start, min(block.members.stop, first_unissued)))
+
+    def trials_ended(self, numbers: Iterable[int]) -> None:
+        for number in numbers:
+            self._block(number).gone.add(number)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
+        # A final report below the full budget (the trainer stopped early): the trial reports no more.
+        if result and NUMBER in trial.config and result.get(FINAL) and int(result.get(self.budget_attr, 0)) < self.max_budget:
+            self._block(int(trial.config[NUMBER])).gone.add(int(trial.config[NUMBER]))
+        super().on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        if NUMBER in trial.config:
+            self._block(int(trial.config[NUMBER])).gone.add(int(trial.config[NUMBER]))
+
+    def replay(self, steps: Sequence[Mapping[str, Any]], paused: Mapping[int, int] = {}) -> None:  # noqa: B006 - read only
+        numbers = sorted({int(r["number"]) for r in steps} | set(paused))
+        for number in numbers:
+            self._block(number)
+        for block in self.blocks.values():
+            block.replay([r for r in steps if int(r["number"]) in block.members],
+                         {n: b for n, b in paused.items() if n in block.members})
+
+    def debug_string(self) -> str:
+        return (f"SynchronousHyperBand({len(self.brackets)} brackets of {self.sizes} trials; "
+                + "; ".join(f"{k}: {b.debug_string()}" for k, b in sorted(self.blocks.items())) + ")")
 
 
 @dataclass(frozen=True)

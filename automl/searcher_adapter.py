@@ -69,6 +69,7 @@ class SearcherAdapter(TuneSearcher):
         on_issue: Callable[[int, dict[str, Any]], None] | None = None,
         cost_units: Callable[[Mapping[str, Any]], float | None] | None = None,
         milestones: Sequence[int] = (),
+        close: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -77,6 +78,9 @@ class SearcherAdapter(TuneSearcher):
         self.limit = limit
         self.queue = list(queue)
         self.promote = promote
+        #: Tells a synchronous scheduler that no trial number from the one given on will be handed out
+        #: (:meth:`RungScheduler.no_more_trials`), so its open rungs stop waiting for them.
+        self.close = close
         #: Config of each trial number that may be re-issued (promotion type).
         self.configs: dict[int, dict[str, Any]] = {n: dict(c) for n, c in (configs or {}).items()}
         self.live: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -122,16 +126,27 @@ class SearcherAdapter(TuneSearcher):
         elif promoted is not None:
             number, config = promoted, self.configs[promoted]
         else:
-            if self.limit is not None and self.next_number >= self.limit and not self.reissue:
-                # A running trial may still make a paused one promotable: ask again later.
-                return None if self.promote is not None and self.live else TuneSearcher.FINISHED
-            drawn = self._draw()
+            spent = self.limit is not None and self.next_number >= self.limit and not self.reissue
+            drawn = None if spent else self._draw()
+            if drawn is None and (spent or self.exhausted):
+                # No new configuration will come; a running trial may still make a paused one promotable: ask
+                # again later. Then a synchronous scheduler ranks its open rungs with what they hold.
+                if self.promote is not None and self.live:
+                    return None
+                if self.promote is None:
+                    return TuneSearcher.FINISHED
+                if self.close is not None:
+                    self.close(self.next_number)
+                last = self.promote()
+                if last is None:
+                    return TuneSearcher.FINISHED
+                drawn = last, self.configs[last]
             if drawn is None:
                 # Only configurations too costly for the time left were drawn: ask again when a trial ends,
-                # unless not even the cheapest kind seen can finish any more (or the searcher is done).
+                # unless not even the cheapest kind seen can finish any more.
                 floor = self.costs.floor()
                 left = self.deadline - time.time() if self.deadline is not None else math.inf
-                if self.exhausted or floor is None or floor > left:
+                if floor is None or floor > left:
                     return TuneSearcher.FINISHED
                 return None
             number, config = drawn

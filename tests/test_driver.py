@@ -288,6 +288,27 @@ def test_the_queue_comes_before_promotions_and_promotions_before_new_suggestions
     assert [(o.number, o.status) for o in strategy.told] == [(n, "stopped") for n in range(2, 7)]
 
 
+def test_when_no_new_trial_will_come_a_synchronous_scheduler_is_told_and_its_promotions_still_run() -> None:
+    from automl.interfaces import Objective
+    from automl.schedulers import SynchronousHyperBand
+
+    hb = SynchronousHyperBand([Objective("loss", "min")], max_budget=9)  # first block: 9 trials
+    adapter = SearcherAdapter(Scripted(), max_budget=9, limit=4, promote=hb.next_promotion, close=hb.no_more_trials)
+    given = [adapter.suggest(f"t{i}") for i in range(4)]
+    for i, g in enumerate(given):
+        assert isinstance(g, dict)
+        assert hb.decide(g[NUMBER], 1, {"loss": 1 - i / 10}) == "STOP"  # a half-filled block: all pause
+    assert adapter.suggest("t4") is None  # trials still run: one may make a paused trial promotable
+    for i in range(4):
+        adapter.on_trial_complete(f"t{i}", {"loss": 1 - i / 10, "budget": 1})
+    # Nothing runs and nothing new comes: the block ranks its 4 trials and the best (floor(4/3) = 1) goes on.
+    assert adapter.suggest("t5") == {"x": 0.03, NUMBER: 3}
+    assert hb.blocks[(0, 0)].members == range(4)
+    assert adapter.suggest("t6") is None  # trial 3 runs on
+    adapter.on_trial_complete("t5", {"loss": 0.1, "budget": 9, FINAL: True})
+    assert adapter.suggest("t7") == FINISHED
+
+
 def test_a_promoted_trial_is_told_again_when_it_completes_but_its_last_piece_is_no_cost() -> None:
     strategy = Scripted()
     adapter = SearcherAdapter(strategy, max_budget=3, promote=lambda: None)

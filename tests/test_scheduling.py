@@ -157,6 +157,28 @@ def test_promotion_asha_pauses_trials_and_continues_them_from_their_checkpoints(
     assert {m["number"] for m in run.front()["members"]} <= {t["number"] for t in trials if t["status"] == "completed"}
 
 
+def test_synchronous_hyperband_promotes_each_blocks_exact_top_whatever_the_arrival_order(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    scheduler = "{name: hyperband, options: {type: synchronous, grace_period: 1, reduction_factor: 3}}"
+    run = automl.search(spec(write_spec, steps=9, scheduler=scheduler, budget="{trials: 12}"), out=tmp_path / "run")
+    trials = {t["number"]: t for t in run.trials()}
+    assert sorted(trials) == list(range(12)) and set(statuses(run)) == {"completed", "stopped"}
+    for t in trials.values():  # promoted trials went on from their checkpoints: no budget step ran twice
+        assert [s["step"] for s in run.steps(t["number"])] == list(range(1, t["budget"] + 1)), t["number"]
+
+    def by_x(numbers: range) -> list[int]:
+        return sorted(numbers, key=lambda n: trials[n]["config"]["x"])
+
+    # Blocks of 9 (rungs 1 and 3) and 5 trials (rung 3), cut to 3 when the trial budget ends at 12. A rung ranks
+    # only its whole block, so the loss (x + 1/step) alone decides, not which trial reported first: in the first
+    # block the best 3 of 9 reach rung 3 and the best of those completes; in the second the best of 3 completes.
+    first, second = by_x(range(9)), by_x(range(9, 12))
+    assert {n for n, t in trials.items() if t["status"] == "completed"} == {first[0], second[0]}
+    assert sorted(trials[n]["budget"] for n in first) == [1] * 6 + [3, 3, 9]
+    assert [trials[n]["budget"] for n in second] == [9, 3, 3]
+
+
 def test_a_scheduler_that_needs_steps_is_refused_for_a_one_step_trainer(write_spec: Callable[..., Path]) -> None:
     with pytest.raises(SpecError, match="one step per trial") as info:
         automl.validate(spec(write_spec, steps=1, scheduler="{name: asha}"))

@@ -10,7 +10,7 @@ from automl.interfaces import Objective, SchedulerSpec, Trainer, TrainerSpec
 from automl.space import SearchSpace
 
 if TYPE_CHECKING:
-    from automl.schedulers import AshaType, HyperBand, PopulationBasedTraining, RungScheduler
+    from automl.schedulers import AshaType, HyperBand, HyperBandType, PopulationBasedTraining, RungScheduler
 
 # automl.schedulers (Ray Tune's scheduler classes, about a second to import) is imported when a scheduler is
 # made, not when the plugin registers: `automl show`, `report`, `validate`... never need it.
@@ -46,11 +46,17 @@ def moasha(
 
 def hyperband(
     objectives: Sequence[Objective], *, max_budget: int, grace_period: int = 1, reduction_factor: float = 3,
-    brackets: int = 3, type: AshaType = "stopping", max_paused: int = 64,  # noqa: A002
+    brackets: int = 3, type: HyperBandType = "stopping", max_paused: int = 64,  # noqa: A002
 ) -> HyperBand:
-    """Asynchronous HyperBand on the primary objective: ``brackets`` ASHA brackets with growing grace periods."""
-    from automl.schedulers import HyperBand
+    """HyperBand on the primary objective: ``brackets`` brackets of successive halving with growing grace periods,
+    asynchronous (ASHA brackets, ``type`` stopping or promotion) or synchronous (``type: synchronous``)."""
+    from automl.schedulers import HYPERBAND_TYPES, HyperBand, SynchronousHyperBand
 
+    if type not in HYPERBAND_TYPES:
+        raise ValueError(f"type must be one of {', '.join(HYPERBAND_TYPES)}, got {type!r}")
+    if type == "synchronous":
+        return SynchronousHyperBand(objectives[:1], max_budget=max_budget, grace_period=grace_period,
+                                    reduction_factor=reduction_factor, brackets=brackets, max_paused=max_paused)
     return HyperBand(objectives[:1], max_budget=max_budget, grace_period=grace_period,
                      reduction_factor=reduction_factor, brackets=brackets, type=type, max_paused=max_paused)
 
@@ -93,8 +99,9 @@ def automl_register_schedulers() -> list[SchedulerSpec]:
         SchedulerSpec("moasha", moasha, multi_objective=True,
                       description="multi-objective ASHA: non-dominated rank + crowding at each rung "
                       "(type: stopping or promotion)"),
-        SchedulerSpec("hyperband", hyperband, description="asynchronous HyperBand: ASHA brackets with growing grace "
-                      "periods, trials shared out as in Li et al. 2018 (type: stopping or promotion)"),
+        SchedulerSpec("hyperband", hyperband, description="HyperBand: brackets of successive halving with growing "
+                      "grace periods, trials shared out as in Li et al. 2018 (type: stopping or promotion, "
+                      "asynchronous; or synchronous)"),
         SchedulerSpec("pbt", pbt, description="Population Based Training: every interval steps the worst trials copy "
                       "a best one's checkpoint and go on with its config perturbed (lineage in the store)"),
         SchedulerSpec("median", median, description="Ray Tune's median stopping rule on the primary objective"),
