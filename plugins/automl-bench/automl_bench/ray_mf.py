@@ -12,10 +12,11 @@ Each run is one ``tune.Tuner.fit`` on the local Ray of :func:`automl_bench.local
 time: a trial asks for every CPU, so a paused bracket lets the next trial start. Tune keeps one trial pending beside
 the running one for a searcher such as ``TuneBOHB`` (a proposal has seen every result but the running trial's) and
 many for its random variants. The trainable reports the task's loss at each budget step and checkpoints the step it
-reached, so a resumed trial goes on from there. The cost is counted as the in-process methods count it
-(:class:`automl_bench.engine_tasks.CostCurve`): one unit per reported budget step, in the order Tune received them;
-a trial that reports the last step is a completed evaluation; results past the budget are not counted (Tune stops
-every trial once the budget is spent).
+reached, so a resumed trial goes on from there. The task is put once in Ray's object store and its function kept per
+worker process (Tune reuses its workers), so a trial does not unpickle the task again. The cost is counted as the
+in-process methods count it (:class:`automl_bench.engine_tasks.CostCurve`): one unit per reported budget step, in
+the order Tune received them; a trial that reports the last step is a completed evaluation; results past the budget
+are not counted (Tune stops every trial once the budget is spent).
 
 ``TuneBOHB`` needs ``hpbandster`` and ``ConfigSpace`` (``pip install hpbandster ConfigSpace``), which are not
 among this package's dependencies: the method says so when they are missing.
@@ -44,19 +45,42 @@ REDUCTION_FACTOR = 3
 STEP_FILE = "step"
 
 
-def _trainable(config: dict[str, Any], problem: S2Task | None = None) -> None:
+#: Per worker process: the task's function of each run (the key: its object's id in Ray's object store).
+_FUNCTIONS: dict[str, Any] = {}
+
+
+class _TaskRef:
+    """The task, put once in Ray's object store: a trial on a reused worker takes its function from
+    :data:`_FUNCTIONS` instead of unpickling the task again (the R3 surrogate holds a 100-tree forest, and its
+    function keeps the curves it predicted)."""
+
+    def __init__(self, ref: Any) -> None:
+        self.ref = ref
+
+    def function(self) -> Any:
+        key = self.ref.hex()
+        if key not in _FUNCTIONS:
+            import ray
+
+            _FUNCTIONS.clear()  # one run's task at a time per worker
+            _FUNCTIONS[key] = ray.get(self.ref).function()
+        return _FUNCTIONS[key]
+
+
+def _trainable(config: dict[str, Any], task: _TaskRef | None = None, names: tuple[str, ...] = (),
+               max_steps: int = 0) -> None:
     """One trial: the task's loss at each budget step from the checkpointed one on, each step checkpointed."""
     from ray import tune
 
-    assert problem is not None  # bound by tune.with_parameters
-    fn = problem.function()
+    assert task is not None  # bound by tune.with_parameters
+    fn = task.function()
     start = 1
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             start = int(Path(folder, STEP_FILE).read_text()) + 1
-    point = {n: float(config[n]) for n in problem.names}
-    for step in range(start, problem.max_steps + 1):
+    point = {n: float(config[n]) for n in names}
+    for step in range(start, max_steps + 1):
         loss = float(fn(point, step)["loss"])
         with tempfile.TemporaryDirectory(prefix="raymf-") as folder:
             Path(folder, STEP_FILE).write_text(str(step))
@@ -152,7 +176,9 @@ class RayMultiFidelityPeer(Method):
         space = {n: tune.uniform(0.0, 1.0) for n in problem.names}
         with tempfile.TemporaryDirectory(prefix="raymf-") as storage:
             tuner = tune.Tuner(
-                tune.with_resources(tune.with_parameters(_trainable, problem=problem), {"cpu": cpus}),
+                tune.with_resources(tune.with_parameters(_trainable, task=_TaskRef(ray.put(problem)),
+                                                         names=tuple(problem.names), max_steps=problem.max_steps),
+                                    {"cpu": cpus}),
                 param_space=space,
                 tune_config=TuneConfig(search_alg=search_alg, scheduler=scheduler, metric="loss", mode="min",
                                        num_samples=budget, reuse_actors=True),
