@@ -317,10 +317,12 @@ class UniformTable:
 
 
 PROMOTION = {"scheduler": {"type": "promotion"}}
+SYNCHRONOUS = {"scheduler": {"type": "synchronous"}}
 R3_METHODS: tuple[str | tuple[str, str, dict[str, Any]], ...] = (
     "rungs:random+fifo", "rungs:random+asha", ("rungs:random+asha-promotion", "rungs:random+asha", PROMOTION),
     "rungs:random+hyperband", "rungs:tpe+fifo", "rungs:tpe+asha", "rungs:bohb+asha",
-    ("rungs:bohb+asha-promotion", "rungs:bohb+asha", PROMOTION), "rungs:bohb+hyperband", "optuna:tpe+hyperband")
+    ("rungs:bohb+asha-promotion", "rungs:bohb+asha", PROMOTION), "rungs:bohb+hyperband", "optuna:tpe+hyperband",
+    *((f"rungs:{s}+hyperband-synchronous", f"rungs:{s}+hyperband", SYNCHRONOUS) for s in ("random", "tpe", "bohb")))
 
 
 #: Settings of the model-based multi-fidelity searcher and of the rungs looked at for issue 20's goals (decided on
