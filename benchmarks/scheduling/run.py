@@ -151,6 +151,11 @@ ARMS: dict[str, dict[str, Any]] = {
                            "searcher": "tpe"},
     "bohb-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3,
                                                         "type": "promotion"}, "searcher": "bohb"},
+    # Synchronous HyperBand (Li et al.'s; Ray's HyperBandScheduler) with model-based proposals.
+    "tpe-hyperband-synchronous": {"name": "hyperband", "options": {"grace_period": 1, "reduction_factor": 3,
+                                                                   "type": "synchronous"}, "searcher": "tpe"},
+    "bohb-hyperband-synchronous": {"name": "hyperband", "options": {"grace_period": 1, "reduction_factor": 3,
+                                                                    "type": "synchronous"}, "searcher": "bohb"},
 }
 
 
