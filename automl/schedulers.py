@@ -366,18 +366,22 @@ class HyperBand(RungScheduler):
         u = (number * 0.6180339887498949) % 1.0  # golden-ratio points fill [0, 1) evenly in any prefix
         return min(int(np.searchsorted(np.cumsum(self.shares), u, side="right")), len(self.brackets) - 1)
 
+    def _parts(self) -> list[RungScheduler]:
+        """The rung schedulers that hold the trials, in the order promotions are looked for: the brackets."""
+        return self.brackets
+
     @property
     def paused(self) -> dict[int, int]:  # type: ignore[override]  # read-only: each bracket keeps its own
-        return {n: m for b in self.brackets for n, m in b.paused.items()}
+        return {n: m for b in self._parts() for n, m in b.paused.items()}
 
     @property
     def stopped(self) -> set[int]:  # type: ignore[override]  # read-only: each bracket keeps its own
-        return set().union(*(b.stopped for b in self.brackets))
+        return set().union(*(b.stopped for b in self._parts()))
 
     @property
     def recorded(self) -> dict[int, dict[int, list[float]]]:  # type: ignore[override]  # read-only: each bracket keeps its own
         out: dict[int, dict[int, list[float]]] = {m: {} for m in self.milestones}
-        for b in self.brackets:
+        for b in self._parts():
             for m, rows in b.recorded.items():
                 out[m].update(rows)
         return out
@@ -386,17 +390,17 @@ class HyperBand(RungScheduler):
         return self.brackets[self.bracket_of(number)].decide(number, budget, values)
 
     def next_promotion(self) -> int | None:
-        for bracket in self.brackets:
+        for bracket in self._parts():
             number = bracket.next_promotion()
             if number is not None:
                 return number
         return None
 
     def has_promotion(self) -> bool:
-        return any(b.has_promotion() for b in self.brackets)
+        return any(b.has_promotion() for b in self._parts())
 
     def take_dropped(self) -> list[int]:
-        return [n for b in self.brackets for n in b.take_dropped()]
+        return [n for b in self._parts() for n in b.take_dropped()]
 
     def replay(self, steps: Sequence[Mapping[str, Any]], paused: Mapping[int, int] = {}) -> None:  # noqa: B006 - read only
         for i, bracket in enumerate(self.brackets):
@@ -507,41 +511,18 @@ class SynchronousHyperBand(HyperBand):
                 reduction_factor=self.reduction_factor, budget_attr=self.budget_attr, max_paused=self.max_paused)
         return self.blocks[key]
 
-    def _in_order(self) -> list[_SyncBracket]:
+    def _parts(self) -> list[RungScheduler]:
+        # The oldest round first, the most aggressive bracket first within it.
         return [self.blocks[k] for k in sorted(self.blocks)]
-
-    @property
-    def paused(self) -> dict[int, int]:  # type: ignore[override]  # read-only: each block keeps its own
-        return {n: m for b in self.blocks.values() for n, m in b.paused.items()}
-
-    @property
-    def stopped(self) -> set[int]:  # type: ignore[override]  # read-only: each block keeps its own
-        return set().union(*(b.stopped for b in self.blocks.values()))
-
-    @property
-    def recorded(self) -> dict[int, dict[int, list[float]]]:  # type: ignore[override]  # read-only
-        out: dict[int, dict[int, list[float]]] = {m: {} for m in self.milestones}
-        for b in self.blocks.values():
-            for m, rows in b.recorded.items():
-                out[m].update(rows)
-        return out
 
     def decide(self, number: int, budget: int, values: Mapping[str, Any]) -> str:
         return self._block(number).decide(number, budget, values)
 
     def next_promotion(self) -> int | None:
-        for block in self._in_order():  # the oldest round first, the most aggressive bracket first within it
-            number = block.next_promotion()
-            if number is not None:
-                block.gone.discard(number)
-                return number
-        return None
-
-    def has_promotion(self) -> bool:
-        return any(b.has_promotion() for b in self.blocks.values())
-
-    def take_dropped(self) -> list[int]:
-        return [n for b in self._in_order() for n in b.take_dropped()]
+        number = super().next_promotion()
+        if number is not None:
+            self._block(number).gone.discard(number)  # re-issued: it reports again
+        return number
 
     def no_more_trials(self, first_unissued: int) -> None:
         self._first_unissued = first_unissued
