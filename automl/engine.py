@@ -405,6 +405,8 @@ def _tune(
     past = _history(plan, run)
     reached = _target_reached(plan, past.trials)
     scheduler, rungs = _scheduler(plan, run, past.paused)
+    if rungs and past.to_run == 0:
+        rungs.no_more_trials(past.next_number)  # every trial was handed out: a synchronous rung ranks what it has
     if (past.to_run == 0 and not (rungs and rungs.has_promotion())) or reached is not None:
         _end_paused(run, "paused when the search ended: not promoted")
         return {"first_trial_s": None, "exhausted": False, "resumed": bool(past.trials), "target_reached_by": reached}
