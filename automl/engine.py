@@ -483,7 +483,7 @@ def _adapter(plan: Plan, run: Run, past: _History, rungs: Any, concurrency: int,
         reissue=[n for n in range(min(handed, past.limit)) if n not in past.recorded],
         limit=past.limit, queue=[(t.number, dict(t.config)) for t in past.interrupted],
         state_path=state_path, promote=rungs.next_promotion if rungs else None,
-        close=rungs.no_more_trials if rungs else None,
+        close=rungs.no_more_trials if rungs else None, ended=rungs.trials_ended if rungs else None,
         configs={t.number: t.config for t in past.trials if t.number in past.paused},
         deadline=deadline, on_skip=skipped, start=plan.start, cost_units=plan.cost_units,
     )

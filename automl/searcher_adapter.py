@@ -12,7 +12,7 @@ import math
 import os
 import pickle
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ class SearcherAdapter(TuneSearcher):
         cost_units: Callable[[Mapping[str, Any]], float | None] | None = None,
         milestones: Sequence[int] = (),
         close: Callable[[int], None] | None = None,
+        ended: Callable[[Iterable[int]], None] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -81,6 +82,9 @@ class SearcherAdapter(TuneSearcher):
         #: Tells a synchronous scheduler that no trial number from the one given on will be handed out
         #: (:meth:`RungScheduler.no_more_trials`), so its open rungs stop waiting for them.
         self.close = close
+        #: Tells a synchronous scheduler the numbers of trials drawn but not started (too costly for the time
+        #: left: :meth:`RungScheduler.trials_ended`), so their block's rungs do not wait for them.
+        self.ended = ended
         #: Config of each trial number that may be re-issued (promotion type).
         self.configs: dict[int, dict[str, Any]] = {n: dict(c) for n, c in (configs or {}).items()}
         self.live: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -189,6 +193,8 @@ class SearcherAdapter(TuneSearcher):
                       f"beyond its size, the slope of its kind's fits) and {max(left, 0.0):.1f}s of the wall-time budget were left")
             if self.on_skip is not None:
                 self.on_skip(number, config, reason)
+            if self.ended is not None:
+                self.ended([number])
             self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
         return None  # every recent draw was too expensive for the time left: start nothing more
 

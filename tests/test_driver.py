@@ -309,6 +309,29 @@ def test_when_no_new_trial_will_come_a_synchronous_scheduler_is_told_and_its_pro
     assert adapter.suggest("t7") == FINISHED
 
 
+def test_a_synchronous_block_does_not_wait_for_trials_drawn_too_costly_for_the_time_left(clock: Clock) -> None:
+    from automl.interfaces import Objective
+    from automl.schedulers import SynchronousHyperBand
+
+    hb = SynchronousHyperBand([Objective("loss", "min")], max_budget=9)  # first block: trials 0-8
+    cheap, dear = ({"model": "cheap", "x": 0.0}, {"model": "dear", "x": 0.0})
+    adapter = SearcherAdapter(Scripted([cheap] * 3 + [dear] * 6 + [cheap] * 3), max_budget=9,
+                              deadline=clock.now + 10.0, promote=hb.next_promotion, close=hb.no_more_trials,
+                              ended=hb.trials_ended)
+    adapter.costs.add(TrialOutcome(90, {"model": "dear", "x": 0.5}, "completed", {}, 9, 9, 25.0))
+    adapter.costs.add(TrialOutcome(91, {"model": "cheap", "x": 0.5}, "completed", {}, 9, 9, 2.0))
+    given = [adapter.suggest(f"t{i}") for i in range(3)]
+    assert [g[NUMBER] for g in given] == [0, 1, 2]  # type: ignore[index]
+    assert adapter.suggest("t3") is None  # five dear draws in a row (3-7): none started
+    nine = adapter.suggest("t4")
+    assert isinstance(nine, dict) and nine[NUMBER] == 9  # 8 was dear too; 9 opens the next block
+    assert hb.blocks[(0, 0)].gone == set(range(3, 9))
+    decisions = [hb.decide(g[NUMBER], 1, {"loss": 1 - i / 10}) for i, g in enumerate(given)]  # type: ignore[index]
+    # The last report closes the block's first rung (0-2 are all it gets; 3-8 never start): trial 2, the best of
+    # the three (floor(3 / 3) = 1 goes on), carries on at once; the others stay paused.
+    assert decisions == ["STOP", "STOP", "CONTINUE"]
+    assert hb.next_promotion() is None
+
 def test_a_promoted_trial_is_told_again_when_it_completes_but_its_last_piece_is_no_cost() -> None:
     strategy = Scripted()
     adapter = SearcherAdapter(strategy, max_budget=3, promote=lambda: None)
