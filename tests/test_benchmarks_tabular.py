@@ -169,6 +169,12 @@ def test_cli_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     bad.write_text("{not json\n")
     assert cli.main(["report", str(bad)]) == 2
     assert "bad.jsonl:1: not a JSON row" in capsys.readouterr().err
+    # A combined report of several files is never written over the first file's own report.
+    own = out.with_suffix(".md")
+    own.write_text("the first file's report")
+    assert cli.main(["report", str(out), str(out)]) == 2
+    assert "2 files: name the combined report with --md" in capsys.readouterr().err
+    assert own.read_text() == "the first file's report"
 
 
 def _alive(pid: int) -> bool:

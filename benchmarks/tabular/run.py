@@ -179,6 +179,10 @@ def list_tables(_args: argparse.Namespace) -> int:
 
 
 def make_report(args: argparse.Namespace) -> int:
+    if len(args.files) > 1 and not args.md:
+        # The default, the first file's .md, is that file's own report: a combined one would replace it.
+        raise ValueError(f"{len(args.files)} files: name the combined report with --md (the default, "
+                         f"{Path(args.files[0]).with_suffix('.md')}, is the first file's own report)")
     rows = report.load_rows(args.files)
     text = report.render(rows, sources=args.files)
     print(text)
@@ -209,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(func=compare)
     r = sub.add_parser("report", help="print and write the Markdown report of result files")
     r.add_argument("files", nargs="+")
-    r.add_argument("--md", help="where to write the Markdown (default: the first file with .md)")
+    r.add_argument("--md", help="where to write the Markdown (default, for one file: that file with .md; "
+                   "required for several)")
     r.set_defaults(func=make_report)
     sub.add_parser("list", help="the tables with their sizes").set_defaults(func=list_tables)
     args = parser.parse_args(argv)
