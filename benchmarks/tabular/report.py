@@ -11,11 +11,14 @@ accuracy (mean over tables of each table's mean over seeds) >= FLAML's, and no t
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.tabular.datasets import TEST_FRACTION
 
 __all__ = ["TIE_POINTS", "WORST_POINTS", "compare", "latest", "load_rows", "render", "verdict"]
 
@@ -111,6 +114,27 @@ def verdict(rows: Sequence[dict[str, Any]], budget: float, a: str = "automl", b:
     }
 
 
+def test_se(rows: Sequence[dict[str, Any]], table: str, budget: float) -> float | None:
+    """One standard error of a test accuracy on ``table``, in points: sqrt(p (1 - p) / n) with p the mean
+    accuracy of the systems there and n its held-out rows (25% of the table: n_train / 3, to a row). The
+    sampling noise of the held-out rows alone, the scale against which a (table, seed) difference is read; a
+    difference of two systems on the same rows is correlated and its spread is not this. None for regression."""
+    mine = [r for r in rows if r.get("table") == table and r.get("budget") == budget and _points(r) is not None]
+    if not mine or mine[0].get("task") != "classification" or not mine[0].get("n_train"):
+        return None
+    p = statistics.fmean(float(r["score"]) for r in mine)
+    n = float(mine[0]["n_train"]) * TEST_FRACTION / (1 - TEST_FRACTION)
+    return 100.0 * math.sqrt(p * (1 - p) / n)
+
+
+def _within_se(rows: Sequence[dict[str, Any]], v: dict[str, Any], budget: float) -> tuple[int, int] | None:
+    """(losses smaller than one :func:`test_se`, losses) over the classification pairs of a :func:`verdict`."""
+    lost = [(t, d) for t, ds in v["by_table"].items() for d in ds if d < -TIE_POINTS - 1e-9]
+    scaled = [(d, test_se(rows, t, budget)) for t, d in lost]
+    scaled = [(d, se) for d, se in scaled if se is not None]
+    return (sum(-d < se for d, se in scaled), len(scaled)) if scaled else None
+
+
 def _f(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -127,8 +151,9 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
     means = {s: _table_means(rows, s, budget) for s in systems}
     vs = compare(rows, "automl", "flaml", budget)
     lines = [f"## Budget {budget:g} s", "",
-             "| table | task | train rows | seeds | " + " | ".join(systems) + " | automl - flaml | W/T/L vs flaml |",
-             "|---|---|---|---|" + "---|" * len(systems) + "---|---|"]
+             "| table | task | train rows | seeds | " + " | ".join(systems) + " | automl - flaml | W/T/L vs flaml | "
+             "1 SE of a test accuracy |",
+             "|---|---|---|---|" + "---|" * len(systems) + "---|---|---|"]
     for t in tables:
         seeds = len({k[1] for k in done if k[0] == t})
         d = vs["by_table"].get(t, [])
@@ -136,9 +161,11 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
         cells = " | ".join(_f(means[s].get(t)) for s in systems)
         lines.append(f"| {t} | {info[t].get('task', '?')} | {info[t].get('n_train', '?')} | {seeds} | {cells} | "
                      f"{_f(statistics.fmean(d)) if d else '-'} | "
-                     f"{sum(w for w, _, _ in wtl)}/{sum(x for _, x, _ in wtl)}/{sum(lo for _, _, lo in wtl)} |")
-    lines += ["", f"Cells: mean test score over the seeds (accuracy or R2, in points); ties within {TIE_POINTS} point.",
-              ""]
+                     f"{sum(w for w, _, _ in wtl)}/{sum(x for _, x, _ in wtl)}/{sum(lo for _, _, lo in wtl)} | "
+                     f"{_f(test_se(rows, t, budget))} |")
+    lines += ["", f"Cells: mean test score over the seeds (accuracy or R2, in points); ties within {TIE_POINTS} point. "
+              "1 SE: the binomial standard error of one system's test accuracy on that table's held-out rows, in "
+              "points (the noise of the held-out sample alone; regression: -).", ""]
     for other in [s for s in systems if s != "automl"]:
         if "automl" not in systems:
             break
@@ -151,6 +178,10 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
             f"mean difference {_f(statistics.fmean(v['diffs'])) if v['diffs'] else '-'} points; mean classification "
             f"accuracy {_f(v['mean_a'])} vs {_f(v['mean_b'])} ({_ok(v['mean_ok'])}); worst table {v['worst_table']} "
             f"{_f(v['worst_diff'])} points ({_ok(v['worst_ok'])}: >= -{WORST_POINTS:g})")
+        small = _within_se(rows, v, budget)
+        if small is not None:
+            lines.append(f"  - of the {small[1]} classification pairs automl lost, {small[0]} by less than one "
+                         "standard error of a test accuracy")
     lines += ["", f"| system | runs | failed | mean trials | mean wall s [max] (budget {budget:g}) | mean fit s | "
               "best models | best is an ensemble | mean front size |", "|---|---|---|---|---|---|---|---|---|"]
     for s in systems:
