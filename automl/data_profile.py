@@ -1,9 +1,9 @@
-"""What validate and planning need of a CSV file, read in chunks: the driver never holds the table.
+"""What validate and planning need of a CSV or Parquet file, read in chunks: the driver never holds the table.
 
 ``automl validate`` and the plan (the trainer's default space depends on the data's column kinds,
 ``data.folds: auto`` on its size and classes) need the header, each column's kind, the row count and
 the target's classes, not the rows. :func:`profile_csv` reads the file :data:`CHUNK_ROWS` rows at a
-time with pandas (``read_csv(chunksize=...)``) and keeps per column only counts, a capped set of junk
+time with pandas (``read_csv(chunksize=...)``; :func:`profile_parquet`: pyarrow's record batches) and keeps per column only counts, a capped set of junk
 values and, where an ID may hide (string columns, integer columns named like IDs), 64-bit hashes of
 the distinct values (8 bytes a distinct value, not the strings): :class:`automl.column_kinds.ColumnCounts`,
 and :func:`automl.column_kinds.decide_kind` gives each column the kind and the conversion that
@@ -15,7 +15,7 @@ the same notes and errors as a search, which reads the rows it trains on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from automl.column_kinds import ColumnCounts, decide_kind, reading_note
 from automl.data import DataSummary, split_sizes
 from automl.errors import DataError
 
-__all__ = ["CHUNK_ROWS", "MAX_CLASSES", "ColumnStats", "Profile", "profile_csv", "profile_of"]
+__all__ = ["CHUNK_ROWS", "MAX_CLASSES", "ColumnStats", "Profile", "profile_csv", "profile_of", "profile_parquet"]
 
 #: Rows read at a time (20 columns of numbers: about 16 MB a chunk).
 CHUNK_ROWS = 100_000
@@ -38,7 +38,7 @@ ColumnStats = ColumnCounts
 
 @dataclass
 class Profile:
-    """A CSV file as validate and planning see it, read in chunks.
+    """A CSV or Parquet file as validate and planning see it, read in chunks.
 
     Attributes:
         name: The file's name (the data set's name in messages).
@@ -151,19 +151,57 @@ def profile_csv(options: Mapping[str, Any], *, chunk_rows: int | None = None) ->
         DataError: The file cannot be parsed.
     """
     path = Path(str(options["path"]))
-    target = str(options["target"])
+
+    def chunks(rows: int) -> Iterator[pd.DataFrame]:
+        try:
+            yield from pd.read_csv(path, chunksize=rows)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from exc
+
+    return _profile(path, str(options["target"]), lambda: list(pd.read_csv(path, nrows=0).columns), chunks,
+                    chunk_rows)
+
+
+def profile_parquet(options: Mapping[str, Any], *, chunk_rows: int | None = None) -> Profile:
+    """The :class:`Profile` of a Parquet source, as :func:`profile_csv` (record batches of ``chunk_rows`` rows,
+    each converted by pyarrow as :func:`pandas.read_parquet` converts the whole file); an index pandas stored as
+    a column is not a feature, as in the loaded table.
+
+    Raises:
+        DataError: The file cannot be read.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(str(options["path"]))
+
+    def header() -> list[str]:
+        schema = pq.read_schema(path)
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        return [name for name in schema.names if name not in index]
+
+    def chunks(rows: int) -> Iterator[pd.DataFrame]:
+        try:
+            with pq.ParquetFile(path) as f:
+                for batch in f.iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
+        except Exception as exc:  # pyarrow raises its own error types for a file it cannot read
+            raise DataError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+
+    return _profile(path, str(options["target"]), header, chunks, chunk_rows)
+
+
+def _profile(path: Path, target: str, header: Callable[[], list[str]],
+             chunks: Callable[[int], Iterator[pd.DataFrame]], chunk_rows: int | None) -> Profile:
+    """Read ``chunks(rows)`` into a :class:`Profile`, or give the one kept for the file as it is."""
     info = path.stat()
     key = (str(path.resolve()), info.st_size, info.st_mtime_ns, target)
     if key in _profiles and (chunk_rows is None or _profiles[key].chunk_rows == chunk_rows):
         return _profiles[key]
-    header = list(pd.read_csv(path, nrows=0).columns)
-    profile = Profile(path.name, header, target, chunk_rows=chunk_rows or CHUNK_ROWS)
-    stats = {c: ColumnCounts() for c in header if c != target}
-    try:
-        for chunk in pd.read_csv(path, chunksize=chunk_rows or CHUNK_ROWS):
-            _add_chunk(profile, stats, chunk)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from exc
+    names = header()
+    profile = Profile(path.name, names, target, chunk_rows=chunk_rows or CHUNK_ROWS)
+    stats = {c: ColumnCounts() for c in names if c != target}
+    for chunk in chunks(profile.chunk_rows):
+        _add_chunk(profile, stats, chunk)
     _finish(profile, stats)
     _profiles.clear()  # one file at a time: a profile holds the hashes of its ID columns
     _profiles[key] = profile
@@ -210,8 +248,10 @@ def _finish(profile: Profile, stats: dict[str, ColumnCounts]) -> None:
 
 
 def profile_of(load: Callable[..., Any], options: Mapping[str, Any]) -> Profile | None:
-    """The chunked :class:`Profile` of a source the core's CSV loader reads; None for other sources (a plugin's
-    data set is loaded whole: its loader is all the engine knows of it)."""
-    from automl.data import load_csv
+    """The chunked :class:`Profile` of a source the core's CSV or Parquet loader reads; None for other sources (a
+    plugin's data set is loaded whole: its loader is all the engine knows of it)."""
+    from automl.data import load_csv, load_parquet
 
-    return profile_csv(options) if load is load_csv else None
+    if load is load_csv:
+        return profile_csv(options)
+    return profile_parquet(options) if load is load_parquet else None

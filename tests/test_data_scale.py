@@ -77,6 +77,34 @@ def test_validate_reads_a_csv_in_chunks_and_never_loads_the_table(tmp_path: Path
     assert plan.load_data() is not None and plan._table is None  # a search splits the rows, then keeps the parts
 
 
+def test_a_parquet_file_is_profiled_in_chunks_as_its_loaded_table(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pyarrow")
+    from automl.data import load_parquet
+    from automl.data_profile import profile_parquet
+
+    frame = messy()
+    frame.index = [f"row{i}" for i in range(N)]  # an index pandas stores as a column of the file: not a feature
+    frame.to_parquet(tmp_path / "rows.parquet")
+    options = {"path": tmp_path / "rows.parquet", "target": "label"}
+    profile = profile_parquet(options, chunk_rows=64)
+    assert profile.chunks == 5 and profile.rows == N and "__index_level_0__" not in profile.header
+    table = load_parquet(options)
+    check_table(table, "classification")
+    assert profile.features == list(table.X.columns)
+    assert profile.summary("classification") == summarize(table, "classification")
+    assert profile.notes == table.notes
+    assert profile.classes == table.y.value_counts().to_dict()
+    # validate reads it in chunks too, and never holds the table.
+    monkeypatch.setattr(data_profile, "CHUNK_ROWS", 64)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("task: classification\ndata: {parquet: rows.parquet, target: label}\ntrainer: {name: sklearn}\n"
+                    "budget: {trials: 2}\n")
+    plan = automl.validate(spec)
+    assert plan._table is None and plan.profile() is not None and plan.profile().chunks == 5
+    assert any("'ref'" in note and "(an ID): dropped" in note for note in plan.notes)
+
+
 def refusal(tmp_path: Path, text: str, *, task: str = "classification") -> str:
     (tmp_path / "rows.csv").write_text(text)
     with pytest.raises(SpecError) as info:
