@@ -13,7 +13,7 @@ import pytest
 
 import automl
 from automl import data_profile
-from automl.data import check_table, load_csv, summarize
+from automl.data import Table, check_table, load_csv, summarize
 from automl.data_profile import profile_csv
 from automl.errors import SpecError
 
@@ -56,7 +56,10 @@ def test_the_profile_read_in_chunks_says_what_the_loaded_table_says(tmp_path: Pa
     options = {"path": tmp_path / "rows.csv", "target": "label"}
     profile = profile_csv(options, chunk_rows=64)
     assert profile.chunks == 5 and profile.rows == N
-    table = load_csv(options)
+    says_what_the_table_says(profile, load_csv(options))
+
+
+def says_what_the_table_says(profile: data_profile.Profile, table: Table) -> None:
     check_table(table, "classification")
     assert profile.features == list(table.X.columns)
     assert profile.summary("classification") == summarize(table, "classification")
@@ -89,12 +92,7 @@ def test_a_parquet_file_is_profiled_in_chunks_as_its_loaded_table(tmp_path: Path
     options = {"path": tmp_path / "rows.parquet", "target": "label"}
     profile = profile_parquet(options, chunk_rows=64)
     assert profile.chunks == 5 and profile.rows == N and "__index_level_0__" not in profile.header
-    table = load_parquet(options)
-    check_table(table, "classification")
-    assert profile.features == list(table.X.columns)
-    assert profile.summary("classification") == summarize(table, "classification")
-    assert profile.notes == table.notes
-    assert profile.classes == table.y.value_counts().to_dict()
+    says_what_the_table_says(profile, load_parquet(options))
     # validate reads it in chunks too, and never holds the table.
     monkeypatch.setattr(data_profile, "CHUNK_ROWS", 64)
     spec = tmp_path / "spec.yaml"
