@@ -79,21 +79,17 @@ class SearcherAdapter(TuneSearcher):
         self.limit = limit
         self.queue = list(queue)
         self.promote = promote
-        #: Tells a synchronous scheduler that no trial number from the one given on will be handed out
-        #: (:meth:`RungScheduler.no_more_trials`), so its open rungs stop waiting for them.
-        self.close = close
-        #: Tells a synchronous scheduler the numbers of trials drawn but not started (too costly for the time
-        #: left: :meth:`RungScheduler.trials_ended`), so their block's rungs do not wait for them.
-        self.ended = ended
+        #: Tell a synchronous scheduler that no trial number from the one given on will be handed out (``close``:
+        #: :meth:`RungScheduler.no_more_trials`), and which trials were drawn but not started, too costly for the
+        #: time left (``ended``: :meth:`RungScheduler.trials_ended`): its open rungs stop waiting for them.
+        self.close, self.ended = close, ended
         #: Config of each trial number that may be re-issued (promotion type).
         self.configs: dict[int, dict[str, Any]] = {n: dict(c) for n, c in (configs or {}).items()}
         self.live: dict[str, tuple[int, dict[str, Any]]] = {}
         self.observed: set[int] = set()
         self.exhausted = False
-        self.state_path = state_path
-        self.save_every = save_every
-        self._saved_at = 0.0
-        self._dirty = False
+        self.state_path, self.save_every = state_path, save_every
+        self._saved_at, self._dirty = 0.0, False
         #: When the wall-time budget ends (``time.time()``); a new trial predicted to need longer is not started.
         self.deadline = deadline
         #: Records a trial that was drawn but not started (number, config, reason).
