@@ -4,8 +4,9 @@
 ``data.folds: auto`` on its size and classes) need the header, each column's kind, the row count and
 the target's classes, not the rows. :func:`profile_csv` reads the file :data:`CHUNK_ROWS` rows at a
 time with pandas (``read_csv(chunksize=...)``; :func:`profile_parquet`: pyarrow's record batches) and
-keeps per column only counts, a capped set of junk values and, where an ID may hide (string columns, integer columns named like IDs), 64-bit hashes of
-the distinct values (8 bytes a distinct value, not the strings): :class:`automl.column_kinds.ColumnCounts`,
+keeps per column only counts, a capped set of junk values and, where an ID may hide (string columns,
+integer columns named like IDs), 64-bit hashes of the distinct values (8 bytes a distinct value, not the
+strings): :class:`automl.column_kinds.ColumnCounts`,
 and :func:`automl.column_kinds.decide_kind` gives each column the kind and the conversion that
 :func:`automl.data.tidy_columns` and :func:`automl.data.column_kind` give it from the same counts, and
 :meth:`Profile.check` refuses what :func:`automl.data.check_table` refuses, so ``validate`` reports
