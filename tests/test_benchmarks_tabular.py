@@ -144,8 +144,8 @@ def test_the_report_gives_each_tables_test_noise_and_counts_the_losses_inside_it
             for t, s, sys, p in [("a", 0, "automl", 0.900), ("a", 0, "flaml", 0.905),   # -0.5 point: inside 1 SE
                                  ("a", 1, "automl", 0.895), ("a", 1, "flaml", 0.900),   # -0.5 point: inside
                                  ("b", 0, "automl", 0.800), ("b", 0, "flaml", 0.830)]]  # -3 points: outside
-    assert report.test_se(rows, "a", 60.0) == pytest.approx(100 * (0.9 * 0.1 / 1000) ** 0.5)  # 0.95 point
-    assert report.test_se([{**r, "task": "regression"} for r in rows], "a", 60.0) is None
+    assert report.accuracy_se(rows, "a", 60.0) == pytest.approx(100 * (0.9 * 0.1 / 1000) ** 0.5)  # 0.95 point
+    assert report.accuracy_se([{**r, "task": "regression"} for r in rows], "a", 60.0) is None
     text = report.render(rows)
     assert "| a | classification | 3000 | 2 | 89.75 | 90.25 | -0.50 | 0/0/2 | 0.95 |" in text
     assert "of the 3 classification pairs automl lost, 2 by less than one standard error" in text

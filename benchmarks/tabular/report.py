@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.tabular.datasets import TEST_FRACTION
 
-__all__ = ["TIE_POINTS", "WORST_POINTS", "compare", "latest", "load_rows", "render", "verdict"]
+__all__ = ["TIE_POINTS", "WORST_POINTS", "accuracy_se", "compare", "latest", "load_rows", "render", "verdict"]
 
 TIE_POINTS = 0.1
 WORST_POINTS = 1.0
@@ -114,12 +114,12 @@ def verdict(rows: Sequence[dict[str, Any]], budget: float, a: str = "automl", b:
     }
 
 
-def test_se(rows: Sequence[dict[str, Any]], table: str, budget: float) -> float | None:
+def accuracy_se(rows: Sequence[dict[str, Any]], table: str, budget: float) -> float | None:
     """One standard error of a test accuracy on ``table``, in points: sqrt(p (1 - p) / n) with p the mean
     accuracy of the systems there and n its held-out rows (25% of the table: n_train / 3, to a row). The
     sampling noise of the held-out rows alone, the scale against which a (table, seed) difference is read; a
     difference of two systems on the same rows is correlated and its spread is not this. None for regression."""
-    mine = [r for r in rows if r.get("table") == table and r.get("budget") == budget and _points(r) is not None]
+    mine = [r for (t, _s, _sys, bud), r in latest(rows).items() if t == table and bud == budget and _points(r) is not None]
     if not mine or mine[0].get("task") != "classification" or not mine[0].get("n_train"):
         return None
     p = statistics.fmean(float(r["score"]) for r in mine)
@@ -128,9 +128,9 @@ def test_se(rows: Sequence[dict[str, Any]], table: str, budget: float) -> float 
 
 
 def _within_se(rows: Sequence[dict[str, Any]], v: dict[str, Any], budget: float) -> tuple[int, int] | None:
-    """(losses smaller than one :func:`test_se`, losses) over the classification pairs of a :func:`verdict`."""
+    """(losses smaller than one :func:`accuracy_se`, losses) over the classification pairs of a :func:`verdict`."""
     lost = [(t, d) for t, ds in v["by_table"].items() for d in ds if d < -TIE_POINTS - 1e-9]
-    scaled = [(d, test_se(rows, t, budget)) for t, d in lost]
+    scaled = [(d, accuracy_se(rows, t, budget)) for t, d in lost]
     scaled = [(d, se) for d, se in scaled if se is not None]
     return (sum(-d < se for d, se in scaled), len(scaled)) if scaled else None
 
@@ -162,7 +162,7 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
         lines.append(f"| {t} | {info[t].get('task', '?')} | {info[t].get('n_train', '?')} | {seeds} | {cells} | "
                      f"{_f(statistics.fmean(d)) if d else '-'} | "
                      f"{sum(w for w, _, _ in wtl)}/{sum(x for _, x, _ in wtl)}/{sum(lo for _, _, lo in wtl)} | "
-                     f"{_f(test_se(rows, t, budget))} |")
+                     f"{_f(accuracy_se(rows, t, budget))} |")
     lines += ["", f"Cells: mean test score over the seeds (accuracy or R2, in points); ties within {TIE_POINTS} point. "
               "1 SE: the binomial standard error of one system's test accuracy on that table's held-out rows, in "
               "points (the noise of the held-out sample alone; regression: -).", ""]
