@@ -84,8 +84,12 @@ NETWORKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "cnn-mnist": ({"network": "cnn", "channels": 16, "conv_layers": 2, "units": 128, "lr": 0.003, "batch_size": 64},
                   {"epochs": 5, "optimizer": "adamw", "schedule": "cosine", "input_shape": [1, 28, 28]}),
 }
+# Issue 18's searches again with 10 training epochs instead of 3 (everything else, the reference point included, as
+# cnn-mnist's, fixed before the run): after 3 epochs the most accurate plain network was a small one near the
+# per-call floor, which left compression nothing to pay for.
+NETWORKS["cnn-mnist-e10"] = NETWORKS["cnn-mnist"]
 #: The data set of a network's table (digits unless named here).
-DATASETS: dict[str, str] = {"cnn-mnist": "mnist5k"}
+DATASETS: dict[str, str] = {"cnn-mnist": "mnist5k", "cnn-mnist-e10": "mnist5k"}
 #: The per-call floor: the smallest network of the searches (one layer of 16 units), untrained (its weights do not
 #: change its latency), timed in the same interleaved rounds as the models of a table or front.
 FLOOR = ({"network": "mlp", "layers": 1, "units": 16, "lr": 0.001, "batch_size": 64}, {"epochs": 1})
@@ -328,7 +332,8 @@ TRAINING_SPACE: dict[str, dict[str, dict[str, Any]]] = {
                   "units": {"type": "int", "low": 32, "high": 256, "log": True}},
 }
 #: Trainer params of a search where they differ from the technique table's (epochs: 10 unless named here).
-SEARCH_PARAMS: dict[str, dict[str, Any]] = {"cnn-mnist": {"epochs": 3, "conv_layers": 2}}
+SEARCH_PARAMS: dict[str, dict[str, Any]] = {"cnn-mnist": {"epochs": 3, "conv_layers": 2},
+                                             "cnn-mnist-e10": {"epochs": 10, "conv_layers": 2}}
 COMPRESSION: dict[str, tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] = {
     "mlp": (
         [{"name": "prune", "params": {"method": "structured"}}, {"name": "distill"}, {"name": "quantize"}],
@@ -381,6 +386,10 @@ REFERENCES: dict[str, dict[str, float]] = {
     "mlp-wide": {"accuracy": 0.85, "latency_ms": 0.5, "size_bytes": 1.0e7},
     "cnn-wide": {"accuracy": 0.85, "latency_ms": 0.2, "size_bytes": 2.5e6},
 }
+# The 10-epoch searches: the same space, compression entries and reference point as cnn-mnist's.
+TRAINING_SPACE["cnn-mnist-e10"] = TRAINING_SPACE["cnn-mnist"]
+COMPRESSION["cnn-mnist-e10"] = COMPRESSION["cnn-mnist"]
+REFERENCES["cnn-mnist-e10"] = REFERENCES["cnn-mnist"]
 
 
 def search_spec(network: str, variant: str, seed: int, trials: int) -> dict[str, Any]:
