@@ -6,10 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from automl.spec import parse_spec
-from benchmarks.compress.report import _summary_lines, log_hypervolume, technique_stats
+from benchmarks.compress.report import _summary_lines, compression_ceiling, log_hypervolume, technique_stats
 from benchmarks.compress.run import COMPRESSION, NETWORKS, REFERENCES, TRAINING_SPACE, search_spec
 
 
@@ -131,3 +132,19 @@ def test_the_log_axes_hypervolume_counts_a_ratio_the_same_at_any_size() -> None:
     ratio = log_hypervolume(smaller, "compressed") / log_hypervolume(smaller, "plain")
     expected = (math.log10(6e6) - math.log10(50_000)) / (math.log10(6e6) - math.log10(200_000))  # 1.41
     assert abs(ratio - expected) < 1e-9
+
+
+def test_the_compression_ceiling_makes_the_plain_front_free_and_keeps_its_accuracy() -> None:
+    from automl.plugin import hypervolume
+
+    ref = {"accuracy": 0.85, "latency_ms": 0.5, "size_bytes": 6e6}
+    plain = [{"key": "plain#0", "accuracy": 0.96, "latency_b1": 0.05, "size_bytes": 600_000.0},
+             {"key": "plain#1", "accuracy": 0.90, "latency_b1": 0.10, "size_bytes": 3e6}]  # dominated
+    limit = [-0.85, 0.5, 6e6]
+    hv = hypervolume(np.array([[-0.96, 0.05, 600_000.0]]), limit)
+    doc = {"reference": ref, "floor": {"b1": [0.01], "b256": [0.1]},
+           "plain": {"members": plain, "front": ["plain#0"], "hypervolume": hv}}
+    # The front member moved to the floor's latency and zero bytes: (0.11 x 0.49 x 6e6) / (0.11 x 0.45 x 5.4e6).
+    assert math.isclose(compression_ceiling(doc) or 0.0, (0.49 * 6e6) / (0.45 * 5.4e6))
+    # Without a floor timed beside the members there is no ceiling to state.
+    assert compression_ceiling({**doc, "floor": None}) is None
