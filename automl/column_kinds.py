@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -105,8 +106,22 @@ class ColumnCounts:
         else:
             self._add_other(present, reading=reading, distinct=distinct)
         if distinct and (kind == "other" or (kind == "numeric" and _ID_NAME.match(str(values.name)))):
-            self.hashes = [np.unique(np.concatenate(
-                [*self.hashes, pd.util.hash_array(present.astype(str).to_numpy(dtype=object))]))]
+            self._hash(present.astype(str))
+
+    def _hash(self, text: pd.Series) -> None:
+        self.hashes = [np.unique(np.concatenate([*self.hashes, pd.util.hash_array(text.to_numpy(dtype=object))]))]
+
+    def recount_text(self, chunks: Iterable[pd.Series]) -> None:
+        """Count words and distinct values again over every chunk of the column read as text.
+
+        A file's column that pandas read as numbers in some chunks and as strings in others was counted only in
+        the string chunks (and a number reads ``1.0`` in one chunk, ``1`` in another): its distinct values, what
+        ID, text and cardinality depend on, come from a second read of that column alone, as the file's text."""
+        self.words, self.hashes = 0, []
+        for values in chunks:
+            text = values.dropna().astype(str)
+            self.words += int(text.str.split().str.len().sum())
+            self._hash(text)
 
     def _add_other(self, present: pd.Series, *, reading: bool, distinct: bool) -> None:
         self.other_chunks += 1

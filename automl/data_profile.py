@@ -159,8 +159,11 @@ def profile_csv(options: Mapping[str, Any], *, chunk_rows: int | None = None) ->
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read CSV file {str(path)!r}: {exc}") from exc
 
+    def text(columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
+        yield from pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=True, chunksize=rows)
+
     return _profile(path, str(options["target"]), lambda: list(pd.read_csv(path, nrows=0).columns), chunks,
-                    chunk_rows)
+                    chunk_rows, text)
 
 
 def profile_parquet(options: Mapping[str, Any], *, chunk_rows: int | None = None) -> Profile:
@@ -192,8 +195,11 @@ def profile_parquet(options: Mapping[str, Any], *, chunk_rows: int | None = None
 
 
 def _profile(path: Path, target: str, header: Callable[[], list[str]],
-             chunks: Callable[[int], Iterator[pd.DataFrame]], chunk_rows: int | None) -> Profile:
-    """Read ``chunks(rows)`` into a :class:`Profile`, or give the one kept for the file as it is."""
+             chunks: Callable[[int], Iterator[pd.DataFrame]], chunk_rows: int | None,
+             text: Callable[[list[str], int], Iterator[pd.DataFrame]] | None = None) -> Profile:
+    """Read ``chunks(rows)`` into a :class:`Profile`, or give the one kept for the file as it is; ``text(columns,
+    rows)`` reads those columns again as text, for columns read as numbers in some chunks and strings in others
+    (a CSV's; a Parquet column has one type)."""
     info = path.stat()
     key = (str(path.resolve()), info.st_size, info.st_mtime_ns, target)
     if key in _profiles and (chunk_rows is None or _profiles[key].chunk_rows == chunk_rows):
@@ -203,6 +209,10 @@ def _profile(path: Path, target: str, header: Callable[[], list[str]],
     stats = {c: ColumnCounts() for c in names if c != target}
     for chunk in chunks(profile.chunk_rows):
         _add_chunk(profile, stats, chunk)
+    mixed = [c for c, s in stats.items() if s.numeric_chunks and s.other_chunks]
+    if mixed and text is not None:
+        for column in mixed:
+            stats[column].recount_text(chunk[column] for chunk in text(mixed, profile.chunk_rows))
     _finish(profile, stats)
     _profiles.clear()  # one file at a time: a profile holds the hashes of its ID columns
     _profiles[key] = profile

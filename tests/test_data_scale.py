@@ -158,3 +158,14 @@ def test_the_cli_refuses_duplicate_columns_in_one_line_with_exit_2(tmp_path: Pat
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "rows.csv" in lines[0] and "'a' at columns 1, 3" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_a_column_read_as_numbers_in_some_chunks_and_strings_in_others_counts_every_value(tmp_path: Path) -> None:
+    frame = messy()
+    # Ticket numbers in the first 3 chunks of 64 rows, then codes with letters: unique in every row, an ID.
+    frame["ticket"] = [str(7000 + i) if i < 192 else f"PC {7000 + i}" for i in range(N)]
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    options = {"path": tmp_path / "rows.csv", "target": "label"}
+    profile = profile_csv(options, chunk_rows=64)
+    assert profile.kinds["ticket"] == "id" and profile.distinct["ticket"] == N
+    says_what_the_table_says(profile, load_csv(options))
