@@ -292,15 +292,25 @@ def test_kill_9_and_resume_lose_and_double_nothing(write_spec: Callable[..., Pat
     assert run.info()["status"] == "completed"
 
 
-def test_kill_9_and_resume_with_paused_trials(write_spec: Callable[..., Path], tmp_path: Path) -> None:
-    path = spec(write_spec, function="slow", steps=9, scheduler=PROMOTION, budget="{trials: 27}")
+SYNCHRONOUS = "{name: hyperband, options: {type: synchronous, grace_period: 1, reduction_factor: 3}}"
+
+
+def _killed(counts: Counter[str], scheduler: str) -> bool:
+    """When the driver is killed: paused trials and a completed one; for synchronous HyperBand also every trial of
+    the budget handed out, the state a resume must rebuild (the searcher closed, blocks waiting at their rungs)."""
+    ready = counts["paused"] >= 1 and counts["completed"] >= 1
+    return ready and (sum(counts.values()) == 27 if scheduler == SYNCHRONOUS else counts["paused"] >= 4)
+
+
+@pytest.mark.parametrize("scheduler", [PROMOTION, SYNCHRONOUS], ids=["promotion", "synchronous"])
+def test_kill_9_and_resume_with_paused_trials(write_spec: Callable[..., Path], tmp_path: Path, scheduler: str) -> None:
+    path = spec(write_spec, function="slow", steps=9, scheduler=scheduler, budget="{trials: 27}")
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "automl.cli", "search", str(path), "--out", str(out)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not (
-            _counts(out)["paused"] >= 4 and _counts(out)["completed"] >= 1):
+    while time.time() < deadline and proc.poll() is None and not _killed(_counts(out), scheduler):
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -316,7 +326,10 @@ def test_kill_9_and_resume_with_paused_trials(write_spec: Callable[..., Path], t
             assert trials[n]["finished_at"] == t["finished_at"]
     for n in trials:  # no budget step ran twice, across the kill too
         assert [s["step"] for s in run.steps(n)] == sorted({s["step"] for s in run.steps(n)})
-    assert_rungs_promoted_their_top(run, [1, 3])
+    if scheduler == PROMOTION:
+        assert_rungs_promoted_their_top(run, [1, 3])
+    else:  # every block ended: each trial stopped at a rung or completed, and some reached the full budget
+        assert all(t["budget"] in (1, 3, 9) for t in trials.values()) and statuses(run)["completed"] >= 1
 
 
 def _free_port() -> int:
