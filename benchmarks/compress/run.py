@@ -46,10 +46,7 @@ import argparse
 import copy
 import dataclasses
 import json
-import os
-import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,6 +54,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from benchmarks.environment import environment as shared_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = ROOT / "benchmarks" / "results" / "compress"
@@ -195,14 +194,7 @@ TECHNIQUES["cnn-xl"] = {k: v for k, v in TECHNIQUES["cnn-wide"].items() if k != 
 
 
 def environment() -> dict[str, Any]:
-    import onnxruntime
-    import torch
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip()
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "commit": commit, "cpus": len(os.sched_getaffinity(0)),
-            "load_average": os.getloadavg(), "machine": platform.processor() or platform.machine(),
-            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    return shared_environment("torch", "onnxruntime")
 
 
 def _save(name: str, result: dict[str, Any]) -> Path:

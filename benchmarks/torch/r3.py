@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from benchmarks.environment import environment as shared_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = ROOT / "benchmarks" / "results" / "torch"
@@ -57,23 +58,7 @@ NETWORK = {"network": "mlp", "layers": 3, "units": 512, "batch_size": 128, "lr":
 
 
 def environment() -> dict[str, Any]:
-    import ray
-    import torch
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=False).stdout.strip()
-    except OSError:
-        commit = "?"
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": commit,
-        "cpus": len(os.sched_getaffinity(0)),
-        "load_average": os.getloadavg(),
-        "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "ray": ray.__version__,
-    }
+    return shared_environment("torch", "ray")
 
 
 def _save(name: str, result: dict[str, Any]) -> Path:
