@@ -14,7 +14,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ray.tune.search import Searcher as TuneSearcher
 
@@ -22,6 +22,19 @@ from automl.interfaces import RungResult, Searcher, TrialOutcome
 from automl.trial_job import BUDGET, FINAL, NUMBER, TIMINGS
 
 __all__ = ["CostModel", "SearcherAdapter", "metrics_of", "outcome_from_row", "outcome_of"]
+
+
+class Rungs(Protocol):
+    """What the adapter asks of a promotion-type scheduler (:class:`automl.schedulers.RungScheduler`)."""
+
+    def next_promotion(self) -> int | None:
+        """A paused trial to re-issue now, or None."""
+
+    def no_more_trials(self, first_unissued: int) -> None:
+        """No trial number from ``first_unissued`` on will be handed out."""
+
+    def trials_ended(self, numbers: Iterable[int]) -> None:
+        """These trials will not report again."""
 
 
 class SearcherAdapter(TuneSearcher):
@@ -36,7 +49,7 @@ class SearcherAdapter(TuneSearcher):
     file written by the engine itself (``state_path``), at most every ``save_every`` seconds
     and at the end.
 
-    With a promotion-type scheduler (``promote``: its :meth:`RungScheduler.next_promotion`),
+    With a promotion-type scheduler (``rungs``: a :class:`Rungs`, the engine's :class:`RungScheduler`),
     a paused trial that became promotable is re-issued, under its own number and config,
     before any new configuration is drawn. The searcher is told of it when it pauses (as stopped
     at the budget it reached) and once more if it completes after a promotion (as completed at
@@ -60,7 +73,7 @@ class SearcherAdapter(TuneSearcher):
         queue: Sequence[tuple[int, dict[str, Any]]] = (),
         state_path: Path | None = None,
         save_every: float = 1.0,
-        promote: Callable[[], int | None] | None = None,
+        rungs: Rungs | None = None,
         configs: Mapping[int, Mapping[str, Any]] | None = None,
         deadline: float | None = None,
         on_skip: Callable[[int, dict[str, Any], str], None] | None = None,
@@ -69,8 +82,6 @@ class SearcherAdapter(TuneSearcher):
         on_issue: Callable[[int, dict[str, Any]], None] | None = None,
         cost_units: Callable[[Mapping[str, Any]], float | None] | None = None,
         milestones: Sequence[int] = (),
-        close: Callable[[int], None] | None = None,
-        ended: Callable[[Iterable[int]], None] | None = None,
     ) -> None:
         super().__init__()
         self.strategy = searcher
@@ -78,11 +89,10 @@ class SearcherAdapter(TuneSearcher):
         self.next_number = first_number
         self.limit = limit
         self.queue = list(queue)
-        self.promote = promote
-        #: Tell a synchronous scheduler that no trial number from the one given on will be handed out (``close``:
-        #: :meth:`RungScheduler.no_more_trials`), and which trials were drawn but not started, too costly for the
-        #: time left (``ended``: :meth:`RungScheduler.trials_ended`): its open rungs stop waiting for them.
-        self.close, self.ended = close, ended
+        #: A promotion-type scheduler: asked for paused trials to re-issue, told when no trial number from a given
+        #: one on will be handed out and which trials were drawn but not started, too costly for the time left (a
+        #: synchronous scheduler's open rungs stop waiting for them).
+        self.rungs = rungs
         #: Config of each trial number that may be re-issued (promotion type).
         self.configs: dict[int, dict[str, Any]] = {n: dict(c) for n, c in (configs or {}).items()}
         self.live: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -120,7 +130,7 @@ class SearcherAdapter(TuneSearcher):
         return {**self.__dict__, "on_skip": None, "on_issue": None, "cost_units": None}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
-        promoted = self.promote() if self.promote is not None and not self.queue else None
+        promoted = self.rungs.next_promotion() if self.rungs is not None and not self.queue else None
         if self.queue:
             number, config = self.queue.pop(0)
         elif promoted is not None:
@@ -131,13 +141,12 @@ class SearcherAdapter(TuneSearcher):
             if drawn is None and (spent or self.exhausted):
                 # No new configuration will come; a running trial may still make a paused one promotable: ask
                 # again later. Then a synchronous scheduler ranks its open rungs with what they hold.
-                if self.promote is not None and self.live:
+                if self.rungs is not None and self.live:
                     return None
-                if self.promote is None:
+                if self.rungs is None:
                     return TuneSearcher.FINISHED
-                if self.close is not None:
-                    self.close(self.next_number)
-                last = self.promote()
+                self.rungs.no_more_trials(self.next_number)
+                last = self.rungs.next_promotion()
                 if last is None:
                     return TuneSearcher.FINISHED
                 drawn = last, self.configs[last]
@@ -151,7 +160,7 @@ class SearcherAdapter(TuneSearcher):
                 return None
             number, config = drawn
         self.live[trial_id] = (number, config)
-        if self.promote is not None:
+        if self.rungs is not None:
             self.configs[number] = config
         return {**config, NUMBER: number}
 
@@ -189,8 +198,8 @@ class SearcherAdapter(TuneSearcher):
                       f"beyond its size, the slope of its kind's fits) and {max(left, 0.0):.1f}s of the wall-time budget were left")
             if self.on_skip is not None:
                 self.on_skip(number, config, reason)
-            if self.ended is not None:
-                self.ended([number])
+            if self.rungs is not None:
+                self.rungs.trials_ended([number])
             self.tell(TrialOutcome(number, config, "stopped", {}, 0, self.max_budget, 0.0))
         return None  # every recent draw was too expensive for the time left: start nothing more
 
@@ -244,7 +253,7 @@ class SearcherAdapter(TuneSearcher):
         self.observed.add(outcome.number)
         if promoted:
             self.paused_told.discard(outcome.number)
-        elif outcome.status == "stopped" and self.promote is not None and outcome.budget > 0:
+        elif outcome.status == "stopped" and self.rungs is not None and outcome.budget > 0:
             self.paused_told.add(outcome.number)
         self._changed()
 

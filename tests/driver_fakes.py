@@ -16,7 +16,7 @@ The order followed (Ray 2.x ``ray/tune/execution/tune_controller.py``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,20 @@ class FakeTrial:
     @property
     def number(self) -> int:
         return int(self.config[NUMBER])
+
+
+class Promotions:
+    """A promotion-type scheduler's side of the searcher adapter (:class:`automl.searcher_adapter.Rungs`) that
+    promotes what ``next_promotion`` says and is told nothing else."""
+
+    def __init__(self, next_promotion: Callable[[], int | None]) -> None:
+        self.next_promotion = next_promotion
+
+    def no_more_trials(self, first_unissued: int) -> None:
+        pass
+
+    def trials_ended(self, numbers: Iterable[int]) -> None:
+        pass
 
 
 class Scripted(Searcher):
@@ -100,8 +114,7 @@ class Driver:
         self.max_budget = max_budget
         self.scheduler = scheduler
         rungs = scheduler if scheduler is not None and scheduler.promotes else None
-        self.adapter = SearcherAdapter(searcher, max_budget=max_budget,
-                                       promote=rungs.next_promotion if rungs else None, **adapter_options)
+        self.adapter = SearcherAdapter(searcher, max_budget=max_budget, rungs=rungs, **adapter_options)
         self.counts = counts or Counts(total=adapter_options.get("limit") or 0)
         self.notified: list[TrialRecord] = []
         self.progress: list[tuple[int, int, int]] = []

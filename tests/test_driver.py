@@ -20,7 +20,7 @@ from automl.recorder import TargetStopper
 from automl.schedulers import RungScheduler
 from automl.searcher_adapter import SearcherAdapter
 from automl.trial_job import DEADLINE_REASON, EXPORT_BAR, FINAL, NUMBER, trial_dir
-from tests.driver_fakes import LOSS, Clock, Driver, FakeTrial, Scripted
+from tests.driver_fakes import LOSS, Clock, Driver, FakeTrial, Promotions, Scripted
 
 FINISHED = SearcherAdapter.FINISHED
 
@@ -273,7 +273,7 @@ def test_the_queue_comes_before_promotions_and_promotions_before_new_suggestions
         return promotable.pop() if promotable else None
 
     strategy = Scripted()
-    adapter = SearcherAdapter(strategy, max_budget=3, first_number=5, limit=7, promote=promote,
+    adapter = SearcherAdapter(strategy, max_budget=3, first_number=5, limit=7, rungs=Promotions(promote),
                               queue=[(2, {"x": 0.5}), (3, {"x": 0.6})], configs={4: {"x": 0.7}})
     given = [adapter.suggest(f"t{i}") for i in range(5)]
     assert [(g[NUMBER], g["x"]) for g in given] == [  # type: ignore[index]
@@ -293,7 +293,7 @@ def test_when_no_new_trial_will_come_a_synchronous_scheduler_is_told_and_its_pro
     from automl.schedulers import SynchronousHyperBand
 
     hb = SynchronousHyperBand([Objective("loss", "min")], max_budget=9)  # first block: 9 trials
-    adapter = SearcherAdapter(Scripted(), max_budget=9, limit=4, promote=hb.next_promotion, close=hb.no_more_trials)
+    adapter = SearcherAdapter(Scripted(), max_budget=9, limit=4, rungs=hb)
     given = [adapter.suggest(f"t{i}") for i in range(4)]
     for i, g in enumerate(given):
         assert isinstance(g, dict)
@@ -316,8 +316,7 @@ def test_a_synchronous_block_does_not_wait_for_trials_drawn_too_costly_for_the_t
     hb = SynchronousHyperBand([Objective("loss", "min")], max_budget=9)  # first block: trials 0-8
     cheap, dear = ({"model": "cheap", "x": 0.0}, {"model": "dear", "x": 0.0})
     adapter = SearcherAdapter(Scripted([cheap] * 3 + [dear] * 6 + [cheap] * 3), max_budget=9,
-                              deadline=clock.now + 10.0, promote=hb.next_promotion, close=hb.no_more_trials,
-                              ended=hb.trials_ended)
+                              deadline=clock.now + 10.0, rungs=hb)
     adapter.costs.add(TrialOutcome(90, {"model": "dear", "x": 0.5}, "completed", {}, 9, 9, 25.0))
     adapter.costs.add(TrialOutcome(91, {"model": "cheap", "x": 0.5}, "completed", {}, 9, 9, 2.0))
     given = [adapter.suggest(f"t{i}") for i in range(3)]
@@ -334,7 +333,7 @@ def test_a_synchronous_block_does_not_wait_for_trials_drawn_too_costly_for_the_t
 
 def test_a_promoted_trial_is_told_again_when_it_completes_but_its_last_piece_is_no_cost() -> None:
     strategy = Scripted()
-    adapter = SearcherAdapter(strategy, max_budget=3, promote=lambda: None)
+    adapter = SearcherAdapter(strategy, max_budget=3, rungs=Promotions(lambda: None))
     adapter.tell(TrialOutcome(0, {"x": 0.0}, "stopped", {"loss": 0.5}, 1, 3, 2.0))  # paused at its first rung
     adapter.tell(TrialOutcome(0, {"x": 0.0}, "stopped", {"loss": 0.4}, 2, 3, 1.0))  # paused again: not told
     adapter.tell(TrialOutcome(0, {"x": 0.0}, "completed", {"loss": 0.3}, 3, 3, 1.5))  # promoted and completed
@@ -347,7 +346,7 @@ def test_a_resume_rebuilds_the_cost_model_without_a_promoted_trials_last_piece()
     from automl.engine import _History, _tell_past
 
     strategy = Scripted()
-    adapter = SearcherAdapter(strategy, max_budget=3, promote=lambda: None)
+    adapter = SearcherAdapter(strategy, max_budget=3, rungs=Promotions(lambda: None))
     # As restored from a searcher state: 0 was told completed, 1 told stopped at a rung (paused), 2 never told.
     adapter.observed, adapter.paused_told = {0, 1}, {1}
 
