@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,17 +110,19 @@ class ColumnCounts:
     def _hash(self, text: pd.Series) -> None:
         self.hashes = [np.unique(np.concatenate([*self.hashes, pd.util.hash_array(text.to_numpy(dtype=object))]))]
 
-    def recount_text(self, chunks: Iterable[pd.Series]) -> None:
-        """Count words and distinct values again over every chunk of the column read as text.
+    def forget_text(self) -> None:
+        """Drop the words and distinct values counted so far, before :meth:`add_text` counts them again.
 
         A file's column that pandas read as numbers in some chunks and as strings in others was counted only in
         the string chunks (and a number reads ``1.0`` in one chunk, ``1`` in another): its distinct values, what
         ID, text and cardinality depend on, come from a second read of that column alone, as the file's text."""
         self.words, self.hashes = 0, []
-        for values in chunks:
-            text = values.dropna().astype(str)
-            self.words += int(text.str.split().str.len().sum())
-            self._hash(text)
+
+    def add_text(self, values: pd.Series) -> None:
+        """Count the words and distinct values of one chunk of the column read as text."""
+        text = values.dropna().astype(str)
+        self.words += int(text.str.split().str.len().sum())
+        self._hash(text)
 
     def _add_other(self, present: pd.Series, *, reading: bool, distinct: bool) -> None:
         self.other_chunks += 1

@@ -210,9 +210,12 @@ def _profile(path: Path, target: str, header: Callable[[], list[str]],
     for chunk in chunks(profile.chunk_rows):
         _add_chunk(profile, stats, chunk)
     mixed = [c for c, s in stats.items() if s.numeric_chunks and s.other_chunks]
-    if mixed and text is not None:
+    if mixed and text is not None:  # read once more, those columns alone, as text
         for column in mixed:
-            stats[column].recount_text(chunk[column] for chunk in text(mixed, profile.chunk_rows))
+            stats[column].forget_text()
+        for chunk in text(mixed, profile.chunk_rows):
+            for column in mixed:
+                stats[column].add_text(chunk[column])
     _finish(profile, stats)
     _profiles.clear()  # one file at a time: a profile holds the hashes of its ID columns
     _profiles[key] = profile
