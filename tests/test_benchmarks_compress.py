@@ -148,3 +148,13 @@ def test_the_compression_ceiling_makes_the_plain_front_free_and_keeps_its_accura
     assert math.isclose(compression_ceiling(doc) or 0.0, (0.49 * 6e6) / (0.45 * 5.4e6))
     # Without a floor timed beside the members there is no ceiling to state.
     assert compression_ceiling({**doc, "floor": None}) is None
+
+
+def test_an_equal_compute_plain_search_gets_the_compressed_searchs_wall_time_and_reads_its_run() -> None:
+    from benchmarks.compress.run import SAME_WALL, _run_key
+
+    for network, source in SAME_WALL.items():
+        spec = parse_spec(yaml.safe_dump(search_spec(network, "plain", 0, 30, wall_s=435.2), sort_keys=False))
+        assert spec.budget.wall_time == 436 and spec.budget.trials == 300 and not spec.compression
+        assert set(spec.space) == set(TRAINING_SPACE[source]) and REFERENCES[network] == REFERENCES[source]
+        assert (_run_key(network, "plain"), _run_key(network, "compressed")) == (network, source)

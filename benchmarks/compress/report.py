@@ -422,6 +422,16 @@ MNIST_NOTES = [
     "log10 axes, where a ratio (4x smaller, 2x faster) counts the same whatever the size, as in the goal's ratios; "
     "the goal is judged on the pre-registered linear figure.",
     "",
+    "Two later sets, each fixed before its first run (thirteenth session, 2026-12-06): CNN-MNIST-E10 is the same "
+    "space, searcher, trials and reference point trained 10 epochs instead of 3, to see whether longer training "
+    "makes the most accurate plain network a larger one that compression can pay for; CNN-MNIST-XL is the "
+    "compute-bound case the issue names: a technique table on a 48-channel, 256-unit reference network (18x the "
+    "per-call floor at batch 1) and searches over a space that holds only compute-bound networks (24-64 channels, "
+    "128-512 units, 5 epochs; its smallest network takes 8x the floor), with a reference point taken, as the first "
+    "one, from the space's largest network (13.2 MB, 0.55 ms) rounded up: 15 MB and 1.0 ms. Each front also "
+    "states its ceiling: the linear hypervolume the plain search's own members would reach at the per-call floor's "
+    "latency and zero bytes with their accuracy kept, the most compressing them could show on those axes.",
+    "",
 ]
 
 

@@ -46,6 +46,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -407,9 +408,21 @@ TRAINING_SPACE["cnn-mnist-xl"] = {**TRAINING_SPACE["cnn-mnist"],
                                   "units": {"type": "int", "low": 128, "high": 512, "log": True}}
 COMPRESSION["cnn-mnist-xl"] = COMPRESSION["cnn-mnist"]
 REFERENCES["cnn-mnist-xl"] = {"accuracy": 0.85, "latency_ms": 1.0, "size_bytes": 1.5e7}
+#: Equal compute: a plain search given the wall time that the named network's compressed search took (its trial count
+#: unbounded), set against that compressed search in ``fronts``; compression's fine-tuning is not free, and this
+#: asks whether the plain search, given that time for more trials, closes the gap.
+SAME_WALL: dict[str, str] = {"cnn-mnist-xl-wall": "cnn-mnist-xl"}
+for _wall, _of in SAME_WALL.items():
+    NETWORKS[_wall], DATASETS[_wall], TRAINING_SPACE[_wall] = NETWORKS[_of], DATASETS[_of], TRAINING_SPACE[_of]
+    COMPRESSION[_wall], REFERENCES[_wall], SEARCH_PARAMS[_wall] = COMPRESSION[_of], REFERENCES[_of], SEARCH_PARAMS[_of]
 
 
-def search_spec(network: str, variant: str, seed: int, trials: int) -> dict[str, Any]:
+def _run_key(network: str, variant: str) -> str:
+    """The network whose run of ``variant`` a front reads: an equal-compute set's compressed run is its source's."""
+    return SAME_WALL.get(network, network) if variant == "compressed" else network
+
+
+def search_spec(network: str, variant: str, seed: int, trials: int, wall_s: float | None = None) -> dict[str, Any]:
     config, params = NETWORKS[network]
     spec: dict[str, Any] = {
         "name": f"compress-{network}-{variant}",
@@ -421,7 +434,7 @@ def search_spec(network: str, variant: str, seed: int, trials: int) -> dict[str,
         "space": dict(TRAINING_SPACE[network]),
         "objectives": [{"metric": m, "mode": "max" if m == "accuracy" else "min", "reference": r}
                        for m, r in REFERENCES[network].items()],
-        "budget": {"trials": trials},
+        "budget": {"trials": trials} if wall_s is None else {"trials": 10 * trials, "wall_time": f"{math.ceil(wall_s)}s"},
         "resources": {"cpu": 1},
         "latency": {"batch_size": 1, "repeats": 50, "final_repeats": 200},
         "seed": seed,
@@ -438,11 +451,16 @@ def run_search(network: str, variant: str, seed: int, trials: int) -> None:
 
     import automl
 
+    wall_s = None
+    if network in SAME_WALL:
+        if variant != "plain":
+            raise SystemExit(f"{network}: only a plain search; its compressed search is {SAME_WALL[network]}'s")
+        wall_s = json.loads((RAW / f"search-{SAME_WALL[network]}-compressed-{seed}.json").read_text())["wall_s"]
     out = RAW / f"run-{network}-{variant}-{seed}"
     shutil.rmtree(out, ignore_errors=True)
     RAW.mkdir(parents=True, exist_ok=True)
     spec_path = RAW / f"spec-{network}-{variant}-{seed}.yaml"
-    spec_path.write_text(yaml.safe_dump(search_spec(network, variant, seed, trials), sort_keys=False))
+    spec_path.write_text(yaml.safe_dump(search_spec(network, variant, seed, trials, wall_s), sort_keys=False))
     if network in DATASETS:  # the spec that reproduces a versioned result is versioned with it
         KEPT.mkdir(parents=True, exist_ok=True)
         (KEPT / spec_path.name).write_text(spec_path.read_text())
@@ -483,8 +501,9 @@ def run_fronts(network: str, seed: int, rounds: int) -> None:
     floor_dir = Path(tempfile.mkdtemp())
     timed.append(_floor_entry(_digits(DATASETS.get(network, "digits")), floor_dir))
     for variant in ("plain", "compressed"):
-        run_dir = RAW / f"run-{network}-{variant}-{seed}"
-        plan = build_plan(load_spec(RAW / f"spec-{network}-{variant}-{seed}.yaml"), get_plugin_manager())
+        run_dir = RAW / f"run-{_run_key(network, variant)}-{variant}-{seed}"
+        plan = build_plan(load_spec(RAW / f"spec-{_run_key(network, variant)}-{variant}-{seed}.yaml"),
+                          get_plugin_manager())
         data = plan.load_data()
         assert data is not None, "a search spec with a data set"
         front = json.loads((run_dir / "front.json").read_text())
