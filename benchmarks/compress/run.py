@@ -11,7 +11,9 @@ compression, scikit-learn models on ONNX Runtime.
     nice -n 10 .venv/bin/python -m benchmarks.compress search --network mlp --variant compressed --seed 0
     nice -n 10 .venv/bin/python -m benchmarks.compress fronts --network mlp --seed 0
     (search and fronts also for --network cnn, mlp-wide and cnn-wide: the wide spaces reach compute-bound sizes;
-    and cnn-mnist, issue 18's 28x28 task: --trials 30, results and specs versioned in benchmarks/compress/results/)
+    and cnn-mnist, issue 18's 28x28 task: --trials 30, results and specs versioned in benchmarks/compress/results/;
+    cnn-mnist-e10 trains it 10 epochs; cnn-mnist-xl is its compute-bound case, techniques too; cnn-mnist-xl-wall
+    is a plain search given each cnn-mnist-xl compressed search's wall time, run after it, then fronts)
     .venv/bin/python -m benchmarks.compress report          # only rewrite RESULTS.md
 
 ``techniques``: one reference network per seed (the trial seed; the data split is the engine's
