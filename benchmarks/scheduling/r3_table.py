@@ -347,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rec.add_argument("--processes", type=int, default=2)
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--out", type=Path, required=True)
+    rec.add_argument("--spec", type=Path, default=SPEC, help="the spec whose space is drawn (numeric parameters "
+                     "only: the table's unit cube has one axis per parameter)")
     fig = sub.add_parser("figure")
     fig.add_argument("table", type=Path)
     fig.add_argument("--seeds", type=int, default=10)
@@ -414,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
         return 0
     if args.command == "record":
-        doc = record(args.configs, args.processes, args.out, args.seed)
+        doc = record(args.configs, args.processes, args.out, args.seed, args.spec.resolve())
         print(f"{len(doc['values'])} curves -> {args.out}")
     return 0
 
