@@ -4,6 +4,7 @@ answered with the nearest recorded configuration's curve, and the multi-fidelity
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,14 +12,14 @@ import pytest
 pytest.importorskip("automl_bench")
 pytest.importorskip("sklearn")
 
-from benchmarks.scheduling.r3_table import SPEC, TableTask, _plan, replay_rows  # noqa: E402
+from benchmarks.scheduling.r3_table import ROOT, SPEC, TableTask, _plan, replay_rows  # noqa: E402
 
 
-def _table(n: int = 30) -> dict:
-    space = _plan(SPEC.read_text(), str(SPEC)).space
+def _table(n: int = 30, spec: Path = SPEC) -> dict:
+    space = _plan(spec.read_text(), str(spec)).space
     configs = [space.sample(np.random.default_rng([0, i])) for i in range(n)]
     finals = np.linspace(0.5, 0.99, n)
-    return {"spec": SPEC.read_text(), "source": "searchspaces/torch-mlp-digits.yaml", "max_budget": 27,
+    return {"spec": spec.read_text(), "source": str(spec.relative_to(ROOT)), "max_budget": 27,
             "configs": configs, "values": [[float(f * (e + 1) / 27) for e in range(27)] for f in finals],
             "seconds": [[0.1] * 27 for _ in finals]}
 
@@ -33,6 +34,20 @@ def test_a_point_gets_the_curve_of_the_nearest_recorded_configuration() -> None:
         assert loss(point, 3)["loss"] == pytest.approx(1 - table["values"][i][2])
     assert task.optimum == pytest.approx(1 - 0.99)
     assert task.target_loss(0.1) == pytest.approx(sorted(1 - np.linspace(0.5, 0.99, 30))[2])  # a recorded value
+
+
+@pytest.mark.parametrize("name", ["torch-mlp-digits.yaml", "torch-cnn-mnist-asha.yaml"])
+def test_the_tables_spaces_are_unit_cubes_of_their_numeric_parameters(name: str) -> None:
+    """The 28x28 CNN spec's space is recordable as a table too: every parameter has an axis, every recorded
+    configuration encodes into [0, 1] and back onto itself."""
+    spec = ROOT / "searchspaces" / name
+    table = _table(spec=spec)
+    task = TableTask(table)
+    assert task.names == list(_plan(spec.read_text(), str(spec)).space)
+    points = np.asarray([task.encode(c) for c in table["configs"]])
+    assert points.shape == (30, len(task.names)) and points.min() >= 0.0 and points.max() <= 1.0
+    for i in (0, 11, 29):
+        assert task.nearest(dict(zip(task.names, points[i], strict=True))) == i
 
 
 def test_the_figure_runs_the_engines_methods_and_the_replay_on_the_table() -> None:
