@@ -21,7 +21,7 @@ def lr_space() -> SearchSpace:
     return SearchSpace([Float("lr", low=1e-4, high=1e-1, log=True)])
 
 
-@pytest.mark.parametrize("name", ["torch-mlp-digits.yaml", "torch-cnn-digits-asha.yaml"])
+@pytest.mark.parametrize("name", ["torch-mlp-digits.yaml", "torch-cnn-digits-asha.yaml", "torch-cnn-mnist-asha.yaml"])
 def test_shipped_specs_resolve_to_the_torch_trainer(name: str) -> None:
     plan = build_plan(load_spec(REPO / "searchspaces" / name), get_plugin_manager())
     assert plan.trainer.name == "torch"
