@@ -11,7 +11,8 @@
     .venv/bin/python -m benchmarks.scheduling.r3_table s2 --seeds 40 --cost 40 [--methods ...] \\
         [--reduction-factor 3 --grace-period 1]
 
-``record`` trains configurations drawn uniformly from ``searchspaces/torch-mlp-digits.yaml`` (the random searcher's
+``record`` trains configurations drawn uniformly from ``searchspaces/torch-mlp-digits.yaml`` (or ``--spec``'s, a
+space of numeric parameters such as ``searchspaces/torch-cnn-mnist-asha.yaml``'s 28x28 CNN; the random searcher's
 draws, seed 0) with the engine's own torch trainer on the spec's split and trial seeds (the trainer a worker builds:
 :meth:`automl.plan.Plan.job`), epoch by epoch for its 27 epochs, keeping each epoch's validation accuracy. No Ray, no
 export: the table is what the training does, as LCBench / HPOBench / Syne Tune's blackbox repository keep it.
