@@ -33,7 +33,6 @@ from automl.interfaces import (
 )
 from automl.loop import TrialStopped, load_checkpoint, report, save_checkpoint, should_stop
 from automl.records import Front, FrontMember, RunRecord, RunStatus, StepRecord, TrialRecord, TrialStatus
-from automl.run import Run
 from automl.space import Choice, Float, Int, SearchSpace
 from automl.spec import Spec, load_spec, parse_spec
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 
     from automl.estimators import AutoMLClassifier, AutoMLRegressor
     from automl.result import Model, Result
+    from automl.run import Run
 
 #: The core's version; 0.2.0 changed the plugin contract (typed records, ``automl.plugin``): see
 #: "Changes for plugin authors" in ``docs/plugins.md``.
@@ -58,9 +58,10 @@ __all__ = [
     "TrialStopped", "load_checkpoint", "report", "save_checkpoint", "should_stop",
 ]
 
-#: Names imported on first use: scikit-learn (the estimators) and pandas (results) are not needed to run a search.
+#: Names imported on first use: scikit-learn (the estimators) and pandas (results) are not needed to run a search,
+#: SQLAlchemy (a run's store) not in a trial's worker.
 _LAZY = {"AutoMLClassifier": "automl.estimators", "AutoMLRegressor": "automl.estimators",
-         "Model": "automl.result", "Result": "automl.result"}
+         "Model": "automl.result", "Result": "automl.result", "Run": "automl.run"}
 
 
 def __getattr__(name: str) -> Any:

@@ -89,16 +89,16 @@ from automl.measure import file_size, measure_latency, reference_latency, single
 from automl.pareto import crowding_distance, dominates, hypervolume, non_dominated_sort, pareto_front
 from automl.plugins import KNOWN_PROVIDERS, PluginManager, get_plugin_manager, lazy_import
 from automl.records import Front, FrontMember, RunRecord, RunStatus, StepRecord, TrialRecord, TrialStatus
-from automl.run import Run
 from automl.space import Choice, Float, Int, Param, SearchSpace, Value
-from automl.store import ResultsStore, clean
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from automl.data import DataSummary, Part, Splits, Table, check_table, load_csv, split, summarize
     from automl.plan import Plan, build_plan, run_plan
+    from automl.run import Run
     from automl.schedulers import RungScheduler
+    from automl.store import ResultsStore, clean
     from automl.trial_job import trial_dir
 
 __all__ = [
@@ -125,12 +125,13 @@ __all__ = [
     "is_ensemble_trial", "load_predictions", "run_plan", "trial_dir",
 ]
 
-#: Names imported on first use: pandas (the data types, the plan) and Ray (the scheduler base class).
+#: Names imported on first use: pandas (the data types, the plan), Ray (the scheduler base class) and SQLAlchemy (a
+#: run and its store), none of which loading the plugins or starting a trial's worker needs.
 _LAZY = {
     "Plan": "automl.plan", "build_plan": "automl.plan", "run_plan": "automl.plan", "trial_dir": "automl.trial_job",
     **{n: "automl.data" for n in ("DataSummary", "Part", "Splits", "Table", "check_table", "load_csv", "split",
                                   "summarize")},
-    "RungScheduler": "automl.schedulers",
+    "RungScheduler": "automl.schedulers", "Run": "automl.run", "ResultsStore": "automl.store", "clean": "automl.store",
 }
 
 

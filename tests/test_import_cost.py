@@ -1,6 +1,6 @@
 """Loading the plugins (every ``automl`` command and every trial worker does) imports no heavy library it does
 not use: scikit-learn, SciPy, torch, Optuna and Ray Tune come in only when a trainer, searcher or scheduler of
-theirs is made."""
+theirs is made, SQLAlchemy only when a store is opened (a trial's worker never opens one)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("sklearn", "scipy", "torch", "optuna", "lightgbm", "xgboost", "flaml", "ray.tune", "skops", "onnxruntime")
+HEAVY = ("sklearn", "scipy", "torch", "optuna", "lightgbm", "xgboost", "flaml", "ray.tune", "skops", "onnxruntime",
+         "sqlalchemy")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -23,6 +24,21 @@ def test_loading_every_plugin_imports_no_heavy_library() -> None:
             "pm = get_plugin_manager()\n"
             "assert 'sklearn' in pm.trainers.names() and 'asha' in pm.schedulers.names()")
     assert _loaded_after(code) == []
+
+
+def test_a_trial_worker_imports_no_store() -> None:
+    # What a trial's Ray worker imports before it runs the trial: the trial function, the plugins, the public API.
+    code = ("import automl, automl.plugin, automl.trial_worker\n"
+            "from automl.plugins import get_plugin_manager\n"
+            "get_plugin_manager()")
+    assert "sqlalchemy" not in _loaded_after(code)
+    # The names moved out of the eager imports still resolve, and opening a store brings SQLAlchemy in.
+    code = ("import automl, automl.plugin\n"
+            "assert automl.Run.__name__ == 'Run' and automl.plugin.ResultsStore.__name__ == 'ResultsStore'\n"
+            "from automl.plugin import clean\n"
+            "from automl.plugins import get_plugin_manager\n"
+            "get_plugin_manager().open_store('sqlite://')")
+    assert "sqlalchemy" in _loaded_after(code)
 
 
 def test_making_an_estimator_or_a_scheduler_imports_its_library() -> None:
