@@ -545,7 +545,8 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
     scheduler, rungs = scheduling
     job = plan.job(run.dir, deadline=deadline,
                    rung_steps=scheduler.milestones if isinstance(scheduler, RungScheduler) else ())
-    job = dataclasses.replace(job, required=_trainer_objectives(plan))
+    job = dataclasses.replace(job, required=_trainer_objectives(plan),
+                              report_failures=plan.max_failures == 0 and _reads_failure_reports(scheduler))
     trainable = tune.with_resources(tune.with_parameters(run_trial, data=data, job=job), plan.trial_resources)
     # Each start of a run gets its own Tune experiment; the store, not Tune, links them.
     attempt = len(list(run.dir.glob("tune*")))
@@ -573,6 +574,17 @@ def _tuner(plan: Plan, run: Run, data: Any, past: _History, scheduling: tuple[An
             log_to_file=True,
         ),
     )
+
+
+def _reads_failure_reports(scheduler: Any) -> bool:
+    """Whether ``scheduler`` takes a failure reported as a trial's last result (``{ERROR: reason}``, no metric) for
+    the error it is: the engine's own schedulers do; Ray's others (the median rule) and a plugin's may not (Ray's
+    strict metric check refuses such a result, and its median rule keeps it), so their trials' failures end the worker."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from automl.schedulers import RungScheduler
+
+    return type(scheduler) is FIFOScheduler or isinstance(scheduler, RungScheduler)
 
 
 def _trainer_objectives(plan: Plan) -> tuple[str, ...]:

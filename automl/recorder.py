@@ -118,6 +118,8 @@ class Recorder(tune.Callback):
         self.rungs = rungs
         self.first_start: float | None = None
         self.finished: set[int] = set()
+        #: Each running trial's last step report (a failure the worker reports replaces Tune's last result).
+        self.last_step: dict[int, dict[str, Any]] = {}
         self.recovered: set[int] = set()
         #: When each trial's current run began (a promoted trial runs in several pieces).
         self.segment: dict[int, float] = {}
@@ -212,9 +214,10 @@ class Recorder(tune.Callback):
         self._emit(number)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
-        if result.get(FINAL):
-            return  # recorded once, at completion
+        if result.get(FINAL) or result.get(ERROR):
+            return  # recorded once, at completion (a failure reported by the worker too)
         number = self._number(trial)
+        self.last_step[number] = result
         self.store.add_step(self.run_id, number, int(result.get(BUDGET, 0)), metrics_of(result, self.metric_keys))
         node = result.get(NODE)
         if node and self.nodes.get(number) != node:  # a retry on another node moves it
@@ -235,6 +238,9 @@ class Recorder(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
+        if result.get(ERROR):  # a failure the worker reported and outlived (automl.trial_worker.run_trial)
+            self._failed(trial, str(result[ERROR]))
+            return
         outcome = outcome_of(self._number(trial), self._config(trial), result, False, self.max_budget)
         self._finish(trial, outcome.status, result, None)
 
@@ -246,8 +252,13 @@ class Recorder(tune.Callback):
             if best:
                 self.store.save_trial(self.run_id, self._number(trial), **best)
             return
+        self._failed(trial, reason)
+
+    def _failed(self, trial: Any, reason: str) -> None:
+        """Record the trial failed with ``reason``, with its last step's budget and metrics."""
         log.warning("automl: trial %d failed: %s", self._number(trial), reason)
-        self._finish(trial, "failed", trial.last_result or {}, reason)
+        last = trial.last_result or {}
+        self._finish(trial, "failed", self.last_step.get(self._number(trial), {}) if last.get(ERROR) else last, reason)
 
     def _failure(self, trial: Any) -> str:
         """The trial's one-line reason: its worker's own, else the signal it died of, else Ray's text condensed
@@ -284,6 +295,7 @@ class Recorder(tune.Callback):
         paused = status == "stopped" and self.rungs is not None and number in self.rungs.paused
         if not paused:
             self.finished.add(number)
+        self.last_step.pop(number, None)
         now = time.time()
         metrics = metrics_of(result, self.metric_keys) if not result.get(ERROR) else {}
         budget = int(result.get(BUDGET, 0) or 0)

@@ -42,6 +42,7 @@ __all__ = ["ASHA_TYPES", "HYPERBAND_TYPES", "Exploit", "HyperBand", "PopulationB
 
 NUMBER = "_automl_number"
 FINAL = "_automl_final"
+ERROR = "_automl_error"
 AshaType = Literal["stopping", "promotion"]
 ASHA_TYPES: tuple[str, ...] = ("stopping", "promotion")
 #: HyperBand also runs synchronously (:class:`SynchronousHyperBand`).
@@ -248,6 +249,9 @@ class RungScheduler(FIFOScheduler):
         return self.decide(int(trial.config[NUMBER]), budget, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
+        if result and result.get(ERROR):  # a failure the worker reported and outlived: an error all the same
+            self.on_trial_error(tune_controller, trial)
+            return
         # A final report below the full budget is a trainer's early stop (patience): completed, not at a rung.
         if result and NUMBER in trial.config and self.budget_attr in result and not result.get(FINAL):
             budget = int(result[self.budget_attr])

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ray.tune.search import Searcher as TuneSearcher
 
 from automl.interfaces import RungResult, Searcher, TrialOutcome
-from automl.trial_job import BUDGET, FINAL, NUMBER, TIMINGS
+from automl.trial_job import BUDGET, ERROR, FINAL, NUMBER, TIMINGS
 
 __all__ = ["CostModel", "SearcherAdapter", "metrics_of", "outcome_from_row", "outcome_of"]
 
@@ -212,6 +212,8 @@ class SearcherAdapter(TuneSearcher):
         if trial_id not in self.live:
             return
         number, config = self.live.pop(trial_id)
+        if result and result.get(ERROR):  # a failure the worker reported (and outlived): an error all the same
+            error, result = True, None
         if not error and result:
             self.tell_rung(number, config, result)  # a trial stopped at a rung: its rung result first
         self.tell(outcome_of(number, config, result, error, self.max_budget))

@@ -80,6 +80,9 @@ class Job:
     #: The objectives' metrics the trainer must report (the engine measures latency and size itself): a trial
     #: whose final metrics miss one fails with that reason instead of completing without it.
     required: tuple[str, ...] = ()
+    #: A trial's exception is its last report (``{ERROR: reason}``) and the worker lives on, rather than an error that
+    #: ends the worker (the engine's choice: no retry to make, and a scheduler that reads such a report).
+    report_failures: bool = False
 
     def context(self, number: int, data: Splits | None) -> TrialContext:
         """The context trial ``number`` of this search gets."""

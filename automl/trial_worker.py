@@ -36,6 +36,7 @@ from automl.trial_job import (
     BUDGET,
     CHECKPOINT_DIR,
     DEADLINE_REASON,
+    ERROR,
     EXPORT_BAR,
     FAILURE_FILE,
     FAULT_FILE,
@@ -145,7 +146,9 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
     A failure (an exception, a NaN or infinite metric, an objective metric the trainer did not
     report, a timeout, ``sys.exit``, ``os._exit``, KeyboardInterrupt) writes its one-line reason
     to ``failure.txt`` in the trial directory and ends the trial with an error, so Tune retries
-    it when the spec allows and the driver records the reason; a fatal signal leaves Python's
+    it when the spec allows and the driver records the reason; with ``job.report_failures`` (no
+    retry to make) an exception is instead the trial's last report (``{ERROR: reason}``), so that
+    this worker goes on to the next trial; a fatal signal leaves Python's
     fault report in ``fault.txt``. A trial restarted after a failure or a resume continues from
     its last checkpoint when the trainer saves them. The checkpoint stays until the driver has
     recorded the trial's end (:meth:`automl.recorder.Recorder._end_for_good` removes it): a
@@ -168,7 +171,14 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
         try:
             _run(job, data, trainer_config, compressor_config, directory, context)
         except Exception as exc:  # any trial failure is data for the store, not a crash
-            raise _failed(directory, exc) from None
+            error = _failed(directory, exc)
+            if not job.report_failures or not _worker_sound(exc):
+                raise error from None  # Tune retries the trial (or replaces the worker) on an error
+            # The failure is the trial's last report and the worker lives on: Tune never reuses the worker of a
+            # trial that raised, and a new one costs a process start and the trainer's imports (about 1 s here,
+            # 2-3 s with torch), once per failed trial. The driver records it failed (Recorder).
+            tune.report({ERROR: str(error)})
+            return
         except SystemExit as exc:
             if not exc.code:  # Tune's own way to stop a trial (sys.exit(0) inside tune.report)
                 raise
@@ -349,6 +359,15 @@ def _export(trainer: Trainer, directory: Path, job: Job, context: TrialContext, 
     with clock.count("export_s"):  # compression included
         artifact, after = compress(trainer, compressors, directory, test=test)
     return artifact, {**before, **after}
+
+
+def _worker_sound(exc: BaseException) -> bool:
+    """Whether the worker may run another trial after ``exc``: not after running out of memory, nor after an
+    error of the GPU's runtime (a CUDA error can leave the process's device context unusable)."""
+    if isinstance(exc, MemoryError):
+        return False
+    text = f"{type(exc).__name__} {exc}"
+    return not any(word in text for word in ("CUDA", "cuDNN", "CUBLAS", "NCCL", "AcceleratorError", "device-side"))
 
 
 def _failed(directory: Path, exc: BaseException) -> TrialError:

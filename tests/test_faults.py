@@ -86,15 +86,18 @@ def _die(how: str) -> None:
         raise KeyError()
 
 
-def job(run_dir: Path, **params: Any) -> trial_job.Job:
+def job(run_dir: Path, report_failures: bool = False, **params: Any) -> trial_job.Job:
     return trial_job.Job(trainer=Steps, params=params, task="regression", seed=0, run_dir=str(run_dir),  # type: ignore[arg-type]
-                         measured=False, batch_size=1, warmup=0, repeats=1, cpus=1.0, gpus=0.0, required=("loss",))
+                         measured=False, batch_size=1, warmup=0, repeats=1, cpus=1.0, gpus=0.0, required=("loss",),
+                         report_failures=report_failures)
 
 
-def run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, **params: Any) -> list[dict[str, Any]]:
+def run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, report_failures: bool = False,
+        **params: Any) -> list[dict[str, Any]]:
+    """The trial's reports. A failure raises :class:`TrialError` unless ``report_failures``."""
     reports: list[dict[str, Any]] = []
     monkeypatch.setattr(trial_worker.tune, "report", lambda metrics: reports.append(dict(metrics)))
-    trial_worker.run_trial({trial_job.NUMBER: 0}, None, job(run_dir, **params))
+    trial_worker.run_trial({trial_job.NUMBER: 0}, None, job(run_dir, report_failures, **params))
     return reports
 
 
@@ -151,6 +154,45 @@ def test_python_level_deaths_have_one_precise_line(how: str, reason: str, tmp_pa
         run(tmp_path, monkeypatch, die=how, at=2)
     assert re.fullmatch(reason, failure(tmp_path)), failure(tmp_path)
     assert (trial_job.trial_dir(tmp_path, 0) / trial_job.TRACEBACK_FILE).read_text().startswith("Traceback")
+
+
+def test_a_failure_with_no_retry_to_make_is_the_last_report_and_the_worker_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the engine asks when there is no retry to make: the reason is reported, run_trial returns, Tune keeps
+    # the worker.
+    reports = run(tmp_path, monkeypatch, report_failures=True, die="empty", at=2)
+    assert [r[trial_job.BUDGET] for r in reports[:-1]] == [1]
+    assert reports[-1] == {trial_job.ERROR: failure(tmp_path)}
+    assert re.fullmatch(r"KeyError \(no message\) at test_faults.py:\d+ in _die", failure(tmp_path))
+    assert (trial_job.trial_dir(tmp_path, 0) / trial_job.TRACEBACK_FILE).read_text().startswith("Traceback")
+    assert run(tmp_path / "missing", monkeypatch, report_failures=True, metric="accuracy")[-1] == {
+        trial_job.ERROR: "objective loss missing: the trainer reported accuracy after budget step 3"}
+    # An exit asked for by the trial's code still ends the worker, as does what may leave it unusable.
+    for how in ("sys_exit", "kbint"):
+        with pytest.raises(TrialError):
+            run(tmp_path / how, monkeypatch, report_failures=True, die=how, at=1)
+    for error in (MemoryError("out of memory"), RuntimeError("CUDA error: device-side assert triggered")):
+        def fail(self: Steps, step: int, error: Exception = error) -> None:
+            raise error
+
+        monkeypatch.setattr(Steps, "fit_step", fail)
+        with pytest.raises(TrialError, match=type(error).__name__):
+            run(tmp_path / type(error).__name__, monkeypatch, report_failures=True)
+
+
+def test_only_schedulers_that_read_a_reported_failure_get_one() -> None:
+    from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule
+
+    from automl.engine import _reads_failure_reports
+    from automl.interfaces import Objective
+    from automl.schedulers import RungScheduler, SynchronousHyperBand
+
+    loss = [Objective("loss", "min")]
+    assert _reads_failure_reports(FIFOScheduler()) and _reads_failure_reports(RungScheduler(loss, max_budget=9))
+    assert _reads_failure_reports(SynchronousHyperBand(loss, max_budget=9))
+    # Ray's median rule keeps every result it is given and reads its budget later: its trials' failures are errors.
+    assert not _reads_failure_reports(MedianStoppingRule(time_attr="budget", metric="loss", mode="min"))
 
 
 def test_a_long_message_is_cut_with_where_the_whole_one_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

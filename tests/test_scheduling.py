@@ -217,6 +217,24 @@ def test_worker_crash_timeout_and_retry_are_recorded(write_spec: Callable[..., P
     assert all(t["error"] == "RuntimeError: first attempt fails" for t in run.trials())
 
 
+def test_a_failed_trials_worker_runs_the_next_trial(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    path = write_spec(SPEC.format(function="fails_late", steps=3, scheduler="{name: fifo}", budget="{trials: 6}",
+                                  extra_space=f"  pids: {{type: choice, values: ['{pids}']}}",
+                                  objectives="  - {metric: loss, mode: min}") + "resources: {max_concurrent: 1}\n")
+    run = automl.search(path, out=tmp_path / "run")
+    failed = [t for t in run.trials() if t["status"] == "failed"]
+    assert failed and all(t["config"]["x"] > 0.5 for t in failed)
+    assert statuses(run)["completed"] == 6 - len(failed)
+    # Recorded as before: the reason, and the budget and steps it reached.
+    for t in failed:
+        assert t["error"] == f"RuntimeError: x={t['config']['x']:.3f} fails at step 2" and t["budget"] == 1
+        assert [s["step"] for s in run.steps(t["number"])] == [1]
+    # With no retry to make (max_failures 0), the failure is the trial's last report: Tune keeps its worker for the
+    # next trial (it never reuses the worker of a trial that raised). One trial at a time: one worker for all six.
+    assert len(list(pids.iterdir())) == 6 and len({p.read_text() for p in pids.iterdir()}) == 1
+
+
 def test_resources_beyond_the_cluster_are_refused(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     path = write_spec(SPEC.format(function="fidelity", steps=1, extra_space="", scheduler="{name: fifo}",
                                   objectives="  - {metric: loss, mode: min}", budget="{trials: 2}")
