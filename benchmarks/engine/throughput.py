@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.engine.throughput --trials 100 --repeats 3
     .venv/bin/python -m benchmarks.engine.throughput --quickstart
+    .venv/bin/python -m benchmarks.engine.throughput --trials 60 --failing 0.5 --engine-only
 
 Methods, all on one local Ray with 2 CPUs started once (its start-up is reported apart):
 - ``raytune-default``: ``Tuner`` with Tune's defaults (fresh worker process per trial, auto loggers on).
@@ -13,7 +14,8 @@ Methods, all on one local Ray with 2 CPUs started once (its start-up is reported
 Throughput is given two ways: ``_fit`` / ``_search`` over the whole ``Tuner.fit()`` /
 ``automl.search()`` call (set-up and teardown included), and ``_span`` from the first trial's start to
 the last trial's end (the steady state). Also: the engine's wall time and seconds from ``search()`` to
-the first trial running (Ray already started).
+the first trial running (Ray already started). ``--failing SHARE``: that share of the engine's trials raise
+(``budget.max_failures: 0``), the cost of failed trials.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ SPEC = """
 name: throughput
 trainer:
   name: function
-  params: {{function: "benchmarks.engine.objectives:trivial", metrics: {{loss: min}}}}
+  params: {{function: "benchmarks.engine.objectives:{function}", metrics: {{loss: min}}}}
 space:
   x: {{type: float, low: 0, high: 1}}
-objectives: [{{metric: loss, mode: min}}]
+{extra}objectives: [{{metric: loss, mode: min}}]
 budget: {{trials: {trials}}}
 """
 
@@ -88,21 +90,24 @@ def raw_tune(trials: int, tuned: bool, storage: str) -> tuple[float, float]:
     return trials / elapsed, trials / (span.last - span.first)
 
 
-def engine(trials: int, workdir: Path) -> dict[str, float]:
+def engine(trials: int, workdir: Path, failing: float = 0.0) -> dict[str, float]:
     import automl
 
     spec = workdir / f"spec-{trials}.yaml"
-    spec.write_text(SPEC.format(trials=trials))
+    extra = f"  share: {{type: choice, values: [{failing}]}}\n" if failing else ""
+    spec.write_text(SPEC.format(trials=trials, function="fails_below" if failing else "trivial", extra=extra))
     out = workdir / f"run-{time.time_ns()}"
     start = time.perf_counter()
     run = automl.search(spec, out=out)
     wall = time.perf_counter() - start
     rows = run.trials()
-    assert len(rows) == trials and all(r["status"] == "completed" for r in rows)
+    assert len(rows) == trials
+    assert all(r["status"] == ("failed" if r["config"]["x"] < failing else "completed") for r in rows)
     first_start = min(r["started_at"] for r in rows)
     last_end = max(r["finished_at"] for r in rows)
     summary = run.info()["summary"]
     return {
+        "failed": sum(r["status"] == "failed" for r in rows),
         "trials_per_s": trials / (last_end - first_start),
         "wall_s": wall,
         "first_trial_s": summary["first_trial_s"],
@@ -128,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--default-max", type=int, default=100, help="run Tune's defaults only up to this many trials")
     parser.add_argument("--quickstart", action="store_true", help="time the quickstart command instead")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--failing", type=float, default=0.0, metavar="SHARE",
+                        help="this share of the engine's trials raise (x below it)")
+    parser.add_argument("--engine-only", action="store_true", help="leave raw Ray Tune out")
     args = parser.parse_args(argv)
     if args.quickstart:
         figures: dict[str, Any] = quickstart()
@@ -146,17 +154,19 @@ def main(argv: list[str] | None = None) -> int:
             rows: dict[str, list[float]] = {
                 "raytune-default_fit": [], "raytune-default_span": [], "raytune-tuned_fit": [],
                 "raytune-tuned_span": [], "automl_span": [], "automl_search": [], "automl_wall_s": [],
-                "automl_first_trial_s": [],
+                "automl_first_trial_s": [], "automl_failed": [],
             }
             for _ in range(args.repeats):
-                if n <= args.default_max:  # ~0.5 trials/s: 400 trials would take 15 minutes a repeat
+                if n <= args.default_max and not args.engine_only:  # ~0.5 trials/s: 400 would take 15 min a repeat
                     fit, span = raw_tune(n, tuned=False, storage=str(work / "raw"))
                     rows["raytune-default_fit"].append(fit)
                     rows["raytune-default_span"].append(span)
-                fit, span = raw_tune(n, tuned=True, storage=str(work / "raw"))
-                rows["raytune-tuned_fit"].append(fit)
-                rows["raytune-tuned_span"].append(span)
-                result = engine(n, work)
+                if not args.engine_only:
+                    fit, span = raw_tune(n, tuned=True, storage=str(work / "raw"))
+                    rows["raytune-tuned_fit"].append(fit)
+                    rows["raytune-tuned_span"].append(span)
+                result = engine(n, work, args.failing)
+                rows["automl_failed"].append(result["failed"])
                 rows["automl_span"].append(result["trials_per_s"])
                 rows["automl_search"].append(n / result["wall_s"])
                 rows["automl_wall_s"].append(result["wall_s"])
