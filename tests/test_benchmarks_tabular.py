@@ -131,6 +131,20 @@ def test_report_counts_wins_ties_and_losses_per_pair() -> None:
     assert "2 wins, 1 ties, 2 losses over 5 (table, seed) pairs" in text
 
 
+def test_the_report_of_some_seeds_compares_a_system_run_on_fewer_seeds(tmp_path: Path) -> None:
+    # A peer run on seed 0 only beside two systems run on seeds 0-1: --seeds 0 compares all three on the same pairs.
+    rows = [_row("a", 0, "automl", 0.90), _row("a", 0, "flaml", 0.91), _row("a", 0, "autogluon", 0.89),
+            _row("a", 1, "automl", 0.70), _row("a", 1, "flaml", 0.60)]
+    out = tmp_path / "r.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli.main(["report", str(out), "--seeds", "0", "--md", str(tmp_path / "r0.md")]) == 0
+    text = (tmp_path / "r0.md").read_text()
+    assert f"From `{out}`, seed 0 only." in text
+    assert "automl vs flaml**: 0 wins, 0 ties, 1 losses over 1 (table, seed) pairs" in text
+    assert "automl vs autogluon**: 1 wins, 0 ties, 0 losses over 1 (table, seed) pairs" in text
+    assert "automl vs flaml**: 1 wins, 0 ties, 1 losses over 2" in report.render(rows)
+
+
 def test_the_report_reads_a_row_whose_load_is_not_known() -> None:
     # A run kept outside `compare` (diagnose keep) and added to a results file has no load record (null).
     rows = [{**_row("a", 0, "automl", 0.9), "load_before_after": [1.5, 2.5]}, _row("a", 0, "flaml", 0.8),
@@ -188,6 +202,8 @@ def test_cli_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert cli.main(["report", str(out), str(out)]) == 2
     assert "2 files: name the combined report with --md" in capsys.readouterr().err
     assert own.read_text() == "the first file's report"
+    assert cli.main(["report", str(out), "--seeds", "0,x"]) == 2
+    assert "--seeds '0,x' is not a comma list of numbers" in capsys.readouterr().err
 
 
 def _alive(pid: int) -> bool:

@@ -218,12 +218,13 @@ def _section(rows: Sequence[dict[str, Any]], budget: float) -> list[str]:
     return [*lines, ""]
 
 
-def render(rows: Sequence[dict[str, Any]], sources: Sequence[str] = ()) -> str:
-    """The whole report: one section per budget, then where the rows came from."""
+def render(rows: Sequence[dict[str, Any]], sources: Sequence[str] = (), seeds: Sequence[int] | None = None) -> str:
+    """The whole report: one section per budget, then where the rows came from (``seeds``: the rows kept)."""
     budgets = sorted({float(r["budget"]) for r in rows})
     lines = ["# Tabular comparison: automl vs FLAML vs the previous engine behaviour", ""]
     if sources:
-        lines += [f"From {', '.join(f'`{s}`' for s in sources)}.", ""]
+        only = f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only" if seeds is not None else ""
+        lines += [f"From {', '.join(f'`{s}`' for s in sources)}{only}.", ""]
     for budget in budgets:
         lines += _section(rows, budget)
     envs = [r.get("env", {}) for r in rows]

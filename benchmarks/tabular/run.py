@@ -184,7 +184,10 @@ def make_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{len(args.files)} files: name the combined report with --md (the default, "
                          f"{Path(args.files[0]).with_suffix('.md')}, is the first file's own report)")
     rows = report.load_rows(args.files)
-    text = report.render(rows, sources=args.files)
+    seeds = _csv_list(args.seeds, int, "--seeds") if args.seeds else None
+    if seeds is not None:
+        rows = [r for r in rows if int(r["seed"]) in seeds]
+    text = report.render(rows, sources=args.files, seeds=seeds)
     print(text)
     md = Path(args.md) if args.md else Path(args.files[0]).with_suffix(".md")
     md.write_text(text)
@@ -215,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("files", nargs="+")
     r.add_argument("--md", help="where to write the Markdown (default, for one file: that file with .md; "
                    "required for several)")
+    r.add_argument("--seeds", help="only these seeds' rows (comma list): to compare systems run on fewer seeds")
     r.set_defaults(func=make_report)
     sub.add_parser("list", help="the tables with their sizes").set_defaults(func=list_tables)
     args = parser.parse_args(argv)
