@@ -175,8 +175,8 @@ def run_trial(config: dict[str, Any], data: Splits | None = None, job: Job | Non
             if not job.report_failures or not _worker_sound(exc):
                 raise error from None  # Tune retries the trial (or replaces the worker) on an error
             # The failure is the trial's last report and the worker lives on: Tune never reuses the worker of a
-            # trial that raised, and a new one costs a process start and the trainer's imports (about 1 s here,
-            # 2-3 s with torch), once per failed trial. The driver records it failed (Recorder).
+            # trial that raised, and a new one costs a process start and the imports again (~2.3 s per failed
+            # trial measured here, benchmarks/README.md "Engine overhead"). The driver records it failed (Recorder).
             tune.report({ERROR: str(error)})
             return
         except SystemExit as exc:
