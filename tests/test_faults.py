@@ -193,6 +193,10 @@ def test_only_schedulers_that_read_a_reported_failure_get_one() -> None:
     assert _reads_failure_reports(SynchronousHyperBand(loss, max_budget=9))
     # Ray's median rule keeps every result it is given and reads its budget later: its trials' failures are errors.
     assert not _reads_failure_reports(MedianStoppingRule(time_attr="budget", metric="loss", mode="min"))
+    # automl.schedulers keeps its own copies of the reserved result keys (it does not import the trial's job).
+    from automl import schedulers
+
+    assert (schedulers.NUMBER, schedulers.FINAL, schedulers.ERROR) == (trial_job.NUMBER, trial_job.FINAL, trial_job.ERROR)
 
 
 def test_a_long_message_is_cut_with_where_the_whole_one_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
