@@ -13,17 +13,38 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 @pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """One local Ray for the whole test run (each start costs seconds); the engine reuses it."""
+def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One local Ray for the whole test run (each start costs seconds); the engine reuses it.
+
+    Under pytest-xdist its tests all go to one worker (``pytest_collection_modifyitems`` below); a second worker
+    that reaches this fixture fails its test, saying so, rather than start a second Ray."""
     import ray
 
     from automl.engine import _start_ray
 
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        claim_ray_session(tmp_path_factory.getbasetemp().parent, worker)  # the run's directory, shared by its workers
     os.environ.setdefault("AUTOML_NUM_CPUS", "2")
     started = _start_ray(None)
     yield
     if started:
         ray.shutdown()
+
+
+def claim_ray_session(run_dir: Path, worker: str) -> None:
+    """Note in ``run_dir`` that ``worker`` holds the test run's Ray session; fail if another worker already does."""
+    claim = run_dir / "ray-session-worker"
+    try:
+        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        owner = claim.read_text()
+        if owner != worker:
+            pytest.fail(f"the shared Ray session already runs on xdist worker {owner}, and {worker} needs it too: "
+                        "run with --dist loadgroup, which keeps its tests on one worker", pytrace=False)
+        return
+    os.write(fd, worker.encode())
+    os.close(fd)
 
 
 @pytest.fixture
@@ -39,6 +60,7 @@ def write_spec(tmp_path: Path) -> Callable[[str], Path]:
 
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``pytest -n 2 --dist loadgroup``, what CI runs), every test that uses the shared Ray
     session goes to one worker, so a test run still starts one Ray session; the other tests keep each module on one
