@@ -59,13 +59,12 @@ def write_spec(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``pytest -n 2 --dist loadgroup``, what CI runs), every test that uses the shared Ray
     session goes to one worker, so a test run still starts one Ray session; the other tests keep each module on one
-    worker (its module-scoped fixtures run once) and run beside them. Both halves were CPU-bound at ~70% of two
-    cores when run one after the other."""
+    worker (its module-scoped fixtures run once) and run beside them. Run one after the other, the two halves
+    kept the two cores of a CI machine busy only ~69% of the time."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
