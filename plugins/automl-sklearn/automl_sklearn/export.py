@@ -33,6 +33,7 @@ from sklearn.base import is_classifier
 
 from automl.plugin import TrialError
 from automl_sklearn.preprocess import numeric_columns
+from automl_sklearn.skops_import import skops_io
 
 __all__ = [
     "EXPORTS", "TRUSTED_TYPES", "OnnxModel", "convert_skops_to_onnx", "export_model", "load_model", "load_predictor", "load_scorable",
@@ -121,8 +122,7 @@ def export_model(pipeline: Any, X: pd.DataFrame, directory: Path, fmt: str = "sk
                     f"export: onnx: skl2onnx cannot convert {type(model).__name__}: {type(exc).__name__}: {exc}"[:1500]
                     + " (use export: auto to fall back to skops)"
                 ) from exc
-    import skops.io as sio
-
+    sio = skops_io()
     path = directory / "model.skops"
     sio.dump(pipeline, path)
     return path
@@ -206,8 +206,7 @@ def load_model(path: Path) -> Any:
     Raises:
         ValueError: When the file holds any other type (it was not written by this trainer).
     """
-    import skops.io as sio
-
+    sio = skops_io()
     untrusted = sio.get_untrusted_types(file=path)
     foreign = [t for t in untrusted if t not in TRUSTED_TYPES]
     if foreign:

@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from automl_sklearn.export import OnnxModel, load_model
 from automl_sklearn.folds import fold_parts
 from automl_sklearn.metrics import _auc, mean_scores, scores
+from automl_sklearn.skops_import import skops_io
 
 if TYPE_CHECKING:
     from automl.plugin import EnsembleMember
@@ -161,8 +162,7 @@ def _keep_member_file(self: Any) -> None:
     ensemble's members are loaded from)."""
     directory = Path(self.context.trial_dir)
     if not (directory / MEMBER_FILE).is_file() and not (directory / "model.onnx").is_file():
-        import skops.io as sio
-
+        sio = skops_io()
         tmp = directory / (MEMBER_FILE + ".tmp")
         sio.dump(self.pipeline_, tmp)
         tmp.replace(directory / MEMBER_FILE)
