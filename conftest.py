@@ -59,14 +59,30 @@ def write_spec(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``--dist loadgroup``, pytest-xdist hands out the groups in the order the tests come (the hook below
+    puts the Ray session's first), not largest group first (its default), so that the Ray session's worker starts
+    with them and runs nothing else before they end: they are the run's longest path."""
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        config.option.loadscopereorder = False  # what --no-loadscope-reorder sets
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``pytest -n 2 --dist loadgroup``, what CI runs), every test that uses the shared Ray
     session goes to one worker, so a test run still starts one Ray session; the other tests keep each module on one
     worker (its module-scoped fixtures run once) and run beside them. Run one after the other, the two halves
-    kept the two cores of a CI machine busy only ~69% of the time."""
+    kept the two cores of a CI machine busy only ~69% of the time.
+
+    The Ray session's tests come first, then the other groups, the largest first (as pytest-xdist would order
+    them), each group's tests in their collected order."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
+    groups: dict[str, list[pytest.Item]] = {}
     for item in items:
         group = "ray-session" if "ray_session" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+        groups.setdefault(group, []).append(item)
+    if hasattr(config, "workerinput"):  # an xdist worker: the one that collects, and sends the order on
+        order = sorted(groups, key=lambda g: (g != "ray-session", -len(groups[g])))  # stable: ties keep their order
+        items[:] = [item for group in order for item in groups[group]]
