@@ -1,6 +1,7 @@
-"""More than one Ray node (issue 17): a search joins a real multi-node Ray (``ray.cluster_utils.Cluster``: a head
-without CPUs and two worker nodes of one CPU each, on this machine) with ``--address``; trials run on both nodes and
-each records its node; a worker node removed while one of its trials runs loses no completed trial, the trial it ran
+"""Ray clusters, each joined by a subprocess driver: ``--address`` joins a cluster started with ``ray start`` (token
+authentication) and refuses one it cannot reach. More than one Ray node (issue 17): a search joins a real multi-node
+Ray (``ray.cluster_utils.Cluster``: a head without CPUs and two worker nodes of one CPU each, on this machine) with
+``--address``; trials run on both nodes and each records its node; a worker node removed while one of its trials runs loses no completed trial, the trial it ran
 is retried on the other node, and the search finishes its budget and its front.
 """
 
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +41,20 @@ objectives:
   - {{metric: cost, mode: min}}
 budget: {{trials: 6, max_failures: 2}}
 seed: 5
+"""
+
+
+#: Three quick trials, for a cluster of one node started with `ray start`.
+LOOPBACK_SPEC = """
+trainer:
+  name: function
+  params: {function: "tests.fixtures.objectives:fidelity", metrics: {loss: min, cost: min}, steps: 1}
+space:
+  x: {type: float, low: 0, high: 1}
+objectives:
+  - {metric: loss, mode: min}
+budget: {trials: 3}
+seed: 1
 """
 
 
@@ -107,3 +126,50 @@ def test_a_search_on_two_nodes_survives_losing_one(
     assert front["members"], "the run ended without its front"
     print(f"trials per node: survivor {sum(t.node == survivor.node_id for t in searched)}, victim {len(on_victim)};"
           f" retried: trial {retried[0].number} ({warned[0].strip()})")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_address_joins_a_cluster_on_loopback_and_refuses_an_unreachable_one(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_spec(LOOPBACK_SPEC)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("RAY_ADDRESS", None)
+    bad = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(path), "--address",
+                          f"127.0.0.1:{_free_port()}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot reach the Ray cluster" in bad.stderr
+    port = _free_port()
+    ray_bin = Path(sys.executable).parent / "ray"
+    # Token authentication on both sides, as a cluster started by `ray start` has it by default;
+    # a short temp dir because Ray's socket paths must stay under 108 characters.
+    env["RAY_AUTH_MODE"] = "token"
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    head = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        ok = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(path), "--out", str(tmp_path / "r"),
+                             "--address", f"127.0.0.1:{port}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert [t.status for t in Run.open(tmp_path / "r").trials()] == ["completed"] * 3
+    finally:
+        # SIGKILL to the head's whole process group: `ray start --block` takes about 30 s to stop on SIGTERM, and
+        # nothing of this throwaway cluster needs a graceful end (its processes are all in the group).
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)

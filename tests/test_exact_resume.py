@@ -1,5 +1,6 @@
 """Exact resume, end to end (slow: Ray in subprocesses): a driver killed with ``kill -9`` while a trial runs its last
 budget step; a second driver on the same run directory meanwhile is refused; the resume runs only the last step.
+A search killed twice, then resumed with ``automl resume``, loses and repeats no trial.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,8 +43,30 @@ seed: 4
 """
 
 
+#: Sixteen trials of 0.3 s each, one budget step.
+SLEEPY = """
+trainer:
+  name: function
+  params: {function: "tests.fixtures.objectives:sleepy", metrics: {loss: min, cost: min}, steps: 1}
+space:
+  x: {type: float, low: 0, high: 1}
+  sleep: {type: choice, values: [0.3]}
+objectives:
+  - {metric: loss, mode: min}
+budget: {trials: 16}
+seed: 1
+"""
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "automl.cli", *args]
+
+
+def _completed(out: Path) -> dict[int, Any]:
+    try:
+        return {t["number"]: t for t in Run.open(out).trials() if t["status"] == "completed"}
+    except Exception:  # the store is not there yet
+        return {}
 
 
 def _steps(out: Path) -> list[int]:
@@ -100,3 +124,33 @@ def test_kill_9_in_the_last_step_then_resume_runs_only_that_step_and_one_driver_
     assert not (out / "trials" / "00000" / "checkpoint").exists()  # removed once the end was recorded
     # Nothing of the killed driver's Ray is left: its next driver stopped what was still running.
     assert session_processes(session) == []
+
+
+def test_kill_9_twice_then_resume_loses_and_repeats_nothing(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    path, out = write_spec(SLEEPY), tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    kept: dict[int, Any] = {}
+    for cycle in range(2):
+        args = ["search", str(path), "--out", str(out)] + (["--resume"] if cycle else [])
+        proc = subprocess.Popen(_cli(*args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        target = 3 + 5 * cycle
+        deadline = time.time() + 120
+        while len(_completed(out)) < target and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done = _completed(out)
+        assert len(done) >= target
+        for n, t in kept.items():  # nothing completed before a kill is lost or changed
+            assert done[n]["finished_at"] == t["finished_at"] and done[n]["config"] == t["config"]
+        kept = done
+    resumed = subprocess.run(_cli("resume", str(out)), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    run = Run.open(out)
+    trials = {t["number"]: t for t in run.trials()}
+    assert sorted(trials) == list(range(16))
+    assert {t["status"] for t in trials.values()} == {"completed"}
+    for n, t in kept.items():
+        assert trials[n]["finished_at"] == t["finished_at"]
+    assert run.info()["status"] == "completed"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -280,36 +277,6 @@ def _counts(run_dir: Path) -> Counter[str]:
         return Counter()
 
 
-def test_kill_9_and_resume_lose_and_double_nothing(write_spec: Callable[..., Path], tmp_path: Path) -> None:
-    path = spec(write_spec, function="sleepy", extra_space="  sleep: {type: choice, values: [0.3]}",
-                budget="{trials: 16}")
-    out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    kept: dict[int, dict] = {}
-    for cycle in range(2):
-        args = ["search", str(path), "--out", str(out)] + (["--resume"] if cycle else [])
-        proc = subprocess.Popen([sys.executable, "-m", "automl.cli", *args], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        target = 3 + 5 * cycle
-        deadline = time.time() + 120
-        while _counts(out)["completed"] < target and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        done = {t["number"]: t for t in Run.open(out).trials() if t["status"] == "completed"}
-        assert len(done) >= target
-        for n, t in kept.items():  # nothing completed before a kill is lost or changed
-            assert done[n]["finished_at"] == t["finished_at"] and done[n]["config"] == t["config"]
-        kept = done
-    run = automl.engine.resume(out)
-    trials = run.trials()
-    assert sorted(t["number"] for t in trials) == list(range(16))
-    assert statuses(run) == {"completed": 16}
-    for n, t in kept.items():
-        assert {x["number"]: x for x in trials}[n]["finished_at"] == t["finished_at"]
-    assert run.info()["status"] == "completed"
-
-
 SYNCHRONOUS = "{name: hyperband, options: {type: synchronous, grace_period: 1, reduction_factor: 3}}"
 
 
@@ -348,52 +315,6 @@ def test_kill_9_and_resume_with_paused_trials(write_spec: Callable[..., Path], t
         assert_rungs_promoted_their_top(run, [1, 3])
     else:  # every block ended: each trial stopped at a rung or completed, and some reached the full budget
         assert all(t["budget"] in (1, 3, 9) for t in trials.values()) and statuses(run)["completed"] >= 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_address_joins_a_cluster_on_loopback_and_refuses_an_unreachable_one(
-    write_spec: Callable[..., Path], tmp_path: Path
-) -> None:
-    path = spec(write_spec, budget="{trials: 3}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("RAY_ADDRESS", None)
-    bad = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(path), "--address",
-                          f"127.0.0.1:{_free_port()}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "cannot reach the Ray cluster" in bad.stderr
-    port = _free_port()
-    ray_bin = Path(sys.executable).parent / "ray"
-    # Token authentication on both sides, as a cluster started by `ray start` has it by default;
-    # a short temp dir because Ray's socket paths must stay under 108 characters.
-    env["RAY_AUTH_MODE"] = "token"
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    head = subprocess.Popen(
-        [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        ok = subprocess.run([sys.executable, "-m", "automl.cli", "search", str(path), "--out", str(tmp_path / "r"),
-                             "--address", f"127.0.0.1:{port}"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
-        assert ok.returncode == 0, ok.stderr[-2000:]
-        assert statuses(Run.open(tmp_path / "r")) == {"completed": 3}
-    finally:
-        # SIGKILL to the head's whole process group: `ray start --block` takes about 30 s to stop on SIGTERM, and
-        # nothing of this throwaway cluster needs a graceful end (its processes are all in the group).
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait(timeout=60)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_budget_target_ends_the_search_and_a_resume_runs_nothing_more(
