@@ -6,8 +6,12 @@ import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from automl.plan import Plan
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -17,9 +21,11 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One local Ray for the whole test run (each start costs seconds); the engine reuses it.
 
     Under pytest-xdist its tests all go to one worker (``pytest_collection_modifyitems`` below); a second worker
-    that reaches this fixture fails its test, saying so, rather than start a second Ray."""
+    that reaches this fixture fails its test, saying so, rather than start a second Ray. Its searches run one trial
+    at a time unless their spec says otherwise (``one_trial_at_a_time``)."""
     import ray
 
+    from automl import engine
     from automl.engine import _start_ray
 
     worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -27,9 +33,28 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         claim_ray_session(tmp_path_factory.getbasetemp().parent, worker)  # the run's directory, shared by its workers
     os.environ.setdefault("AUTOML_NUM_CPUS", "2")
     started = _start_ray(None)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "_concurrency", one_trial_at_a_time(engine._concurrency))
+        yield
     if started:
         ray.shutdown()
+
+
+def one_trial_at_a_time(concurrency: Callable[[Plan], int]) -> Callable[[Plan], int]:
+    """The engine's ``_concurrency``, but a search on the shared session runs one trial at a time unless its spec
+    sets ``resources.max_concurrent`` (or its trainer asks for workers of its own, whose room the engine checks).
+
+    Tune reuses a trial's actor only within one search, and each actor is a new process that imports Ray Tune and
+    the trainer (2-5 s of CPU) before its first trial: with two trials at once, the suite's many small searches
+    start a second actor each, about a quarter of the shared session's CPU, while the other pytest-xdist worker
+    needs the second core. The tests that check what concurrency does say so in their specs; the searches the
+    suite runs through ``automl`` in subprocesses keep the default (as many trials as the CPUs hold)."""
+
+    def wrapped(plan: Plan) -> int:
+        n = concurrency(plan)  # its checks and refusals stay
+        return n if plan.max_concurrent or plan.trainer_resources() else 1
+
+    return wrapped
 
 
 def claim_ray_session(run_dir: Path, worker: str) -> None:

@@ -86,7 +86,9 @@ def test_the_wall_time_ends_a_running_step_and_keeps_the_trials_best_step(
 ) -> None:
     from automl.trial_job import DEADLINE_REASON
 
-    path = spec(write_spec, function="stalls", steps=3, budget="{trials: 2, wall_time: 20s}")
+    path = write_spec(SPEC.format(function="stalls", steps=3, extra_space="", scheduler="{name: fifo}",
+                                  objectives="  - {metric: loss, mode: min}", budget="{trials: 2, wall_time: 20s}")
+                      + "resources: {max_concurrent: 2}\n")  # both trials stall at once
     run = automl.search(path, out=tmp_path / "run")
     trials = run.trials()
     assert [t["status"] for t in trials] == ["stopped", "stopped"]
