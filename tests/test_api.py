@@ -352,7 +352,9 @@ def test_classifier_fits_predicts_and_scores(ray_session: None, tmp_path: Path) 
     from sklearn.metrics import accuracy_score
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    clf = AutoMLClassifier(trials=4, out=tmp_path).fit(X, y)
+    # No wall time (the estimators' default is 60 s): a number of trials bounds these searches, so what they check
+    # holds however slowly the machine runs.
+    clf = AutoMLClassifier(trials=4, time_budget=None, out=tmp_path).fit(X, y)
     assert clf.run_dir_.parent == tmp_path.resolve() and (clf.run_dir_ / "data.parquet").is_file()
     assert clf.best_config_ == clf.result_.best.config
     assert list(clf.classes_) == [0, 1] and clf.n_features_in_ == 30
@@ -372,7 +374,7 @@ def test_regressor_takes_numpy_arrays(ray_session: None, tmp_path: Path) -> None
 
     X, y = load_diabetes(return_X_y=True)
     space = {"model": {"type": "choice", "values": ["linear", "tree"]}}
-    reg = AutoMLRegressor(trials=4, space=space, out=tmp_path).fit(X, y)
+    reg = AutoMLRegressor(trials=4, space=space, time_budget=None, out=tmp_path).fit(X, y)
     assert reg.n_features_in_ == 10 and not hasattr(reg, "feature_names_in_")
     assert reg.best_config_["model"] in ("linear", "tree")
     predicted = reg.predict(X)
@@ -391,7 +393,7 @@ def test_categories_and_missing_values_go_through_the_exported_pipeline(ray_sess
     X.loc[::7, "size"] = np.nan
     X.loc[::11, "color"] = None
     space = {"model": {"type": "choice", "values": ["linear"]}}
-    clf = AutoMLClassifier(trials=2, space=space, out=tmp_path).fit(X, y)
+    clf = AutoMLClassifier(trials=2, space=space, time_budget=None, out=tmp_path).fit(X, y)
     assert list(clf.classes_) == ["cold", "hot"]
     new = pd.DataFrame({"flag": [True, False, True], "size": [np.nan, 0.5, 1.0],
                         "color": ["red", None, "purple"]})  # another column order, a missing and an unseen category

@@ -92,9 +92,11 @@ def test_the_wall_time_ends_a_running_step_and_keeps_the_trials_best_step(
     run = automl.search(path, out=tmp_path / "run")
     trials = run.trials()
     assert [t["status"] for t in trials] == ["stopped", "stopped"]
-    for t in trials:  # step 2 never ended: the trial keeps step 1, the reason says why
-        assert t["error"] == DEADLINE_REASON and t["budget"] == 1
-        assert t["metrics"]["loss"] == pytest.approx(t["config"]["x"])
+    for t in trials:  # step 2 never ends: the trial keeps the step it finished, the reason says why
+        steps = [s["step"] for s in run.steps(t["number"])]
+        assert t["error"] == DEADLINE_REASON and steps in ([], [1]) and t["budget"] == (1 if steps else None)
+        if steps:  # step 1 ends at once, unless the machine is too loaded to start the trial within the 20 s
+            assert t["metrics"]["loss"] == pytest.approx(t["config"]["x"])
     assert run.info()["status"] == "failed"  # nothing completed: no front
 
 
