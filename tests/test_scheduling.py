@@ -38,9 +38,10 @@ seed: 1
 
 def spec(write_spec: Callable[..., Path], *, function: str = "fidelity", steps: int = 1, extra_space: str = "",
          objectives: str = "  - {metric: loss, mode: min}", scheduler: str = "{name: fifo}",
-         budget: str = "{trials: 8}", name: str = "spec.yaml") -> Path:
-    return write_spec(SPEC.format(function=function, steps=steps, extra_space=extra_space, objectives=objectives,
-                                  scheduler=scheduler, budget=budget), name)
+         budget: str = "{trials: 8}", resources: str = "", name: str = "spec.yaml") -> Path:
+    text = SPEC.format(function=function, steps=steps, extra_space=extra_space, objectives=objectives,
+                       scheduler=scheduler, budget=budget)
+    return write_spec(text + (f"resources: {resources}\n" if resources else ""), name)
 
 
 def statuses(run: Run) -> Counter[str]:
@@ -86,9 +87,8 @@ def test_the_wall_time_ends_a_running_step_and_keeps_the_trials_best_step(
 ) -> None:
     from automl.trial_job import DEADLINE_REASON
 
-    path = write_spec(SPEC.format(function="stalls", steps=3, extra_space="", scheduler="{name: fifo}",
-                                  objectives="  - {metric: loss, mode: min}", budget="{trials: 2, wall_time: 20s}")
-                      + "resources: {max_concurrent: 2}\n")  # both trials stall at once
+    path = spec(write_spec, function="stalls", steps=3, budget="{trials: 2, wall_time: 20s}",
+                resources="{max_concurrent: 2}")  # both trials stall at once
     run = automl.search(path, out=tmp_path / "run")
     trials = run.trials()
     assert [t["status"] for t in trials] == ["stopped", "stopped"]
@@ -220,9 +220,8 @@ def test_worker_crash_timeout_and_retry_are_recorded(write_spec: Callable[..., P
 
 def test_a_failed_trials_worker_runs_the_next_trial(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     pids = tmp_path / "pids"
-    path = write_spec(SPEC.format(function="fails_late", steps=3, scheduler="{name: fifo}", budget="{trials: 6}",
-                                  extra_space=f"  pids: {{type: choice, values: ['{pids}']}}",
-                                  objectives="  - {metric: loss, mode: min}") + "resources: {max_concurrent: 1}\n")
+    path = spec(write_spec, function="fails_late", steps=3, budget="{trials: 6}", resources="{max_concurrent: 1}",
+                extra_space=f"  pids: {{type: choice, values: ['{pids}']}}")
     run = automl.search(path, out=tmp_path / "run")
     failed = [t for t in run.trials() if t["status"] == "failed"]
     assert failed and all(t["config"]["x"] > 0.5 for t in failed)
