@@ -34,6 +34,8 @@ def test_default_space_for_both_tasks(write_spec: Callable[..., Path], task: str
     assert plan.space_source == "trainer"
     models = list(plan.space["model"].values)
     assert {"forest", "extra_trees", "linear", "knn"} <= set(models)
+    # QDA classifies only; it comes last, after the models whose order follows FLAML's costs.
+    assert (models[-1] == "qda") == (task == "classification") and ("qda" in models) == (task == "classification")
     assert not {"voting", "stacking", "bagging"} & set(models)  # still searchable, just not by default
     # Every model's parameters exist only under that model.
     assert all(p.when == {"model": (name.split("__")[0],)} for name, p in plan.space.items() if name != "model")

@@ -87,6 +87,7 @@ def test_ensemble_without_finished_trials_fails_with_the_reason(make_trial: Make
 
 def test_onnx_export_predicts_like_sklearn(make_trial: MakeTrial) -> None:
     for number, config in enumerate([{"model": "forest", "n_estimators": 10}, {"model": "linear"},
+                                     {"model": "qda", "reg_param": 0.01}, {"model": "naive_bayes"},
                                      {"model": "voting", "members": "linear+svm", "voting": "soft"}]):
         trainer = make_trial(config, {"export": "onnx"}, number=number)
         run_all(trainer)
