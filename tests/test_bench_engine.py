@@ -167,8 +167,17 @@ def test_s2_r2_r3_run_through_the_engine_into_the_store_and_the_leaderboard(
     for asha in ("automl:random+asha", "automl:random+asha-promotion"):  # early stopping: more trials, same cost
         assert rows[("s2", asha)]["extra"]["trials"] > rows[("s2", "automl:random+fifo")]["extra"]["trials"]
     r2 = rows[("r2", "automl:tpe+moasha")]
-    assert r2["n_objectives"] == 3 and 0 < r2["final_value"] <= 1  # a share of the frozen reference box
-    assert all(len(v) == 3 for v in r2["losses"] if v is not None)
+    # The final value is the share of the frozen reference box that the run's trials dominate. Whether a trial
+    # falls inside the box depends on its measured latency (a loaded machine measures more than the frozen 20 ms),
+    # so what is checked is the relation that holds whatever the load: each loss vector divides its objectives by
+    # the reference, the value is in [0, 1], is 0 exactly when no trial is inside, and is at least the box any one
+    # inside trial dominates on its own.
+    ok = [v for v in r2["losses"] if v is not None]
+    assert r2["n_objectives"] == 3 and ok and all(len(v) == 3 and min(v) >= 0 for v in ok)
+    inside = [v for v in ok if max(v) < 1]
+    assert 0 <= r2["final_value"] <= 1 and (r2["final_value"] > 0) == bool(inside)
+    for v in inside:
+        assert r2["final_value"] >= (1 - v[0]) * (1 - v[1]) * (1 - v[2]) - 1e-12
     r3 = rows[("r3", "automl:random+fifo")]["extra"]
     assert r3["target"] == 0.3 and (r3["time_to_target_s"] is None or r3["time_to_target_s"] > 0)
 
