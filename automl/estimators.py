@@ -228,7 +228,7 @@ class AutoMLClassifier(ClassifierMixin, _AutoML):
             included; at least 15); None: only ``trials`` bounds it.
         trials: At most this many trials (``budget.trials``); None: as many as ``time_budget`` allows.
         searcher: A searcher name (``automl plugins`` lists them); None: with ``time_budget`` the
-            spec's ``auto`` (``blendsearch`` when automl-flaml is installed), else ``tpe`` when
+            spec's ``auto`` (``learners`` when automl-flaml is installed), else ``tpe`` when
             automl-optuna is installed, else ``random``.
         space: Search space entries as in a spec's ``space:``; None: the trainer's default space.
         metric: The metric to optimise (default ``accuracy``; any the sklearn trainer reports).
