@@ -205,8 +205,8 @@ class TrainerSection(_Strict):
 
 class SearcherSection(_Strict):
     name: str = Field("auto", description="a registered searcher (automl plugins lists them), or auto: with "
-                      "budget.wall_time and one objective the first installed of blendsearch, cfo, tpe, random "
-                      "(from 300s of wall time: learners first); otherwise random")
+                      "budget.wall_time and one objective the first installed of learners, blendsearch, cfo, tpe, "
+                      "random; otherwise random")
     options: dict[str, Any] = Field(default_factory=dict, description="the searcher's own options")
     seed: int | None = Field(
         None, ge=0, lt=SEED_LIMIT, description="the searcher's own seed (default: the spec's seed); another value repeats a search "
