@@ -11,7 +11,7 @@ History, measured on the tabular benchmark (benchmarks/tabular/RESULTS.md). Blen
 300 s, where on six tables it was +0.04 points against FLAML on average with no table 1 point
 behind, and BlendSearch, which keeps most trials in the model family that led early, was -0.52
 with german -2.8. On the 300 s protocol (16 tables x 3 seeds) ``learners`` met every goal. At 60 s
-BlendSearch left letter (15,000 rows, 26 classes) to chance: FLAML admits a global TPE proposal
+BlendSearch left letter (15,000 rows, 26 classes) to chance: BlendSearch admits a global TPE proposal
 only inside the region its local searches have reached, a region it builds from
 ``low_cost_partial_config``; in the trainers' space of models the low-cost values are conditional
 and reach FLAML through the start points instead (see automl_flaml.searchers), so the region is

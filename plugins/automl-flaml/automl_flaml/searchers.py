@@ -365,6 +365,11 @@ class BlendSearchSearcher(FlamlSearcher):
     from points proposed by a global Bayesian search (Optuna TPE), the threads prioritised by
     their expected improvement per cost. Primary objective only; needs Optuna.
 
+    In a conditional space the low-cost values inside a dict reach FLAML as start points
+    (:meth:`FlamlSearcher.start_points`), not as ``low_cost_partial_config``, from which FLAML
+    builds the region its global proposals must fall in: the region is then empty and those
+    proposals are not bounded by cost (``learners`` is the cost-bounded choice there).
+
     Args:
         experimental: FLAML's ``experimental`` flag: a multivariate, grouped TPE for the global
             search (flat spaces: it then also learns from the local searches' results).
