@@ -179,10 +179,9 @@ class FlamlSearcher(Searcher):
         factory = getattr(searcher_module, self.algorithm)
         encode = self._converter.encode
         points, rewards = self._initial_points([encode(p, partial=True) for p in self.start_points()])
-        # Low-cost values inside a conditional dict reach CFO's local searches through the start
-        # points: its per-dict form of low_cost_partial_config (a list of dicts plus the chosen
-        # index) loses them for an unordered choice. A dict choice's own low-cost value orders the
-        # start points. BlendSearch gets the per-dict form besides, for its bounds (_low_cost).
+        # Low-cost values inside a conditional dict reach FLAML through the start points: its
+        # per-dict form of low_cost_partial_config (a list of dicts plus the chosen index) loses
+        # them for an unordered choice. A dict choice's own low-cost value orders the start points.
         branches = set(self._converter.branches())
         top = {n: v for n, v in self.low_cost_partial_config.items() if not self.space[n].when and n not in branches}
         with _quiet():
@@ -190,7 +189,7 @@ class FlamlSearcher(Searcher):
                 metric=self._metric,
                 mode=self._mode,
                 space=self._converter.domains(),
-                low_cost_partial_config=self._low_cost(encode(top, partial=True)) or None,
+                low_cost_partial_config=encode(top, partial=True) or None,
                 points_to_evaluate=points or None,
                 evaluated_rewards=rewards or None,
                 # FLAML's local search seeds numpy's RandomState (below 2**32, plus an offset).
@@ -198,19 +197,6 @@ class FlamlSearcher(Searcher):
                 cost_attr=COST,
                 **self._options(),
             )
-
-    def _low_cost(self, top: dict[str, Any]) -> dict[str, Any]:
-        """FLAML's ``low_cost_partial_config`` from the encoded unconditional low-cost values."""
-        return top
-
-    def _first_values(self) -> dict[str, int]:
-        """Per dict choice, the index of the value its start points begin with (its low-cost value, else 0)."""
-        return {
-            name: self._converter.index(name, self.low_cost_partial_config[name])
-            if name in self.low_cost_partial_config
-            else 0
-            for name in self._converter.branches()
-        }
 
     def _initial_points(self, starts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[float]]:
         """FLAML's ``points_to_evaluate`` and ``evaluated_rewards``: the warm-start trials (with
@@ -231,7 +217,12 @@ class FlamlSearcher(Searcher):
         else:
             branches = self._converter.branches()
             sizes = {name: len(self.space[name].values) for name in branches}  # type: ignore[union-attr]
-            first = self._first_values()
+            first = {
+                name: self._converter.index(name, self.low_cost_partial_config[name])
+                if name in self.low_cost_partial_config
+                else 0
+                for name in branches
+            }
             points = [
                 {name: self.space[name].values[(first[name] + j) % sizes[name]] for name in branches}  # type: ignore[union-attr]
                 for j in range(max(sizes.values(), default=0))
@@ -374,12 +365,10 @@ class BlendSearchSearcher(FlamlSearcher):
     from points proposed by a global Bayesian search (Optuna TPE), the threads prioritised by
     their expected improvement per cost. Primary objective only; needs Optuna.
 
-    BlendSearch admits a global proposal only inside the region its local searches have reached,
-    which it builds from ``low_cost_partial_config``. In a conditional space the low-cost values
-    inside the dicts are given in FLAML's per-dict form too (:meth:`FlamlSpace.low_cost_per_dict`),
-    so that region exists; given only as start points they left it empty and the proposals
-    unbounded (a 1,000-tree forest as the third trial). The random configs drawn when FLAML has
-    no proposal (module docs: concurrency) are not bounded.
+    In a conditional space the low-cost values inside a dict reach FLAML as start points
+    (:meth:`FlamlSearcher.start_points`), not as ``low_cost_partial_config``, from which FLAML
+    builds the region its global proposals must fall in: the region is then empty and those
+    proposals are not bounded by cost (``learners`` is the cost-bounded choice there).
 
     Args:
         experimental: FLAML's ``experimental`` flag: a multivariate, grouped TPE for the global
@@ -412,15 +401,6 @@ class BlendSearchSearcher(FlamlSearcher):
 
     def _options(self) -> dict[str, Any]:
         return {"experimental": self.experimental}
-
-    def _low_cost(self, top: dict[str, Any]) -> dict[str, Any]:
-        # BlendSearch admits a global proposal only inside the region its local searches have
-        # reached, built from low_cost_partial_config: given only as start points, the low-cost
-        # values inside the dicts leave that region empty and the global proposals unbounded (a
-        # 1,000-tree forest as the third trial). FLAML's per-dict form bounds them; the start
-        # points still decide where the local searches begin.
-        per_dict = self._converter.low_cost_per_dict(self.low_cost_partial_config, self._first_values())
-        return {**top, **{key: form for key, form in per_dict.items() if any(form[:-1])}}
 
 
 def _partial(space: SearchSpace, config: Any, field: str, *, parents: bool = True) -> dict[str, Any]:

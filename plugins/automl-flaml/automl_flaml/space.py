@@ -299,26 +299,6 @@ class FlamlSpace:
         values = self.space[name].values  # type: ignore[union-attr]
         return next(i for i, v in enumerate(values) if v == value and type(v) is type(value))
 
-    def low_cost_per_dict(self, low_cost: Mapping[str, Any], first: Mapping[str, int]) -> dict[str, Any]:
-        """FLAML's per-dict form of the low-cost values under each top-level dict choice.
-
-        For each such choice, a list of one dict per value (the low-cost values, as FLAML sees
-        them, of the parameters directly in that value's dict) followed by the index of the value
-        to start from (``first``, default 0). BlendSearch builds from this form the region its
-        global proposals must fall in; parameters of nested dicts are left out (FLAML normalises
-        one level of this form).
-        """
-        out: dict[str, Any] = {}
-        for key, node in self.layout.items():
-            if isinstance(node, _Branch):
-                dicts = [
-                    {k: self.to_raw(leaf.name, low_cost[leaf.name]) for k, leaf in layout.items()
-                     if isinstance(leaf, _Leaf) and leaf.name in low_cost}
-                    for layout in node.layouts
-                ]
-                out[key] = [*dicts, first.get(node.name, 0)]
-        return out
-
     def branches(self) -> list[str]:
         """The choices that pick a dict at the top level of the tree (``model``), in space order."""
         return [node.name for node in self.layout.values() if isinstance(node, _Branch)]

@@ -229,49 +229,6 @@ def test_cfo_starts_cheap_and_climbs_slowly() -> None:
     assert statistics.median(SIZE_SPACE.sample(rng)["n_estimators"] for _ in range(1001)) > medians[0]
 
 
-#: A space of models whose size grows the cost, as the trainers' default spaces are.
-SIZED_MODELS = SearchSpace(
-    [
-        Choice("model", values=("forest", "lgbm")),
-        Int("forest__n_estimators", low=4, high=32768, log=True, when={"model": ("forest",)}),
-        Float("forest__max_features", low=0.1, high=1.0, when={"model": ("forest",)}),
-        Int("lgbm__n_estimators", low=4, high=32768, log=True, when={"model": ("lgbm",)}),
-        Float("lgbm__learning_rate", low=0.01, high=1.0, log=True, when={"model": ("lgbm",)}),
-    ]
-)
-
-
-def test_the_low_cost_values_inside_dicts_reach_flaml_in_its_per_dict_form() -> None:
-    converter = FlamlSpace(MODEL_SPACE)
-    low_cost = default_low_cost(MODEL_SPACE)
-    assert converter.low_cost_per_dict(low_cost, {}) == {"model": [{"n_estimators": 4}, {}, {"n_neighbors": 1}, 0]}
-    assert converter.low_cost_per_dict(low_cost, {"model": 2})["model"][-1] == 2
-    assert FlamlSpace(SIZE_SPACE).low_cost_per_dict(default_low_cost(SIZE_SPACE), {}) == {}
-
-
-def test_blendsearch_grows_the_cost_of_its_proposals_in_a_space_of_models() -> None:
-    """BlendSearch's global proposals stay near the sizes its local searches have reached: without the
-    per-dict low-cost form its admissible region is empty, and the first proposal after the start
-    points is a forest of hundreds to thousands of trees (every one of these seeds)."""
-    bounded = 0
-    for seed in range(10):
-        searcher = BlendSearchSearcher(SIZED_MODELS, LOSS, seed=seed)
-        largest, jumps = 4, []
-        for number in range(20):
-            fallbacks = searcher.fallbacks
-            config = searcher.suggest(number)
-            assert config is not None
-            size = config.get("forest__n_estimators", config.get("lgbm__n_estimators"))
-            if searcher.fallbacks == fallbacks:  # FLAML's proposal, not a random draw (module docs)
-                jumps.append(size / largest)
-            searcher.observe(TrialOutcome(number, config, "completed", {"loss": 1 / math.log(size + 1)}, 1, 1,
-                                          cost_s=size / 100))
-            largest = max(largest, size)
-        bounded += max(jumps) <= 10
-    assert searcher.flaml._ls_bound_min  # the region FLAML bounds its global proposals by is not empty
-    assert bounded >= 8, bounded
-
-
 def test_an_empty_low_cost_config_turns_the_rule_off() -> None:
     starts = [CFOSearcher(SIZE_SPACE, LOSS, seed=s, low_cost_partial_config={}).suggest(0) for s in range(4)]
     assert any(c is not None and c["n_estimators"] > 4 for c in starts)
