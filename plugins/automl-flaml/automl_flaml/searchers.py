@@ -368,7 +368,9 @@ class BlendSearchSearcher(FlamlSearcher):
     In a conditional space the low-cost values inside a dict reach FLAML as start points
     (:meth:`FlamlSearcher.start_points`), not as ``low_cost_partial_config``, from which FLAML
     builds the region its global proposals must fall in: the region is then empty and those
-    proposals are not bounded by cost (``learners`` is the cost-bounded choice there).
+    proposals are not bounded by cost (``learners`` is the cost-bounded choice there). Giving
+    FLAML the per-dict form as well bounds them, and scored worse on the tabular benchmark's
+    largest table at 60 s (the plugin README), so it is not done.
 
     Args:
         experimental: FLAML's ``experimental`` flag: a multivariate, grouped TPE for the global
