@@ -22,17 +22,30 @@ a rung result missing one of the objectives (one measured only at the end) is no
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from automl.plugin import Objective, RungResult, SearchSpace, TrialOutcome
-from automl_optuna.searchers import OptunaSearcher, _distribution, _optuna, _positive, _quiet, _sample
+from automl_optuna.searchers import (
+    OptunaSearcher,
+    _distribution,
+    _optuna,
+    _positive,
+    _quiet,
+    _sample,
+    one_torch_thread,
+    require,
+)
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = ["BOHBSearcher"]
+
+#: The models a budget's study may use.
+MODELS: tuple[str, ...] = ("tpe", "gp")
 
 #: The proposal source of a configuration drawn at random (not from a budget's model).
 _RANDOM = -1
@@ -56,15 +69,22 @@ class BOHBSearcher(OptunaSearcher):
         multivariate: Model the parameters jointly (BOHB's multivariate KDE); False: one by one.
         constant_liar: Treat configurations still running at a budget as bad there, so
             concurrent proposals spread out.
+        model: The model of each budget: ``tpe`` (BOHB's, Optuna's ``TPESampler``) or ``gp`` (a Gaussian
+            process per budget, Optuna's ``GPSampler``, needs torch and scipy; ``n_ei_candidates``,
+            ``multivariate`` and ``constant_liar`` are TPE's and do not apply to it).
     """
 
     multi_objective = True
+    #: The class default for a searcher pickled before the option existed (its studies are TPE's).
+    model: str = "tpe"
 
     def __init__(
         self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, min_points: int | None = None,
         random_fraction: float = 1 / 3, n_ei_candidates: int = 24, multivariate: bool = True,
-        constant_liar: bool = True,
+        constant_liar: bool = True, model: str = "tpe",
     ) -> None:
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         if min_points is not None:
             _positive(min_points=min_points, minimum=1)
         _positive(n_ei_candidates=n_ei_candidates, minimum=1)
@@ -75,6 +95,9 @@ class BOHBSearcher(OptunaSearcher):
         self.n_ei_candidates = n_ei_candidates
         self.multivariate = multivariate
         self.constant_liar = constant_liar
+        self.model = model
+        if model == "gp":
+            require("torch", "scipy")
         #: budget -> the study of the results seen at that budget.
         self._models: dict[int, optuna.Study] = {}
         #: budget -> how many results its study holds (complete trials).
@@ -92,9 +115,12 @@ class BOHBSearcher(OptunaSearcher):
 
     def _model(self, budget: int) -> optuna.Study:
         if budget not in self._models:
+            seed = (self.seed * 1_000_003 + budget) % 2**32
             with _quiet():
-                sampler = _optuna().samplers.TPESampler(
-                    seed=(self.seed * 1_000_003 + budget) % 2**32, n_startup_trials=0,
+                sampler = _optuna().samplers.GPSampler(
+                    seed=seed, n_startup_trials=0, warn_independent_sampling=False,
+                ) if self.model == "gp" else _optuna().samplers.TPESampler(
+                    seed=seed, n_startup_trials=0,
                     n_ei_candidates=self.n_ei_candidates, multivariate=self.multivariate, group=self.multivariate,
                     constant_liar=self.constant_liar,
                 )
@@ -115,7 +141,7 @@ class BOHBSearcher(OptunaSearcher):
         explore = self._coin.random() < self.random_fraction
         source = _RANDOM if budget is None or explore else budget
         study = self._study if source == _RANDOM else self._models[source]
-        with _quiet():
+        with _quiet(), one_torch_thread() if source != _RANDOM and self.model == "gp" else contextlib.nullcontext():
             trial = study.ask()
             config: dict[str, Any] = {}
             for name, param in self.space.items():

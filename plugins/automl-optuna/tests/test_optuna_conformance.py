@@ -55,3 +55,13 @@ class TestPackage(PackageConformance):
 
 class TestBOHB(SearcherConformance):
     searcher = "bohb"
+
+
+class TestBOHBGaussianProcess(SearcherConformance):
+    searcher = "bohb"
+    # A GP per budget (model: gp): a fit per model proposal costs ~0.1-0.5 s here, so few points before
+    # the model and short runs, as TestGP.
+    options = {"model": "gp", "min_points": 4}
+    n_trials = 6
+    n_improve = 12
+    improve_seeds = (0, 1, 2)
