@@ -319,11 +319,16 @@ class UniformTable:
 
 PROMOTION = {"scheduler": {"type": "promotion"}}
 SYNCHRONOUS = {"scheduler": {"type": "synchronous"}}
+GP_BOHB: dict[str, Any] = {"model": "gp", "random_fraction": 0.1}
 R3_METHODS: tuple[str | tuple[str, str, dict[str, Any]], ...] = (
     "rungs:random+fifo", "rungs:random+asha", ("rungs:random+asha-promotion", "rungs:random+asha", PROMOTION),
     "rungs:random+hyperband", "rungs:tpe+fifo", "rungs:tpe+asha", "rungs:bohb+asha",
     ("rungs:bohb+asha-promotion", "rungs:bohb+asha", PROMOTION), "rungs:bohb+hyperband", "optuna:tpe+hyperband",
-    *((f"rungs:{s}+hyperband-synchronous", f"rungs:{s}+hyperband", SYNCHRONOUS) for s in ("random", "tpe", "bohb")))
+    *((f"rungs:{s}+hyperband-synchronous", f"rungs:{s}+hyperband", SYNCHRONOUS) for s in ("random", "tpe", "bohb")),
+    # BOHB with a Gaussian process per budget instead of TPE (twenty-third session; its settings decided on S2's
+    # seeds 0-9, benchmarks/scheduling/RESULTS.md).
+    ("rungs:bohb-gp+asha-promotion", "rungs:bohb+asha", {"searcher": GP_BOHB, **PROMOTION}),
+    ("rungs:bohb-gp+hyperband-synchronous", "rungs:bohb+hyperband", {"searcher": GP_BOHB, **SYNCHRONOUS}))
 
 
 #: Settings of the model-based multi-fidelity searcher and of the rungs looked at for issue 20's goals (decided on
@@ -375,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "types over 3,000 uniformly drawn configurations, each seed one ordering)")
     s2.add_argument("--seeds", type=int, default=20)
     s2.add_argument("--cost", type=int, default=40)
+    s2.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
     s2.add_argument("--methods", nargs="+", help="default: those of automl_bench.mf_figure (labels of R3_METHODS and "
                     "VARIANTS too)")
     s2.add_argument("--reduction-factor", type=float, default=3, help="of the replay's ASHA")
@@ -386,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from automl_bench.mf_figure import DEFAULT_METHODS, figure
 
         t0 = time.time()
-        seeds = list(range(args.seeds))
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         methods: Sequence[str | tuple[str, str, dict[str, Any]]] = \
             [known.get(m, m) for m in args.methods] if args.methods else DEFAULT_METHODS
         print(figure(["s2-branin", "s2-hartmann3"], methods, seeds, args.cost,

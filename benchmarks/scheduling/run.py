@@ -156,6 +156,10 @@ ARMS: dict[str, dict[str, Any]] = {
                                                                    "type": "synchronous"}, "searcher": "tpe"},
     "bohb-hyperband-synchronous": {"name": "hyperband", "options": {"grace_period": 1, "reduction_factor": 3,
                                                                     "type": "synchronous"}, "searcher": "bohb"},
+    # BOHB with a Gaussian process per budget (Optuna's GPSampler), its settings decided on S2's seeds 0-9.
+    "bohb-gp-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3,
+                                                           "type": "promotion"}, "searcher": "bohb",
+                               "searcher_options": {"model": "gp", "random_fraction": 0.1}},
 }
 
 
@@ -186,11 +190,12 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for scheduler in arms[shift:] + arms[:shift]:
             spec = dict(base, name=f"speedup-{scheduler}")
             searcher = ARMS[scheduler].get("searcher", "random")
+            options = {"options": ARMS[scheduler]["searcher_options"]} if "searcher_options" in ARMS[scheduler] else {}
             if args.vary == "order":  # one task (split, trial seeds); the searcher's seed orders the configs
-                spec["searcher"] = {"name": searcher, "seed": seed}
+                spec["searcher"] = {"name": searcher, "seed": seed, **options}
             else:  # each seed its own split as well
-                spec.update(seed=seed, searcher={"name": searcher})
-            spec["scheduler"] = {k: v for k, v in ARMS[scheduler].items() if k != "searcher"}
+                spec.update(seed=seed, searcher={"name": searcher, **options})
+            spec["scheduler"] = {k: v for k, v in ARMS[scheduler].items() if k not in ("searcher", "searcher_options")}
             spec["budget"] = {"trials": args.trials, "wall_time": args.wall, "target": args.target}
             if args.epochs:
                 spec["trainer"] = {**spec["trainer"], "params": {**spec["trainer"]["params"], "epochs": args.epochs}}
