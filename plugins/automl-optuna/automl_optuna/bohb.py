@@ -1,10 +1,10 @@
 """BOHB-style model-based multi-fidelity search with Optuna's TPE (Falkner et al. 2018).
 
 One Optuna study per budget (rung) holds the configurations seen at that budget with their
-results there; each new configuration is proposed by ``TPESampler`` on the study of the
-highest budget that has at least ``min_points`` results (a fraction ``random_fraction`` of
-proposals, and all of them before any budget has enough points, is drawn at random, as in
-BOHB). The studies are filled from every rung (:meth:`Searcher.observe_rung`, which the
+results there; each new configuration is proposed by ``TPESampler`` (``GPSampler`` with
+``model="gp"``) on the study of the highest budget that has at least ``min_points`` results
+(a fraction ``random_fraction`` of proposals, and all of them before any budget has enough
+points, is drawn at random, as in BOHB). The studies are filled from every rung (:meth:`Searcher.observe_rung`, which the
 engine's driver calls under ``asha``, ``hyperband`` or ``moasha``) and from completed trials
 (at the full budget), so the model learns from the many cheap low-rung results long before
 full-budget ones exist, and moves to the higher budgets as they fill.

@@ -54,8 +54,8 @@ def searcher_specs() -> list[SearcherSpec]:
         SearcherSpec("qmc", QMCSearcher, multi_objective=True,
                      description="Optuna quasi-Monte Carlo (Sobol/Halton) space filling", check_space=_checker(QMCSearcher)),
         SearcherSpec("bohb", BOHBSearcher, multi_objective=True,
-                     description="BOHB-style multi-fidelity: Optuna TPE on the highest rung with enough results "
-                     "(learns from every rung of asha/hyperband/moasha; all objectives when several)",
+                     description="BOHB-style multi-fidelity: Optuna TPE (or a GP, model: gp) on the highest rung with enough "
+                     "results (learns from every rung of asha/hyperband/moasha; all objectives when several)",
                      check_space=_checker(BOHBSearcher)),
     ]
 
