@@ -185,9 +185,16 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if unknown or "fifo" not in arms:
         raise SystemExit(f"--arms: fifo and any of {', '.join(ARMS)}; got {args.arms}")
     runs: dict[str, list[dict[str, Any]]] = {a: [] for a in arms}
+    # fifo's runs taken from earlier results files of the same spec and target (--fifo-from): epochs to target are
+    # machine-independent, seconds are not (the output says where fifo came from).
+    stored = _stored_fifo(args) if args.fifo_from else {}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
+        if stored:
+            runs["fifo"].append(stored[seed])
         shift = seed % len(arms)
         for scheduler in arms[shift:] + arms[:shift]:
+            if scheduler == "fifo" and stored:
+                continue
             spec = dict(base, name=f"speedup-{scheduler}")
             searcher = ARMS[scheduler].get("searcher", "random")
             options = {"options": ARMS[scheduler]["searcher_options"]} if "searcher_options" in ARMS[scheduler] else {}
@@ -205,10 +212,26 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             runs[scheduler].append(row)
             print(scheduler, json.dumps(row), flush=True)
     out: dict[str, Any] = {"spec": args.spec, "epochs": args.epochs, "target": args.target, "metric": metric,
-                           "wall": args.wall, "runs": runs}
+                           "wall": args.wall, "runs": runs,
+                           **({"fifo_from": [str(f) for f in args.fifo_from]} if stored else {})}
     for arm in arms[1:]:
         out[arm] = _speedups(runs["fifo"], runs[arm])
     return out
+
+
+def _stored_fifo(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """Seed -> the fifo run of that seed in the ``--fifo-from`` files, which must match ``--spec`` and ``--target``."""
+    found: dict[int, dict[str, Any]] = {}
+    for path in args.fifo_from:
+        doc = json.loads(Path(path).read_text())
+        if doc.get("spec") != args.spec or doc.get("target") != args.target or doc.get("epochs") != args.epochs:
+            raise SystemExit(f"--fifo-from {path}: spec {doc.get('spec')}, target {doc.get('target')}, epochs "
+                             f"{doc.get('epochs')}; this run: {args.spec}, {args.target}, {args.epochs}")
+        found.update({int(r["seed"]): r for r in doc["runs"]["fifo"]})
+    missing = [s for s in range(args.first_seed, args.first_seed + args.seeds) if s not in found]
+    if missing:
+        raise SystemExit(f"--fifo-from: no fifo run of seeds {missing}")
+    return found
 
 
 def _speedups(fifo: list[dict[str, Any]], asha: list[dict[str, Any]]) -> dict[str, Any]:
@@ -372,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vary", choices=["order", "task"], default="order",
                         help="speedup: each seed draws another order of configurations on the spec's split "
                         "(order), or another split too (task)")
+    parser.add_argument("--fifo-from", type=Path, nargs="+", help="speedup: take fifo's runs from these earlier "
+                        "--json files (same spec, target and epochs) instead of running it again")
     parser.add_argument("--arms", default="fifo,asha,asha-promotion",
                         help=f"speedup: fifo and the ASHA arms to compare with it ({', '.join(ARMS)})")
     parser.add_argument("--references", type=float, nargs="+",
