@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from automl_bench.multifidelity import BRANIN_MIN, HARTMANN3_MIN, STEPS
 
+from benchmarks.scheduling.r3_table import GP_BOHB
+
 S2_SPEC = """
 name: s2-{problem}
 trainer:
@@ -156,10 +158,10 @@ ARMS: dict[str, dict[str, Any]] = {
                                                                    "type": "synchronous"}, "searcher": "tpe"},
     "bohb-hyperband-synchronous": {"name": "hyperband", "options": {"grace_period": 1, "reduction_factor": 3,
                                                                     "type": "synchronous"}, "searcher": "bohb"},
-    # BOHB with a Gaussian process per budget (Optuna's GPSampler), its settings decided on S2's seeds 0-9.
+    # BOHB with a Gaussian process per budget (Optuna's GPSampler), its settings decided on S2's seeds 0-9 (r3_table's).
     "bohb-gp-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3,
                                                            "type": "promotion"}, "searcher": "bohb",
-                               "searcher_options": {"model": "gp", "random_fraction": 0.1}},
+                               "searcher_options": GP_BOHB},
 }
 
 
