@@ -13,7 +13,9 @@ compression, scikit-learn models on ONNX Runtime.
     (search and fronts also for --network cnn, mlp-wide and cnn-wide: the wide spaces reach compute-bound sizes;
     and cnn-mnist, issue 18's 28x28 task: --trials 30, results and specs versioned in benchmarks/compress/results/;
     cnn-mnist-e10 trains it 10 epochs; cnn-mnist-xl is its compute-bound case, techniques too; cnn-mnist-xl-wall
-    is a plain search given each cnn-mnist-xl compressed search's wall time, run after it, then fronts)
+    is a plain search given each cnn-mnist-xl compressed search's wall time, run after it, then fronts;
+    cnn-mnist-big (--trials 24, compressed only) and cnn-mnist-big-wall (plain) the same over a space whose
+    smallest network is cnn-mnist-xl's reference network)
     .venv/bin/python -m benchmarks.compress report          # only rewrite RESULTS.md
 
 ``techniques``: one reference network per seed (the trial seed; the data split is the engine's
@@ -95,6 +97,11 @@ NETWORKS["cnn-mnist-e10"] = NETWORKS["cnn-mnist"]
 NETWORKS["cnn-mnist-xl"] = ({**NETWORKS["cnn-mnist"][0], "channels": 48, "units": 256}, NETWORKS["cnn-mnist"][1])
 #: The data set of a network's table (digits unless named here).
 DATASETS: dict[str, str] = {"cnn-mnist": "mnist5k", "cnn-mnist-e10": "mnist5k", "cnn-mnist-xl": "mnist5k"}
+# Issue 18's fourth set (twenty-fourth session, 2026-12-07, fixed before its first run): a space whose smallest network
+# is cnn-mnist-xl's reference network itself (below). Its reference network is that one; its technique table is
+# cnn-mnist-xl's.
+NETWORKS["cnn-mnist-big"] = NETWORKS["cnn-mnist-xl"]
+DATASETS["cnn-mnist-big"] = "mnist5k"
 #: The per-call floor: the smallest network of the searches (one layer of 16 units), untrained (its weights do not
 #: change its latency), timed in the same interleaved rounds as the models of a table or front.
 FLOOR = ({"network": "mlp", "layers": 1, "units": 16, "lr": 0.001, "batch_size": 64}, {"epochs": 1})
@@ -410,10 +417,25 @@ TRAINING_SPACE["cnn-mnist-xl"] = {**TRAINING_SPACE["cnn-mnist"],
                                   "units": {"type": "int", "low": 128, "high": 512, "log": True}}
 COMPRESSION["cnn-mnist-xl"] = COMPRESSION["cnn-mnist"]
 REFERENCES["cnn-mnist-xl"] = {"accuracy": 0.85, "latency_ms": 1.0, "size_bytes": 1.5e7}
+# The fourth set: cnn-mnist-xl's ceilings (1.20-1.24x) showed why compression could not reach 1.2x there: the plain
+# search may pick the space's smallest networks (24 channels, 128 units: 1.3 MB, 0.095 ms, under a tenth of the
+# reference point's latency and size), so its front already holds most of the box. Here every network is at least
+# the compute-bound reference network of the technique table (48 channels, 256 units: 5.0 MB, 0.22 ms): 48-64
+# channels (96-128 in the second block), 256-512 units, lr and batch size as before, 5 epochs: the case of a user
+# whose accuracy or architecture needs networks of this size, which is what compression is for. The reference point
+# is cnn-mnist-xl's (its largest network, 64 ch and 512 units, is this space's too), the searcher MOTPE as before,
+# 24 trials for the compressed search (fewer than 30 to fit three seeds in one session); the plain search gets that
+# search's wall time (cnn-mnist-big-wall), the same compute; the goal is judged on the linear hypervolume, seeds 0-2.
+TRAINING_SPACE["cnn-mnist-big"] = {**TRAINING_SPACE["cnn-mnist"],
+                                   "channels": {"type": "int", "low": 48, "high": 64, "log": True},
+                                   "units": {"type": "int", "low": 256, "high": 512, "log": True}}
+SEARCH_PARAMS["cnn-mnist-big"] = SEARCH_PARAMS["cnn-mnist-xl"]
+COMPRESSION["cnn-mnist-big"] = COMPRESSION["cnn-mnist-xl"]
+REFERENCES["cnn-mnist-big"] = REFERENCES["cnn-mnist-xl"]
 #: Equal compute: a plain search given the wall time that the named network's compressed search took (its trial count
 #: unbounded), set against that compressed search in ``fronts``; compression's fine-tuning is not free, and this
 #: asks whether the plain search, given that time for more trials, closes the gap.
-SAME_WALL: dict[str, str] = {"cnn-mnist-xl-wall": "cnn-mnist-xl"}
+SAME_WALL: dict[str, str] = {"cnn-mnist-xl-wall": "cnn-mnist-xl", "cnn-mnist-big-wall": "cnn-mnist-big"}
 for _wall, _of in SAME_WALL.items():
     NETWORKS[_wall], DATASETS[_wall], TRAINING_SPACE[_wall] = NETWORKS[_of], DATASETS[_of], TRAINING_SPACE[_of]
     COMPRESSION[_wall], REFERENCES[_wall], SEARCH_PARAMS[_wall] = COMPRESSION[_of], REFERENCES[_of], SEARCH_PARAMS[_of]
