@@ -158,3 +158,37 @@ def test_an_equal_compute_plain_search_gets_the_compressed_searchs_wall_time_and
         assert spec.budget.wall_time == 436 and spec.budget.trials == 300 and not spec.compression
         assert set(spec.space) == set(TRAINING_SPACE[source]) and REFERENCES[network] == REFERENCES[source]
         assert (_run_key(network, "plain"), _run_key(network, "compressed")) == (network, source)
+
+
+def test_an_equal_compute_front_shows_both_searches_and_the_plain_searchs_trial_count() -> None:
+    from benchmarks.compress.report import _mnist_section
+
+    def member(variant: str, number: int, accuracy: float, size: float, b1: float) -> dict[str, Any]:
+        return {"key": f"{variant}#{number}", "number": number, "config": {"channels": 48, "units": 256},
+                "file": f"trial-{number:05d}-model.onnx", "accuracy": accuracy, "test_accuracy": accuracy,
+                "size_bytes": size, "latency_b1": b1, "latency_b1_range": [b1, b1], "latency_b256": 10 * b1}
+
+    plain, compressed = member("plain", 3, 0.97, 5e6, 0.3), member("compressed", 7, 0.965, 2e5, 0.05)
+    doc = {"kind": "fronts", "network": "cnn-mnist-big-wall", "seed": 1, "rounds": 3,
+           "reference": REFERENCES["cnn-mnist-big-wall"], "drift": {"before_ms": 0.1, "after_ms": 0.1},
+           "floor": {"b1": [0.02]}, "plain": {"hypervolume": 1.0, "members": [plain], "front": ["plain#3"]},
+           "compressed": {"hypervolume": 2.0, "members": [compressed], "front": ["compressed#7"]},
+           "union_front": ["compressed#7", "plain#3"], "goal": {},
+           "environment": {"date": "d", "commit": "c", "cpus": 2, "load_average": [1.0, 1.0, 1.0],
+                           "torch": "t", "onnxruntime": "o"}}
+
+    def search(network: str, variant: str, trials: int, wall_s: float, statuses: dict[str, int]) -> dict[str, Any]:
+        return {"kind": "search", "network": network, "variant": variant, "seed": 1, "trials": trials,
+                "wall_s": wall_s, "statuses": statuses, "failures": []}
+
+    searches = {("cnn-mnist-big-wall", 1, "plain"): search("cnn-mnist-big-wall", "plain", 24, 600.0,
+                                                           {"completed": 29, "stopped": 5}),
+                ("cnn-mnist-big", 1, "compressed"): search("cnn-mnist-big", "compressed", 24, 612.0,
+                                                           {"completed": 24}),
+                ("cnn-mnist-big-wall", 0, "compressed"): search("cnn-mnist-big-wall", "compressed", 9, 1.0, {})}
+    text = "\n".join(_mnist_section([], [doc], searches))
+    # The plain search's trials are what ran in the compressed search's wall time, not its unused trial budget.
+    assert "- `plain`: given the compressed search's wall time, 34 trials in 10.0 min" in text
+    # The compressed search it is set against is its source set's, of the same seed.
+    assert "- `compressed`: 24 trials in 10.2 min, statuses {'completed': 24}" in text
+    assert "9 trials" not in text
