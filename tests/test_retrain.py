@@ -31,6 +31,10 @@ def test_the_top_configurations_are_trained_again_with_trial_numbers_the_table_d
     assert numbers == [6, 11, 8, 13, 7, 12]  # (repeat + 1) * 5 rows + row: none of the table's own 0-4
     assert len(set(numbers)) == len(numbers) and not set(numbers) & set(range(len(finals)))
 
+    # A row whose training failed is no candidate, whatever its last recorded epoch says.
+    failed = retrain.retrain({**table, "failed": {"1": "nan loss"}}, top=2, repeats=1, processes=1)
+    assert [r["row"] for r in failed] == [3, 2]
+
 
 def test_the_summary_counts_the_retrainings_that_reach_the_target_per_recorded_value() -> None:
     rows = [{"row": 0, "recorded": 0.983, "retrained": [0.983, 0.98, 0.986]},

@@ -29,7 +29,8 @@ from benchmarks.scheduling.r3_table import _train
 def retrain(table: Mapping[str, Any], top: int, repeats: int, processes: int = 2) -> list[dict[str, Any]]:
     """The ``top`` configurations by recorded final value, each trained ``repeats`` more times: one row each."""
     rows = len(table["configs"])
-    finals = [values[-1] if values else float("-inf") for values in table["values"]]
+    failed = {int(i) for i in table.get("failed", {})}  # a curve cut short by a failure has no final value
+    finals = [values[-1] if values and i not in failed else float("-inf") for i, values in enumerate(table["values"])]
     chosen = sorted(range(rows), key=lambda i: (-finals[i], i))[:top]
     jobs = [(table["spec"], table["source"], (r + 1) * rows + i, table["configs"][i]) for i in chosen
             for r in range(repeats)]
