@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("automl_bench")
 pytest.importorskip("sklearn")
 
-from benchmarks.scheduling.r3_table import ROOT, SPEC, TableTask, _plan, replay_rows  # noqa: E402
+from benchmarks.scheduling.r3_table import ROOT, SPEC, NoisyTableTask, TableTask, _plan, replay_rows  # noqa: E402
 
 
 def _table(n: int = 30, spec: Path = SPEC) -> dict:
@@ -34,6 +34,31 @@ def test_a_point_gets_the_curve_of_the_nearest_recorded_configuration() -> None:
         assert loss(point, 3)["loss"] == pytest.approx(1 - table["values"][i][2])
     assert task.optimum == pytest.approx(1 - 0.99)
     assert task.target_loss(0.1) == pytest.approx(sorted(1 - np.linspace(0.5, 0.99, 30))[2])  # a recorded value
+
+
+def test_the_noisy_table_answers_a_point_with_one_of_its_nearest_configurations_trainings() -> None:
+    """Several trainings per configuration (retrain's curves): a point gets one of them, drawn from the point, the
+    same one every time; failed or short retrainings are not among them; targets count every training."""
+    table = _table()
+    shifted = [[[v - 0.01 * (r + 1) for v in table["values"][i]] for r in range(3)] for i in range(30)]
+    rows = [{"row": i, "curves": shifted[i], "failed": [None, None, None]} for i in range(30)]
+    rows[4] = {"row": 4, "curves": [shifted[4][0], shifted[4][1][:5], shifted[4][2]], "failed": [None, "nan", "x"]}
+    task = NoisyTableTask(table, {"rows": rows})
+    assert [len(t) for t in task.trainings] == [4] * 4 + [2] + [4] * 25
+    assert len(task.losses) == 4 * 29 + 2
+    loss = task.function()
+    own = np.asarray(task.encode(table["configs"][7]))
+    finals = set()
+    for k in range(40):  # points around configuration 7, each nearest to it
+        point = dict(zip(task.names, np.clip(own + 1e-6 * k, 0, 1), strict=True))
+        assert task.nearest(point) == 7
+        final = loss(point, 27)["loss"]
+        assert any(final == pytest.approx(1 - table["values"][7][-1] + 0.01 * r) for r in range(4))
+        assert loss(point, 27)["loss"] == final and loss(point, 3)["loss"] == pytest.approx(task.training(point)[2])
+        finals.add(round(final, 6))
+    assert len(finals) > 1  # the draw differs between points
+    point = dict(zip(task.names, task.encode(table["configs"][4]), strict=True))
+    assert any(loss(point, 27)["loss"] == pytest.approx(1 - c[-1]) for c in (table["values"][4], shifted[4][0]))
 
 
 @pytest.mark.parametrize("name", ["torch-mlp-digits.yaml", "torch-cnn-mnist-asha.yaml"])

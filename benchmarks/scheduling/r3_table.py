@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import math
 import os
@@ -59,7 +60,7 @@ from automl.plugin import Objective
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "searchspaces" / "torch-mlp-digits.yaml"
 
-__all__ = ["R3_METHODS", "SurrogateTask", "TableTask", "UniformTable", "main", "record", "replay_rows", "replay_seconds", "validate"]
+__all__ = ["R3_METHODS", "NoisyTableTask", "SurrogateTask", "TableTask", "UniformTable", "main", "record", "replay_rows", "replay_seconds", "validate"]
 
 
 def _plan(spec_text: str, source: str) -> Any:
@@ -193,6 +194,50 @@ class TableTask(S2Task):
     def target_loss(self, fraction: float) -> float:
         """The final loss that ``fraction`` of the recorded (uniformly drawn) configurations reach."""
         return float(np.quantile(self.losses[:, -1], fraction, method="lower"))
+
+
+class NoisyTableTask(TableTask):
+    """The table with several trainings (seeds) per configuration: a point gets the curve of one training, drawn per
+    point, of the nearest recorded configuration (the way Syne Tune's blackbox repository serves NAS-Bench-201 or
+    FCNet, whose tables hold several seeds per configuration), so a method pays the seed-to-seed draw a real trial
+    pays: through the engine each trial trains with its own seed, and R3's top is a few validation rows
+    (:mod:`benchmarks.scheduling.retrain`).
+
+    ``repeats`` is what ``retrain --json`` writes: rows of the table trained again with other trial numbers, their
+    curves kept. A configuration's trainings are its recorded curve and its retrained full-length ones; which one
+    answers a point is drawn from the point itself (a hash of its coordinates), so the same point always gets the
+    same curve and a method's proposals, not the order of its calls, decide. ``losses`` holds every training (one row
+    each): targets are the share of trainings that reach them, and the replay's random search draws trainings.
+    """
+
+    def __init__(self, table: Mapping[str, Any], repeats: Mapping[str, Any], name: str = "r3-noisy-table") -> None:
+        super().__init__(table, name=name)
+        full = [i for i, v in enumerate(table["values"]) if len(v) == self.max_steps]
+        again: dict[int, list[list[float]]] = {}
+        for row in repeats["rows"]:
+            curves = [c for c, f in zip(row["curves"], row.get("failed") or [None] * len(row["curves"]), strict=True)
+                      if len(c) == self.max_steps and not f]
+            again.setdefault(int(row["row"]), []).extend(curves)
+        #: per nearest-neighbour index (the table's full rows, in order): every training's loss curve.
+        self.trainings = [np.vstack([1.0 - np.asarray(table["values"][i], dtype=float)]
+                                    + [1.0 - np.asarray(c, dtype=float) for c in again.get(i, [])]) for i in full]
+        self.losses = np.vstack(self.trainings)
+        self._drawn: dict[tuple[float, ...], int] = {}
+
+    def training(self, point: Mapping[str, Any]) -> np.ndarray:
+        """The loss curve that answers ``point``: one training of its nearest configuration, drawn from the point."""
+        key = tuple(float(point[n]) for n in self.names)
+        runs = self.trainings[self.nearest(point)]
+        if key not in self._drawn:
+            digest = hashlib.sha256(np.asarray(key, dtype=np.float64).tobytes()).digest()
+            self._drawn[key] = int.from_bytes(digest[:8], "little") % len(runs)
+        return runs[self._drawn[key]]
+
+    def function(self) -> Callable[..., dict[str, float]]:
+        def loss(point: Mapping[str, Any], step: int = 0) -> dict[str, float]:
+            return {"loss": float(self.training(point)[(step or self.max_steps) - 1])}
+
+        return loss
 
 
 class SurrogateTask(TableTask):
@@ -366,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fig.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST + SEEDS - 1")
     fig.add_argument("--fractions", nargs="+", type=float, default=[0.05, 0.01],
                      help="targets: the share of uniformly drawn configurations that reach each")
+    fig.add_argument("--repeats", type=Path, help="retrain --json output of this table: answer each point with one of "
+                     "its nearest configuration's trainings (NoisyTableTask) instead of the recorded one")
     fig.add_argument("--surrogate", choices=["extra-trees", "random-forest"],
                      help="answer each point with this regressor's predicted curve (SurrogateTask) instead of the "
                      "nearest recorded configuration's")
@@ -413,7 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         t0 = time.time()
         table = json.loads(args.table.read_text())
-        task = SurrogateTask(table, model=args.surrogate) if args.surrogate else TableTask(table)
+        if args.surrogate and args.repeats:
+            raise SystemExit("figure: --surrogate or --repeats, not both")
+        task = (SurrogateTask(table, model=args.surrogate) if args.surrogate
+                else NoisyTableTask(table, json.loads(args.repeats.read_text())) if args.repeats else TableTask(table))
         seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         methods = VARIANTS if args.variants else tuple(known.get(m, m) for m in args.methods)
         print(figure([task], methods, seeds, args.cost, fractions=args.fractions,

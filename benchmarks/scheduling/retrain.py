@@ -40,7 +40,11 @@ def retrain(table: Mapping[str, Any], top: int, repeats: int, processes: int = 2
     for k, i in enumerate(chosen):
         again = curves[k * repeats:(k + 1) * repeats]
         out.append({"row": i, "config": table["configs"][i], "recorded": finals[i],
-                    "retrained": [c["values"][-1] if c["values"] and "failed" not in c else None for c in again]})
+                    "retrained": [c["values"][-1] if c["values"] and "failed" not in c else None for c in again],
+                    # Each retraining's whole curve (cut short where it failed): a table with several seeds per
+                    # configuration (r3_table's NoisyTableTask) is built from them.
+                    "curves": [c["values"] for c in again],
+                    "failed": [c.get("failed") for c in again]})
     return out
 
 
