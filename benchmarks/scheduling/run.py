@@ -149,6 +149,10 @@ ARMS: dict[str, dict[str, Any]] = {
     # BOHB-style (automl-optuna's bohb: TPE on the highest rung with enough points) proposals under ASHA.
     "bohb-asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3}, "searcher": "bohb"},
     # Model-based proposals under promotion-type ASHA: the pair that met R3's goals on the surrogate (issue 20).
+    # Model-based proposals under stopping-type ASHA: the engine's counterpart of Optuna's TPESampler +
+    # SuccessiveHalvingPruner (benchmarks/scheduling/peer.py).
+    "tpe-asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "stopping"},
+                 "searcher": "tpe"},
     "tpe-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "promotion"},
                            "searcher": "tpe"},
     "bohb-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3,
@@ -206,6 +210,8 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 spec.update(seed=seed, searcher={"name": searcher, **options})
             spec["scheduler"] = {k: v for k, v in ARMS[scheduler].items() if k not in ("searcher", "searcher_options")}
             spec["budget"] = {"trials": args.trials, "wall_time": args.wall, "target": args.target}
+            if args.max_concurrent:  # 1: one trial at a time, as the sequential peer runs (benchmarks/scheduling/peer.py)
+                spec["resources"] = {**(spec.get("resources") or {}), "max_concurrent": args.max_concurrent}
             if args.epochs:
                 spec["trainer"] = {**spec["trainer"], "params": {**spec["trainer"]["params"], "epochs": args.epochs}}
             if "data" in spec and "csv" in spec["data"]:
@@ -214,6 +220,7 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             runs[scheduler].append(row)
             print(scheduler, json.dumps(row), flush=True)
     out: dict[str, Any] = {"spec": args.spec, "epochs": args.epochs, "target": args.target, "metric": metric,
+                           "max_concurrent": args.max_concurrent,
                            "wall": args.wall, "runs": runs,
                            **({"fifo_from": [str(f) for f in args.fifo_from]} if stored else {})}
     for arm in arms[1:]:
@@ -397,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vary", choices=["order", "task"], default="order",
                         help="speedup: each seed draws another order of configurations on the spec's split "
                         "(order), or another split too (task)")
+    parser.add_argument("--max-concurrent", type=int, help="speedup: at most this many trials at once (resources."
+                        "max_concurrent; default: as many as the CPUs allow)")
     parser.add_argument("--fifo-from", type=Path, nargs="+", help="speedup: take fifo's runs from these earlier "
                         "--json files (same spec, target and epochs) instead of running it again")
     parser.add_argument("--arms", default="fifo,asha,asha-promotion",
