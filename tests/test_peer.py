@@ -44,7 +44,9 @@ def test_the_summary_sets_the_peer_beside_the_stored_arms_with_epoch_speedups_ov
     peer_runs = _rows([50, 400])
     peer_runs[1].update(reached=False, epochs_trained=800)
     del peer_runs[1]["epochs_to_target"]
+    before = [dict(r) for r in peer_runs]
     lines = peer.summary(peer_runs, stored, "optuna").splitlines()
+    assert peer_runs == before  # the rows given are not changed
     assert lines[2] == "| 0 | 50 (#0) | 1000 (#0) | 100 (#0) |"
     assert lines[3] == "| 1 | missed: 800 epochs | 400 (#1) | 200 (#1) |"
     # The peer: one hit (20x), ERT (50 + 800) / 1 against fifo's 700; the arm 10x and 2x, ERT 150.

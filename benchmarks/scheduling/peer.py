@@ -157,7 +157,8 @@ def summary(runs: Sequence[Mapping[str, Any]], stored: Mapping[str, Mapping[int,
         fifo = [dict(stored["fifo"][s]) for s in seeds]
         lines += ["", "| arm | speedup over fifo per seed, epochs | median | ERT ratio | seeds >= 5x / >= 10x |",
                   "|---|---|---|---|---|"]
-        for name, rows in [(label, list(runs))] + [(a, [dict(stored[a][s]) for s in seeds]) for a in arms if a != "fifo"]:
+        for name, rows in [(label, [dict(r) for r in runs])] + [(a, [dict(stored[a][s]) for s in seeds])
+                                                                  for a in arms if a != "fifo"]:
             for row in rows:  # ERT in epochs: _speedups reads seconds, so give it epochs in their place
                 row["s_from_first_trial"] = row.get("epochs_to_target")
                 row["span_s"] = row["epochs_trained"]

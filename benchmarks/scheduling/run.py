@@ -148,11 +148,11 @@ ARMS: dict[str, dict[str, Any]] = {
     "pbt": {"name": "pbt", "options": {"interval": 3, "quantile": 0.25}},
     # BOHB-style (automl-optuna's bohb: TPE on the highest rung with enough points) proposals under ASHA.
     "bohb-asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3}, "searcher": "bohb"},
-    # Model-based proposals under promotion-type ASHA: the pair that met R3's goals on the surrogate (issue 20).
     # Model-based proposals under stopping-type ASHA: the engine's counterpart of Optuna's TPESampler +
     # SuccessiveHalvingPruner (benchmarks/scheduling/peer.py).
     "tpe-asha": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "stopping"},
                  "searcher": "tpe"},
+    # Model-based proposals under promotion-type ASHA: the pair that met R3's goals on the surrogate (issue 20).
     "tpe-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3, "type": "promotion"},
                            "searcher": "tpe"},
     "bohb-asha-promotion": {"name": "asha", "options": {"grace_period": 1, "reduction_factor": 3,
