@@ -58,7 +58,7 @@ def test_results_of_another_target_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"spec": "s.yaml", "target": 0.98, "epochs": None, "runs": {"fifo": []}}))
     with pytest.raises(SystemExit, match="target 0.98"):
-        peer._stored([path], "s.yaml", 0.983)
+        run.stored_runs([path], "s.yaml", 0.983, None)
 
 
 def test_speedup_runs_one_trial_at_a_time_when_asked_and_tpe_asha_is_the_stopping_type(monkeypatch, tmp_path: Path) -> None:

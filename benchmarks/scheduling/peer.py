@@ -40,7 +40,7 @@ from typing import Any
 
 from automl.plugin import Choice, Float, Int, Param, TrialError
 from benchmarks.scheduling.r3_table import _plan_and_data
-from benchmarks.scheduling.run import _speedups
+from benchmarks.scheduling.run import _speedups, stored_runs
 
 __all__ = ["PRUNERS", "main", "peer_run", "summary"]
 
@@ -59,7 +59,10 @@ def _pruner(name: str, max_resource: int) -> Any:
 
 
 def _suggest(trial: Any, name: str, param: Param) -> Any:
-    """One parameter as Optuna's own define-by-run API asks it (log scales kept, values snapped onto the space)."""
+    """One parameter as Optuna's own define-by-run API asks it (log scales kept, values snapped onto the space).
+
+    automl-optuna's searchers do the same, privately; a benchmark uses only what the core declares public, and this
+    is the peer's own way of asking, so it is written here."""
     if isinstance(param, Float):
         return param.clip(trial.suggest_float(name, param.low, param.high, log=param.log,
                                               step=None if param.log else param.step))
@@ -126,19 +129,6 @@ def peer_run(job: tuple[str, str, int, str, float, int]) -> dict[str, Any]:
     return {**out, **(hit or {})}
 
 
-def _stored(paths: Sequence[Path], spec: str, target: float) -> dict[str, dict[int, dict[str, Any]]]:
-    """Arm -> seed -> run, from ``benchmarks.scheduling.run speedup`` results files of the same spec and target."""
-    found: dict[str, dict[int, dict[str, Any]]] = {}
-    for path in paths:
-        doc = json.loads(Path(path).read_text())
-        if doc.get("spec") != spec or doc.get("target") != target or doc.get("epochs"):
-            raise SystemExit(f"{path}: spec {doc.get('spec')}, target {doc.get('target')}, epochs {doc.get('epochs')}; "
-                             f"this run: {spec}, {target}, the spec's own epochs")
-        for arm, rows in doc["runs"].items():
-            found.setdefault(arm, {}).update({int(r["seed"]): r for r in rows})
-    return found
-
-
 def summary(runs: Sequence[Mapping[str, Any]], stored: Mapping[str, Mapping[int, Mapping[str, Any]]],
             label: str) -> str:
     """Markdown: epochs to target per seed for the peer and the stored arms, then each one's speedup over fifo."""
@@ -186,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every run here")
     args = parser.parse_args(argv)
     spec_text = args.spec.read_text()
-    stored = _stored(args.fifo_from, str(args.spec), args.target)
+    stored = stored_runs(args.fifo_from, str(args.spec), args.target, None)
     jobs = [(spec_text, str(args.spec), seed, args.pruner, args.target, args.max_epochs)
             for seed in range(args.first_seed, args.first_seed + args.seeds)]
     t0 = time.time()

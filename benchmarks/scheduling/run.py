@@ -228,15 +228,22 @@ def speedup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return out
 
 
+def stored_runs(paths: Sequence[Path], spec: str, target: float, epochs: int | None) -> dict[str, dict[int, dict[str, Any]]]:
+    """Arm -> seed -> run, from earlier ``speedup --json`` files, which must match ``spec``, ``target`` and ``epochs``."""
+    found: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        if doc.get("spec") != spec or doc.get("target") != target or doc.get("epochs") != epochs:
+            raise SystemExit(f"--fifo-from {path}: spec {doc.get('spec')}, target {doc.get('target')}, epochs "
+                             f"{doc.get('epochs')}; this run: {spec}, {target}, {epochs}")
+        for arm, rows in doc["runs"].items():
+            found.setdefault(arm, {}).update({int(r["seed"]): r for r in rows})
+    return found
+
+
 def _stored_fifo(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     """Seed -> the fifo run of that seed in the ``--fifo-from`` files, which must match ``--spec`` and ``--target``."""
-    found: dict[int, dict[str, Any]] = {}
-    for path in args.fifo_from:
-        doc = json.loads(Path(path).read_text())
-        if doc.get("spec") != args.spec or doc.get("target") != args.target or doc.get("epochs") != args.epochs:
-            raise SystemExit(f"--fifo-from {path}: spec {doc.get('spec')}, target {doc.get('target')}, epochs "
-                             f"{doc.get('epochs')}; this run: {args.spec}, {args.target}, {args.epochs}")
-        found.update({int(r["seed"]): r for r in doc["runs"]["fifo"]})
+    found = stored_runs(args.fifo_from, args.spec, args.target, args.epochs).get("fifo", {})
     missing = [s for s in range(args.first_seed, args.first_seed + args.seeds) if s not in found]
     if missing:
         raise SystemExit(f"--fifo-from: no fifo run of seeds {missing}")
