@@ -115,3 +115,59 @@ def test_the_replay_in_seconds_equals_the_replay_in_epochs_when_every_epoch_cost
     assert len(ratios) == 4 and ratios[0] == ratios[1] and ratios[2] == ratios[3]
     slower = replay_seconds(_table(), [0.1], start_s=5.0, orderings=30).splitlines()[-1]
     assert re.findall(r"\((\d+\.\dx)\)", slower)[2] != ratios[2]  # restarts cost the promotion type seconds
+
+
+def _noisy() -> NoisyTableTask:
+    """30 configurations, each trained 4 times: the recorded curve and 3 retrainings 0.01, 0.02, 0.03 lower."""
+    table = _table()
+    rows = [{"row": i, "curves": [[v - 0.01 * (r + 1) for v in table["values"][i]] for r in range(3)],
+             "failed": [None] * 3} for i in range(30)]
+    return NoisyTableTask(table, {"rows": rows})
+
+
+def test_the_ceiling_counts_hits_over_every_training_and_prices_the_best_region() -> None:
+    """The 4th-best of 120 final losses is the target: configuration 29 reaches it in 3 trainings of 4 (0.99, 0.98,
+    0.97), configuration 28 in 1 (0.9731): 4 hits in 120, fifo pays 27 x 30 = 810 epochs per hit; random full
+    trainings within the best 3 configurations hit at (0.75 + 0.25 + 0) / 3."""
+    from benchmarks.scheduling.r3_table import ceiling
+
+    text = ceiling(_noisy(), 1 / 30)
+    assert "3.3% of 120 trainings of 30 configurations reach it" in text
+    assert "ERT 810 epochs per hit, so 10x is 81. 2 configurations ever reach it, 1 in at least half" in text
+    assert "best hit rates: 0.75, 0.25." in text
+    assert "| best 3 configurations (10.0%) | 0.33 | 81 | 10.0x | 0 epochs |" in text
+    assert "| best 6 configurations (20.0%) | 0.17 | 162 | 5.0x | -81 epochs |" in text
+    assert "epoch 1: the rank quantiles of the 1 configurations hitting at least half the time, by one training's " \
+           "value: 0.00" in text
+
+
+def test_the_ert_counts_a_miss_as_the_whole_budget() -> None:
+    from automl_bench.engine_methods import make_engine_method
+    from automl_bench.mf_figure import cost_to_target
+
+    from benchmarks.scheduling.r3_table import RF6, ert_rows
+
+    task, seeds, cost = _noisy(), [0, 1, 2, 3, 4, 5], 1
+    target = task.target_loss(0.3)  # the top 30% of trainings: one full trial (27 epochs) reaches it or not
+    text = ert_rows(task, ["rungs:random+fifo", RF6[1]], seeds, cost, 0.3)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines() if line.startswith("| rungs")}
+    assert list(rows) == ["rungs:random+fifo", "rungs:tpe+asha-promotion[reduction_factor=6]"]
+    assert "exact ERT 90 epochs" in text and "27 epochs per run at most" in text  # 27 / (36 hits in 120)
+    # The same runs again, by hand: a seed that misses costs the whole budget (27 epochs).
+    costs = [cost_to_target(make_engine_method("rungs:random+fifo").run(task, iterations=cost, batch=1, seed=s), target)
+             for s in seeds]
+    hits = [c for c in costs if c is not None]
+    assert 0 < len(hits) < len(seeds)  # these seeds both hit and miss
+    assert rows["rungs:random+fifo"][0] == f"{len(hits)}/6"
+    expected = (sum(hits) + 27 * (6 - len(hits))) / len(hits)
+    assert rows["rungs:random+fifo"][2].startswith(f"{expected:.0f} ({90 / expected:.1f}x)")
+
+
+def test_the_screen_bound_keeps_the_share_that_the_first_epoch_ranks_perfectly() -> None:
+    """100 trials whose every epoch ranks them as their final value does, the best 10 hitting: keeping the best 10%
+    at epoch 1 and all of them after costs 1 / 0.1 + 26 = 36 epochs per survivor, every survivor hits (fifo: 270)."""
+    from benchmarks.scheduling.r3_table import _screen_bound
+
+    losses = np.repeat((np.arange(100) / 100)[:, None], 27, axis=1)
+    text = _screen_bound(losses, 0.095, 27)
+    assert "best keep shares 0.1, 1, 1; 100% of the survivors hit): ERT 36 epochs, 7.5x" in text

@@ -8,6 +8,9 @@
         --fractions 0.05 0.014 0.01 [--variants --first-seed 0 --seeds 10]
     .venv/bin/python -m benchmarks.scheduling.r3_table validate TABLE
     .venv/bin/python -m benchmarks.scheduling.r3_table seconds TABLE [--start-s 0.034]
+    .venv/bin/python -m benchmarks.scheduling.r3_table ceiling TABLE --repeats REPEATS [--fraction 0.02]
+    .venv/bin/python -m benchmarks.scheduling.r3_table ert TABLE --repeats REPEATS --methods ... [--seeds 30 \\
+        --first-seed 10 --cost 100]
     .venv/bin/python -m benchmarks.scheduling.r3_table s2 --seeds 40 --cost 40 [--methods ...] \\
         [--reduction-factor 3 --grace-period 1]
 
@@ -29,6 +32,11 @@ fixed configurations cannot answer (``benchmarks.scheduling.run speedup --arms f
 With ``--surrogate`` a point is answered instead with the curve that a regressor fitted on the whole table predicts
 for it (:class:`SurrogateTask`, :mod:`automl_bench.surrogate`: the HPOBench / YAHPO way, so a model-based searcher's
 own proposal gets its own answer), targets taken from the surrogate's predictions for 10,000 uniform draws;
+``ceiling`` says how far any method can go on a noisy table (``--repeats``): full-budget random search's exact
+expected epochs per hit (ERT) and what random full trainings within the best configurations would pay; ``ert`` runs
+methods on it and reports their ERT (a miss counts the whole budget), the statistic of the engine runs, which the
+median hides when a searcher sometimes settles in the wrong region.
+
 ``validate`` scores the regressors on held-out configurations. ``--variants`` runs :data:`VARIANTS` (settings of
 ``bohb`` and of the rungs).
 
@@ -41,6 +49,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -60,7 +69,7 @@ from automl.plugin import Objective
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "searchspaces" / "torch-mlp-digits.yaml"
 
-__all__ = ["R3_METHODS", "NoisyTableTask", "SurrogateTask", "TableTask", "UniformTable", "main", "record", "replay_rows", "replay_seconds", "validate"]
+__all__ = ["R3_METHODS", "RF6", "NoisyTableTask", "SurrogateTask", "TableTask", "UniformTable", "ceiling", "ert_rows", "main", "record", "replay_rows", "replay_seconds", "validate"]
 
 
 def _plan(spec_text: str, source: str) -> Any:
@@ -389,6 +398,113 @@ VARIANTS: tuple[str | tuple[str, str, dict[str, Any]], ...] = (
       for key, value in (("min_points", 20), ("random_fraction", 0.1), ("reduction_factor", 4), ("grace_period", 3))),
 )
 
+#: Promotion-type ASHA with reduction factor 6 under each searcher (twenty-sixth session, the ``ert`` screen): on the
+#: noisy table the p >= 0.5 configurations are all in the best 8% at epoch 1, so a sharper first rung was worth a look.
+RF6: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
+    (f"rungs:{s}+asha-promotion[reduction_factor=6]", f"rungs:{s}+asha",
+     {"scheduler": {"reduction_factor": 6, **PROMOTION["scheduler"]}}) for s in ("random", "tpe", "bohb"))
+
+
+def ceiling(task: NoisyTableTask, fraction: float, best: Sequence[int] = (3, 6, 10, 15, 30)) -> str:
+    """How far any method can go on the noisy table, as Markdown: full-budget random search's exact expected epochs
+    per hit (ERT: 27 epochs over the share of trainings whose final value reaches the target), each configuration's
+    hit rate over its trainings, and the ERT of full trainings drawn at random from the ``best`` m configurations by
+    hit rate: what a method that knew that region from its first epoch would pay, so ``fifo ERT / 10`` minus it is
+    what a method has left to find the region if it is to be 10x faster. And how well one training's value at epoch 1,
+    3 and 9 ranks the configurations that hit at least half the time (their rank quantiles: 0 is the best)."""
+    target = task.target_loss(fraction)
+    steps = task.max_steps
+    rates = np.array([float(np.mean(t[:, -1] <= target)) for t in task.trainings])
+    counts = np.array([len(t) for t in task.trainings])
+    share = float((rates * counts).sum() / counts.sum())
+    if share == 0:
+        return f"no training reaches {1 - target:.4f}"
+    fifo = steps / share
+    order = np.argsort(-rates, kind="stable")
+    lines = [f"Target {1 - target:.4f} (the top {100 * fraction:g}% of trainings): {share:.1%} of {counts.sum()} "
+             f"trainings of {len(rates)} configurations reach it; full-budget random search's ERT {fifo:.0f} epochs "
+             f"per hit, so 10x is {fifo / 10:.0f}. {int((rates > 0).sum())} configurations ever reach it, "
+             f"{int((rates >= 0.5).sum())} in at least half their trainings; the best hit rates: "
+             f"{', '.join(f'{r:.2f}' for r in rates[order[:max(best)]] if r > 0)}.", "",
+             "| region known from the start | hit rate | ERT, epochs | speedup | left to find it at 10x |",
+             "|---|---|---|---|---|"]
+    for m in best:
+        rate = float(rates[order[:m]].mean())
+        ert = steps / rate if rate else math.inf
+        lines.append(f"| best {m} configurations ({100 * m / len(rates):.1f}%) | {rate:.2f} | {ert:.0f} | "
+                     f"{fifo / ert:.1f}x | {round(fifo / 10 - ert)} epochs |")
+    lines += ["", _screen_bound(task.losses, target, steps)]
+    good = rates >= 0.5
+    if good.any():
+        lines.append("")
+        for step in (1, 3, 9):
+            one = np.array([t[0, step - 1] for t in task.trainings])  # one training each: what a trial sees
+            quantile = np.argsort(np.argsort(one, kind="stable"), kind="stable") / len(one)
+            lines.append(f"- epoch {step}: the rank quantiles of the {int(good.sum())} configurations hitting at least "
+                         f"half the time, by one training's value: {', '.join(f'{q:.2f}' for q in np.sort(quantile[good]))}")
+    return "\n".join(lines)
+
+
+def _screen_bound(losses: np.ndarray, target: float, steps: int) -> str:
+    """The best that random proposals with early stopping can do: every training taken as a trial (a random
+    configuration with a random seed), screened at epochs 1, 3 and 9 with thresholds chosen in hindsight (the given
+    share of trials with the lowest loss at that epoch goes on), the survivors trained to the end. Its ERT is
+    epochs per surviving trial over their hit rate; the keep shares that give the lowest are searched over a grid,
+    so this is an optimistic bound for ASHA and HyperBand under random search, not a method."""
+    hits = losses[:, -1] <= target
+    rungs = [r for r in (1, 3, 9) if r < steps]
+    best: tuple[float, tuple[float, ...], float] = (math.inf, (), 0.0)
+    for keep in itertools.product((0.03, 0.05, 0.1, 0.2, 1 / 3, 0.5, 1.0), repeat=len(rungs)):
+        alive = np.ones(len(losses), dtype=bool)
+        for rung, share in zip(rungs, keep, strict=True):
+            alive &= losses[:, rung - 1] <= np.quantile(losses[alive, rung - 1], share)
+        if not alive.any() or not hits[alive].any():
+            continue
+        # Epochs per trial that reaches the end: each rung's epochs, paid by every trial that got to that rung.
+        cost, reach, start, survivors = 0.0, math.prod(keep), 0, 1.0
+        for rung, share in zip(rungs, keep, strict=True):
+            cost += (rung - start) * survivors / reach
+            survivors *= share
+            start = rung
+        cost += steps - start
+        ert = cost / float(hits[alive].mean())
+        if ert < best[0]:
+            best = (ert, keep, float(hits[alive].mean()))
+    fifo = steps / float(hits.mean())
+    ert, keep, rate = best
+    return (f"Random proposals screened at epochs {', '.join(map(str, rungs))} with thresholds chosen in hindsight "
+            f"(best keep shares {', '.join(f'{k:.2g}' for k in keep)}; {rate:.0%} of the survivors hit): ERT "
+            f"{ert:.0f} epochs, {fifo / ert:.1f}x, an optimistic bound for early stopping under random search.")
+
+
+def ert_rows(task: Any, methods: Sequence[str | tuple[str, str, Mapping[str, Any]]], seeds: Sequence[int],
+             cost: int, fraction: float) -> str:
+    """Each method's ERT on the table (every seed's epochs to the target, a miss counted as the whole budget, over
+    the hits: the statistic the engine runs report) beside full-budget random search's exact ERT, as Markdown.
+    The median alone hides a searcher that sometimes settles in the wrong region and never gets there."""
+    from automl_bench.engine_methods import make_engine_method
+    from automl_bench.mf_figure import cost_to_target
+
+    target = task.target_loss(fraction)
+    share = float(np.mean(task.losses[:, -1] <= target))
+    fifo = task.max_steps / share if share else math.inf
+    budget = cost * task.max_steps
+    lines = [f"Target {1 - target:.4f} (top {100 * fraction:g}%); full-budget random search's exact ERT {fifo:.0f} "
+             f"epochs; seeds {seeds[0]}-{seeds[-1]}; {budget} epochs per run at most; one trial at a time.", "",
+             "| method | hits | median epochs | ERT, epochs (speedup) |", "|---|---|---|---|"]
+    for entry in methods:
+        label, registered, options = (entry, entry, None) if isinstance(entry, str) else entry
+        method = make_engine_method(registered, options)
+        costs = [cost_to_target(method.run(task, iterations=cost, batch=1, seed=s), target) for s in seeds]
+        hits = [c for c in costs if c is not None]
+        spent = sum(hits) + (len(costs) - len(hits)) * budget
+        ert = spent / len(hits) if hits else math.inf
+        median = statistics.median(c if c is not None else math.inf for c in costs)
+        lines.append(f"| {label} | {len(hits)}/{len(costs)} | {'>' + str(budget) if math.isinf(median) else f'{median:g}'}"
+                     f" | {ert:.0f} ({fifo / ert:.1f}x) |")
+        print(f"{label}: {len(hits)} hits", file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -432,9 +548,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "VARIANTS too)")
     s2.add_argument("--reduction-factor", type=float, default=3, help="of the replay's ASHA")
     s2.add_argument("--grace-period", type=int, default=1, help="of the replay's ASHA")
+    for name, text in (("ceiling", "how far any method can go on a noisy table: full-budget random search's exact "
+                        "ERT and the ERT of random full trainings within the best configurations"),
+                       ("ert", "each method's ERT on a noisy table (misses count the whole budget) beside full-budget "
+                        "random search's exact ERT")):
+        sub_parser = sub.add_parser(name, help=text)
+        sub_parser.add_argument("table", type=Path)
+        sub_parser.add_argument("--repeats", type=Path, required=True, help="retrain --json output of this table")
+        sub_parser.add_argument("--fraction", type=float, default=0.02,
+                                help="the target: the share of trainings that reach it (0.02: R3's 0.983)")
+        if name == "ert":
+            sub_parser.add_argument("--methods", nargs="+", required=True,
+                                    help="registered methods, or labels of R3_METHODS / VARIANTS / RF6")
+            sub_parser.add_argument("--seeds", type=int, default=30)
+            sub_parser.add_argument("--first-seed", type=int, default=10, help="seeds FIRST .. FIRST + SEEDS - 1")
+            sub_parser.add_argument("--cost", type=int, default=100, help="full-trial equivalents (of 27 epochs) per run")
     args = parser.parse_args(argv)
     # A label of R3_METHODS or VARIANTS stands for its method with options (rungs:bohb+asha-promotion...).
-    known = {m if isinstance(m, str) else m[0]: m for m in (*R3_METHODS, *VARIANTS)}
+    known = {m if isinstance(m, str) else m[0]: m for m in (*R3_METHODS, *VARIANTS, *RF6)}
+    if args.command in ("ceiling", "ert"):
+        task = NoisyTableTask(json.loads(args.table.read_text()), json.loads(args.repeats.read_text()))
+        if args.command == "ceiling":
+            print(ceiling(task, args.fraction))
+            return 0
+        t0 = time.time()
+        print(ert_rows(task, [known.get(m, m) for m in args.methods],
+                       list(range(args.first_seed, args.first_seed + args.seeds)), args.cost, args.fraction))
+        print(f"({time.time() - t0:.0f} s)")
+        return 0
     if args.command == "s2":
         from automl_bench.mf_figure import DEFAULT_METHODS, figure
 
