@@ -567,12 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A label of R3_METHODS or VARIANTS stands for its method with options (rungs:bohb+asha-promotion...).
     known = {m if isinstance(m, str) else m[0]: m for m in (*R3_METHODS, *VARIANTS, *RF6)}
     if args.command in ("ceiling", "ert"):
-        task = NoisyTableTask(json.loads(args.table.read_text()), json.loads(args.repeats.read_text()))
+        noisy = NoisyTableTask(json.loads(args.table.read_text()), json.loads(args.repeats.read_text()))
         if args.command == "ceiling":
-            print(ceiling(task, args.fraction))
+            print(ceiling(noisy, args.fraction))
             return 0
         t0 = time.time()
-        print(ert_rows(task, [known.get(m, m) for m in args.methods],
+        print(ert_rows(noisy, [known.get(m, m) for m in args.methods],
                        list(range(args.first_seed, args.first_seed + args.seeds)), args.cost, args.fraction))
         print(f"({time.time() - t0:.0f} s)")
         return 0
