@@ -448,28 +448,27 @@ def ceiling(task: NoisyTableTask, fraction: float, best: Sequence[int] = (3, 6, 
 def _screen_bound(losses: np.ndarray, target: float, steps: int) -> str:
     """The best that random proposals with early stopping can do: every training taken as a trial (a random
     configuration with a random seed), screened at epochs 1, 3 and 9 with thresholds chosen in hindsight (the given
-    share of trials with the lowest loss at that epoch goes on), the survivors trained to the end. Its ERT is
-    epochs per surviving trial over their hit rate; the keep shares that give the lowest are searched over a grid,
-    so this is an optimistic bound for ASHA and HyperBand under random search, not a method."""
+    share of trials with the lowest loss at that epoch goes on, ties at the threshold too), the survivors trained to
+    the end. Its ERT is epochs per surviving trial over their hit rate; the keep shares that give the lowest are searched over a grid,
+    so this is an optimistic bound for ASHA and HyperBand at those rungs under random search (they set their
+    thresholds online and keep a fixed 1/rf), not a method."""
     hits = losses[:, -1] <= target
     rungs = [r for r in (1, 3, 9) if r < steps]
     best: tuple[float, tuple[float, ...], float] = (math.inf, (), 0.0)
     for keep in itertools.product((0.03, 0.05, 0.1, 0.2, 1 / 3, 0.5, 1.0), repeat=len(rungs)):
-        alive = np.ones(len(losses), dtype=bool)
+        # Epochs per trial that reaches the end: each rung's epochs paid by every trial that got to that rung, counted
+        # as they are (validation accuracies tie, so a threshold may let more than its share through).
+        alive, spent, start = np.ones(len(losses), dtype=bool), 0.0, 0
         for rung, share in zip(rungs, keep, strict=True):
+            spent += (rung - start) * int(alive.sum())
             alive &= losses[:, rung - 1] <= np.quantile(losses[alive, rung - 1], share)
-        if not alive.any() or not hits[alive].any():
-            continue
-        # Epochs per trial that reaches the end: each rung's epochs, paid by every trial that got to that rung.
-        cost, reach, start, survivors = 0.0, math.prod(keep), 0, 1.0
-        for rung, share in zip(rungs, keep, strict=True):
-            cost += (rung - start) * survivors / reach
-            survivors *= share
             start = rung
-        cost += steps - start
-        ert = cost / float(hits[alive].mean())
+        if not hits[alive].any():
+            continue
+        rate = float(hits[alive].mean())
+        ert = (spent / int(alive.sum()) + steps - start) / rate
         if ert < best[0]:
-            best = (ert, keep, float(hits[alive].mean()))
+            best = (ert, keep, rate)
     fifo = steps / float(hits.mean())
     ert, keep, rate = best
     return (f"Random proposals screened at epochs {', '.join(map(str, rungs))} with thresholds chosen in hindsight "
