@@ -171,3 +171,23 @@ def test_the_screen_bound_keeps_the_share_that_the_first_epoch_ranks_perfectly()
     losses = np.repeat((np.arange(100) / 100)[:, None], 27, axis=1)
     text = _screen_bound(losses, 0.095, 27)
     assert "best keep shares 0.1, 1, 1; 100% of the survivors hit): ERT 36 epochs, 7.5x" in text
+
+
+def test_an_unknown_method_or_a_run_without_seeds_is_refused_with_exit_code_2(tmp_path: Path, capsys) -> None:
+    import json
+
+    from benchmarks.scheduling.r3_table import main
+
+    table = _table()
+    rows = [{"row": i, "curves": [table["values"][i]], "failed": [None]} for i in range(30)]
+    (tmp_path / "t.json").write_text(json.dumps(table))
+    (tmp_path / "r.json").write_text(json.dumps({"rows": rows}))
+    common = ["ert", str(tmp_path / "t.json"), "--repeats", str(tmp_path / "r.json")]
+    for argv, said in ((common + ["--methods", "rungs:bogus+asha", "--seeds", "1"], "unknown searcher 'bogus'; available:"),
+                       (common + ["--methods", "rungs:random+fifo", "--seeds", "0"], "--seeds and --cost must be at least 1"),
+                       (["figure", str(tmp_path / "t.json"), "--methods", "rungs:random+bogus", "--seeds", "1"],
+                        "unknown scheduler 'bogus'; available:")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        assert said in capsys.readouterr().err

@@ -405,6 +405,13 @@ RF6: tuple[tuple[str, str, dict[str, Any]], ...] = tuple(
      {"scheduler": {"reduction_factor": 6, **PROMOTION["scheduler"]}}) for s in ("random", "tpe", "bohb"))
 
 
+def _fifo_ert(losses: np.ndarray, target: float, steps: int) -> float:
+    """Full-budget random search's exact expected epochs per hit over recorded trainings: the epochs of a full
+    training over the share of trainings whose final loss reaches ``target`` (inf when none does)."""
+    share = float(np.mean(losses[:, -1] <= target))
+    return steps / share if share else math.inf
+
+
 def ceiling(task: NoisyTableTask, fraction: float, best: Sequence[int] = (3, 6, 10, 15, 30)) -> str:
     """How far any method can go on the noisy table, as Markdown: full-budget random search's exact expected epochs
     per hit (ERT: 27 epochs over the share of trainings whose final value reaches the target), each configuration's
@@ -415,13 +422,12 @@ def ceiling(task: NoisyTableTask, fraction: float, best: Sequence[int] = (3, 6, 
     target = task.target_loss(fraction)
     steps = task.max_steps
     rates = np.array([float(np.mean(t[:, -1] <= target)) for t in task.trainings])
-    counts = np.array([len(t) for t in task.trainings])
-    share = float((rates * counts).sum() / counts.sum())
-    if share == 0:
+    fifo = _fifo_ert(task.losses, target, steps)
+    if math.isinf(fifo):
         return f"no training reaches {1 - target:.4f}"
-    fifo = steps / share
+    share = steps / fifo
     order = np.argsort(-rates, kind="stable")
-    lines = [f"Target {1 - target:.4f} (the top {100 * fraction:g}% of trainings): {share:.1%} of {counts.sum()} "
+    lines = [f"Target {1 - target:.4f} (the top {100 * fraction:g}% of trainings): {share:.1%} of {len(task.losses)} "
              f"trainings of {len(rates)} configurations reach it; full-budget random search's ERT {fifo:.0f} epochs "
              f"per hit, so 10x is {fifo / 10:.0f}. {int((rates > 0).sum())} configurations ever reach it, "
              f"{int((rates >= 0.5).sum())} in at least half their trainings; the best hit rates: "
@@ -449,8 +455,8 @@ def _screen_bound(losses: np.ndarray, target: float, steps: int) -> str:
     """The best that random proposals with early stopping can do: every training taken as a trial (a random
     configuration with a random seed), screened at epochs 1, 3 and 9 with thresholds chosen in hindsight (the given
     share of trials with the lowest loss at that epoch goes on, ties at the threshold too), the survivors trained to
-    the end. Its ERT is epochs per surviving trial over their hit rate; the keep shares that give the lowest are searched over a grid,
-    so this is an optimistic bound for ASHA and HyperBand at those rungs under random search (they set their
+    the end. Its ERT is epochs per surviving trial over their hit rate; the keep shares that give the lowest are
+    searched over a grid, so this is an optimistic bound for ASHA and HyperBand at those rungs under random search (they set their
     thresholds online and keep a fixed 1/rf), not a method."""
     hits = losses[:, -1] <= target
     rungs = [r for r in (1, 3, 9) if r < steps]
@@ -469,7 +475,7 @@ def _screen_bound(losses: np.ndarray, target: float, steps: int) -> str:
         ert = (spent / int(alive.sum()) + steps - start) / rate
         if ert < best[0]:
             best = (ert, keep, rate)
-    fifo = steps / float(hits.mean())
+    fifo = _fifo_ert(losses, target, steps)
     ert, keep, rate = best
     return (f"Random proposals screened at epochs {', '.join(map(str, rungs))} with thresholds chosen in hindsight "
             f"(best keep shares {', '.join(f'{k:.2g}' for k in keep)}; {rate:.0%} of the survivors hit): ERT "
@@ -485,8 +491,7 @@ def ert_rows(task: Any, methods: Sequence[str | tuple[str, str, Mapping[str, Any
     from automl_bench.mf_figure import cost_to_target
 
     target = task.target_loss(fraction)
-    share = float(np.mean(task.losses[:, -1] <= target))
-    fifo = task.max_steps / share if share else math.inf
+    fifo = _fifo_ert(task.losses, target, task.max_steps)
     budget = cost * task.max_steps
     lines = [f"Target {1 - target:.4f} (top {100 * fraction:g}%); full-budget random search's exact ERT {fifo:.0f} "
              f"epochs; seeds {seeds[0]}-{seeds[-1]}; {budget} epochs per run at most; one trial at a time.", "",
@@ -563,9 +568,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             sub_parser.add_argument("--first-seed", type=int, default=10, help="seeds FIRST .. FIRST + SEEDS - 1")
             sub_parser.add_argument("--cost", type=int, default=100, help="full-trial equivalents (of 27 epochs) per run")
     args = parser.parse_args(argv)
+    from automl_bench.base import BenchmarkError
+
+    try:
+        return _dispatch(args, parser)
+    except BenchmarkError as exc:  # an unknown method, searcher, scheduler or option: the valid ones, no traceback
+        parser.exit(2, f"r3_table: {exc}\n")
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run the parsed command of :func:`main`."""
     # A label of R3_METHODS or VARIANTS stands for its method with options (rungs:bohb+asha-promotion...).
     known = {m if isinstance(m, str) else m[0]: m for m in (*R3_METHODS, *VARIANTS, *RF6)}
     if args.command in ("ceiling", "ert"):
+        if args.command == "ert" and (args.seeds < 1 or args.cost < 1):
+            parser.error("ert: --seeds and --cost must be at least 1")
         noisy = NoisyTableTask(json.loads(args.table.read_text()), json.loads(args.repeats.read_text()))
         if args.command == "ceiling":
             print(ceiling(noisy, args.fraction))
